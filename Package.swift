@@ -1,0 +1,44 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "bmq",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "bmq", targets: ["bmq"]),
+        .library(name: "BMQKit", targets: ["BMQKit"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries: one C module per library, each imported by exactly one Swift module.
+        .systemLibrary(
+            name: "COpenBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
+            name: "CZlib", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]),
+
+        .target(name: "TensorGraph"),
+        .target(
+            name: "CaffeFormat",
+            dependencies: ["TensorGraph", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        .target(name: "Inference", dependencies: ["TensorGraph", "COpenBLAS"]),
+        .target(name: "Datasets", dependencies: ["TensorGraph", "CZlib"]),
+        .target(name: "BMQKit", dependencies: ["TensorGraph", "CaffeFormat", "Inference", "Datasets"]),
+        .executableTarget(
+            name: "bmq",
+            dependencies: ["BMQKit", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "TensorGraphTests", dependencies: ["TensorGraph"]),
+        .testTarget(name: "CaffeFormatTests", dependencies: ["CaffeFormat", "TestSupport"]),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "TestSupport"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TestSupport"]),
+        .testTarget(name: "BMQKitTests", dependencies: ["BMQKit", "TestSupport"]),
+        .testTarget(name: "bmqCLITests", dependencies: ["TestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

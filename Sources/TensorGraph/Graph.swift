@@ -1,0 +1,86 @@
+/// One operation applied to named input values, producing named output values.
+///
+/// Values follow Caffe's rules: a node may write a value that already exists
+/// (in-place layers such as ReLU), and later nodes then read the new contents.
+public struct Node: Sendable, Equatable {
+    public var name: String
+    public var op: Op
+    public var inputs: [String]
+    public var outputs: [String]
+    /// Parameter blobs in the order of `op.parameterNames`; empty until weights are attached.
+    public var parameters: [Tensor]
+
+    public init(name: String, op: Op, inputs: [String], outputs: [String], parameters: [Tensor] = []) {
+        self.name = name
+        self.op = op
+        self.inputs = inputs
+        self.outputs = outputs
+        self.parameters = parameters
+    }
+}
+
+/// A named network input with its shape (the first dimension is the batch).
+public struct GraphInput: Sendable, Equatable {
+    public var name: String
+    public var shape: Shape
+    public init(name: String, shape: Shape) {
+        self.name = name
+        self.shape = shape
+    }
+}
+
+/// How raw dataset bytes become the network's input: `(pixel - mean) * scale`, as Caffe's data transformer does.
+public struct Preprocessing: Sendable, Equatable {
+    public var scale: Float
+    /// One mean per channel (Caffe's `mean_value`), or empty.
+    public var meanValues: [Float]
+    /// The mean file named by the model, as written there (may not exist on this machine).
+    public var meanFile: String?
+    /// The per-pixel mean image (C x H x W), once loaded.
+    public var meanImage: Tensor?
+
+    public init(scale: Float = 1, meanValues: [Float] = [], meanFile: String? = nil, meanImage: Tensor? = nil) {
+        self.scale = scale
+        self.meanValues = meanValues
+        self.meanFile = meanFile
+        self.meanImage = meanImage
+    }
+
+    public static let identity = Preprocessing()
+}
+
+/// A network: inputs, an ordered list of nodes, and what its output means.
+public struct Graph: Sendable, Equatable {
+    public var name: String
+    public var inputs: [GraphInput]
+    /// Nodes in execution order.
+    public var nodes: [Node]
+    /// The value that holds class scores (Caffe's Accuracy bottom, or the last node's output).
+    public var output: String
+    /// Preprocessing the model was trained with, when the model says.
+    public var preprocessing: Preprocessing?
+
+    public init(name: String, inputs: [GraphInput], nodes: [Node], output: String, preprocessing: Preprocessing? = nil) {
+        self.name = name
+        self.inputs = inputs
+        self.nodes = nodes
+        self.output = output
+        self.preprocessing = preprocessing
+    }
+
+    public func node(named name: String) -> Node? { nodes.first { $0.name == name } }
+
+    /// Total number of parameter values over all nodes.
+    public var parameterCount: Int {
+        nodes.reduce(0) { $0 + $1.parameters.reduce(0) { $0 + $1.count } }
+    }
+
+    /// The same graph with every input's batch dimension set to `batch`.
+    public func withBatch(_ batch: Int) -> Graph {
+        var copy = self
+        for index in copy.inputs.indices where copy.inputs[index].shape.rank > 0 {
+            copy.inputs[index].shape[0] = batch
+        }
+        return copy
+    }
+}

@@ -1,0 +1,64 @@
+/// A dense float32 tensor in row-major (C) order.
+public struct Tensor: Sendable, Equatable {
+    public var shape: Shape
+    public var data: [Float]
+
+    /// Creates a tensor; `data.count` must equal the shape's element count.
+    public init(shape: Shape, data: [Float]) {
+        precondition(shape.checkedCount == data.count, "tensor data does not match shape \(shape)")
+        self.shape = shape
+        self.data = data
+    }
+
+    public init(zeros shape: Shape) {
+        self.shape = shape
+        self.data = [Float](repeating: 0, count: shape.count)
+    }
+
+    public var count: Int { data.count }
+
+    /// Same data viewed with another shape of equal element count.
+    public func reshaped(_ newShape: Shape) -> Tensor {
+        Tensor(shape: newShape, data: data)
+    }
+
+    /// Summary statistics of the values, computed in double precision.
+    public var statistics: TensorStatistics { TensorStatistics(data) }
+
+    /// True when both tensors have the same shape and bit-identical values (NaNs included).
+    public func isBitIdentical(to other: Tensor) -> Bool {
+        shape == other.shape && data.count == other.data.count
+            && zip(data, other.data).allSatisfy { $0.bitPattern == $1.bitPattern }
+    }
+}
+
+/// Minimum, maximum, mean, standard deviation and largest magnitude of a set of values.
+public struct TensorStatistics: Sendable, Equatable, Codable {
+    public var count: Int
+    public var min: Float
+    public var max: Float
+    public var mean: Double
+    public var std: Double
+    public var absMax: Float
+
+    public init(_ values: [Float]) {
+        count = values.count
+        guard !values.isEmpty else {
+            min = 0; max = 0; mean = 0; std = 0; absMax = 0
+            return
+        }
+        var lo = Float.infinity, hi = -Float.infinity
+        var sum = 0.0, sumSquares = 0.0
+        for value in values {
+            lo = Swift.min(lo, value)
+            hi = Swift.max(hi, value)
+            sum += Double(value)
+            sumSquares += Double(value) * Double(value)
+        }
+        min = lo
+        max = hi
+        mean = sum / Double(values.count)
+        std = (Swift.max(0, sumSquares / Double(values.count) - mean * mean)).squareRoot()
+        absMax = Swift.max(abs(lo), abs(hi))
+    }
+}
