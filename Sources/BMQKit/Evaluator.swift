@@ -1,0 +1,60 @@
+import Datasets
+import Foundation
+import Inference
+import TensorGraph
+
+/// Top-1 accuracy of a network over a dataset.
+public struct EvaluationResult: Sendable, Codable, Equatable {
+    public var correct: Int
+    public var total: Int
+    public var accuracy: Double
+    public var chanceLevel: Double
+    public var seconds: Double
+    public var imagesPerSecond: Double
+
+    enum CodingKeys: String, CodingKey {
+        case correct, total, accuracy, seconds
+        case chanceLevel = "chance_level"
+        case imagesPerSecond = "images_per_second"
+    }
+}
+
+public enum Evaluator {
+    /// Runs `network` over every image of `dataset` in batches and counts correct predictions
+    /// the way Caffe's Accuracy layer does: an image is correct only when no other class scores
+    /// at least as high as the true one (ties count as wrong).
+    /// - Parameter progress: called after each batch with the number of images done.
+    public static func evaluate(_ network: Network, on dataset: Dataset, preprocessing: Preprocessing,
+                                batchSize: Int, progress: ((Int) -> Void)? = nil) throws -> EvaluationResult {
+        let start = Date()
+        var correct = 0
+        var first = 0
+        while first < dataset.count {
+            let range = first..<min(first + batchSize, dataset.count)
+            let output = try network.forward(dataset.batch(range, preprocessing: preprocessing))
+            correct += countCorrect(output, labels: Array(dataset.labels[range]))
+            first = range.upperBound
+            progress?(first)
+        }
+        let seconds = Date().timeIntervalSince(start)
+        return EvaluationResult(
+            correct: correct, total: dataset.count,
+            accuracy: dataset.count == 0 ? 0 : Double(correct) / Double(dataset.count),
+            chanceLevel: dataset.chanceLevel, seconds: seconds,
+            imagesPerSecond: seconds > 0 ? Double(dataset.count) / seconds : 0)
+    }
+
+    /// Caffe's Accuracy rule (top-1) on a batch of class scores [N, classes, ...].
+    public static func countCorrect(_ scores: Tensor, labels: [Int]) -> Int {
+        let classes = scores.count / max(labels.count, 1)
+        var correct = 0
+        for (row, label) in labels.enumerated() where label < classes {
+            let base = row * classes
+            let truth = scores.data[base + label]
+            var atLeastAsHigh = 0
+            for c in 0..<classes where scores.data[base + c] >= truth { atLeastAsHigh += 1 }
+            if atLeastAsHigh == 1 { correct += 1 }
+        }
+        return correct
+    }
+}

@@ -1,0 +1,101 @@
+import CaffeFormat
+import Foundation
+import TensorGraph
+
+/// Where a model comes from, and preprocessing given on the command line.
+public struct ModelSource: Sendable {
+    public var net: URL
+    public var weights: URL
+    /// Replaces the mean file the model names (which usually does not exist on this machine).
+    public var meanFile: URL?
+    /// Replaces the model's input scale.
+    public var scale: Float?
+    /// Replaces the model's per-channel mean values.
+    public var meanValues: [Float]?
+
+    public init(net: URL, weights: URL, meanFile: URL? = nil, scale: Float? = nil, meanValues: [Float]? = nil) {
+        self.net = net
+        self.weights = weights
+        self.meanFile = meanFile
+        self.scale = scale
+        self.meanValues = meanValues
+    }
+}
+
+/// A graph with its weights attached and preprocessing resolved.
+public struct LoadedModel: Sendable {
+    public var graph: Graph
+    /// Layers with blobs in the weights file that the net does not use.
+    public var unusedWeightLayers: [String]
+    public var warnings: [String]
+}
+
+public enum ModelLoader {
+    /// Reads the net definition and the weights, matches them by layer name and resolves preprocessing.
+    /// - Throws: `FormatError` or `GraphError` naming the file or layer at fault.
+    /// - Parameter imageShape: the shape of one input image (C x H x W) when the data is known;
+    ///   needed for nets whose input comes from a Data layer, checked against the net otherwise.
+    public static func load(_ source: ModelSource, imageShape: Shape? = nil) throws -> LoadedModel {
+        var graph = try CaffeFormat().readNet(from: source.net)
+        if let imageShape {
+            let declared = Shape(Array(graph.inputs[0].shape.dims.dropFirst()))
+            if graph.hasCompleteInputs, declared != imageShape {
+                throw FormatError(file: source.net.path, "the net takes \(declared) inputs, the data has \(imageShape) images")
+            }
+            graph = graph.withInput(batch: graph.inputs[0].shape[0], imageShape: imageShape)
+        }
+        guard graph.hasCompleteInputs else {
+            throw FormatError(file: source.net.path,
+                              "the input '\(graph.inputs[0].name)' comes from a Data layer, so its image shape is not known without data")
+        }
+        let weights = try FormatRegistry.weightsReader(for: source.weights).readWeights(from: source.weights)
+        let result: Graph
+        let report: WeightAttachReport
+        do {
+            (result, report) = try graph.attachingWeights(weights)
+        } catch let error as GraphError {
+            throw FormatError(file: source.weights.path, error.description)
+        }
+        var resolved = result
+        var warnings: [String] = []
+        if !report.unusedLayers.isEmpty {
+            warnings.append("weights for layers not in the net were ignored: \(report.unusedLayers.joined(separator: ", "))")
+        }
+        resolved.preprocessing = try resolvePreprocessing(graph.preprocessing, source: source)
+        return LoadedModel(graph: resolved, unusedWeightLayers: report.unusedLayers, warnings: warnings)
+    }
+
+    static func resolvePreprocessing(_ declared: Preprocessing?, source: ModelSource) throws -> Preprocessing {
+        var preprocessing = declared ?? .identity
+        if let scale = source.scale { preprocessing.scale = scale }
+        if let values = source.meanValues {
+            preprocessing.meanValues = values
+            preprocessing.meanFile = nil
+        }
+        if let meanFile = source.meanFile {
+            preprocessing.meanFile = meanFile.path
+            preprocessing.meanImage = try CaffeFormat().readMeanImage(from: meanFile)
+            preprocessing.meanValues = []
+        } else if let named = preprocessing.meanFile {
+            let resolved = URL(fileURLWithPath: named, relativeTo: source.net.deletingLastPathComponent()).standardizedFileURL
+            guard FileManager.default.fileExists(atPath: resolved.path) else {
+                throw FormatError(file: source.net.path,
+                                  "the model subtracts the mean file '\(named)', which is not at \(resolved.path); pass --mean-file PATH")
+            }
+            preprocessing.meanImage = try CaffeFormat().readMeanImage(from: resolved)
+        }
+        return preprocessing
+    }
+}
+
+extension Graph {
+    /// Whether every input dimension is known.
+    public var hasCompleteInputs: Bool { inputs.allSatisfy { !$0.shape.dims.contains(0) } }
+
+    /// The graph with its first input set to `batch` images of `imageShape`.
+    public func withInput(batch: Int, imageShape: Shape) -> Graph {
+        var copy = self
+        copy.inputs[0].shape = Shape([batch] + imageShape.dims)
+        return copy
+    }
+}

@@ -1,0 +1,168 @@
+import Foundation
+import TensorGraph
+
+/// The labelled image sets bmq reads.
+public enum DatasetFormat: String, Sendable, CaseIterable {
+    case mnist
+    case cifar10
+    case cifar100
+}
+
+/// Labelled 8-bit images, kept as raw bytes until a batch is preprocessed.
+public struct Dataset: Sendable {
+    public var format: DatasetFormat
+    /// Channels x height x width of one image.
+    public var imageShape: Shape
+    public var pixels: [UInt8]
+    public var labels: [Int]
+    public var classCount: Int
+    public var source: String
+
+    public var count: Int { labels.count }
+    public var chanceLevel: Double { 1 / Double(classCount) }
+
+    /// The first `limit` images (or all).
+    public func prefix(_ limit: Int?) -> Dataset {
+        guard let limit, limit < count else { return self }
+        var copy = self
+        copy.labels = Array(labels.prefix(limit))
+        copy.pixels = Array(pixels.prefix(limit * imageShape.count))
+        return copy
+    }
+
+    /// Images `range` as a float batch, preprocessed as `(pixel - mean) * scale`.
+    public func batch(_ range: Range<Int>, preprocessing: Preprocessing) -> Tensor {
+        let size = imageShape.count
+        let channels = imageShape[0]
+        let plane = size / channels
+        var data = [Float](repeating: 0, count: range.count * size)
+        let mean = preprocessing.meanImage?.data
+        let meanValues = preprocessing.meanValues
+        let scale = preprocessing.scale
+        pixels.withUnsafeBufferPointer { src in
+            for (slot, image) in range.enumerated() {
+                let from = image * size, to = slot * size
+                for i in 0..<size {
+                    var value = Float(src[from + i])
+                    if let mean {
+                        value -= mean[i]
+                    } else if !meanValues.isEmpty {
+                        value -= meanValues[meanValues.count == 1 ? 0 : i / plane]
+                    }
+                    data[to + i] = value * scale
+                }
+            }
+        }
+        return Tensor(shape: Shape([range.count] + imageShape.dims), data: data)
+    }
+}
+
+/// Reads datasets and tells their kind from the content.
+public enum DatasetReader {
+    /// Reads `url`, detecting the format unless `format` is given. For MNIST the labels file
+    /// is found beside the images file (`...-images-idx3-ubyte` → `...-labels-idx1-ubyte`).
+    /// - Throws: `FormatError` naming the file.
+    public static func read(_ url: URL, format: DatasetFormat? = nil) throws -> Dataset {
+        var data = try FileIO.read(url)
+        if Gzip.isGzip(data) { data = try Gzip.decompress(data, file: url.path) }
+        guard let kind = format ?? detect(data) else {
+            throw FormatError(file: url.path, "not a dataset bmq knows: expected MNIST IDX images, or CIFAR-10/100 binary records (use --data-format)")
+        }
+        switch kind {
+        case .mnist: return try readMNIST(images: data, url: url)
+        case .cifar10: return try readCIFAR(data, url: url, labelBytes: 1, classes: 10, format: .cifar10)
+        case .cifar100: return try readCIFAR(data, url: url, labelBytes: 2, classes: 100, format: .cifar100)
+        }
+    }
+
+    static let cifarImageBytes = 3 * 32 * 32
+
+    /// MNIST by its IDX magic; CIFAR by a record size that divides the file and labels in range.
+    public static func detect(_ data: Data) -> DatasetFormat? {
+        let bytes = [UInt8](data.prefix(4))
+        if bytes == [0, 0, 8, 3] { return .mnist }
+        let record10 = 1 + cifarImageBytes, record100 = 2 + cifarImageBytes
+        let fits10 = !data.isEmpty && data.count % record10 == 0
+        let fits100 = !data.isEmpty && data.count % record100 == 0
+        func labelsValid(record: Int, offset: Int, classes: Int) -> Bool {
+            stride(from: offset, to: data.count, by: record).allSatisfy { Int(data[data.startIndex + $0]) < classes }
+        }
+        if fits10, labelsValid(record: record10, offset: 0, classes: 10) { return .cifar10 }
+        if fits100, labelsValid(record: record100, offset: 0, classes: 20), labelsValid(record: record100, offset: 1, classes: 100) {
+            return .cifar100
+        }
+        return nil
+    }
+
+    static func readBigEndian(_ data: Data, at offset: Int) -> Int {
+        let b = data.startIndex + offset
+        return Int(data[b]) << 24 | Int(data[b + 1]) << 16 | Int(data[b + 2]) << 8 | Int(data[b + 3])
+    }
+
+    static func readMNIST(images data: Data, url: URL) throws -> Dataset {
+        guard data.count >= 16, [UInt8](data.prefix(4)) == [0, 0, 8, 3] else {
+            throw FormatError(file: url.path, "not an MNIST images file (IDX magic 0x00000803 expected)")
+        }
+        let count = readBigEndian(data, at: 4), rows = readBigEndian(data, at: 8), columns = readBigEndian(data, at: 12)
+        let (pixels, overflow) = count.multipliedReportingOverflow(by: rows * columns)
+        guard rows > 0, columns > 0, rows <= 4096, columns <= 4096, !overflow, data.count - 16 == pixels else {
+            throw FormatError(file: url.path, "IDX header says \(count) images of \(rows)x\(columns), but the file holds \(data.count - 16) pixel bytes")
+        }
+        let labelsURL = try mnistLabelsURL(for: url)
+        var labelData = try FileIO.read(labelsURL)
+        if Gzip.isGzip(labelData) { labelData = try Gzip.decompress(labelData, file: labelsURL.path) }
+        guard labelData.count >= 8, [UInt8](labelData.prefix(4)) == [0, 0, 8, 1] else {
+            throw FormatError(file: labelsURL.path, "not an MNIST labels file (IDX magic 0x00000801 expected)")
+        }
+        let labelCount = readBigEndian(labelData, at: 4)
+        guard labelCount == count, labelData.count - 8 == count else {
+            throw FormatError(file: labelsURL.path, "holds \(labelData.count - 8) labels (header: \(labelCount)) for \(count) images")
+        }
+        let labels = labelData.dropFirst(8).map { Int($0) }
+        if let bad = labels.firstIndex(where: { $0 > 9 }) {
+            throw FormatError(file: labelsURL.path, "label \(labels[bad]) of image \(bad) is not a digit")
+        }
+        return Dataset(format: .mnist, imageShape: [1, rows, columns], pixels: [UInt8](data.dropFirst(16)),
+                       labels: labels, classCount: 10, source: url.path)
+    }
+
+    /// The labels file beside an MNIST images file.
+    static func mnistLabelsURL(for images: URL) throws -> URL {
+        let name = images.lastPathComponent
+        for (from, to) in [("images-idx3-ubyte", "labels-idx1-ubyte"), ("images.idx3-ubyte", "labels.idx1-ubyte"), ("images", "labels")]
+        where name.contains(from) {
+            let candidate = images.deletingLastPathComponent().appendingPathComponent(name.replacingOccurrences(of: from, with: to))
+            if FileManager.default.fileExists(atPath: candidate.path) { return candidate }
+            if !name.hasSuffix(".gz"), FileManager.default.fileExists(atPath: candidate.path + ".gz") {
+                return URL(fileURLWithPath: candidate.path + ".gz")
+            }
+            throw FormatError(file: images.path, "the labels file \(candidate.lastPathComponent) is not beside it")
+        }
+        throw FormatError(file: images.path, "cannot tell the labels file's name: expected a name containing 'images-idx3-ubyte'")
+    }
+
+    static func readCIFAR(_ data: Data, url: URL, labelBytes: Int, classes: Int, format: DatasetFormat) throws -> Dataset {
+        let record = labelBytes + cifarImageBytes
+        guard !data.isEmpty, data.count % record == 0 else {
+            throw FormatError(file: url.path, "\(data.count) bytes is not a whole number of \(record)-byte \(format.rawValue) records")
+        }
+        let count = data.count / record
+        var pixels = [UInt8](repeating: 0, count: count * cifarImageBytes)
+        var labels = [Int](repeating: 0, count: count)
+        try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            for i in 0..<count {
+                // CIFAR-100 records start with the coarse then the fine label; the fine one is the class.
+                let label = Int(raw[i * record + labelBytes - 1])
+                guard label < classes else {
+                    throw FormatError(file: url.path, "record \(i) has label \(label), outside 0..<\(classes)")
+                }
+                labels[i] = label
+                pixels.withUnsafeMutableBytes { dst in
+                    dst.baseAddress!.advanced(by: i * cifarImageBytes)
+                        .copyMemory(from: raw.baseAddress!.advanced(by: i * record + labelBytes), byteCount: cifarImageBytes)
+                }
+            }
+        }
+        return Dataset(format: format, imageShape: [3, 32, 32], pixels: pixels, labels: labels, classCount: classes, source: url.path)
+    }
+}

@@ -1,0 +1,19 @@
+import COpenBLAS
+
+/// The one place OpenBLAS is called from.
+enum BLAS {
+    /// C[m x n] = A[m x k] * B[k x n] (each optionally transposed as stored), row-major, beta = 0.
+    static func gemm(transposeA: Bool = false, transposeB: Bool = false, m: Int, n: Int, k: Int,
+                     a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) {
+        cblas_sgemm(CblasRowMajor,
+                    transposeA ? CblasTrans : CblasNoTrans,
+                    transposeB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), 1,
+                    a, Int32(transposeA ? m : k),
+                    b, Int32(transposeB ? k : n),
+                    0, c, Int32(n))
+    }
+
+    /// Sets how many threads OpenBLAS may use for one call.
+    static func setThreads(_ count: Int) { openblas_set_num_threads(Int32(count)) }
+}

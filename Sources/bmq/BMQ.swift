@@ -1,0 +1,15 @@
+import ArgumentParser
+import BMQKit
+
+@main
+struct BMQ: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bmq",
+        abstract: "Read, run, inspect and quantize Caffe CNNs for fixed-point hardware.",
+        discussion: """
+            Models are a Caffe net definition (.prototxt, new `layer` or legacy V1 `layers`) plus \
+            weights (.caffemodel). Datasets are MNIST IDX files (raw or .gz) and CIFAR-10/100 \
+            binary batches, detected from their content.
+            """,
+        subcommands: [Inspect.self, Eval.self, Bench.self])
+}
