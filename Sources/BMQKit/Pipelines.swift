@@ -46,3 +46,26 @@ extension Pipelines {
     /// Sets the OpenBLAS thread count for GEMM.
     public static func setBLASThreads(_ count: Int) { Network.setBLASThreads(count) }
 }
+
+extension Pipelines {
+    /// Wall time spent in each layer over one pass of the request's data, in node order.
+    public static func profileLayers(_ request: EvaluationRequest) throws -> [(layer: String, type: String, seconds: Double)] {
+        let dataset = try DatasetReader.read(request.data, format: request.dataFormat).prefix(request.limit)
+        let model = try ModelLoader.load(request.model, imageShape: dataset.imageShape)
+        let network = try Network(graph: model.graph)
+        var totals = [Double](repeating: 0, count: model.graph.nodes.count)
+        var first = 0
+        while first < dataset.count {
+            let range = first..<min(first + request.batchSize, dataset.count)
+            let batch = dataset.batch(range, preprocessing: model.graph.preprocessing ?? .identity)
+            var mark = Date()
+            _ = try network.forward(batch) { index, _ in
+                let now = Date()
+                totals[index] += now.timeIntervalSince(mark)
+                mark = now
+            }
+            first = range.upperBound
+        }
+        return zip(model.graph.nodes, totals).map { ($0.name, $0.op.typeName, $1) }
+    }
+}

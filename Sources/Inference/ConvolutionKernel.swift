@@ -1,12 +1,14 @@
+import Foundation
 import TensorGraph
 
 extension Kernels {
-    /// Convolution as batched im2col + one GEMM per group over every image of the batch at once.
+    /// Convolution as im2col + GEMM over slices of several images at once.
     ///
-    /// The column matrix holds all images side by side ([K, images x P]), so OpenBLAS sees one
-    /// large multiplication instead of Caffe's one small GEMM per image. Each output element is
-    /// still a dot product over the same K values in the same order, which keeps results equal
-    /// to Caffe's. Large batches are processed in slices to bound the column buffer.
+    /// A slice's column matrix holds its images side by side ([K, images x P]), so OpenBLAS sees
+    /// one wide multiplication instead of Caffe's one small GEMM per image, and the slices run on
+    /// all cores at once with single-threaded BLAS (small slices stay in cache). Each output
+    /// element is still a dot product over the same K values in the same order, which keeps
+    /// results equal to Caffe's.
     static func convolution(_ x: Tensor, _ a: ConvolutionAttributes, weights: Tensor, bias: Tensor?, outputShape: Shape) -> Tensor {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (m, oh, ow) = (outputShape[1], outputShape[2], outputShape[3])
@@ -15,50 +17,48 @@ extension Kernels {
         let kernelSize = cg * a.kernel.h * a.kernel.w
         let p = oh * ow
         let imagesPerSlice = max(1, min(n, columnBudget / max(1, kernelSize * p)))
-        var output = Tensor(zeros: outputShape)
-        var columns = [Float](repeating: 0, count: kernelSize * p * imagesPerSlice)
-        var product = [Float](repeating: 0, count: mg * p * imagesPerSlice)
+        let sliceCount = (n + imagesPerSlice - 1) / imagesPerSlice
+        var output = Tensor(uninitialized: outputShape)
         let geometry = Im2colGeometry(channels: cg, height: h, width: w, kernel: a.kernel, stride: a.stride,
                                       pad: a.pad, dilation: a.dilation, outHeight: oh, outWidth: ow)
-
         x.data.withUnsafeBufferPointer { xBuffer in
             weights.data.withUnsafeBufferPointer { wBuffer in
                 output.data.withUnsafeMutableBufferPointer { yBuffer in
-                    columns.withUnsafeMutableBufferPointer { colBuffer in
-                        product.withUnsafeMutableBufferPointer { productBuffer in
-                            let xp = SharedConstPointer(xBuffer.baseAddress!)
-                            let colp = SharedPointer(colBuffer.baseAddress!)
-                            let yp = SharedPointer(yBuffer.baseAddress!)
-                            let prodp = SharedPointer(productBuffer.baseAddress!)
-                            var first = 0
-                            while first < n {
-                                let count = min(imagesPerSlice, n - first)
-                                let columnsWide = count * p
-                                for g in 0..<groups {
-                                    let sliceStart = first
-                                    Parallel.forEach(count) { i in
-                                        let image = xp.base + ((sliceStart + i) * c + g * cg) * h * w
-                                        geometry.im2col(image, into: colp.base + i * p, rowStride: columnsWide)
-                                    }
-                                    BLAS.gemm(m: mg, n: columnsWide, k: kernelSize,
-                                              a: wBuffer.baseAddress! + g * mg * kernelSize,
-                                              b: colp.base, c: prodp.base)
-                                    // Scatter [mg, images x P] back to NCHW, adding the bias as Caffe does (after the GEMM).
-                                    Parallel.forEach(count) { i in
-                                        for oc in 0..<mg {
-                                            let channel = g * mg + oc
-                                            let src = prodp.base + oc * columnsWide + i * p
-                                            let dst = yp.base + ((sliceStart + i) * m + channel) * p
-                                            if let bias {
-                                                let b = bias.data[channel]
-                                                for j in 0..<p { dst[j] = src[j] + b }
-                                            } else {
-                                                dst.update(from: src, count: p)
+                    let xp = SharedConstPointer(xBuffer.baseAddress!)
+                    let wp = SharedConstPointer(wBuffer.baseAddress!)
+                    let yp = SharedPointer(yBuffer.baseAddress!)
+                    Parallel.forEachWorker(sliceCount) { slices in
+                        var columns = [Float](unsafeUninitializedCapacity: kernelSize * p * imagesPerSlice) { $1 = $0.count }
+                        var product = [Float](unsafeUninitializedCapacity: mg * p * imagesPerSlice) { $1 = $0.count }
+                        columns.withUnsafeMutableBufferPointer { col in
+                            product.withUnsafeMutableBufferPointer { prod in
+                                for slice in slices {
+                                    let first = slice * imagesPerSlice
+                                    let count = min(imagesPerSlice, n - first)
+                                    let wide = count * p
+                                    for g in 0..<groups {
+                                        for i in 0..<count {
+                                            let image = xp.base + ((first + i) * c + g * cg) * h * w
+                                            geometry.im2col(image, into: col.baseAddress! + i * p, rowStride: wide)
+                                        }
+                                        BLAS.gemm(m: mg, n: wide, k: kernelSize, a: wp.base + g * mg * kernelSize,
+                                                  b: col.baseAddress!, c: prod.baseAddress!)
+                                        // Scatter [mg, images x P] to NCHW, adding the bias after the GEMM as Caffe does.
+                                        for i in 0..<count {
+                                            for oc in 0..<mg {
+                                                let channel = g * mg + oc
+                                                let src = prod.baseAddress! + oc * wide + i * p
+                                                let dst = yp.base + ((first + i) * m + channel) * p
+                                                if let bias {
+                                                    let b = bias.data[channel]
+                                                    for j in 0..<p { dst[j] = src[j] + b }
+                                                } else {
+                                                    dst.update(from: src, count: p)
+                                                }
                                             }
                                         }
                                     }
                                 }
-                                first += count
                             }
                         }
                     }
@@ -68,8 +68,8 @@ extension Kernels {
         return output
     }
 
-    /// Column-buffer size limit in floats (64 MiB) for one batched convolution slice.
-    static let columnBudget = 16 << 20
+    /// Column-buffer size per worker in floats (2 MiB): small enough to stay in the last-level cache.
+    static let columnBudget = 1 << 19
 }
 
 /// Index arithmetic of im2col for one image and one group of channels.

@@ -8,15 +8,21 @@ enum Kernels {
         let rows = x.shape.count(upTo: a.axis)
         let k = x.shape.count(from: a.axis)
         let n = a.numOutput
-        var output = Tensor(zeros: outputShape)
+        var output = Tensor(uninitialized: outputShape)
         x.data.withUnsafeBufferPointer { xb in
             weights.data.withUnsafeBufferPointer { wb in
                 output.data.withUnsafeMutableBufferPointer { yb in
-                    BLAS.gemm(transposeB: !a.transpose, m: rows, n: n, k: k,
-                              a: xb.baseAddress!, b: wb.baseAddress!, c: yb.baseAddress!)
-                    if let bias {
-                        for r in 0..<rows {
-                            for j in 0..<n { yb[r * n + j] += bias.data[j] }
+                    let xp = SharedConstPointer(xb.baseAddress!), wp = SharedConstPointer(wb.baseAddress!)
+                    let yp = SharedPointer(yb.baseAddress!)
+                    // Rows (images) are independent: each core multiplies its own block of rows.
+                    Parallel.forEachWorker(rows) { block in
+                        guard !block.isEmpty else { return }
+                        BLAS.gemm(transposeB: !a.transpose, m: block.count, n: n, k: k,
+                                  a: xp.base + block.lowerBound * k, b: wp.base, c: yp.base + block.lowerBound * n)
+                        if let bias {
+                            for r in block {
+                                for j in 0..<n { yp.base[r * n + j] += bias.data[j] }
+                            }
                         }
                     }
                 }
@@ -31,37 +37,58 @@ enum Kernels {
         let kernel = a.global ? Size2(h, w) : a.kernel
         let stride = a.global ? Size2(square: 1) : a.stride
         let pad = a.global ? Size2(square: 0) : a.pad
-        var output = Tensor(zeros: outputShape)
+        // Window bounds per output row and column, computed once: [start, end) clipped to the
+        // image, and (for AVE) Caffe's divisor, which clips at the padded border instead.
+        func windows(_ count: Int, _ k: Int, _ s: Int, _ p: Int, _ size: Int) -> [(lo: Int, hi: Int, padded: Int)] {
+            (0..<count).map { o in
+                let start = o * s - p
+                let paddedEnd = min(start + k, size + p)
+                return (max(start, 0), min(start + k, size), paddedEnd - start)
+            }
+        }
+        let rows = windows(oh, kernel.h, stride.h, pad.h, h)
+        let columns = windows(ow, kernel.w, stride.w, pad.w, w)
+        var output = Tensor(uninitialized: outputShape)
         let isMax = a.method == .max
         x.data.withUnsafeBufferPointer { xb in
             output.data.withUnsafeMutableBufferPointer { yb in
                 let xp = SharedConstPointer(xb.baseAddress!), yp = SharedPointer(yb.baseAddress!)
                 Parallel.forEach(n * c, minimumPerChunk: 8) { plane in
                     let src = xp.base + plane * h * w
-                    let dst = yp.base + plane * oh * ow
-                    for py in 0..<oh {
-                        for px in 0..<ow {
-                            var y0 = py * stride.h - pad.h, x0 = px * stride.w - pad.w
-                            if isMax {
-                                let y1 = min(y0 + kernel.h, h), x1 = min(x0 + kernel.w, w)
-                                y0 = max(y0, 0); x0 = max(x0, 0)
-                                var best = -Float.greatestFiniteMagnitude
-                                for yy in y0..<y1 {
-                                    for xx in x0..<x1 where src[yy * w + xx] > best { best = src[yy * w + xx] }
+                    var dst = yp.base + plane * oh * ow
+                    if isMax {
+                        // Max is exact in any order, so pool separably: the element-wise max of the
+                        // window's rows (vectorizes), then a max over each column window of that row.
+                        var rowMax = [Float](repeating: 0, count: w)
+                        for row in rows {
+                            rowMax.withUnsafeMutableBufferPointer { m in
+                                m.update(repeating: -Float.greatestFiniteMagnitude)
+                                var line = src + row.lo * w
+                                for _ in row.lo..<row.hi {
+                                    for xx in 0..<w { m[xx] = max(m[xx], line[xx]) }
+                                    line += w
                                 }
-                                dst[py * ow + px] = best
-                            } else {
-                                // Caffe divides by the window clipped at the padded border, then sums the cells inside.
-                                var y1 = min(y0 + kernel.h, h + pad.h), x1 = min(x0 + kernel.w, w + pad.w)
-                                let poolSize = Float((y1 - y0) * (x1 - x0))
-                                y0 = max(y0, 0); x0 = max(x0, 0)
-                                y1 = min(y1, h); x1 = min(x1, w)
-                                var sum: Float = 0
-                                for yy in y0..<y1 {
-                                    for xx in x0..<x1 { sum += src[yy * w + xx] }
+                                for column in columns {
+                                    var best = -Float.greatestFiniteMagnitude
+                                    for xx in column.lo..<column.hi { best = max(best, m[xx]) }
+                                    dst.pointee = best
+                                    dst += 1
                                 }
-                                dst[py * ow + px] = sum / poolSize
                             }
+                        }
+                        return
+                    }
+                    // Average: summed in Caffe's row-major window order to keep its rounding.
+                    for row in rows {
+                        for column in columns {
+                            var line = src + row.lo * w
+                            var sum: Float = 0
+                            for _ in row.lo..<row.hi {
+                                for xx in column.lo..<column.hi { sum += line[xx] }
+                                line += w
+                            }
+                            dst.pointee = sum / Float(row.padded * column.padded)
+                            dst += 1
                         }
                     }
                 }
@@ -70,26 +97,26 @@ enum Kernels {
         return output
     }
 
-    static func relu(_ x: Tensor, negativeSlope: Float) -> Tensor {
-        var y = x
-        if negativeSlope == 0 {
-            for i in y.data.indices { y.data[i] = max(y.data[i], 0) }
-        } else {
-            for i in y.data.indices { y.data[i] = max(y.data[i], 0) + negativeSlope * min(y.data[i], 0) }
+    static func relu(_ y: inout Tensor, negativeSlope: Float) {
+        y.data.withUnsafeMutableBufferPointer { v in
+            if negativeSlope == 0 {
+                for i in v.indices { v[i] = max(v[i], 0) }
+            } else {
+                for i in v.indices { v[i] = max(v[i], 0) + negativeSlope * min(v[i], 0) }
+            }
         }
-        return y
     }
 
-    static func sigmoid(_ x: Tensor) -> Tensor {
-        var y = x
-        for i in y.data.indices { y.data[i] = 0.5 * Foundation.tanh(0.5 * y.data[i]) + 0.5 }
-        return y
+    static func sigmoid(_ y: inout Tensor) {
+        y.data.withUnsafeMutableBufferPointer { v in
+            for i in v.indices { v[i] = 0.5 * Foundation.tanh(0.5 * v[i]) + 0.5 }
+        }
     }
 
-    static func tanh(_ x: Tensor) -> Tensor {
-        var y = x
-        for i in y.data.indices { y.data[i] = Foundation.tanh(y.data[i]) }
-        return y
+    static func tanh(_ y: inout Tensor) {
+        y.data.withUnsafeMutableBufferPointer { v in
+            for i in v.indices { v[i] = Foundation.tanh(v[i]) }
+        }
     }
 
     static func softmax(_ x: Tensor, axis: Int) -> Tensor {
@@ -122,7 +149,7 @@ enum Kernels {
     static func lrn(_ x: Tensor, _ a: LRNAttributes) -> Tensor {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let plane = h * w
-        var y = Tensor(zeros: x.shape)
+        var y = Tensor(uninitialized: x.shape)
         x.data.withUnsafeBufferPointer { xb in
             y.data.withUnsafeMutableBufferPointer { yb in
                 let xp = SharedConstPointer(xb.baseAddress!), yp = SharedPointer(yb.baseAddress!)
@@ -179,7 +206,7 @@ enum Kernels {
         let outer = outputShape.count(upTo: resolved)
         let inner = outputShape.count(from: resolved + 1)
         let total = outputShape[resolved]
-        var y = Tensor(zeros: outputShape)
+        var y = Tensor(uninitialized: outputShape)
         var offset = 0
         for input in inputs {
             let along = input.shape[resolved]
@@ -220,40 +247,40 @@ enum Kernels {
 
     /// Caffe's global-statistics batch norm: statistics scaled by 1/factor (a float reciprocal),
     /// then (x - mean) / sqrt(variance + eps).
-    static func batchNorm(_ x: Tensor, _ a: BatchNormAttributes, mean: Tensor, variance: Tensor, factor: Tensor) -> Tensor {
+    static func batchNorm(_ y: inout Tensor, _ a: BatchNormAttributes, mean: Tensor, variance: Tensor, factor: Tensor) {
         let stored = factor.data[0]
         let scaleFactor: Float = stored == 0 ? 0 : 1 / stored
-        let channels = x.shape[1]
-        let outer = x.shape[0], inner = x.shape.count(from: 2)
+        let channels = y.shape[1]
+        let outer = y.shape[0], inner = y.shape.count(from: 2)
         let means = mean.data.map { scaleFactor * $0 }
         let deviations = variance.data.map { (scaleFactor * $0 + a.eps).squareRoot() }
-        var y = x
-        for o in 0..<outer {
-            for ch in 0..<channels {
-                let base = (o * channels + ch) * inner
-                let mu = means[ch], sigma = deviations[ch]
-                for i in base..<(base + inner) { y.data[i] = (y.data[i] - mu) / sigma }
-            }
-        }
-        return y
-    }
-
-    static func scale(_ x: Tensor, _ a: ScaleAttributes, scale: Tensor, bias: Tensor?) -> Tensor {
-        let outer = x.shape.count(upTo: a.axis)
-        let dims = scale.count
-        let inner = x.shape.count(from: a.axis + a.numAxes)
-        var y = x
-        for o in 0..<outer {
-            for d in 0..<dims {
-                let base = (o * dims + d) * inner
-                let factor = scale.data[d]
-                for i in base..<(base + inner) { y.data[i] = factor * y.data[i] }
-                if let bias {
-                    let b = bias.data[d]
-                    for i in base..<(base + inner) { y.data[i] += b }
+        y.data.withUnsafeMutableBufferPointer { v in
+            for o in 0..<outer {
+                for ch in 0..<channels {
+                    let base = (o * channels + ch) * inner
+                    let mu = means[ch], sigma = deviations[ch]
+                    for i in base..<(base + inner) { v[i] = (v[i] - mu) / sigma }
                 }
             }
         }
-        return y
+    }
+
+    static func scale(_ y: inout Tensor, _ a: ScaleAttributes, scale: Tensor, bias: Tensor?) {
+        let outer = y.shape.count(upTo: a.axis)
+        let dims = scale.count
+        let inner = y.shape.count(from: a.axis + a.numAxes)
+        y.data.withUnsafeMutableBufferPointer { v in
+            for o in 0..<outer {
+                for d in 0..<dims {
+                    let base = (o * dims + d) * inner
+                    let factor = scale.data[d]
+                    for i in base..<(base + inner) { v[i] = factor * v[i] }
+                    if let bias {
+                        let b = bias.data[d]
+                        for i in base..<(base + inner) { v[i] += b }
+                    }
+                }
+            }
+        }
     }
 }

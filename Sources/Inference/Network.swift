@@ -12,13 +12,20 @@ public struct Network: Sendable {
         }
         _ = try ShapeInference.infer(graph)
         self.graph = graph
+        // The engine spreads work over the cores itself; BLAS calls run one per core.
+        if !Self.blasThreadsOverridden { BLAS.setThreads(1) }
     }
 
     /// The input shape for one image (without the batch dimension).
     public var imageShape: Shape { Shape(Array(graph.inputs[0].shape.dims.dropFirst())) }
 
     /// Number of parallel GEMM threads OpenBLAS may use.
-    public static func setBLASThreads(_ count: Int) { BLAS.setThreads(count) }
+    public static func setBLASThreads(_ count: Int) {
+        BLAS.setThreads(count)
+        blasThreadsOverridden = true
+    }
+
+    nonisolated(unsafe) static var blasThreadsOverridden = false
 
     /// Runs the network on a batch and returns the graph's output value.
     /// - Parameter observe: called after each node with its index and output tensors (for debugging and comparisons).
@@ -32,13 +39,13 @@ public struct Network: Sendable {
         let shapes = try ShapeInference.infer(batched, checkParameters: false)
         var values: [String: Tensor] = [graph.inputs[0].name: input]
         for (index, node) in graph.nodes.enumerated() {
-            let inputs = try node.inputs.map { name -> Tensor in
+            var inputs = try node.inputs.map { name -> Tensor in
                 guard let value = values[name] else { throw GraphError.undefinedValue(layer: node.name, value: name) }
                 return value
             }
-            // Release in-place inputs before the kernel runs so their storage can be reused.
+            // Drop in-place inputs from the table so element-wise kernels own their storage and skip a copy.
             for name in node.outputs where node.inputs.contains(name) { values[name] = nil }
-            let outputs = run(node, inputs: inputs, outputShapes: shapes.nodeOutputShapes[index])
+            let outputs = run(node, inputs: &inputs, outputShapes: shapes.nodeOutputShapes[index])
             for (name, tensor) in zip(node.outputs, outputs) { values[name] = tensor }
             observe?(index, outputs)
         }
@@ -46,40 +53,45 @@ public struct Network: Sendable {
         return output
     }
 
-    func run(_ node: Node, inputs: [Tensor], outputShapes: [Shape]) -> [Tensor] {
-        let x = inputs[0]
+    func run(_ node: Node, inputs: inout [Tensor], outputShapes: [Shape]) -> [Tensor] {
         let p = node.parameters
+        /// Applies an in-place kernel to the first input, which is uniquely owned when the layer is in place.
+        func inPlace(_ kernel: (inout Tensor) -> Void) -> [Tensor] {
+            var y = inputs.removeFirst()
+            kernel(&y)
+            return [y]
+        }
         switch node.op {
         case let .convolution(a):
-            return [Kernels.convolution(x, a, weights: p[0], bias: a.biasTerm ? p[1] : nil, outputShape: outputShapes[0])]
+            return [Kernels.convolution(inputs[0], a, weights: p[0], bias: a.biasTerm ? p[1] : nil, outputShape: outputShapes[0])]
         case let .innerProduct(a):
-            return [Kernels.innerProduct(x, a, weights: p[0], bias: a.biasTerm ? p[1] : nil, outputShape: outputShapes[0])]
+            return [Kernels.innerProduct(inputs[0], a, weights: p[0], bias: a.biasTerm ? p[1] : nil, outputShape: outputShapes[0])]
         case let .pooling(a):
-            return [Kernels.pooling(x, a, outputShape: outputShapes[0])]
+            return [Kernels.pooling(inputs[0], a, outputShape: outputShapes[0])]
         case let .relu(slope):
-            return [Kernels.relu(x, negativeSlope: slope)]
+            return inPlace { Kernels.relu(&$0, negativeSlope: slope) }
         case .sigmoid:
-            return [Kernels.sigmoid(x)]
+            return inPlace { Kernels.sigmoid(&$0) }
         case .tanh:
-            return [Kernels.tanh(x)]
+            return inPlace { Kernels.tanh(&$0) }
         case let .softmax(axis):
-            return [Kernels.softmax(x, axis: axis)]
+            return [Kernels.softmax(inputs[0], axis: axis)]
         case let .lrn(a):
-            return [Kernels.lrn(x, a)]
+            return [Kernels.lrn(inputs[0], a)]
         case .dropout:
-            return [x]
+            return [inputs[0]]
         case .flatten:
-            return [x.reshaped(outputShapes[0])]
+            return [inputs[0].reshaped(outputShapes[0])]
         case let .concat(axis):
             return [Kernels.concat(inputs, axis: axis, outputShape: outputShapes[0])]
         case let .eltwise(a):
             return [Kernels.eltwise(inputs, a)]
         case let .batchNorm(a):
-            return [Kernels.batchNorm(x, a, mean: p[0], variance: p[1], factor: p[2])]
+            return inPlace { Kernels.batchNorm(&$0, a, mean: p[0], variance: p[1], factor: p[2]) }
         case let .scale(a):
-            return [Kernels.scale(x, a, scale: p[0], bias: a.biasTerm ? p[1] : nil)]
+            return inPlace { Kernels.scale(&$0, a, scale: p[0], bias: a.biasTerm ? p[1] : nil) }
         case .split:
-            return Array(repeating: x, count: node.outputs.count)
+            return Array(repeating: inputs[0], count: node.outputs.count)
         }
     }
 }

@@ -15,6 +15,13 @@ public struct Tensor: Sendable, Equatable {
         self.data = [Float](repeating: 0, count: shape.count)
     }
 
+    /// A tensor whose values the caller overwrites completely before reading
+    /// (skips zero-filling large kernel outputs).
+    public init(uninitialized shape: Shape) {
+        self.shape = shape
+        self.data = [Float](unsafeUninitializedCapacity: shape.count) { _, initialized in initialized = shape.count }
+    }
+
     public var count: Int { data.count }
 
     /// Same data viewed with another shape of equal element count.

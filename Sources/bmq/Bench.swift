@@ -16,11 +16,22 @@ struct Bench: ParsableCommand {
     @Option(help: "OpenBLAS threads for GEMM.")
     var blasThreads: Int?
 
+    @Flag(help: "Also print the time spent in each layer.")
+    var perLayer = false
+
     func run() throws {
         if let blasThreads { Pipelines.setBLASThreads(blasThreads) }
         let request = EvaluationRequest(
             model: model.source, data: URL(fileURLWithPath: dataOptions.data), dataFormat: dataOptions.dataFormat,
             limit: dataOptions.limit, batchSize: dataOptions.batchSize)
+        if perLayer {
+            let layers = try Pipelines.profileLayers(request)
+            let total = layers.reduce(0) { $0 + $1.seconds }
+            for layer in layers {
+                let share = total > 0 ? 100 * layer.seconds / total : 0
+                print("\(layer.layer.padding(toLength: 16, withPad: " ", startingAt: 0)) \(layer.type.padding(toLength: 13, withPad: " ", startingAt: 0)) \(String(format: "%8.3f", layer.seconds)) s  \(String(format: "%5.1f", share))%")
+            }
+        }
         var times: [Double] = []
         var last: EvaluationReport?
         for run in 1...max(1, runs) {

@@ -1,0 +1,25 @@
+import BMQKit
+import Foundation
+import TensorGraph
+import Testing
+import TestSupport
+
+/// The engine against real Caffe: the same correct-count on every shared model's full test set.
+@Suite(.enabled(if: SharedData.shouldRun, "shared data not found; set BMQ_SHARED"))
+struct CaffeAgreementTests {
+    static let references = CaffeReference.all().filter { !$0.weights.hasSuffix(".h5") }
+
+    @Test func referenceTableIsPresent() {
+        #expect(Self.references.count >= 5, "reference/caffe-accuracy.md not found or not parsed")
+    }
+
+    @Test(arguments: references)
+    func correctCountEqualsCaffe(_ reference: CaffeReference) throws {
+        let request = EvaluationRequest(
+            model: ModelSource(net: reference.netURL, weights: reference.weightsURL, meanFile: reference.meanFile),
+            data: reference.dataURL)
+        let report = try Pipelines.evaluate(request)
+        #expect(report.result.total == reference.total)
+        #expect(report.result.correct == reference.correct, "Caffe: \(reference.correct)/\(reference.total)")
+    }
+}
