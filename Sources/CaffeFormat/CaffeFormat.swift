@@ -44,10 +44,14 @@ public struct CaffeFormat: WeightsReading, ModelWriting {
         try weights(of: try decodeModel(url), file: url.path)
     }
 
-    /// Reads the full net stored in a caffemodel (its layer definitions and blobs) as a graph,
+    /// Reads the net stored in a caffemodel (its layer definitions) as a graph without weights,
     /// for when no prototxt is at hand. Caffe's auto-inserted Split layers are kept as splits.
+    /// Caffe snapshots the training net, so layers are selected for the phase the file records.
     public func readModelDefinition(from url: URL) throws -> Graph {
-        try CaffeNetBuilder(file: url.path).build(try decodeModel(url))
+        let net = try decodeModel(url)
+        let savedForTest = !net.layer.isEmpty && net.layer.allSatisfy { !$0.hasPhase || $0.phase == .test }
+        let phase: Caffe_Phase = net.layers.isEmpty && savedForTest ? .test : .train
+        return try CaffeNetBuilder(file: url.path, phase: phase).build(net)
     }
 
     func decodeModel(_ url: URL) throws -> Caffe_NetParameter {

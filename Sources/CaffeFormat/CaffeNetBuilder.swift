@@ -3,6 +3,8 @@ import TensorGraph
 /// Turns a Caffe net definition into a tensor graph (TEST phase), without weights.
 struct CaffeNetBuilder {
     let file: String
+    /// The phase whose include/exclude rules select layers: TEST for inference.
+    var phase: Caffe_Phase = .test
 
     /// An input whose shape comes from the data (a Data layer): only the batch is known.
     static let unknownDimension = 0
@@ -12,7 +14,7 @@ struct CaffeNetBuilder {
         guard !all.isEmpty || !net.input.isEmpty else {
             throw FormatError(file: file, "defines no layers: this is not a Caffe net definition")
         }
-        let layers = all.filter(isIncludedInTestPhase)
+        let layers = all.filter(isIncluded)
         var inputs = try legacyInputs(net)
         var nodes: [Node] = []
         var unsupported: [String] = []
@@ -63,10 +65,10 @@ struct CaffeNetBuilder {
         return Graph(name: net.name, inputs: inputs, nodes: nodes, output: resolvedOutput, preprocessing: preprocessing)
     }
 
-    /// Caffe's rule check for the TEST phase at level 0 with no stages.
-    func isIncludedInTestPhase(_ layer: CaffeLayer) -> Bool {
+    /// Caffe's rule check for `phase` at level 0 with no stages.
+    func isIncluded(_ layer: CaffeLayer) -> Bool {
         func meets(_ rule: Caffe_NetStateRule) -> Bool {
-            if rule.hasPhase, rule.phase != .test { return false }
+            if rule.hasPhase, rule.phase != phase { return false }
             if rule.hasMinLevel, 0 < rule.minLevel { return false }
             if rule.hasMaxLevel, 0 > rule.maxLevel { return false }
             if !rule.stage.isEmpty { return false }

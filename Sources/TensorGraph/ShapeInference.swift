@@ -81,8 +81,9 @@ public enum ShapeInference {
         }
     }
 
-    // swiftlint:disable:next cyclomatic_complexity
-    static func outputShapes(of node: Node, inputs: [Shape]) throws -> [Shape] {
+    /// The output shapes of one node given its input shapes.
+    /// - Throws: `GraphError` when the inputs or attributes do not fit the operation.
+    public static func outputShapes(of node: Node, inputs: [Shape]) throws -> [Shape] {
         let layer = node.name
         func requireInputs(_ count: ClosedRange<Int>) throws {
             guard count.contains(inputs.count) else {

@@ -1,8 +1,100 @@
 import ArgumentParser
 import BMQKit
 import Foundation
+import TensorGraph
 
 struct Inspect: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show a model's layers, shapes and weight statistics.")
-    func run() throws {}
+    static let configuration = CommandConfiguration(
+        abstract: "Show a model's layers, shapes and weight statistics.",
+        discussion: """
+            FILE is a net definition (.prototxt), a weights file (.caffemodel), or one of each. \
+            A weights file alone shows the topology stored in it; a prototxt alone shows shapes \
+            without weights.
+
+            Examples:
+              bmq inspect lenet.prototxt lenet_iter_10000.caffemodel
+              bmq inspect lenet_iter_10000.caffemodel --json
+              bmq inspect lenet_train_test.prototxt --input-shape 1,28,28
+            """)
+
+    @Argument(help: ArgumentHelp("A .prototxt, a .caffemodel, or both.", valueName: "file"))
+    var files: [String]
+
+    @Option(help: ArgumentHelp("Image shape C,H,W for nets fed by a Data layer.", valueName: "c,h,w"))
+    var inputShape: String?
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    func validate() throws {
+        guard (1...2).contains(files.count) else { throw ValidationError("give one or two files") }
+    }
+
+    func run() throws {
+        var net: URL?, weights: URL?
+        for path in files {
+            let url = URL(fileURLWithPath: path)
+            if path.hasSuffix(".prototxt") || path.hasSuffix(".pt") {
+                net = url
+            } else {
+                weights = url
+            }
+        }
+        if files.count == 2, net == nil || weights == nil {
+            throw ValidationError("give one net definition (.prototxt) and one weights file")
+        }
+        let shape = try inputShape.map { text -> Shape in
+            let dims = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !dims.isEmpty, dims.allSatisfy({ ($0 ?? 0) > 0 }) else {
+                throw ValidationError("--input-shape takes positive integers such as 1,28,28")
+            }
+            return Shape(dims.map { $0! })
+        }
+        let inspection = try Inspector.inspect(net: net, weights: weights, imageShape: shape)
+        if json {
+            try Terminal.printJSON(inspection)
+        } else {
+            print(InspectionTable.render(inspection))
+        }
+    }
+}
+
+/// The text form of an inspection.
+enum InspectionTable {
+    static func render(_ inspection: ModelInspection) -> String {
+        var rows: [[String]] = [["layer", "type", "bottoms -> tops", "output", "params"]]
+        var details: [Int: [String]] = [:]
+        for layer in inspection.layers {
+            let output = layer.outputShapes.map { $0.map(shapeText).joined(separator: ", ") } ?? "?"
+            rows.append([layer.name, layer.type, "\(layer.bottoms.joined(separator: ",")) -> \(layer.tops.joined(separator: ","))",
+                         output, layer.parameterCount == 0 ? "" : "\(layer.parameterCount)"])
+            details[rows.count - 1] = layer.blobs.map { blob in
+                let s = blob.statistics
+                return "    \(blob.name.padding(toLength: 9, withPad: " ", startingAt: 0)) \(shapeText(blob.shape).padding(toLength: 12, withPad: " ", startingAt: 0)) "
+                    + "min \(number(s.min))  max \(number(s.max))  mean \(number(Float(s.mean)))  std \(number(Float(s.std)))  |max| \(number(s.absMax))"
+            }
+        }
+        let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        var lines: [String] = []
+        if !inspection.name.isEmpty { lines.append("net: \(inspection.name)") }
+        for (name, shape) in inspection.inputs.sorted(by: { $0.key < $1.key }) {
+            lines.append("input: \(name) \(shapeText(shape))")
+        }
+        for (index, row) in rows.enumerated() {
+            let cells = row.enumerated().map { column, cell in
+                column == row.count - 1 ? String(repeating: " ", count: widths[column] - cell.count) + cell
+                    : cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
+            }
+            lines.append(cells.joined(separator: "  "))
+            lines.append(contentsOf: details[index] ?? [])
+        }
+        let bytes = Double(inspection.parameterCount * 4) / 1_048_576
+        lines.append("total: \(inspection.layers.count) layers, \(inspection.parameterCount) parameters (\(String(format: "%.2f", bytes)) MiB as float32)")
+        lines.append(contentsOf: inspection.notes.map { "note: \($0)" })
+        return lines.joined(separator: "\n")
+    }
+
+    static func shapeText(_ dims: [Int]) -> String { dims.map(String.init).joined(separator: "x") }
+
+    static func number(_ value: Float) -> String { String(format: "%.4g", value) }
 }

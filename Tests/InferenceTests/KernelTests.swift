@@ -1,0 +1,142 @@
+import Foundation
+import TensorGraph
+import Testing
+@testable import Inference
+
+/// A small seeded generator so every run tests the same values.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+func randomTensor(_ shape: Shape, seed: UInt64) -> Tensor {
+    var generator = SeededGenerator(state: seed)
+    return Tensor(shape: shape, data: (0..<shape.count).map { _ in Float.random(in: -1...1, using: &generator) })
+}
+
+func expectClose(_ a: Tensor, _ b: Tensor, tolerance: Float = 1e-4, _ what: String) {
+    #expect(a.shape == b.shape, "\(what): shape \(a.shape) vs \(b.shape)")
+    let worst = zip(a.data, b.data).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
+    #expect(worst <= tolerance, "\(what): largest relative difference \(worst)")
+}
+
+struct ConvolutionCase: Sendable, CustomStringConvertible {
+    var input: Shape
+    var attributes: ConvolutionAttributes
+    var description: String {
+        "\(input) k\(attributes.kernel) s\(attributes.stride) p\(attributes.pad) d\(attributes.dilation) g\(attributes.group) m\(attributes.numOutput)"
+    }
+}
+
+@Suite struct KernelTests {
+    static let convolutions: [ConvolutionCase] = [
+        ConvolutionCase(input: [2, 3, 7, 5], attributes: ConvolutionAttributes(numOutput: 4, kernel: Size2(3, 2))),
+        ConvolutionCase(input: [3, 4, 9, 9], attributes: ConvolutionAttributes(numOutput: 6, kernel: Size2(square: 3), stride: Size2(2, 1), pad: Size2(1, 2), group: 2)),
+        ConvolutionCase(input: [1, 2, 11, 8], attributes: ConvolutionAttributes(numOutput: 3, kernel: Size2(square: 3), pad: Size2(square: 2), dilation: Size2(2, 3), biasTerm: false)),
+        ConvolutionCase(input: [5, 1, 6, 6], attributes: ConvolutionAttributes(numOutput: 1, kernel: Size2(square: 1))),
+        ConvolutionCase(input: [2, 6, 5, 7], attributes: ConvolutionAttributes(numOutput: 6, kernel: Size2(square: 3), stride: Size2(square: 3), pad: Size2(square: 1), group: 3)),
+        ConvolutionCase(input: [1, 2, 3, 3], attributes: ConvolutionAttributes(numOutput: 2, kernel: Size2(square: 5), pad: Size2(square: 2))),
+    ]
+
+    @Test(arguments: convolutions)
+    func convolutionMatchesReference(_ test: ConvolutionCase) throws {
+        let a = test.attributes
+        let node = Node(name: "conv", op: .convolution(a), inputs: ["x"], outputs: ["y"])
+        let outputShape = try ShapeInference.outputShapes(of: node, inputs: [test.input])[0]
+        let weights = randomTensor([a.numOutput, test.input[1] / a.group, a.kernel.h, a.kernel.w], seed: 1)
+        let bias = a.biasTerm ? randomTensor([a.numOutput], seed: 2) : nil
+        let x = randomTensor(test.input, seed: 3)
+        expectClose(Kernels.convolution(x, a, weights: weights, bias: bias, outputShape: outputShape),
+                    ReferenceKernels.convolution(x, a, weights: weights, bias: bias, outputShape: outputShape), "\(test)")
+    }
+
+    @Test func convolutionSplitsLargeBatchesIntoSlicesCorrectly() throws {
+        // Enough images that one worker's column buffer holds only some of them.
+        let a = ConvolutionAttributes(numOutput: 5, kernel: Size2(square: 3), pad: Size2(square: 1))
+        let input: Shape = [37, 8, 23, 23]
+        #expect(8 * 9 * 23 * 23 * 37 > Kernels.columnBudget)
+        let weights = randomTensor([5, 8, 3, 3], seed: 4), bias = randomTensor([5], seed: 5), x = randomTensor(input, seed: 6)
+        let shape: Shape = [37, 5, 23, 23]
+        expectClose(Kernels.convolution(x, a, weights: weights, bias: bias, outputShape: shape),
+                    ReferenceKernels.convolution(x, a, weights: weights, bias: bias, outputShape: shape), "sliced batch")
+    }
+
+    @Test(arguments: [(false, 1), (true, 1), (false, 2)])
+    func innerProductMatchesReference(transpose: Bool, axis: Int) throws {
+        let input: Shape = axis == 1 ? [7, 3, 2, 5] : [3, 4, 5]
+        let a = InnerProductAttributes(numOutput: 9, axis: axis, transpose: transpose)
+        let k = input.count(from: axis)
+        let weights = randomTensor(transpose ? [k, 9] : [9, k], seed: 7), bias = randomTensor([9], seed: 8)
+        let outputShape = Shape(Array(input.dims[..<axis]) + [9])
+        let x = randomTensor(input, seed: 9)
+        expectClose(Kernels.innerProduct(x, a, weights: weights, bias: bias, outputShape: outputShape),
+                    ReferenceKernels.innerProduct(x, a, weights: weights, bias: bias, outputShape: outputShape), "ip")
+    }
+
+    static let poolings: [PoolingAttributes] = [
+        PoolingAttributes(method: .max, kernel: Size2(square: 3), stride: Size2(square: 2)),
+        PoolingAttributes(method: .average, kernel: Size2(square: 3), stride: Size2(square: 2)),
+        PoolingAttributes(method: .max, kernel: Size2(3, 2), stride: Size2(2, 3), pad: Size2(1, 1)),
+        PoolingAttributes(method: .average, kernel: Size2(square: 3), stride: Size2(square: 2), pad: Size2(square: 1)),
+        PoolingAttributes(method: .average, kernel: Size2(square: 1), global: true),
+        PoolingAttributes(method: .max, kernel: Size2(square: 2), stride: Size2(square: 2), ceilMode: false),
+    ]
+
+    @Test(arguments: poolings)
+    func poolingMatchesReference(_ a: PoolingAttributes) throws {
+        let input: Shape = [2, 3, 9, 7]
+        let node = Node(name: "pool", op: .pooling(a), inputs: ["x"], outputs: ["y"])
+        let shape = try ShapeInference.outputShapes(of: node, inputs: [input])[0]
+        let x = randomTensor(input, seed: 10)
+        expectClose(Kernels.pooling(x, a, outputShape: shape), ReferenceKernels.pooling(x, a, outputShape: shape), "\(a)")
+    }
+
+    @Test(arguments: [LRNRegion.acrossChannels, .withinChannel], [3, 5])
+    func lrnMatchesReference(region: LRNRegion, size: Int) {
+        let a = LRNAttributes(localSize: size, alpha: 0.3, beta: 0.75, k: region == .acrossChannels ? 2 : 1, region: region)
+        let x = randomTensor([2, 7, 5, 6], seed: 11)
+        expectClose(Kernels.lrn(x, a), ReferenceKernels.lrn(x, a), "\(region) \(size)")
+    }
+
+    @Test func poolingSizesFollowCaffe() throws {
+        // 3x3 stride-2 pooling of 32x32 is 16x16 in Caffe (ceil), 15x15 with floor rounding.
+        let ceil = PoolingAttributes(method: .max, kernel: Size2(square: 3), stride: Size2(square: 2))
+        var floor = ceil
+        floor.ceilMode = false
+        let shape: Shape = [1, 1, 32, 32]
+        #expect(try ShapeInference.outputShapes(of: Node(name: "p", op: .pooling(ceil), inputs: ["x"], outputs: ["y"]), inputs: [shape])[0] == [1, 1, 16, 16])
+        #expect(try ShapeInference.outputShapes(of: Node(name: "p", op: .pooling(floor), inputs: ["x"], outputs: ["y"]), inputs: [shape])[0] == [1, 1, 15, 15])
+    }
+
+    @Test func elementwiseKernels() {
+        var relu = Tensor(shape: [4], data: [-2, -0.5, 0, 3])
+        Kernels.relu(&relu, negativeSlope: 0.1)
+        #expect(relu.data == [-0.2, -0.05, 0, 3])
+        let softmax = Kernels.softmax(Tensor(shape: [1, 3], data: [1, 2, 3]), axis: 1)
+        let e = [1, 2, 3].map { Foundation.exp(Float($0) - 3) }
+        #expect(zip(softmax.data, e.map { $0 / e.reduce(0, +) }).allSatisfy { abs($0 - $1) < 1e-6 })
+        let a = Tensor(shape: [3], data: [1, -2, 3]), b = Tensor(shape: [3], data: [4, 5, -6])
+        #expect(Kernels.eltwise([a, b], EltwiseAttributes(operation: .sum, coefficients: [1, -1])).data == [-3, -7, 9])
+        #expect(Kernels.eltwise([a, b], EltwiseAttributes(operation: .product)).data == [4, -10, -18])
+        #expect(Kernels.eltwise([a, b], EltwiseAttributes(operation: .max)).data == [4, 5, 3])
+        let concat = Kernels.concat([Tensor(shape: [2, 1], data: [1, 2]), Tensor(shape: [2, 2], data: [3, 4, 5, 6])], axis: 1, outputShape: [2, 3])
+        #expect(concat.data == [1, 3, 4, 2, 5, 6])
+    }
+
+    @Test func batchNormDividesByTheStoredFactor() {
+        var x = Tensor(shape: [1, 2, 1, 1], data: [3, 5])
+        Kernels.batchNorm(&x, BatchNormAttributes(eps: 0), mean: Tensor(shape: [2], data: [2, 4]),
+                          variance: Tensor(shape: [2], data: [8, 32]), factor: Tensor(shape: [1], data: [2]))
+        // mean = blob/2 = (1, 2); variance = blob/2 = (4, 16) → ((3-1)/2, (5-2)/4)
+        #expect(x.data == [1, 0.75])
+        var y = Tensor(shape: [1, 2, 1, 2], data: [1, 2, 3, 4])
+        Kernels.scale(&y, ScaleAttributes(biasTerm: true), scale: Tensor(shape: [2], data: [2, -1]), bias: Tensor(shape: [2], data: [1, 0]))
+        #expect(y.data == [3, 5, -3, -4])
+    }
+}
