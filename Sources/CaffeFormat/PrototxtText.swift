@@ -26,7 +26,7 @@ enum PrototxtText {
             let line = firstFailingLine(lines, depths: depths)
             let source = line.map { lines[$0 - 1].trimmingCharacters(in: .whitespaces) } ?? ""
             let what = describe(error)
-            if let solver = solverHint(lines) { throw FormatError(file: file, line: line, solver) }
+            if let solver = solverHint(lines) { throw FormatError(file: file, solver) }
             throw FormatError(file: file, line: line, source.isEmpty ? what : "\(what): `\(source)`")
         }
     }

@@ -131,12 +131,14 @@ public enum DatasetReader {
         let name = images.lastPathComponent
         for (from, to) in [("images-idx3-ubyte", "labels-idx1-ubyte"), ("images.idx3-ubyte", "labels.idx1-ubyte"), ("images", "labels")]
         where name.contains(from) {
-            let candidate = images.deletingLastPathComponent().appendingPathComponent(name.replacingOccurrences(of: from, with: to))
-            if FileManager.default.fileExists(atPath: candidate.path) { return candidate }
-            if !name.hasSuffix(".gz"), FileManager.default.fileExists(atPath: candidate.path + ".gz") {
-                return URL(fileURLWithPath: candidate.path + ".gz")
+            let labels = name.replacingOccurrences(of: from, with: to)
+            let plain = labels.hasSuffix(".gz") ? String(labels.dropLast(3)) : labels
+            // Either file may be gzipped independently of the other.
+            for candidate in [labels, plain, plain + ".gz"] {
+                let url = images.deletingLastPathComponent().appendingPathComponent(candidate)
+                if FileManager.default.fileExists(atPath: url.path) { return url }
             }
-            throw FormatError(file: images.path, "the labels file \(candidate.lastPathComponent) is not beside it")
+            throw FormatError(file: images.path, "the labels file \(plain) is not beside it")
         }
         throw FormatError(file: images.path, "cannot tell the labels file's name: expected a name containing 'images-idx3-ubyte'")
     }
