@@ -18,6 +18,9 @@ let package = Package(
             name: "COpenBLAS", pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(
+            name: "CHDF5", pkgConfig: "hdf5",
+            providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(
             name: "CZlib", pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]),
 
@@ -25,9 +28,10 @@ let package = Package(
         .target(
             name: "CaffeFormat",
             dependencies: ["TensorGraph", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        .target(name: "HDF5Format", dependencies: ["TensorGraph", "CHDF5"]),
         .target(name: "Inference", dependencies: ["TensorGraph", "COpenBLAS"]),
         .target(name: "Datasets", dependencies: ["TensorGraph", "CZlib"]),
-        .target(name: "BMQKit", dependencies: ["TensorGraph", "CaffeFormat", "Inference", "Datasets"]),
+        .target(name: "BMQKit", dependencies: ["TensorGraph", "CaffeFormat", "HDF5Format", "Inference", "Datasets"]),
         .executableTarget(
             name: "bmq",
             dependencies: ["BMQKit", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -35,6 +39,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "TensorGraphTests", dependencies: ["TensorGraph"]),
         .testTarget(name: "CaffeFormatTests", dependencies: ["CaffeFormat", "TestSupport"]),
+        .testTarget(name: "HDF5FormatTests", dependencies: ["HDF5Format", "CaffeFormat", "TestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "TestSupport"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TestSupport"]),
         .testTarget(name: "BMQKitTests", dependencies: ["BMQKit", "TestSupport"]),

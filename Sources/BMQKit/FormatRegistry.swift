@@ -1,11 +1,12 @@
 import CaffeFormat
+import HDF5Format
 import Foundation
 import TensorGraph
 
 /// The built-in format plug-ins, in one explicit list.
 public enum FormatRegistry {
-    public static let weightsReaders: [any WeightsReading] = [CaffeFormat()]
-    public static let writers: [any ModelWriting] = [CaffeFormat()]
+    public static let weightsReaders: [any WeightsReading] = [CaffeFormat(), CaffeHDF5Format()]
+    public static let writers: [any ModelWriting] = [CaffeFormat(), CaffeHDF5Format()]
 
     /// The reader whose format recognizes the file's first bytes.
     /// - Throws: `FormatError` naming the file when no format does.

@@ -68,11 +68,18 @@ public enum FileIO {
             try? FileManager.default.removeItem(at: temporary)
             throw FormatError(file: url.path, "cannot be written: \(error.localizedDescription)")
         }
-        // rename(2) replaces the target atomically within one file system.
-        guard rename(temporary.path, url.path) == 0 else {
-            let reason = String(cString: strerror(errno))
+        do {
+            try rename(temporary, to: url)
+        } catch {
             try? FileManager.default.removeItem(at: temporary)
-            throw FormatError(file: url.path, "cannot be written: \(reason)")
+            throw error
+        }
+    }
+
+    /// Moves a finished temporary file over `url` with rename(2), atomic within one file system.
+    public static func rename(_ temporary: URL, to url: URL) throws {
+        guard Foundation.rename(temporary.path, url.path) == 0 else {
+            throw FormatError(file: url.path, "cannot be written: \(String(cString: strerror(errno)))")
         }
     }
 }
