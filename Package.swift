@@ -30,8 +30,9 @@ let package = Package(
             dependencies: ["TensorGraph", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "HDF5Format", dependencies: ["TensorGraph", "CHDF5"]),
         .target(name: "Inference", dependencies: ["TensorGraph", "COpenBLAS"]),
+        .target(name: "Quantization", dependencies: ["TensorGraph"]),
         .target(name: "Datasets", dependencies: ["TensorGraph", "CZlib"]),
-        .target(name: "BMQKit", dependencies: ["TensorGraph", "CaffeFormat", "HDF5Format", "Inference", "Datasets"]),
+        .target(name: "BMQKit", dependencies: ["TensorGraph", "CaffeFormat", "HDF5Format", "Inference", "Datasets", "Quantization"]),
         .executableTarget(
             name: "bmq",
             dependencies: ["BMQKit", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -40,6 +41,7 @@ let package = Package(
         .testTarget(name: "TensorGraphTests", dependencies: ["TensorGraph"]),
         .testTarget(name: "CaffeFormatTests", dependencies: ["CaffeFormat", "TestSupport"]),
         .testTarget(name: "HDF5FormatTests", dependencies: ["HDF5Format", "CaffeFormat", "TestSupport"]),
+        .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "TestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "TestSupport"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TestSupport"]),
         .testTarget(name: "BMQKitTests", dependencies: ["BMQKit", "TestSupport"]),

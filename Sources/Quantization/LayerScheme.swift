@@ -1,0 +1,99 @@
+import TensorGraph
+
+/// How one layer's weights are quantized: onto a bit pattern, or with a float-scale baseline.
+public enum LayerScheme: Hashable, Sendable, CustomStringConvertible {
+    case pattern(BitPattern)
+    case floatScale(FloatScaleMethod, bits: Int)
+
+    /// Parses a pattern label or picture, or a baseline written `max-abs:K`, `mse:K`, `per-channel:K`.
+    /// - Throws: `PatternError` saying what is wrong.
+    public init(parsing text: String) throws {
+        if let colon = text.firstIndex(of: ":") {
+            let name = String(text[..<colon]), bitsText = String(text[text.index(after: colon)...])
+            guard let method = FloatScaleMethod(rawValue: name) else {
+                let known = FloatScaleMethod.allCases.map(\.rawValue).joined(separator: ", ")
+                throw PatternError(text: text, reason: "unknown baseline '\(name)' (known: \(known))")
+            }
+            guard let bits = Int(bitsText), (2...16).contains(bits) else {
+                throw PatternError(text: text, reason: "a baseline needs a stored width from 2 to 16 bits after ':'")
+            }
+            self = .floatScale(method, bits: bits)
+        } else {
+            self = .pattern(try BitPattern(parsing: text))
+        }
+    }
+
+    /// The text form accepted by `init(parsing:)`.
+    public var text: String {
+        switch self {
+        case let .pattern(pattern): return pattern.label
+        case let .floatScale(method, bits): return "\(method.rawValue):\(bits)"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case let .pattern(pattern): return pattern.description
+        case let .floatScale(method, bits): return "\(method.rawValue) float scale, \(bits) bits (not shift-friendly)"
+        }
+    }
+
+    /// Stored bits per weight, sign included.
+    public var storedBits: Int {
+        switch self {
+        case let .pattern(pattern): return pattern.storedBits
+        case let .floatScale(_, bits): return bits
+        }
+    }
+}
+
+/// What quantizing one tensor did to it.
+public struct QuantizationStatistics: Sendable, Codable, Equatable {
+    /// Share of weights whose magnitude exceeded the largest representable value.
+    public var saturatedShare: Double
+    /// Share of non-zero weights that became zero.
+    public var zeroedShare: Double
+    public var meanSquaredError: Double
+    /// The float scales of a baseline (one per layer or per channel); empty for patterns.
+    public var scales: [Float]
+
+    enum CodingKeys: String, CodingKey {
+        case saturatedShare = "saturated_share", zeroedShare = "zeroed_share", meanSquaredError = "mse", scales
+    }
+}
+
+public enum TensorQuantizer {
+    /// Quantizes `tensor` with `scheme` (rounding applies to patterns) and measures the effect.
+    public static func quantize(_ tensor: Tensor, scheme: LayerScheme, rounding: RoundingMode) -> (Tensor, QuantizationStatistics) {
+        let values: [Float]
+        let scales: [Float]
+        let limits: [Double]
+        switch scheme {
+        case let .pattern(pattern):
+            let quantizer = PatternQuantizer(pattern: pattern, rounding: rounding)
+            values = quantizer.quantize(tensor.data)
+            scales = []
+            limits = [pattern.maxMagnitude]
+        case let .floatScale(method, bits):
+            (values, scales) = FloatScale.quantize(tensor, method: method, bits: bits)
+            limits = scales.map { Double($0) * Double(FloatScale.levels(bits: bits)) }
+        }
+        let perLimit = max(1, tensor.count / max(1, limits.count))
+        var saturated = 0, zeroed = 0, nonZero = 0
+        var squaredError = 0.0
+        for (index, (original, quantized)) in zip(tensor.data, values).enumerated() {
+            if Double(original.magnitude) > limits[min(index / perLimit, limits.count - 1)] { saturated += 1 }
+            if original != 0 {
+                nonZero += 1
+                if quantized == 0 { zeroed += 1 }
+            }
+            let error = Double(original - quantized)
+            squaredError += error * error
+        }
+        let count = Double(max(1, tensor.count))
+        let statistics = QuantizationStatistics(
+            saturatedShare: Double(saturated) / count, zeroedShare: nonZero == 0 ? 0 : Double(zeroed) / Double(nonZero),
+            meanSquaredError: squaredError / count, scales: scales)
+        return (Tensor(shape: tensor.shape, data: values), statistics)
+    }
+}

@@ -1,0 +1,170 @@
+import Foundation
+import TensorGraph
+
+/// Which layers a plan covers when the user does not list them.
+public enum LayerSelection: Sendable, Equatable {
+    case convolutions
+    case innerProducts
+    case all
+    case names([String])
+
+    /// Parses `conv`, `fc`, `all`, or a comma-separated list of layer names.
+    public init(parsing text: String) {
+        switch text {
+        case "conv": self = .convolutions
+        case "fc", "ip": self = .innerProducts
+        case "all": self = .all
+        default: self = .names(text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        }
+    }
+
+    /// The weight layers of `graph` this selection names, in graph order.
+    /// - Throws: `PlanError` naming a listed layer that is missing or has no weights.
+    public func layers(in graph: Graph) throws -> [String] {
+        let weighted = graph.nodes.filter(\.op.hasWeights)
+        switch self {
+        case .convolutions: return weighted.filter { if case .convolution = $0.op { true } else { false } }.map(\.name)
+        case .innerProducts: return weighted.filter { if case .innerProduct = $0.op { true } else { false } }.map(\.name)
+        case .all: return weighted.map(\.name)
+        case let .names(names):
+            for name in names { try PlanError.checkWeightLayer(name, in: graph) }
+            return weighted.map(\.name).filter(names.contains)
+        }
+    }
+}
+
+/// A per-layer quantization recipe: which layers, which pattern or baseline each, which rounding.
+/// Stored as versioned JSON (see `formats/quantization-plan.md`).
+public struct QuantizationPlan: Sendable, Equatable {
+    public struct Entry: Sendable, Equatable {
+        public var layer: String
+        public var weights: LayerScheme
+        /// Biases stay float unless a scheme is given.
+        public var bias: LayerScheme?
+
+        public init(layer: String, weights: LayerScheme, bias: LayerScheme? = nil) {
+            self.layer = layer
+            self.weights = weights
+            self.bias = bias
+        }
+    }
+
+    public static let formatName = "bmq-quantization-plan"
+    public static let version = 1
+
+    public var rounding: RoundingMode
+    public var entries: [Entry]
+
+    public init(rounding: RoundingMode, entries: [Entry]) {
+        self.rounding = rounding
+        self.entries = entries
+    }
+
+    public func entry(for layer: String) -> Entry? { entries.first { $0.layer == layer } }
+
+    /// One scheme for every selected layer, with per-layer overrides.
+    /// - Throws: `PlanError` for layers that are missing or have no weights.
+    public static func make(graph: Graph, selection: LayerSelection, scheme: LayerScheme?, overrides: [(String, LayerScheme)],
+                            bias: LayerScheme?, rounding: RoundingMode) throws -> QuantizationPlan {
+        var entries: [Entry] = []
+        if let scheme {
+            entries = try selection.layers(in: graph).map { Entry(layer: $0, weights: scheme, bias: bias) }
+        }
+        for (layer, scheme) in overrides {
+            try PlanError.checkWeightLayer(layer, in: graph)
+            if let index = entries.firstIndex(where: { $0.layer == layer }) {
+                entries[index].weights = scheme
+            } else {
+                entries.append(Entry(layer: layer, weights: scheme, bias: bias))
+            }
+        }
+        let order = Dictionary(uniqueKeysWithValues: graph.nodes.enumerated().map { ($1.name, $0) })
+        entries.sort { order[$0.layer, default: 0] < order[$1.layer, default: 0] }
+        return QuantizationPlan(rounding: rounding, entries: entries)
+    }
+}
+
+/// A plan that does not fit the model or cannot be read.
+public struct PlanError: Error, Equatable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+
+    static func checkWeightLayer(_ name: String, in graph: Graph) throws {
+        guard let node = graph.node(named: name) else {
+            throw PlanError("the plan names layer '\(name)', which the net does not have")
+        }
+        guard node.op.hasWeights else {
+            throw PlanError("layer '\(name)' is a \(node.op.typeName) layer, which has no weights to quantize")
+        }
+    }
+}
+
+// MARK: - JSON
+
+extension QuantizationPlan: Codable {
+    enum CodingKeys: String, CodingKey { case format, version, rounding, layers }
+    struct EntryJSON: Codable {
+        var name: String
+        var weights: String
+        var bias: String?
+    }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let format = try container.decode(String.self, forKey: .format)
+        guard format == Self.formatName else { throw PlanError("'format' is '\(format)', expected '\(Self.formatName)'") }
+        let version = try container.decode(Int.self, forKey: .version)
+        guard version == Self.version else { throw PlanError("plan version \(version) is not supported (this bmq reads version \(Self.version))") }
+        let roundingText = try container.decode(String.self, forKey: .rounding)
+        guard let rounding = RoundingMode(rawValue: roundingText) else {
+            throw PlanError("rounding '\(roundingText)' is not one of \(RoundingMode.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        self.rounding = rounding
+        entries = try container.decode([EntryJSON].self, forKey: .layers).map { entry in
+            do {
+                return Entry(layer: entry.name, weights: try LayerScheme(parsing: entry.weights),
+                             bias: try entry.bias.map(LayerScheme.init(parsing:)))
+            } catch let error as PatternError {
+                throw PlanError("layer '\(entry.name)': \(error)")
+            }
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(Self.formatName, forKey: .format)
+        try container.encode(Self.version, forKey: .version)
+        try container.encode(rounding.rawValue, forKey: .rounding)
+        try container.encode(entries.map { EntryJSON(name: $0.layer, weights: $0.weights.text, bias: $0.bias?.text) }, forKey: .layers)
+    }
+
+    /// Reads a plan file.
+    /// - Throws: `FormatError` naming the file and what is wrong.
+    public static func read(from url: URL) throws -> QuantizationPlan {
+        let data = try FileIO.read(url)
+        do {
+            return try JSONDecoder().decode(QuantizationPlan.self, from: data)
+        } catch let error as PlanError {
+            throw FormatError(file: url.path, error.message)
+        } catch let DecodingError.keyNotFound(key, context) {
+            throw FormatError(file: url.path, "missing '\(key.stringValue)'\(Self.path(context))")
+        } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
+            throw FormatError(file: url.path, "wrong type\(Self.path(context))")
+        } catch {
+            throw FormatError(file: url.path, "not a valid plan JSON file")
+        }
+    }
+
+    static func path(_ context: DecodingError.Context) -> String {
+        let path = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        return path.isEmpty ? "" : " at \(path)"
+    }
+
+    /// Writes the plan as pretty JSON, atomically.
+    public func write(to url: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try FileIO.writeAtomically(try encoder.encode(self) + Data("\n".utf8), to: url)
+    }
+}
