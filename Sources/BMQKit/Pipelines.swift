@@ -1,6 +1,7 @@
 import Datasets
 import Foundation
 import Inference
+import Quantization
 import TensorGraph
 
 /// What `bmq eval` asks for.
@@ -10,18 +11,26 @@ public struct EvaluationRequest: Sendable {
     public var dataFormat: DatasetFormat?
     public var limit: Int?
     public var batchSize: Int
+    public var quantization: PlanRequest
 
-    public init(model: ModelSource, data: URL, dataFormat: DatasetFormat? = nil, limit: Int? = nil, batchSize: Int = 100) {
+    public init(model: ModelSource, data: URL, dataFormat: DatasetFormat? = nil, limit: Int? = nil, batchSize: Int = 100,
+                quantization: PlanRequest = PlanRequest()) {
         self.model = model
         self.data = data
         self.dataFormat = dataFormat
         self.limit = limit
         self.batchSize = batchSize
+        self.quantization = quantization
     }
 }
 
 public struct EvaluationReport: Sendable {
+    /// Accuracy of the model as given (float weights).
     public var result: EvaluationResult
+    /// Accuracy with the plan applied, when one was given.
+    public var quantized: EvaluationResult?
+    public var plan: QuantizationPlan?
+    public var layers: [LayerQuantizationReport]
     public var dataset: DatasetFormat
     public var model: LoadedModel
 }
@@ -33,12 +42,41 @@ public enum Pipelines {
         guard request.batchSize > 0 else { throw FormatError(file: "--batch-size", "must be positive") }
         let dataset = try DatasetReader.read(request.data, format: request.dataFormat).prefix(request.limit)
         let model = try ModelLoader.load(request.model, imageShape: dataset.imageShape)
-        let network = try Network(graph: model.graph)
-        let total = dataset.count
-        let result = try Evaluator.evaluate(
-            network, on: dataset, preprocessing: model.graph.preprocessing ?? .identity,
-            batchSize: request.batchSize, progress: { progress?($0, total) })
-        return EvaluationReport(result: result, dataset: dataset.format, model: model)
+        let plan = try request.quantization.plan(for: model.graph)
+        let passes = plan == nil ? 1 : 2
+        let total = dataset.count * passes
+        func run(_ graph: Graph, pass: Int) throws -> EvaluationResult {
+            try Evaluator.evaluate(try Network(graph: graph), on: dataset, preprocessing: model.graph.preprocessing ?? .identity,
+                                   batchSize: request.batchSize, progress: { progress?(pass * dataset.count + $0, total) })
+        }
+        let result = try run(model.graph, pass: 0)
+        var quantized: EvaluationResult?
+        var layers: [LayerQuantizationReport] = []
+        if let plan {
+            let (graph, reports) = try QuantizePass.apply(plan, to: model.graph)
+            layers = reports
+            quantized = try run(graph, pass: 1)
+        }
+        return EvaluationReport(result: result, quantized: quantized, plan: plan, layers: layers, dataset: dataset.format, model: model)
+    }
+
+    /// Applies a plan to a model and writes the quantized (dequantized-to-float) weights.
+    /// The output format follows the file name (`.caffemodel`, `.caffemodel.h5`); an input is never overwritten.
+    /// - Throws: `FormatError`, `PlanError` or `PatternError` naming what is wrong.
+    public static func quantize(model source: ModelSource, plan request: PlanRequest, output: URL,
+                                imageShape: Shape? = nil) throws -> (QuantizationPlan, [LayerQuantizationReport]) {
+        let inputs = [source.net, source.weights].map { $0.standardizedFileURL.resolvingSymlinksInPath().path }
+        guard !inputs.contains(output.standardizedFileURL.resolvingSymlinksInPath().path) else {
+            throw FormatError(file: output.path, "is an input of this command; choose another output name")
+        }
+        let writer = try FormatRegistry.writer(for: output)
+        let model = try ModelLoader.load(source, imageShape: imageShape)
+        guard let plan = try request.plan(for: model.graph) else {
+            throw PlanError("nothing to quantize: give --plan or --pattern")
+        }
+        let (graph, reports) = try QuantizePass.apply(plan, to: model.graph)
+        try writer.write(graph, to: output)
+        return (plan, reports)
     }
 }
 

@@ -90,7 +90,8 @@ public struct PlanError: Error, Equatable, CustomStringConvertible {
     public init(_ message: String) { self.message = message }
     public var description: String { message }
 
-    static func checkWeightLayer(_ name: String, in graph: Graph) throws {
+    /// Throws unless `name` is a layer of `graph` that has weights.
+    public static func checkWeightLayer(_ name: String, in graph: Graph) throws {
         guard let node = graph.node(named: name) else {
             throw PlanError("the plan names layer '\(name)', which the net does not have")
         }

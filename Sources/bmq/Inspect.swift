@@ -43,13 +43,7 @@ struct Inspect: ParsableCommand {
         if files.count == 2, net == nil || weights == nil {
             throw ValidationError("give one net definition (.prototxt) and one weights file")
         }
-        let shape = try inputShape.map { text -> Shape in
-            let dims = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-            guard !dims.isEmpty, dims.allSatisfy({ ($0 ?? 0) > 0 }) else {
-                throw ValidationError("--input-shape takes positive integers such as 1,28,28")
-            }
-            return Shape(dims.map { $0! })
-        }
+        let shape = try inputShape.map(parseShape)
         let inspection = try Inspector.inspect(net: net, weights: weights, imageShape: shape)
         if json {
             try Terminal.printJSON(inspection)

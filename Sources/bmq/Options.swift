@@ -1,6 +1,7 @@
 import ArgumentParser
 import BMQKit
 import Datasets
+import Quantization
 import Foundation
 
 /// --net and --weights, shared by every command that loads a model.
@@ -56,3 +57,36 @@ struct DataOptions: ParsableArguments {
 }
 
 extension DatasetFormat: ExpressibleByArgument {}
+
+/// The quantization options shared by every command that quantizes.
+struct QuantizationOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("A quantization plan (JSON, see formats/quantization-plan.md).", valueName: "plan.json"))
+    var plan: String?
+
+    @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("""
+        A bit pattern for every selected layer, or LAYER=PATTERN for one layer (repeatable). \
+        Patterns are thesis labels n_m_p1_..._pm_s (5_2_0_1_0) or pictures (X0.0XX: X stored bit, \
+        0 masked bit, '.' binary point after the one integer bit). Float-scale baselines at K stored \
+        bits: max-abs:K, mse:K, per-channel:K (their float scales are not hardware shift-friendly).
+        """, valueName: "pattern"))
+    var pattern: [String] = []
+
+    @Option(help: ArgumentHelp("Layers a plain --pattern applies to: conv, fc, all (default), or a comma list of names.", valueName: "layers"))
+    var layers: String?
+
+    @Option(help: ArgumentHelp("""
+        How weights map onto a pattern. nearest (default): the closest representable value, ties to the larger \
+        magnitude. mask-after: the thesis literally: round on the full n-bit grid, saturate, then clear the masked \
+        bits, which can land far from the weight when high bits are masked (0.6 in X0.0XX gives 0.125, not 0.375).
+        """, valueName: "mode"))
+    var rounding: RoundingMode?
+
+    @Option(help: ArgumentHelp("Also quantize biases with this pattern or baseline (biases stay float otherwise).", valueName: "pattern"))
+    var biasPattern: String?
+
+    var request: PlanRequest {
+        PlanRequest(planFile: plan.map { URL(fileURLWithPath: $0) }, patterns: pattern, layers: layers, rounding: rounding, biasPattern: biasPattern)
+    }
+}
+
+extension RoundingMode: ExpressibleByArgument {}

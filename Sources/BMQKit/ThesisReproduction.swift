@@ -1,0 +1,107 @@
+import Datasets
+import Foundation
+import Inference
+import Quantization
+import TensorGraph
+
+/// The configurations of the thesis's four published LeNet tables (conv layers only), with
+/// their published accuracies where the summary gives a number.
+public enum ThesisTables {
+    public struct Configuration: Sendable {
+        public var table: String
+        /// Pattern per conv layer, in order (conv1, conv2); one entry means every conv layer.
+        public var patterns: [String]
+        public var published: Double?
+        public var note: String?
+    }
+
+    public static let configurations: [Configuration] = [
+        .init(table: "4-bit, same pattern", patterns: ["4_0_0"], published: 0.232),
+        .init(table: "4-bit, same pattern", patterns: ["5_1_0_0"], published: 0.972),
+        .init(table: "4-bit, same pattern", patterns: ["6_2_0_1_0"], published: 0.976),
+        .init(table: "4-bit, same pattern", patterns: ["6_2_0_2_0"], published: 0.955),
+        .init(table: "4-bit, same pattern", patterns: ["6_2_0_3_0"], published: 0.899),
+        .init(table: "4-bit, same pattern", patterns: ["7_3_0_1_2_0"], published: 0.971),
+        .init(table: "4-bit, same pattern", patterns: ["7_3_0_1_3_0"], published: 0.968),
+        .init(table: "3-bit, same pattern", patterns: ["3_0_0"], published: nil, note: "chance level"),
+        .init(table: "3-bit, same pattern", patterns: ["5_2_0_1_0"], published: nil, note: "best"),
+        .init(table: "3-bit, same pattern", patterns: ["8_5_0_2_3_4_5_0"], published: nil, note: "worst"),
+        .init(table: "3-bit, per layer", patterns: ["3_0_0", "3_0_0"], published: 0.114),
+        .init(table: "3-bit, per layer", patterns: ["5_2_0_1_0", "6_3_0_1_2_0"], published: 0.962),
+        .init(table: "3-bit, per layer", patterns: ["5_2_0_1_0", "7_4_0_1_2_4_0"], published: 0.847),
+        .init(table: "4-bit, per layer", patterns: ["4_0_0", "4_0_0"], published: 0.232),
+        .init(table: "4-bit, per layer", patterns: ["6_2_0_1_0", "7_3_0_1_2_0"], published: 0.976),
+        .init(table: "4-bit, per layer", patterns: ["6_2_0_1_0", "8_4_0_1_2_3_0"], published: 0.964),
+        .init(table: "4-bit, per layer", patterns: ["6_2_0_1_0", "8_4_0_1_2_4_0"], published: 0.948),
+    ]
+}
+
+/// One reproduced row: the thesis figure beside ours in both rounding modes and a float-scale baseline.
+public struct ThesisRow: Sendable, Codable {
+    public var table: String
+    public var patterns: [String]
+    public var storedBits: Int
+    public var published: Double?
+    public var note: String?
+    public var maskAfter: Double
+    public var nearest: Double
+    /// Per-layer max-abs float scale at the same stored bits (not shift-friendly).
+    public var floatBaseline: Double
+
+    enum CodingKeys: String, CodingKey {
+        case table, patterns, published, note, nearest
+        case storedBits = "stored_bits", maskAfter = "mask_after", floatBaseline = "float_max_abs"
+    }
+}
+
+public struct ThesisReport: Sendable, Codable {
+    public var floatAccuracy: Double
+    public var total: Int
+    public var chanceLevel: Double
+    public var convLayers: [String]
+    public var rows: [ThesisRow]
+
+    enum CodingKeys: String, CodingKey {
+        case rows, total
+        case floatAccuracy = "float_accuracy", chanceLevel = "chance_level", convLayers = "conv_layers"
+    }
+}
+
+extension Pipelines {
+    /// Runs every configuration of the thesis tables on the model's conv layers.
+    /// - Throws: `FormatError` or `PlanError` when the model does not fit (it needs two conv layers for the per-layer tables).
+    public static func reproduceThesis(_ request: EvaluationRequest, progress: ((Int, Int) -> Void)? = nil) throws -> ThesisReport {
+        let dataset = try DatasetReader.read(request.data, format: request.dataFormat).prefix(request.limit)
+        let model = try ModelLoader.load(request.model, imageShape: dataset.imageShape)
+        let convs = try LayerSelection.convolutions.layers(in: model.graph)
+        guard convs.count >= 2 else {
+            throw PlanError("the thesis tables quantize two conv layers (conv1, conv2); this net has \(convs.count)")
+        }
+        let preprocessing = model.graph.preprocessing ?? .identity
+        func accuracy(_ plan: QuantizationPlan?) throws -> EvaluationResult {
+            let graph = try plan.map { try QuantizePass.apply($0, to: model.graph).0 } ?? model.graph
+            return try Evaluator.evaluate(try Network(graph: graph), on: dataset, preprocessing: preprocessing, batchSize: request.batchSize)
+        }
+        let float = try accuracy(nil)
+        var rows: [ThesisRow] = []
+        let configurations = ThesisTables.configurations
+        for (index, configuration) in configurations.enumerated() {
+            progress?(index, configurations.count)
+            let schemes = try configuration.patterns.map { LayerScheme.pattern(try BitPattern(parsing: $0)) }
+            // One pattern applies to every conv layer; two name conv1 and conv2 (the first two conv layers).
+            let perLayer = schemes.count == 1 ? convs.map { ($0, schemes[0]) } : Array(zip(convs, schemes))
+            func plan(_ rounding: RoundingMode, _ scheme: (LayerScheme) -> LayerScheme = { $0 }) -> QuantizationPlan {
+                QuantizationPlan(rounding: rounding, entries: perLayer.map { .init(layer: $0.0, weights: scheme($0.1)) })
+            }
+            let bits = schemes[0].storedBits
+            rows.append(ThesisRow(
+                table: configuration.table, patterns: configuration.patterns, storedBits: bits,
+                published: configuration.published, note: configuration.note,
+                maskAfter: try accuracy(plan(.maskAfter)).accuracy,
+                nearest: try accuracy(plan(.nearest)).accuracy,
+                floatBaseline: try accuracy(plan(.nearest) { .floatScale(.maxAbs, bits: $0.storedBits) }).accuracy))
+        }
+        progress?(configurations.count, configurations.count)
+        return ThesisReport(floatAccuracy: float.accuracy, total: float.total, chanceLevel: float.chanceLevel, convLayers: convs, rows: rows)
+    }
+}

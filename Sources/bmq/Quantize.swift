@@ -1,0 +1,48 @@
+import ArgumentParser
+import BMQKit
+import Foundation
+import TensorGraph
+
+struct Quantize: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a model's weights quantized by a plan, as float values Caffe can run.",
+        discussion: """
+            The output holds every quantized weight as its exact float value, so `caffe test` \
+            (or `bmq eval`) on it reproduces the quantized accuracy. The format follows the \
+            output name: .caffemodel or .caffemodel.h5.
+
+            Example:
+              bmq quantize --net lenet.prototxt --weights lenet_iter_10000.caffemodel \\
+                           --pattern 5_2_0_1_0 --layers conv -o lenet_3bit.caffemodel
+            """)
+
+    @OptionGroup var model: ModelOptions
+    @OptionGroup var quantization: QuantizationOptions
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Output weights file.", valueName: "file"))
+    var output: String
+
+    @Option(help: ArgumentHelp("Image shape C,H,W for nets fed by a Data layer.", valueName: "c,h,w"))
+    var inputShape: String?
+
+    func run() throws {
+        let (plan, reports) = try Pipelines.quantize(
+            model: model.source, plan: quantization.request, output: URL(fileURLWithPath: output),
+            imageShape: try inputShape.map(parseShape))
+        print("quantized \(reports.count) layers (\(plan.rounding.rawValue) rounding):")
+        for layer in reports {
+            print("  \(layer.layer): \(layer.scheme), \(layer.weightCount) weights, \(percent(layer.weights.saturatedShare)) saturated, "
+                  + "\(percent(layer.weights.zeroedShare)) zeroed, MSE \(String(format: "%.3g", layer.weights.meanSquaredError))")
+        }
+        print("wrote \(output)")
+    }
+}
+
+/// Parses C,H,W (or N,C,H,W without the batch) from the command line.
+func parseShape(_ text: String) throws -> Shape {
+    let dims = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+    guard !dims.isEmpty, dims.allSatisfy({ ($0 ?? 0) > 0 }) else {
+        throw ValidationError("an input shape takes positive integers such as 1,28,28")
+    }
+    return Shape(dims.compactMap { $0 })
+}
