@@ -1,5 +1,6 @@
 import CaffeFormat
 import Foundation
+import Quantization
 import TensorGraph
 
 /// A per-layer description of a model: topology, shapes and weight statistics.
@@ -19,12 +20,21 @@ public struct ModelInspection: Sendable, Codable {
         public var outputShapes: [[Int]]?
         public var blobs: [Blob]
         public var parameterCount: Int
+        /// The plan's effect on this layer's weights, when a plan was given.
+        public var quantization: LayerQuantization?
 
         enum CodingKeys: String, CodingKey {
-            case name, type, bottoms, tops, blobs
+            case name, type, bottoms, tops, blobs, quantization
             case outputShapes = "output_shapes"
             case parameterCount = "parameter_count"
         }
+    }
+
+    public struct LayerQuantization: Sendable, Codable {
+        public var scheme: String
+        public var rounding: String
+        public var statistics: QuantizationStatistics
+        public var histogram: WeightHistogram
     }
 
     public var name: String
@@ -47,7 +57,9 @@ public enum Inspector {
     ///   - weights: a weights file, or nil to describe the topology alone.
     ///   - imageShape: C x H x W for nets whose input comes from a Data layer.
     /// - Throws: `FormatError` or `GraphError` naming the file or layer at fault.
-    public static func inspect(net: URL?, weights: URL?, imageShape: Shape? = nil) throws -> ModelInspection {
+    ///   - quantization: patterns or a plan whose effect on each layer's weights is shown.
+    public static func inspect(net: URL?, weights: URL?, imageShape: Shape? = nil,
+                               quantization: PlanRequest = PlanRequest()) throws -> ModelInspection {
         var notes: [String] = []
         var graph: Graph
         var stored: WeightSet?
@@ -89,8 +101,17 @@ public enum Inspector {
                 }
             }
         }
+        let plan = try quantization.plan(for: graph)
+        if plan != nil, stored == nil { throw PlanError("showing a pattern's effect needs the weights file") }
         let layers = graph.nodes.enumerated().map { index, node in
-            ModelInspection.Layer(
+            var view: ModelInspection.LayerQuantization?
+            if let plan, let entry = plan.entry(for: node.name), let weights = node.parameters.first {
+                let (_, statistics) = TensorQuantizer.quantize(weights, scheme: entry.weights, rounding: plan.rounding)
+                view = ModelInspection.LayerQuantization(
+                    scheme: entry.weights.description, rounding: plan.rounding.rawValue, statistics: statistics,
+                    histogram: WeightHistogram(weights: weights, scheme: entry.weights, scales: statistics.scales))
+            }
+            return ModelInspection.Layer(
                 name: node.name, type: node.op.typeName, bottoms: node.inputs, tops: node.outputs,
                 outputShapes: shapes.map { $0.nodeOutputShapes[index].map(\.dims) },
                 blobs: node.parameters.enumerated().map { blobIndex, tensor in
@@ -98,7 +119,7 @@ public enum Inspector {
                     return ModelInspection.Blob(name: blobIndex < names.count ? names[blobIndex] : "blob \(blobIndex)",
                                                 shape: tensor.shape.dims, statistics: tensor.statistics)
                 },
-                parameterCount: node.parameters.reduce(0) { $0 + $1.count })
+                parameterCount: node.parameters.reduce(0) { $0 + $1.count }, quantization: view)
         }
         return ModelInspection(
             name: graph.name, sources: [net?.path, weights?.path].compactMap { $0 },
@@ -111,7 +132,7 @@ public enum Inspector {
             ModelInspection.Layer(
                 name: layer.name, type: layer.type ?? "?", bottoms: [], tops: [], outputShapes: nil,
                 blobs: layer.blobs.enumerated().map { ModelInspection.Blob(name: "blob \($0)", shape: $1.shape.dims, statistics: $1.statistics) },
-                parameterCount: layer.blobs.reduce(0) { $0 + $1.count })
+                parameterCount: layer.blobs.reduce(0) { $0 + $1.count }, quantization: nil)
         }
         return ModelInspection(name: "", sources: [source], inputs: [:], layers: layers,
                                parameterCount: layers.reduce(0) { $0 + $1.parameterCount }, notes: notes)

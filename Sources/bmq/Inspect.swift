@@ -2,6 +2,7 @@ import ArgumentParser
 import BMQKit
 import Foundation
 import TensorGraph
+import Quantization
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -15,6 +16,11 @@ struct Inspect: ParsableCommand {
               bmq inspect lenet.prototxt lenet_iter_10000.caffemodel
               bmq inspect lenet_iter_10000.caffemodel --json
               bmq inspect lenet_train_test.prototxt --input-shape 1,28,28
+              bmq inspect lenet.prototxt lenet_iter_10000.caffemodel --layers conv --pattern X0.0XX --svg plots/
+
+            With --pattern or --plan, each quantized layer also shows a histogram of its weights with \
+            the pattern's representable values marked under it (|), the share of weights that saturate \
+            and that become zero, and the weight MSE.
             """)
 
     @Argument(help: ArgumentHelp("A .prototxt, a .caffemodel, or both.", valueName: "file"))
@@ -22,6 +28,11 @@ struct Inspect: ParsableCommand {
 
     @Option(help: ArgumentHelp("Image shape C,H,W for nets fed by a Data layer.", valueName: "c,h,w"))
     var inputShape: String?
+
+    @OptionGroup var quantization: QuantizationOptions
+
+    @Option(help: ArgumentHelp("Also write one SVG histogram per quantized layer into this folder.", valueName: "dir"))
+    var svg: String?
 
     @Flag(help: "Print JSON instead of a table.")
     var json = false
@@ -44,7 +55,16 @@ struct Inspect: ParsableCommand {
             throw ValidationError("give one net definition (.prototxt) and one weights file")
         }
         let shape = try inputShape.map(parseShape)
-        let inspection = try Inspector.inspect(net: net, weights: weights, imageShape: shape)
+        let inspection = try Inspector.inspect(net: net, weights: weights, imageShape: shape, quantization: quantization.request)
+        if let svg {
+            let folder = URL(fileURLWithPath: svg)
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            for layer in inspection.layers {
+                guard let view = layer.quantization else { continue }
+                let picture = HistogramRendering.svg(view.histogram, title: "\(layer.name): \(view.scheme), \(view.rounding)")
+                try FileIO.writeAtomically(Data(picture.utf8), to: folder.appendingPathComponent("\(layer.name).svg"))
+            }
+        }
         if json {
             try Terminal.printJSON(inspection)
         } else {
@@ -66,7 +86,7 @@ enum InspectionTable {
                 let s = blob.statistics
                 return "    \(blob.name.padding(toLength: 9, withPad: " ", startingAt: 0)) \(shapeText(blob.shape).padding(toLength: 12, withPad: " ", startingAt: 0)) "
                     + "min \(number(s.min))  max \(number(s.max))  mean \(number(Float(s.mean)))  std \(number(Float(s.std)))  |max| \(number(s.absMax))"
-            }
+            } + quantizationLines(layer.quantization)
         }
         let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
         var lines: [String] = []
@@ -86,6 +106,14 @@ enum InspectionTable {
         lines.append("total: \(inspection.layers.count) layers, \(inspection.parameterCount) parameters (\(String(format: "%.2f", bytes)) MiB as float32)")
         lines.append(contentsOf: inspection.notes.map { "note: \($0)" })
         return lines.joined(separator: "\n")
+    }
+
+    static func quantizationLines(_ view: ModelInspection.LayerQuantization?) -> [String] {
+        guard let view else { return [] }
+        let s = view.statistics
+        return ["    quantized: \(view.scheme), \(view.rounding) rounding: \(percent(s.saturatedShare)) saturate, "
+                + "\(percent(s.zeroedShare)) become zero, MSE \(String(format: "%.3g", s.meanSquaredError))"]
+            + HistogramRendering.text(view.histogram).map { "      " + $0 }
     }
 
     static func shapeText(_ dims: [Int]) -> String { dims.map(String.init).joined(separator: "x") }
