@@ -107,3 +107,21 @@ extension Pipelines {
         return zip(model.graph.nodes, totals).map { ($0.name, $0.op.typeName, $1) }
     }
 }
+
+extension Pipelines {
+    /// Times the quantize pass alone (weights already in memory): seconds per run.
+    public static func timeQuantization(model source: ModelSource, plan request: PlanRequest, runs: Int,
+                                        imageShape: Shape? = nil) throws -> (weights: Int, seconds: [Double]) {
+        let model = try ModelLoader.load(source, imageShape: imageShape)
+        guard let plan = try request.plan(for: model.graph) else { throw PlanError("nothing to quantize: give --plan or --pattern") }
+        var seconds: [Double] = []
+        var weights = 0
+        for _ in 0..<max(1, runs) {
+            let start = Date()
+            let (_, reports) = try QuantizePass.apply(plan, to: model.graph)
+            seconds.append(Date().timeIntervalSince(start))
+            weights = reports.reduce(0) { $0 + $1.weightCount }
+        }
+        return (weights, seconds)
+    }
+}

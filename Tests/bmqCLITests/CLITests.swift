@@ -130,3 +130,45 @@ struct SharedCLITests {
         #expect(result.status != 0 && result.stderr.contains("solver"))
     }
 }
+
+@Suite struct QuantizationCLITests {
+    let net = CLI.example("lenet.prototxt"), weights = CLI.example("lenet_iter_10000.caffemodel")
+
+    @Test func badPatternsExitWithTheReason() throws {
+        let result = try CLI.run(["inspect", net, weights, "--pattern", "5_3_0_1_0"])
+        #expect(result.status != 0 && result.stderr.contains("5_3_0_1_0: declares 3 masked positions but lists 2"))
+        let layer = try CLI.run(["inspect", net, weights, "--pattern", "pool1=4_0_0"])
+        #expect(layer.status != 0 && layer.stderr.contains("layer 'pool1' is a Pooling layer"))
+    }
+
+    @Test func inspectShowsHistogramsAndWritesSVG() throws {
+        let directory = try SharedData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let result = try CLI.run(["inspect", net, weights, "--layers", "conv", "--pattern", "X0.0XX", "--svg", directory.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("quantized: 5_2_0_1_0 (X0.0XX), nearest rounding"))
+        #expect(result.stdout.contains("become zero"))
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
+        #expect(files == ["conv1.svg", "conv2.svg"])
+        let svg = try String(contentsOf: directory.appendingPathComponent("conv1.svg"), encoding: .utf8)
+        // 3 stored bits: 7 representable values (0 and three magnitudes of each sign) as ticks.
+        #expect(svg.components(separatedBy: "stroke=\"#c0392b\"").count - 1 == 7)
+    }
+
+    @Test func quantizeWritesACaffemodel() throws {
+        let directory = try SharedData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let output = directory.appendingPathComponent("q.caffemodel").path
+        let result = try CLI.run(["quantize", "--net", net, "--weights", weights, "--pattern", "4_0_0", "--layers", "conv", "-o", output])
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try CLI.run(["inspect", net, output, "--json"])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let layers = try #require(object["layers"] as? [[String: Any]])
+        let conv1 = try #require(layers.first { $0["name"] as? String == "conv1" })
+        let stats = try #require((conv1["blobs"] as? [[String: Any]])?.first?["statistics"] as? [String: Any])
+        // 4_0_0 values are multiples of 0.25.
+        #expect((stats["max"] as? Double).map { ($0 * 4).rounded() == $0 * 4 } == true)
+        let again = try CLI.run(["quantize", "--net", net, "--weights", weights, "--pattern", "4_0_0", "-o", weights])
+        #expect(again.status != 0 && again.stderr.contains("is an input"))
+    }
+}
