@@ -5,8 +5,8 @@ import TensorGraph
 
 /// The built-in format plug-ins, in one explicit list.
 public enum FormatRegistry {
-    public static let weightsReaders: [any WeightsReading] = [CaffeFormat(), CaffeHDF5Format()]
-    public static let writers: [any ModelWriting] = [CaffeFormat(), CaffeHDF5Format()]
+    public static let weightsReaders: [any WeightsReading] = [CaffeFormat(), HDF5WeightsFormat()]
+    public static let writers: [any ModelWriting] = [CaffeFormat(), HDF5WeightsFormat()]
 
     /// The reader whose format recognizes the file's first bytes.
     /// - Throws: `FormatError` naming the file when no format does.

@@ -12,13 +12,17 @@ public struct ModelSource: Sendable {
     public var scale: Float?
     /// Replaces the model's per-channel mean values.
     public var meanValues: [Float]?
+    /// Net layer name → the weights file's name for it, where they differ (Keras imports).
+    public var nameMap: [String: String]
 
-    public init(net: URL, weights: URL, meanFile: URL? = nil, scale: Float? = nil, meanValues: [Float]? = nil) {
+    public init(net: URL, weights: URL, meanFile: URL? = nil, scale: Float? = nil, meanValues: [Float]? = nil,
+                nameMap: [String: String] = [:]) {
         self.net = net
         self.weights = weights
         self.meanFile = meanFile
         self.scale = scale
         self.meanValues = meanValues
+        self.nameMap = nameMap
     }
 }
 
@@ -48,7 +52,8 @@ public enum ModelLoader {
             throw FormatError(file: source.net.path,
                               "the input '\(graph.inputs[0].name)' comes from a Data layer, so its image shape is not known without data")
         }
-        let weights = try FormatRegistry.weightsReader(for: source.weights).readWeights(from: source.weights)
+        let weights = try FormatRegistry.weightsReader(for: source.weights)
+            .readWeights(from: source.weights, for: graph, nameMap: source.nameMap)
         let result: Graph
         let report: WeightAttachReport
         do {

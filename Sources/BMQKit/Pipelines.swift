@@ -61,20 +61,29 @@ public enum Pipelines {
     }
 
     /// Applies a plan to a model and writes the quantized (dequantized-to-float) weights.
-    /// The output format follows the file name (`.caffemodel`, `.caffemodel.h5`); an input is never overwritten.
-    /// - Throws: `FormatError`, `PlanError` or `PatternError` naming what is wrong.
+    /// - Throws: as `convert`, and `PlanError` when no plan was given.
     public static func quantize(model source: ModelSource, plan request: PlanRequest, output: URL,
                                 imageShape: Shape? = nil) throws -> (QuantizationPlan, [LayerQuantizationReport]) {
+        guard !request.isEmpty else { throw PlanError("nothing to quantize: give --plan or --pattern") }
+        let (plan, reports) = try convert(model: source, plan: request, output: output, imageShape: imageShape)
+        return (plan ?? QuantizationPlan(rounding: .nearest, entries: []), reports)
+    }
+
+    /// Reads a model (any weights format), applies a plan when one is given, and writes it in the
+    /// format the output name asks for (`.caffemodel`, `.caffemodel.h5`/`.h5`). An input is never overwritten.
+    /// - Throws: `FormatError`, `PlanError` or `PatternError` naming what is wrong.
+    public static func convert(model source: ModelSource, plan request: PlanRequest, output: URL,
+                               imageShape: Shape? = nil) throws -> (QuantizationPlan?, [LayerQuantizationReport]) {
         let inputs = [source.net, source.weights].map { $0.standardizedFileURL.resolvingSymlinksInPath().path }
         guard !inputs.contains(output.standardizedFileURL.resolvingSymlinksInPath().path) else {
             throw FormatError(file: output.path, "is an input of this command; choose another output name")
         }
         let writer = try FormatRegistry.writer(for: output)
         let model = try ModelLoader.load(source, imageShape: imageShape)
-        guard let plan = try request.plan(for: model.graph) else {
-            throw PlanError("nothing to quantize: give --plan or --pattern")
-        }
-        let (graph, reports) = try QuantizePass.apply(plan, to: model.graph)
+        var graph = model.graph
+        var reports: [LayerQuantizationReport] = []
+        let plan = try request.plan(for: graph)
+        if let plan { (graph, reports) = try QuantizePass.apply(plan, to: graph) }
         try writer.write(graph, to: output)
         return (plan, reports)
     }

@@ -15,8 +15,21 @@ public protocol ModelFormat: Sendable {
 
 /// A format whose files hold parameter blobs by layer name (topology comes from elsewhere).
 public protocol WeightsReading: ModelFormat {
+    /// The blobs as the file stores them.
     /// - Throws: `FormatError` naming the file.
     func readWeights(from url: URL) throws -> WeightSet
+
+    /// The blobs for `graph`'s layers in the graph's own layouts, for formats whose layouts
+    /// differ (Keras kernels); `nameMap` maps a graph layer to the file's name for it.
+    /// The default reads the file as stored and applies the name map.
+    /// - Throws: `FormatError` naming the file, or `GraphError` naming the layer.
+    func readWeights(from url: URL, for graph: Graph, nameMap: [String: String]) throws -> WeightSet
+}
+
+extension WeightsReading {
+    public func readWeights(from url: URL, for graph: Graph, nameMap: [String: String]) throws -> WeightSet {
+        try readWeights(from: url).renamed(nameMap)
+    }
 }
 
 /// A format that can store a graph with its parameters.

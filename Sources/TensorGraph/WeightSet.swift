@@ -16,6 +16,17 @@ public struct WeightSet: Sendable, Equatable {
     public init(layers: [Layer]) { self.layers = layers }
 
     public func layer(named name: String) -> Layer? { layers.first { $0.name == name } }
+
+    /// The set with file layer `map[name]` presented under the graph's `name`.
+    public func renamed(_ map: [String: String]) -> WeightSet {
+        guard !map.isEmpty else { return self }
+        let graphName = Dictionary(map.map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        return WeightSet(layers: layers.map { layer in
+            var copy = layer
+            copy.name = graphName[layer.name] ?? layer.name
+            return copy
+        })
+    }
 }
 
 /// What attaching weights to a graph noticed without failing.

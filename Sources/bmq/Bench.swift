@@ -22,7 +22,7 @@ struct Bench: ParsableCommand {
     func run() throws {
         if let blasThreads { Pipelines.setBLASThreads(blasThreads) }
         let request = EvaluationRequest(
-            model: model.source, data: URL(fileURLWithPath: dataOptions.data), dataFormat: dataOptions.dataFormat,
+            model: try model.source, data: URL(fileURLWithPath: dataOptions.data), dataFormat: dataOptions.dataFormat,
             limit: dataOptions.limit, batchSize: dataOptions.batchSize)
         if perLayer {
             let layers = try Pipelines.profileLayers(request)

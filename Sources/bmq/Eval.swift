@@ -38,7 +38,7 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         let request = EvaluationRequest(
-            model: model.source, data: URL(fileURLWithPath: dataOptions.data), dataFormat: dataOptions.dataFormat,
+            model: try model.source, data: URL(fileURLWithPath: dataOptions.data), dataFormat: dataOptions.dataFormat,
             limit: dataOptions.limit, batchSize: dataOptions.batchSize, quantization: quantization.request)
         let progress = ProgressLine(label: "evaluating", enabled: !json)
         let report = try Pipelines.evaluate(request, progress: progress.update)

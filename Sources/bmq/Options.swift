@@ -12,12 +12,28 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Trained weights (.caffemodel), matched to the net's layers by name.", valueName: "file"))
     var weights: String
 
+    @Option(name: .long, parsing: .singleValue, help: ArgumentHelp(
+        "Take a net layer's weights from a differently named layer of the weights file: NET_LAYER=FILE_LAYER (repeatable, or comma-separated), e.g. ip1=dense_1 for Keras files.",
+        valueName: "mapping"))
+    var map: [String] = []
+
     @OptionGroup var preprocessing: PreprocessingOptions
 
     var source: ModelSource {
-        ModelSource(net: URL(fileURLWithPath: net), weights: URL(fileURLWithPath: weights),
-                    meanFile: preprocessing.meanFile.map { URL(fileURLWithPath: $0) },
-                    scale: preprocessing.scale, meanValues: preprocessing.meanValue.isEmpty ? nil : preprocessing.meanValue)
+        get throws {
+            var nameMap: [String: String] = [:]
+            for pair in map.flatMap({ $0.split(separator: ",") }) {
+                let parts = pair.split(separator: "=", maxSplits: 1).map { String($0).trimmingCharacters(in: .whitespaces) }
+                guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+                    throw ValidationError("--map takes NET_LAYER=FILE_LAYER, got '\(pair)'")
+                }
+                nameMap[parts[0]] = parts[1]
+            }
+            return ModelSource(net: URL(fileURLWithPath: net), weights: URL(fileURLWithPath: weights),
+                               meanFile: preprocessing.meanFile.map { URL(fileURLWithPath: $0) },
+                               scale: preprocessing.scale, meanValues: preprocessing.meanValue.isEmpty ? nil : preprocessing.meanValue,
+                               nameMap: nameMap)
+        }
     }
 }
 

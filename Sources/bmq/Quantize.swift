@@ -27,7 +27,7 @@ struct Quantize: ParsableCommand {
 
     func run() throws {
         let (plan, reports) = try Pipelines.quantize(
-            model: model.source, plan: quantization.request, output: URL(fileURLWithPath: output),
+            model: try model.source, plan: quantization.request, output: URL(fileURLWithPath: output),
             imageShape: try inputShape.map(parseShape))
         print("quantized \(reports.count) layers (\(plan.rounding.rawValue) rounding):")
         for layer in reports {

@@ -27,7 +27,7 @@ struct ReproduceThesis: ParsableCommand {
 
     func run() throws {
         let request = EvaluationRequest(
-            model: model.source, data: URL(fileURLWithPath: dataOptions.data), dataFormat: dataOptions.dataFormat,
+            model: try model.source, data: URL(fileURLWithPath: dataOptions.data), dataFormat: dataOptions.dataFormat,
             limit: dataOptions.limit, batchSize: dataOptions.batchSize)
         let progress = ProgressLine(label: "configurations", enabled: !json)
         let report = try Pipelines.reproduceThesis(request, progress: progress.update)

@@ -172,3 +172,30 @@ struct SharedCLITests {
         #expect(again.status != 0 && again.stderr.contains("is an input"))
     }
 }
+
+@Suite struct ConvertCLITests {
+    let net = CLI.example("lenet_train_test.prototxt"), weights = CLI.example("lenet_iter_10000.caffemodel")
+    let data = CLI.example("t10k-images-idx3-ubyte.gz")
+
+    @Test func kerasWeightsEvaluateLikeCaffe() throws {
+        let keras = SharedData.packageRoot.appendingPathComponent("Tests/Fixtures/keras/lenet_keras.h5").path
+        let result = try CLI.run(["eval", "--net", net, "--weights", keras, "--map", "ip1=dense_1", "--map", "ip2=dense_2", "--data", data, "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(json["correct"] as? Int == 9904)
+    }
+
+    @Test func caffemodelToH5AndBack() throws {
+        let directory = try SharedData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let h5 = directory.appendingPathComponent("lenet.caffemodel.h5").path
+        let back = directory.appendingPathComponent("lenet.caffemodel").path
+        let deploy = CLI.example("lenet.prototxt")
+        #expect(try CLI.run(["convert", "--net", deploy, "--weights", weights, "-o", h5]).status == 0)
+        #expect(try CLI.run(["convert", "--net", deploy, "--weights", h5, "-o", back]).status == 0)
+        let result = try CLI.run(["eval", "--net", net, "--weights", back, "--data", data, "--limit", "1000"])
+        #expect(result.status == 0 && result.stdout.contains("/ 1000"), "\(result.stderr)")
+        let unknown = try CLI.run(["convert", "--net", deploy, "--weights", weights, "-o", directory.appendingPathComponent("x.onnx").path])
+        #expect(unknown.status != 0 && unknown.stderr.contains("cannot tell the output format"))
+    }
+}

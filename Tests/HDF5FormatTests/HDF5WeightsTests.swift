@@ -6,7 +6,7 @@ import TestSupport
 @testable import HDF5Format
 
 @Suite struct CaffeHDF5Tests {
-    let format = CaffeHDF5Format()
+    let format = HDF5WeightsFormat()
 
     /// A small net definition with one convolution and one inner product.
     static let prototxt = """
@@ -119,7 +119,7 @@ struct SharedHDF5Tests {
     /// The lenet-caffe snapshot holds the same weights as its binary caffemodel, bit for bit.
     @Test func snapshotEqualsTheCaffemodel() throws {
         let folder = SharedData.url("models/lenet-caffe")
-        let fromH5 = try CaffeHDF5Format().readWeights(from: folder.appendingPathComponent("lenet_iter_10000.caffemodel.h5"))
+        let fromH5 = try HDF5WeightsFormat().readWeights(from: folder.appendingPathComponent("lenet_iter_10000.caffemodel.h5"))
         let fromBinary = try CaffeFormat().readWeights(from: folder.appendingPathComponent("lenet_iter_10000.caffemodel"))
         for layer in fromH5.layers where !layer.blobs.isEmpty {
             let other = try #require(fromBinary.layer(named: layer.name))
@@ -136,12 +136,12 @@ struct SharedHDF5Tests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let h5a = directory.appendingPathComponent("a.caffemodel.h5"), model = directory.appendingPathComponent("b.caffemodel")
         let h5b = directory.appendingPathComponent("c.caffemodel.h5")
-        try CaffeHDF5Format().write(original, to: h5a)
-        let (first, _) = try net.attachingWeights(CaffeHDF5Format().readWeights(from: h5a))
+        try HDF5WeightsFormat().write(original, to: h5a)
+        let (first, _) = try net.attachingWeights(HDF5WeightsFormat().readWeights(from: h5a))
         try CaffeFormat().write(first, to: model)
         let (second, _) = try net.attachingWeights(CaffeFormat().readWeights(from: model))
-        try CaffeHDF5Format().write(second, to: h5b)
-        let (third, _) = try net.attachingWeights(CaffeHDF5Format().readWeights(from: h5b))
+        try HDF5WeightsFormat().write(second, to: h5b)
+        let (third, _) = try net.attachingWeights(HDF5WeightsFormat().readWeights(from: h5b))
         for graph in [first, second, third] {
             for (a, b) in zip(original.nodes, graph.nodes) {
                 #expect(zip(a.parameters, b.parameters).allSatisfy { $0.isBitIdentical(to: $1) }, "layer \(a.name)")

@@ -1,12 +1,13 @@
 import Foundation
 import TensorGraph
 
-/// Caffe's HDF5 snapshots (`.caffemodel.h5`): group `/data`, one subgroup per layer (empty for
-/// layers without parameters), datasets `/data/<layer>/<i>` in their N-D shapes.
-public struct CaffeHDF5Format: WeightsReading, ModelWriting {
+/// HDF5 weight files: Caffe's snapshots (`.caffemodel.h5`: group `/data`, one subgroup per
+/// layer, datasets `/data/<layer>/<i>` in their N-D shapes), read and written; and Keras-style
+/// weights (`layer_names`/`weight_names` attributes, channels-last kernels), read and converted.
+public struct HDF5WeightsFormat: WeightsReading, ModelWriting {
     public init() {}
 
-    public var identifier: String { "caffe-hdf5" }
+    public var identifier: String { "hdf5" }
     public var fileExtensions: [String] { ["caffemodel.h5", "h5"] }
 
     /// The 8-byte HDF5 signature, which HDF5 writes at offset 0 unless a user block precedes it.
@@ -14,15 +15,16 @@ public struct CaffeHDF5Format: WeightsReading, ModelWriting {
 
     public func recognizes(header: [UInt8]) -> Bool { Array(header.prefix(8)) == Self.signature }
 
-    /// Reads every layer's blobs.
+    /// Reads every layer's blobs as stored (Keras kernels keep their channels-last shapes).
     /// - Throws: `FormatError` naming the file, and the dataset for bad contents.
     public func readWeights(from url: URL) throws -> WeightSet {
         let file = try open(url)
         do {
+            if let keras = try KerasWeights.root(of: file) {
+                return try KerasWeights.read(keras, sizeLimit: try sizeLimit(url)).asStored
+            }
             guard file.root.contains("data"), file.root.isGroup("data") else {
-                let hint = file.root.contains("model_weights") || (try? file.root.stringsAttribute("layer_names")) != nil
-                    ? " (this is a Keras weights file)" : ""
-                throw FormatError(file: url.path, "has no /data group: not a Caffe HDF5 snapshot\(hint)")
+                throw FormatError(file: url.path, "has neither Caffe's /data group nor Keras's layer_names: not a weights file bmq knows")
             }
             let data = try file.root.group("data")
             let limit = try sizeLimit(url)
@@ -43,6 +45,23 @@ public struct CaffeHDF5Format: WeightsReading, ModelWriting {
             }
             return WeightSet(layers: layers)
         } catch let error as HDF5Error {
+            throw FormatError(file: url.path, error.description)
+        }
+    }
+
+    /// Caffe snapshots as stored; Keras weights converted to the graph's layouts.
+    public func readWeights(from url: URL, for graph: Graph, nameMap: [String: String]) throws -> WeightSet {
+        let file = try open(url)
+        let keras: KerasWeights
+        do {
+            guard let root = try KerasWeights.root(of: file) else { return try readWeights(from: url).renamed(nameMap) }
+            keras = try KerasWeights.read(root, sizeLimit: try sizeLimit(url))
+        } catch let error as HDF5Error {
+            throw FormatError(file: url.path, error.description)
+        }
+        do {
+            return try keras.converted(for: graph, nameMap: nameMap)
+        } catch let error as GraphError {
             throw FormatError(file: url.path, error.description)
         }
     }

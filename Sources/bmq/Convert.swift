@@ -1,0 +1,34 @@
+import ArgumentParser
+import BMQKit
+import Foundation
+
+struct Convert: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Convert weights between formats, optionally quantizing them on the way.",
+        discussion: """
+            Reads the net definition and weights in any supported format (.caffemodel, Caffe \
+            .caffemodel.h5, Keras-style .h5 with --map where names differ) and writes the format \
+            the output name asks for: .caffemodel or .caffemodel.h5 / .h5 (Caffe's HDF5 layout).
+
+            Examples:
+              bmq convert --net lenet.prototxt --weights lenet_iter_10000.caffemodel -o lenet.caffemodel.h5
+              bmq convert --net lenet.prototxt --weights keras.h5 --map ip1=dense_1,ip2=dense_2 -o lenet.caffemodel
+            """)
+
+    @OptionGroup var model: ModelOptions
+    @OptionGroup var quantization: QuantizationOptions
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Output file; its name picks the format.", valueName: "file"))
+    var output: String
+
+    @Option(help: ArgumentHelp("Image shape C,H,W for nets fed by a Data layer.", valueName: "c,h,w"))
+    var inputShape: String?
+
+    func run() throws {
+        let (plan, reports) = try Pipelines.convert(
+            model: try model.source, plan: quantization.request, output: URL(fileURLWithPath: output),
+            imageShape: try inputShape.map(parseShape))
+        if let plan { print("quantized \(reports.count) layers (\(plan.rounding.rawValue) rounding)") }
+        print("wrote \(output)")
+    }
+}
