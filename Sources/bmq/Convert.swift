@@ -18,17 +18,12 @@ struct Convert: ParsableCommand {
     @OptionGroup var model: ModelOptions
     @OptionGroup var quantization: QuantizationOptions
 
-    @Option(name: .shortAndLong, help: ArgumentHelp("Output file; its name picks the format.", valueName: "file"))
-    var output: String
-
-    @Option(help: ArgumentHelp("Image shape C,H,W for nets fed by a Data layer.", valueName: "c,h,w"))
-    var inputShape: String?
+    @OptionGroup var destination: OutputOptions
 
     func run() throws {
         let (plan, reports) = try Pipelines.convert(
-            model: try model.source, plan: quantization.request, output: URL(fileURLWithPath: output),
-            imageShape: try inputShape.map(parseShape))
+            model: try model.source, plan: quantization.request, output: destination.url, imageShape: try destination.imageShape)
         if let plan { print("quantized \(reports.count) layers (\(plan.rounding.rawValue) rounding)") }
-        print("wrote \(output)")
+        print("wrote \(destination.output)")
     }
 }

@@ -3,6 +3,7 @@ import BMQKit
 import Datasets
 import Quantization
 import Foundation
+import TensorGraph
 
 /// --net and --weights, shared by every command that loads a model.
 struct ModelOptions: ParsableArguments {
@@ -106,3 +107,15 @@ struct QuantizationOptions: ParsableArguments {
 }
 
 extension RoundingMode: ExpressibleByArgument {}
+
+/// Where a converting command writes, and the input shape for nets fed by a Data layer.
+struct OutputOptions: ParsableArguments {
+    @Option(name: .shortAndLong, help: ArgumentHelp("Output file; its name picks the format.", valueName: "file"))
+    var output: String
+
+    @Option(help: ArgumentHelp("Image shape C,H,W for nets fed by a Data layer.", valueName: "c,h,w"))
+    var inputShape: String?
+
+    var url: URL { URL(fileURLWithPath: output) }
+    var imageShape: Shape? { get throws { try inputShape.map(parseShape) } }
+}

@@ -19,22 +19,17 @@ struct Quantize: ParsableCommand {
     @OptionGroup var model: ModelOptions
     @OptionGroup var quantization: QuantizationOptions
 
-    @Option(name: .shortAndLong, help: ArgumentHelp("Output weights file.", valueName: "file"))
-    var output: String
-
-    @Option(help: ArgumentHelp("Image shape C,H,W for nets fed by a Data layer.", valueName: "c,h,w"))
-    var inputShape: String?
+    @OptionGroup var destination: OutputOptions
 
     func run() throws {
         let (plan, reports) = try Pipelines.quantize(
-            model: try model.source, plan: quantization.request, output: URL(fileURLWithPath: output),
-            imageShape: try inputShape.map(parseShape))
+            model: try model.source, plan: quantization.request, output: destination.url, imageShape: try destination.imageShape)
         print("quantized \(reports.count) layers (\(plan.rounding.rawValue) rounding):")
         for layer in reports {
             print("  \(layer.layer): \(layer.scheme), \(layer.weightCount) weights, \(percent(layer.weights.saturatedShare)) saturated, "
                   + "\(percent(layer.weights.zeroedShare)) zeroed, MSE \(String(format: "%.3g", layer.weights.meanSquaredError))")
         }
-        print("wrote \(output)")
+        print("wrote \(destination.output)")
     }
 }
 
