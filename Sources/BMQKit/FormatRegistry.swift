@@ -1,12 +1,13 @@
 import CaffeFormat
 import HDF5Format
+import PackedFormat
 import Foundation
 import TensorGraph
 
 /// The built-in format plug-ins, in one explicit list.
 public enum FormatRegistry {
-    public static let weightsReaders: [any WeightsReading] = [CaffeFormat(), HDF5WeightsFormat()]
-    public static let writers: [any ModelWriting] = [CaffeFormat(), HDF5WeightsFormat()]
+    public static let weightsReaders: [any WeightsReading] = [CaffeFormat(), HDF5WeightsFormat(), PackedFormat()]
+    public static let writers: [any ModelWriting] = [CaffeFormat(), HDF5WeightsFormat(), PackedFormat()]
 
     /// The reader whose format recognizes the file's first bytes.
     /// - Throws: `FormatError` naming the file when no format does.

@@ -1,10 +1,12 @@
 import CaffeFormat
 import Foundation
+import PackedFormat
 import TensorGraph
 
 /// Where a model comes from, and preprocessing given on the command line.
 public struct ModelSource: Sendable {
-    public var net: URL
+    /// The net definition; nil when the weights file describes the network itself (a packed `.bmq`).
+    public var net: URL?
     public var weights: URL
     /// Replaces the mean file the model names (which usually does not exist on this machine).
     public var meanFile: URL?
@@ -15,7 +17,7 @@ public struct ModelSource: Sendable {
     /// Net layer name → the weights file's name for it, where they differ (Keras imports).
     public var nameMap: [String: String]
 
-    public init(net: URL, weights: URL, meanFile: URL? = nil, scale: Float? = nil, meanValues: [Float]? = nil,
+    public init(net: URL?, weights: URL, meanFile: URL? = nil, scale: Float? = nil, meanValues: [Float]? = nil,
                 nameMap: [String: String] = [:]) {
         self.net = net
         self.weights = weights
@@ -40,16 +42,17 @@ public enum ModelLoader {
     /// - Parameter imageShape: the shape of one input image (C x H x W) when the data is known;
     ///   needed for nets whose input comes from a Data layer, checked against the net otherwise.
     public static func load(_ source: ModelSource, imageShape: Shape? = nil) throws -> LoadedModel {
-        var graph = try CaffeFormat().readNet(from: source.net)
+        guard let net = source.net else { return try loadSelfDescribing(source, imageShape: imageShape) }
+        var graph = try CaffeFormat().readNet(from: net)
         if let imageShape {
             let declared = Shape(Array(graph.inputs[0].shape.dims.dropFirst()))
             if graph.hasCompleteInputs, declared != imageShape {
-                throw FormatError(file: source.net.path, "the net takes \(declared) inputs, the data has \(imageShape) images")
+                throw FormatError(file: net.path, "the net takes \(declared) inputs, the data has \(imageShape) images")
             }
             graph = graph.withInput(batch: graph.inputs[0].shape[0], imageShape: imageShape)
         }
         guard graph.hasCompleteInputs else {
-            throw FormatError(file: source.net.path,
+            throw FormatError(file: net.path,
                               "the input '\(graph.inputs[0].name)' comes from a Data layer, so its image shape is not known without data")
         }
         let weights = try FormatRegistry.weightsReader(for: source.weights)
@@ -70,6 +73,22 @@ public enum ModelLoader {
         return LoadedModel(graph: resolved, unusedWeightLayers: report.unusedLayers, warnings: warnings)
     }
 
+    /// A packed model holds its own network and preprocessing.
+    static func loadSelfDescribing(_ source: ModelSource, imageShape: Shape?) throws -> LoadedModel {
+        guard try FormatRegistry.weightsReader(for: source.weights).identifier == PackedFormat().identifier else {
+            throw FormatError(file: source.weights.path, "holds weights only; give the net definition with --net")
+        }
+        var graph = try PackedFormat().readModel(from: source.weights)
+        if let imageShape {
+            let declared = Shape(Array(graph.inputs[0].shape.dims.dropFirst()))
+            guard declared == imageShape else {
+                throw FormatError(file: source.weights.path, "the net takes \(declared) inputs, the data has \(imageShape) images")
+            }
+        }
+        graph.preprocessing = try resolvePreprocessing(graph.preprocessing, source: source)
+        return LoadedModel(graph: graph, unusedWeightLayers: [], warnings: [])
+    }
+
     static func resolvePreprocessing(_ declared: Preprocessing?, source: ModelSource) throws -> Preprocessing {
         var preprocessing = declared ?? .identity
         if let scale = source.scale { preprocessing.scale = scale }
@@ -81,10 +100,11 @@ public enum ModelLoader {
             preprocessing.meanFile = meanFile.path
             preprocessing.meanImage = try CaffeFormat().readMeanImage(from: meanFile)
             preprocessing.meanValues = []
-        } else if let named = preprocessing.meanFile {
-            let resolved = URL(fileURLWithPath: named, relativeTo: source.net.deletingLastPathComponent()).standardizedFileURL
+        } else if let named = preprocessing.meanFile, preprocessing.meanImage == nil {
+            let base = (source.net ?? source.weights).deletingLastPathComponent()
+            let resolved = URL(fileURLWithPath: named, relativeTo: base).standardizedFileURL
             guard FileManager.default.fileExists(atPath: resolved.path) else {
-                throw FormatError(file: source.net.path,
+                throw FormatError(file: (source.net ?? source.weights).path,
                                   "the model subtracts the mean file '\(named)', which is not at \(resolved.path); pass --mean-file PATH")
             }
             preprocessing.meanImage = try CaffeFormat().readMeanImage(from: resolved)

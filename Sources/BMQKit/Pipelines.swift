@@ -1,6 +1,7 @@
 import Datasets
 import Foundation
 import Inference
+import PackedFormat
 import Quantization
 import TensorGraph
 
@@ -74,7 +75,7 @@ public enum Pipelines {
     /// - Throws: `FormatError`, `PlanError` or `PatternError` naming what is wrong.
     public static func convert(model source: ModelSource, plan request: PlanRequest, output: URL,
                                imageShape: Shape? = nil) throws -> (QuantizationPlan?, [LayerQuantizationReport]) {
-        let inputs = [source.net, source.weights].map { $0.standardizedFileURL.resolvingSymlinksInPath().path }
+        let inputs = [source.net, source.weights].compactMap { $0?.standardizedFileURL.resolvingSymlinksInPath().path }
         guard !inputs.contains(output.standardizedFileURL.resolvingSymlinksInPath().path) else {
             throw FormatError(file: output.path, "is an input of this command; choose another output name")
         }
@@ -84,8 +85,34 @@ public enum Pipelines {
         var reports: [LayerQuantizationReport] = []
         let plan = try request.plan(for: graph)
         if let plan { (graph, reports) = try QuantizePass.apply(plan, to: graph) }
-        try writer.write(graph, to: output)
+        if writer.identifier == PackedFormat().identifier {
+            try PackedFormat().write(graph, encodings: packedEncodings(plan: plan, reports: reports, graph: graph), to: output)
+        } else {
+            try writer.write(graph, to: output)
+        }
         return (plan, reports)
+    }
+
+    /// How each quantized tensor is stored in a packed file: its pattern (only the stored bits),
+    /// or its baseline's integers and scales; everything else stays float32.
+    static func packedEncodings(plan: QuantizationPlan?, reports: [LayerQuantizationReport], graph: Graph) -> [String: TensorEncoding] {
+        guard let plan else { return [:] }
+        var encodings: [String: TensorEncoding] = [:]
+        for entry in plan.entries {
+            guard let node = graph.node(named: entry.layer) else { continue }
+            let report = reports.first { $0.layer == entry.layer }
+            func encoding(_ scheme: LayerScheme, scales: [Float]?) -> TensorEncoding {
+                switch scheme {
+                case let .pattern(pattern): return .pattern(pattern, plan.rounding)
+                case let .floatScale(_, bits): return .scaledInteger(bits: bits, scales: scales ?? [])
+                }
+            }
+            encodings[GraphDescription.parameterName(layer: node.name, op: node.op, index: 0)] = encoding(entry.weights, scales: report?.weights.scales)
+            if let bias = entry.bias, node.parameters.count > 1 {
+                encodings[GraphDescription.parameterName(layer: node.name, op: node.op, index: 1)] = encoding(bias, scales: report?.bias?.scales)
+            }
+        }
+        return encodings
     }
 }
 

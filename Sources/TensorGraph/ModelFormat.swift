@@ -27,6 +27,7 @@ public protocol WeightsReading: ModelFormat {
 }
 
 extension WeightsReading {
+
     public func readWeights(from url: URL, for graph: Graph, nameMap: [String: String]) throws -> WeightSet {
         try readWeights(from: url).renamed(nameMap)
     }

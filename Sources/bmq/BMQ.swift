@@ -11,5 +11,5 @@ struct BMQ: ParsableCommand {
             weights (.caffemodel). Datasets are MNIST IDX files (raw or .gz) and CIFAR-10/100 \
             binary batches, detected from their content.
             """,
-        subcommands: [Inspect.self, Eval.self, Quantize.self, Convert.self, ReproduceThesis.self, Bench.self, BenchQuantize.self])
+        subcommands: [Inspect.self, Eval.self, Quantize.self, Convert.self, Export.self, ReproduceThesis.self, Bench.self, BenchQuantize.self])
 }

@@ -34,6 +34,9 @@ struct Inspect: ParsableCommand {
     @Option(help: ArgumentHelp("Also write one SVG histogram per quantized layer into this folder.", valueName: "dir"))
     var svg: String?
 
+    @Flag(help: "For a packed .bmq model: also check that every stored value decodes to a member of its pattern's set (CRCs are always checked).")
+    var verify = false
+
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
@@ -42,6 +45,10 @@ struct Inspect: ParsableCommand {
     }
 
     func run() throws {
+        if files.count == 1, let handle = FileHandle(forReadingAtPath: files[0]),
+           let header = try? handle.read(upToCount: 8), Array(header) == Array("BMQPACK".utf8) + [0] {
+            return try inspectPacked(URL(fileURLWithPath: files[0]))
+        }
         var net: URL?, weights: URL?
         for path in files {
             let url = URL(fileURLWithPath: path)
@@ -70,6 +77,27 @@ struct Inspect: ParsableCommand {
         } else {
             print(InspectionTable.render(inspection))
         }
+    }
+}
+
+extension Inspect {
+    func inspectPacked(_ url: URL) throws {
+        let inspection = try Pipelines.inspectPacked(url, verify: verify)
+        if json { return try Terminal.printJSON(inspection) }
+        print("packed model: \(inspection.network), \(inspection.layers) layers, \(inspection.fileBytes) bytes")
+        let header = ["tensor", "shape", "encoding", "bits", "payload bytes", "vs float32"]
+        let rows = inspection.tensors.map {
+            [$0.name, InspectionTable.shapeText($0.shape), $0.encoding, "\($0.storedBits)", "\($0.payloadBytes)", String(format: "%.1fx", $0.compression)]
+        }
+        let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
+        for row in [header] + rows {
+            print(row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  "))
+        }
+        let payload = inspection.tensors.reduce(0) { $0 + $1.payloadBytes }
+        let float = inspection.tensors.reduce(0) { $0 + $1.shape.reduce(1, *) * 4 }
+        print("total: \(payload) payload bytes for \(float) bytes of float32 (\(String(format: "%.1fx", Double(float) / Double(max(payload, 1)))) smaller); "
+              + "\(inspection.fileBytes - payload) bytes of description and section headers")
+        if let verified = inspection.verifiedValues { print("verified: every CRC matches and all \(verified) stored values are valid") }
     }
 }
 

@@ -5,13 +5,26 @@ import Quantization
 import Foundation
 import TensorGraph
 
-/// --net and --weights, shared by every command that loads a model.
+/// --net and --weights (or one packed model), shared by every command that loads a model.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Caffe net definition (.prototxt); a train_test file is read in its TEST phase.", valueName: "prototxt"))
-    var net: String
+    @Argument(help: ArgumentHelp("A packed .bmq model, which carries its own network (instead of --net and --weights).", valueName: "model.bmq"))
+    var packedModel: String?
 
-    @Option(name: .long, help: ArgumentHelp("Trained weights (.caffemodel), matched to the net's layers by name.", valueName: "file"))
-    var weights: String
+    @Option(name: .long, help: ArgumentHelp("Caffe net definition (.prototxt); a train_test file is read in its TEST phase.", valueName: "prototxt"))
+    var net: String?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Trained weights: .caffemodel, .caffemodel.h5 / Keras .h5, or .bmq (detected by content), matched to the net's layers by name.",
+        valueName: "file"))
+    var weights: String?
+
+    func validate() throws {
+        switch (packedModel, weights) {
+        case (nil, nil): throw ValidationError("give --net and --weights, or a packed .bmq model")
+        case (.some, .some): throw ValidationError("give either a packed model or --weights, not both")
+        default: break
+        }
+    }
 
     @Option(name: .long, parsing: .singleValue, help: ArgumentHelp(
         "Take a net layer's weights from a differently named layer of the weights file: NET_LAYER=FILE_LAYER (repeatable, or comma-separated), e.g. ip1=dense_1 for Keras files.",
@@ -30,7 +43,7 @@ struct ModelOptions: ParsableArguments {
                 }
                 nameMap[parts[0]] = parts[1]
             }
-            return ModelSource(net: URL(fileURLWithPath: net), weights: URL(fileURLWithPath: weights),
+            return ModelSource(net: net.map { URL(fileURLWithPath: $0) }, weights: URL(fileURLWithPath: packedModel ?? weights ?? ""),
                                meanFile: preprocessing.meanFile.map { URL(fileURLWithPath: $0) },
                                scale: preprocessing.scale, meanValues: preprocessing.meanValue.isEmpty ? nil : preprocessing.meanValue,
                                nameMap: nameMap)

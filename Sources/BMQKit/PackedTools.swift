@@ -1,0 +1,189 @@
+import BitPacking
+import Foundation
+import PackedFormat
+import Quantization
+import TensorGraph
+
+/// What a packed file holds, tensor by tensor.
+public struct PackedInspection: Sendable, Codable {
+    public struct TensorRow: Sendable, Codable {
+        public var name: String
+        public var shape: [Int]
+        public var encoding: String
+        public var storedBits: Int
+        public var payloadBytes: Int
+        /// float32 size over payload size.
+        public var compression: Double
+
+        enum CodingKeys: String, CodingKey {
+            case name, shape, encoding, compression
+            case storedBits = "stored_bits", payloadBytes = "payload_bytes"
+        }
+    }
+
+    public var file: String
+    public var fileBytes: Int
+    public var network: String
+    public var layers: Int
+    public var tensors: [TensorRow]
+    /// Values checked against their encodings' value sets, when verification was asked for.
+    public var verifiedValues: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case file, network, layers, tensors
+        case fileBytes = "file_bytes", verifiedValues = "verified_values"
+    }
+}
+
+extension Pipelines {
+    /// Describes a packed file. Reading already checks every CRC and encoding; `verify` also
+    /// checks that every decoded value is a member of its pattern's (or baseline's) value set.
+    /// - Throws: `FormatError` naming the section at fault.
+    public static func inspectPacked(_ url: URL, verify: Bool) throws -> PackedInspection {
+        let model = try PackedFormat().read(from: url)
+        let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
+        var verified: Int?
+        if verify {
+            verified = 0
+            for tensor in model.tensors {
+                let allowed: Set<Float>?
+                switch tensor.encoding {
+                case .float32: allowed = nil
+                case let .pattern(pattern, _): allowed = Set(pattern.magnitudes.map(Float.init))
+                case let .scaledInteger(bits, scales) where scales.count == 1:
+                    allowed = Set((0...((1 << (bits - 1)) - 1)).map { Float($0) * scales[0] })
+                case .scaledInteger: allowed = nil
+                }
+                if let allowed, let bad = tensor.values.data.firstIndex(where: { !allowed.contains($0.magnitude) }) {
+                    throw FormatError(file: url.path, "tensor '\(tensor.name)' value \(bad) (\(tensor.values.data[bad])) is not in its value set")
+                }
+                verified! += tensor.values.count
+            }
+            _ = try model.graph()
+        }
+        return PackedInspection(
+            file: url.path, fileBytes: size, network: model.description.name, layers: model.description.layers.count,
+            tensors: model.tensors.map { tensor in
+                PackedInspection.TensorRow(
+                    name: tensor.name, shape: tensor.shape.dims, encoding: tensor.encoding.description,
+                    storedBits: tensor.encoding.bitsPerValue, payloadBytes: tensor.data.count,
+                    compression: tensor.data.isEmpty ? 1 : Double(tensor.values.count * 4) / Double(tensor.data.count))
+            },
+            verifiedValues: verified)
+    }
+}
+
+/// Hardware exports of a packed model's tensors.
+public enum HardwareExport: String, Sendable, CaseIterable {
+    /// One C header for the network: packed words as `uint32_t` arrays plus shape and pattern macros.
+    case c
+    /// Verilog `$readmemh` files, one per tensor, one stored value per line.
+    case hex
+    /// Xilinx COE memory initialisation files, one per tensor, one stored value per entry.
+    case coe
+    /// The decoded weights as a `.caffemodel`, for Caffe.
+    case caffemodel
+
+    /// Writes the export into `directory` and returns the files written.
+    /// - Throws: `FormatError` naming the file that could not be read or written.
+    public func write(_ packed: URL, to directory: URL) throws -> [URL] {
+        let model = try PackedFormat().read(from: packed)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let base = Self.identifier(model.description.name.isEmpty ? packed.deletingPathExtension().lastPathComponent : model.description.name)
+        switch self {
+        case .caffemodel:
+            let url = directory.appendingPathComponent("\(base).caffemodel")
+            try FormatRegistry.writer(for: url).write(try model.graph(), to: url)
+            return [url]
+        case .c:
+            let url = directory.appendingPathComponent("\(base).h")
+            try FileIO.writeAtomically(Data(Self.cHeader(model, base: base).utf8), to: url)
+            return [url]
+        case .hex, .coe:
+            return try model.tensors.map { tensor in
+                let url = directory.appendingPathComponent("\(Self.identifier(tensor.name)).\(rawValue)")
+                let words = Self.storedValues(tensor)
+                let digits = (tensor.encoding.bitsPerValue + 3) / 4
+                let lines = words.map { String($0, radix: 16).leftPadded(to: digits) }
+                let text = self == .hex
+                    ? "// \(tensor.name) \(tensor.shape) \(tensor.encoding): one \(tensor.encoding.bitsPerValue)-bit stored value per line\n"
+                        + lines.joined(separator: "\n") + "\n"
+                    : "; \(tensor.name) \(tensor.shape) \(tensor.encoding)\nmemory_initialization_radix=16;\nmemory_initialization_vector=\n"
+                        + lines.joined(separator: ",\n") + ";\n"
+                try FileIO.writeAtomically(Data(text.utf8), to: url)
+                return url
+            }
+        }
+    }
+
+    /// Each value's stored bits as an integer (float32 tensors: the IEEE bit pattern).
+    static func storedValues(_ tensor: PackedTensor) -> [UInt32] {
+        let width = tensor.encoding.bitsPerValue
+        return tensor.data.withUnsafeBytes { raw in
+            var reader = BitReader(raw)
+            return (0..<tensor.values.count).map { _ in reader.read(width: width) }
+        }
+    }
+
+    static func identifier(_ text: String) -> String {
+        let mapped = text.map { $0.isLetter || $0.isNumber ? $0 : "_" }
+        let result = String(mapped)
+        return result.first?.isNumber == true ? "_" + result : result
+    }
+
+    static func cHeader(_ model: PackedModel, base: String) -> String {
+        let guardName = "BMQ_\(base.uppercased())_H"
+        var text = """
+            /* \(base): packed weights exported by bmq (format described in formats/export.md).
+             * Each array holds a tensor's stored values as a little-endian bit stream in 32-bit
+             * words: value i occupies stream bits [i*BITS, i*BITS+BITS), stream bit j is bit
+             * (j % 32) of word j / 32. Pattern values: the top stored bit is the sign, the others
+             * are the unmasked magnitude bits, most significant position first. */
+            #ifndef \(guardName)
+            #define \(guardName)
+            #include <stdint.h>
+
+
+            """
+        for tensor in model.tensors {
+            let name = "\(base.uppercased())_\(identifier(tensor.name).uppercased())"
+            let words = tensor.data.count / 4 + (tensor.data.count % 4 == 0 ? 0 : 1)
+            text += "/* \(tensor.name): \(tensor.shape), \(tensor.encoding) */\n"
+            text += "#define \(name)_COUNT \(tensor.values.count)u\n"
+            text += "#define \(name)_RANK \(tensor.shape.rank)u\n"
+            text += "#define \(name)_BITS \(tensor.encoding.bitsPerValue)u\n"
+            text += "#define \(name)_WORDS \(words)u\n"
+            text += "static const uint32_t \(name)_SHAPE[] = {\(tensor.shape.dims.map { "\($0)u" }.joined(separator: ", "))\(tensor.shape.rank == 0 ? "0u" : "")};\n"
+            switch tensor.encoding {
+            case .float32:
+                text += "#define \(name)_ENCODING 0 /* float32 bit patterns */\n"
+            case let .pattern(pattern, _):
+                text += "#define \(name)_ENCODING 1 /* bit pattern \(pattern.label)\(pattern.picture.map { " (\($0))" } ?? "") */\n"
+                text += "#define \(name)_TOTAL_BITS \(pattern.totalBits)u\n"
+                text += "#define \(name)_SHIFT \(pattern.shift)\n"
+                text += "/* magnitude = sum over stored magnitude bits b (MSB first) of 2^-(POSITIONS[b] + SHIFT) */\n"
+                text += "static const uint8_t \(name)_POSITIONS[] = {\(pattern.storedPositions.map { "\($0)u" }.joined(separator: ", "))};\n"
+            case let .scaledInteger(_, scales):
+                text += "#define \(name)_ENCODING 2 /* sign-magnitude integer times a float scale */\n"
+                text += "static const float \(name)_SCALES[] = {\(scales.map { "\(String(format: "%.9g", $0))f" }.joined(separator: ", "))};\n"
+            }
+            var bytes = tensor.data
+            while bytes.count % 4 != 0 { bytes.append(0) }
+            let hexWords = stride(from: 0, to: bytes.count, by: 4).map { index -> String in
+                let word = UInt32(bytes[index]) | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2]) << 16 | UInt32(bytes[index + 3]) << 24
+                return "0x" + String(word, radix: 16).leftPadded(to: 8)
+            }
+            text += "static const uint32_t \(name)_DATA[] = {\n"
+            for chunk in stride(from: 0, to: hexWords.count, by: 8) {
+                text += "    " + hexWords[chunk..<min(chunk + 8, hexWords.count)].joined(separator: ", ") + ",\n"
+            }
+            if hexWords.isEmpty { text += "    0u\n" }
+            text += "};\n\n"
+        }
+        return text + "#endif /* \(guardName) */\n"
+    }
+}
+
+extension String {
+    func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
+}

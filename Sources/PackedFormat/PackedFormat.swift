@@ -1,0 +1,54 @@
+import Foundation
+import Quantization
+import TensorGraph
+
+/// The packed deployable (`.bmq`): a self-describing network whose quantized tensors keep
+/// only their stored bits. See `formats/packed/SPEC.md`.
+public struct PackedFormat: WeightsReading, ModelWriting {
+    public init() {}
+
+    public var identifier: String { "packed" }
+    public var fileExtensions: [String] { ["bmq"] }
+
+    public func recognizes(header: [UInt8]) -> Bool { Array(header.prefix(8)) == PackedLayout.magic }
+
+    /// Reads and checks every section (CRCs, encodings, padding, value validity).
+    /// - Throws: `FormatError` naming the file and the section at fault.
+    public func read(from url: URL) throws -> PackedModel {
+        try PackedReader.decode([UInt8](try FileIO.read(url)), file: url.path)
+    }
+
+    /// The runnable graph stored in the file, tensors decoded to float32.
+    public func readModel(from url: URL) throws -> Graph {
+        do {
+            return try read(from: url).graph()
+        } catch let error as GraphError {
+            throw FormatError(file: url.path, "network description: \(error)")
+        }
+    }
+
+    public func readWeights(from url: URL) throws -> WeightSet {
+        let graph = try readModel(from: url)
+        return WeightSet(layers: graph.nodes.map { WeightSet.Layer(name: $0.name, type: $0.op.typeName, blobs: $0.parameters) })
+    }
+
+    /// Writes every tensor as float32.
+    public func write(_ graph: Graph, to url: URL) throws {
+        try write(graph, encodings: [:], to: url)
+    }
+
+    /// Writes the graph with the given per-tensor encodings (tensor names as `<layer>/<blob>`), atomically.
+    /// - Throws: `FormatError` when a value does not fit its encoding or the file cannot be written.
+    public func write(_ graph: Graph, encodings: [String: TensorEncoding], to url: URL) throws {
+        try FileIO.writeAtomically(Data(try PackedWriter.encode(graph, encodings: encodings, file: url.path)), to: url)
+    }
+
+    /// The encoded bytes without writing them (for the spec's worked examples and tests).
+    public func encode(_ graph: Graph, encodings: [String: TensorEncoding]) throws -> [UInt8] {
+        try PackedWriter.encode(graph, encodings: encodings, file: "<memory>")
+    }
+
+    public func decode(_ bytes: [UInt8], file: String = "<memory>") throws -> PackedModel {
+        try PackedReader.decode(bytes, file: file)
+    }
+}

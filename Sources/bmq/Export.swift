@@ -1,0 +1,34 @@
+import ArgumentParser
+import BMQKit
+import Foundation
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Export a packed model's tensors for hardware flows.",
+        discussion: """
+            c:          one C header with each tensor's packed words (uint32_t arrays) and its shape and pattern macros
+            hex:        Verilog $readmemh files, one per tensor, one stored value per line
+            coe:        Xilinx COE memory files, one per tensor
+            caffemodel: the decoded weights, for Caffe
+            Bit orders are stated in formats/export.md.
+
+            Example:
+              bmq export lenet.bmq --to c -o build/
+            """)
+
+    @Argument(help: ArgumentHelp("A packed .bmq model.", valueName: "model.bmq"))
+    var model: String
+
+    @Option(help: ArgumentHelp("c, hex, coe or caffemodel.", valueName: "format"))
+    var to: HardwareExport
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Folder to write into (created if needed).", valueName: "dir"))
+    var output: String
+
+    func run() throws {
+        let files = try to.write(URL(fileURLWithPath: model), to: URL(fileURLWithPath: output))
+        for file in files { print("wrote \(file.path)") }
+    }
+}
+
+extension HardwareExport: ExpressibleByArgument {}
