@@ -48,7 +48,7 @@ let package = Package(
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "TestSupport"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TestSupport"]),
         .testTarget(name: "BMQKitTests", dependencies: ["BMQKit", "TestSupport"]),
-        .testTarget(name: "bmqCLITests", dependencies: ["TestSupport"]),
+        .testTarget(name: "bmqCLITests", dependencies: ["TestSupport", "PackedFormat"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -143,6 +143,15 @@ public enum HardwareExport: String, Sendable, CaseIterable {
             #define \(guardName)
             #include <stdint.h>
 
+            /* Arrays are static so the header can be included anywhere; unused ones must not warn. */
+            #ifndef BMQ_UNUSED
+            #if defined(__GNUC__) || defined(__clang__)
+            #define BMQ_UNUSED __attribute__((unused))
+            #else
+            #define BMQ_UNUSED
+            #endif
+            #endif
+
 
             """
         for tensor in model.tensors {
@@ -153,7 +162,7 @@ public enum HardwareExport: String, Sendable, CaseIterable {
             text += "#define \(name)_RANK \(tensor.shape.rank)u\n"
             text += "#define \(name)_BITS \(tensor.encoding.bitsPerValue)u\n"
             text += "#define \(name)_WORDS \(words)u\n"
-            text += "static const uint32_t \(name)_SHAPE[] = {\(tensor.shape.dims.map { "\($0)u" }.joined(separator: ", "))\(tensor.shape.rank == 0 ? "0u" : "")};\n"
+            text += "static const uint32_t \(name)_SHAPE[] BMQ_UNUSED = {\(tensor.shape.dims.map { "\($0)u" }.joined(separator: ", "))\(tensor.shape.rank == 0 ? "0u" : "")};\n"
             switch tensor.encoding {
             case .float32:
                 text += "#define \(name)_ENCODING 0 /* float32 bit patterns */\n"
@@ -162,10 +171,10 @@ public enum HardwareExport: String, Sendable, CaseIterable {
                 text += "#define \(name)_TOTAL_BITS \(pattern.totalBits)u\n"
                 text += "#define \(name)_SHIFT \(pattern.shift)\n"
                 text += "/* magnitude = sum over stored magnitude bits b (MSB first) of 2^-(POSITIONS[b] + SHIFT) */\n"
-                text += "static const uint8_t \(name)_POSITIONS[] = {\(pattern.storedPositions.map { "\($0)u" }.joined(separator: ", "))};\n"
+                text += "static const uint8_t \(name)_POSITIONS[] BMQ_UNUSED = {\(pattern.storedPositions.map { "\($0)u" }.joined(separator: ", "))};\n"
             case let .scaledInteger(_, scales):
                 text += "#define \(name)_ENCODING 2 /* sign-magnitude integer times a float scale */\n"
-                text += "static const float \(name)_SCALES[] = {\(scales.map { "\(String(format: "%.9g", $0))f" }.joined(separator: ", "))};\n"
+                text += "static const float \(name)_SCALES[] BMQ_UNUSED = {\(scales.map { "\(String(format: "%.9g", $0))f" }.joined(separator: ", "))};\n"
             }
             var bytes = tensor.data
             while bytes.count % 4 != 0 { bytes.append(0) }
@@ -173,7 +182,7 @@ public enum HardwareExport: String, Sendable, CaseIterable {
                 let word = UInt32(bytes[index]) | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2]) << 16 | UInt32(bytes[index + 3]) << 24
                 return "0x" + String(word, radix: 16).leftPadded(to: 8)
             }
-            text += "static const uint32_t \(name)_DATA[] = {\n"
+            text += "static const uint32_t \(name)_DATA[] BMQ_UNUSED = {\n"
             for chunk in stride(from: 0, to: hexWords.count, by: 8) {
                 text += "    " + hexWords[chunk..<min(chunk + 8, hexWords.count)].joined(separator: ", ") + ",\n"
             }

@@ -22,7 +22,8 @@ enum FloatScale {
     static func quantize(_ value: Float, scale: Float, levels: Float) -> Float {
         guard scale > 0, !value.isNaN else { return 0 }
         let q = min((value.magnitude / scale).rounded(.toNearestOrAwayFromZero), levels)
-        return value < 0 ? -q * scale : q * scale
+        // A zero carries no sign, as in the packed encoding.
+        return value < 0 && q != 0 ? -q * scale : q * scale
     }
 
     static func maxAbsScale(_ values: ArraySlice<Float>, levels: Float) -> Float {
