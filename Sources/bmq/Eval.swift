@@ -60,6 +60,9 @@ struct Eval: ParsableCommand {
                 print("  \(layer.layer): \(layer.scheme), \(layer.storedBits) bits, \(percent(layer.weights.saturatedShare)) saturated, "
                       + "\(percent(layer.weights.zeroedShare)) zeroed, MSE \(String(format: "%.3g", layer.weights.meanSquaredError))")
             }
+            if plan.entries.contains(where: { if case .floatScale = $0.weights { true } else { false } }) {
+                print("  note: float-scale baselines need a float multiplier per layer or channel; they are not hardware shift-friendly")
+            }
             print("float:     \(report.result.correct) / \(report.result.total)  accuracy \(fixed(report.result.accuracy))")
             print("quantized: \(quantized.correct) / \(quantized.total)  accuracy \(fixed(quantized.accuracy))")
             print("chance \(fixed(quantized.chanceLevel)) (\(report.dataset.rawValue)), speed \(String(format: "%.0f", quantized.imagesPerSecond)) images/s")
