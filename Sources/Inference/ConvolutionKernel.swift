@@ -92,17 +92,20 @@ struct Im2colGeometry: Sendable {
                         let iy = oy * stride.h - pad.h + ky * dilation.h
                         let out = dst + oy * outWidth
                         if iy < 0 || iy >= height {
-                            out.update(repeating: 0, count: outWidth)
+                            for ox in 0..<outWidth { out[ox] = 0 }
                             continue
                         }
                         let src = plane + iy * width
                         if stride.w == 1 {
-                            // Contiguous run: zero the padded ends, copy the middle.
-                            let lo = max(0, -xOffset)
-                            let hi = min(outWidth, width - xOffset)
-                            if lo > 0 { out.update(repeating: 0, count: min(lo, outWidth)) }
-                            if hi > lo { (out + lo).update(from: src + lo + xOffset, count: hi - lo) }
-                            if hi < outWidth { (out + max(hi, 0)).update(repeating: 0, count: outWidth - max(hi, 0)) }
+                            // Contiguous run: zero the padded ends, copy the middle. Plain loops: the runs
+                            // are short (8 to 32 floats), where memcpy/memset calls cost more than the copy.
+                            let lo = min(max(0, -xOffset), outWidth)
+                            let hi = max(lo, min(outWidth, width - xOffset))
+                            var ox = 0
+                            while ox < lo { out[ox] = 0; ox += 1 }
+                            let shifted = src + xOffset
+                            while ox < hi { out[ox] = shifted[ox]; ox += 1 }
+                            while ox < outWidth { out[ox] = 0; ox += 1 }
                         } else {
                             for ox in 0..<outWidth {
                                 let ix = ox * stride.w + xOffset
