@@ -34,9 +34,7 @@ enum Kernels {
     static func pooling(_ x: Tensor, _ a: PoolingAttributes, outputShape: Shape) -> Tensor {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (oh, ow) = (outputShape[2], outputShape[3])
-        let kernel = a.global ? Size2(h, w) : a.kernel
-        let stride = a.global ? Size2(square: 1) : a.stride
-        let pad = a.global ? Size2(square: 0) : a.pad
+        let (kernel, stride, pad) = a.window(height: h, width: w)
         // Window bounds per output row and column, computed once: [start, end) clipped to the
         // image, and (for AVE) Caffe's divisor, which clips at the padded border instead.
         func windows(_ count: Int, _ k: Int, _ s: Int, _ p: Int, _ size: Int) -> [(lo: Int, hi: Int, padded: Int)] {

@@ -54,9 +54,7 @@ enum ReferenceKernels {
     static func pooling(_ x: Tensor, _ a: PoolingAttributes, outputShape: Shape) -> Tensor {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (oh, ow) = (outputShape[2], outputShape[3])
-        let kernel = a.global ? Size2(h, w) : a.kernel
-        let stride = a.global ? Size2(square: 1) : a.stride
-        let pad = a.global ? Size2(square: 0) : a.pad
+        let (kernel, stride, pad) = a.window(height: h, width: w)
         var y = Tensor(zeros: outputShape)
         for plane in 0..<(n * c) {
             for oy in 0..<oh {

@@ -116,6 +116,12 @@ public struct PoolingAttributes: Sendable, Equatable {
         self.global = global
         self.ceilMode = ceilMode
     }
+
+    /// Kernel, stride and pad as applied to an `height` x `width` input: global pooling covers
+    /// the whole input with stride 1 and no padding.
+    public func window(height: Int, width: Int) -> (kernel: Size2, stride: Size2, pad: Size2) {
+        global ? (Size2(height, width), Size2(square: 1), Size2(square: 0)) : (kernel, stride, pad)
+    }
 }
 
 public struct InnerProductAttributes: Sendable, Equatable {
