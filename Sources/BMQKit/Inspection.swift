@@ -63,11 +63,17 @@ public enum Inspector {
         var notes: [String] = []
         var graph: Graph
         var stored: WeightSet?
+        var storesDefinition = false
         if let weights {
-            stored = try FormatRegistry.weightsReader(for: weights).readWeights(from: weights)
+            let reader = try FormatRegistry.weightsReader(for: weights)
+            stored = try reader.readWeights(from: weights)
+            storesDefinition = reader.identifier == CaffeFormat().identifier
         }
         if let net {
             graph = try CaffeFormat().readNet(from: net)
+        } else if let weights, !storesDefinition {
+            notes.append("this weights file holds no network definition; give the prototxt too for topology and shapes")
+            return listing(of: stored ?? WeightSet(layers: []), source: weights.path, notes: notes)
         } else if let weights {
             do {
                 graph = try CaffeFormat().readModelDefinition(from: weights)
