@@ -45,10 +45,7 @@ public enum ModelLoader {
         guard let net = source.net else { return try loadSelfDescribing(source, imageShape: imageShape) }
         var graph = try CaffeFormat().readNet(from: net)
         if let imageShape {
-            let declared = Shape(Array(graph.inputs[0].shape.dims.dropFirst()))
-            if graph.hasCompleteInputs, declared != imageShape {
-                throw FormatError(file: net.path, "the net takes \(declared) inputs, the data has \(imageShape) images")
-            }
+            if graph.hasCompleteInputs { try checkImageShape(graph, imageShape, file: net) }
             graph = graph.withInput(batch: graph.inputs[0].shape[0], imageShape: imageShape)
         }
         guard graph.hasCompleteInputs else {
@@ -79,14 +76,17 @@ public enum ModelLoader {
             throw FormatError(file: source.weights.path, "holds weights only; give the net definition with --net")
         }
         var graph = try PackedFormat().readModel(from: source.weights)
-        if let imageShape {
-            let declared = Shape(Array(graph.inputs[0].shape.dims.dropFirst()))
-            guard declared == imageShape else {
-                throw FormatError(file: source.weights.path, "the net takes \(declared) inputs, the data has \(imageShape) images")
-            }
-        }
+        if let imageShape { try checkImageShape(graph, imageShape, file: source.weights) }
         graph.preprocessing = try resolvePreprocessing(graph.preprocessing, source: source)
         return LoadedModel(graph: graph, unusedWeightLayers: [], warnings: [])
+    }
+
+    /// Throws unless the net's declared input image shape equals the data's.
+    static func checkImageShape(_ graph: Graph, _ imageShape: Shape, file: URL) throws {
+        let declared = Shape(Array(graph.inputs[0].shape.dims.dropFirst()))
+        guard declared == imageShape else {
+            throw FormatError(file: file.path, "the net takes \(declared) inputs, the data has \(imageShape) images")
+        }
     }
 
     static func resolvePreprocessing(_ declared: Preprocessing?, source: ModelSource) throws -> Preprocessing {

@@ -36,6 +36,11 @@ public struct PackedInspection: Sendable, Codable {
 }
 
 extension Pipelines {
+    /// Whether the file's content is a packed `.bmq` model.
+    public static func isPackedModel(_ url: URL) -> Bool {
+        (try? FormatRegistry.weightsReader(for: url).identifier) == PackedFormat().identifier
+    }
+
     /// Describes a packed file. Reading already checks every CRC and encoding; `verify` also
     /// checks that every decoded value is a member of its pattern's (or baseline's) value set.
     /// - Throws: `FormatError` naming the section at fault.

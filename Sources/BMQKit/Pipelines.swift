@@ -37,12 +37,17 @@ public struct EvaluationReport: Sendable {
 }
 
 public enum Pipelines {
+    /// Reads the request's data, then the model with the data's image shape.
+    static func loadDataAndModel(_ request: EvaluationRequest) throws -> (Dataset, LoadedModel) {
+        let dataset = try DatasetReader.read(request.data, format: request.dataFormat).prefix(request.limit)
+        return (dataset, try ModelLoader.load(request.model, imageShape: dataset.imageShape))
+    }
+
     /// Reads the data and the model, checks they fit, and measures accuracy.
     /// - Throws: `FormatError` or `GraphError` naming the file or layer at fault.
     public static func evaluate(_ request: EvaluationRequest, progress: ((Int, Int) -> Void)? = nil) throws -> EvaluationReport {
         guard request.batchSize > 0 else { throw FormatError(file: "--batch-size", "must be positive") }
-        let dataset = try DatasetReader.read(request.data, format: request.dataFormat).prefix(request.limit)
-        let model = try ModelLoader.load(request.model, imageShape: dataset.imageShape)
+        let (dataset, model) = try loadDataAndModel(request)
         let plan = try request.quantization.plan(for: model.graph)
         let passes = plan == nil ? 1 : 2
         let total = dataset.count * passes
@@ -124,8 +129,7 @@ extension Pipelines {
 extension Pipelines {
     /// Wall time spent in each layer over one pass of the request's data, in node order.
     public static func profileLayers(_ request: EvaluationRequest) throws -> [(layer: String, type: String, seconds: Double)] {
-        let dataset = try DatasetReader.read(request.data, format: request.dataFormat).prefix(request.limit)
-        let model = try ModelLoader.load(request.model, imageShape: dataset.imageShape)
+        let (dataset, model) = try loadDataAndModel(request)
         let network = try Network(graph: model.graph)
         var totals = [Double](repeating: 0, count: model.graph.nodes.count)
         var first = 0

@@ -71,8 +71,7 @@ extension Pipelines {
     /// Runs every configuration of the thesis tables on the model's conv layers.
     /// - Throws: `FormatError` or `PlanError` when the model does not fit (it needs two conv layers for the per-layer tables).
     public static func reproduceThesis(_ request: EvaluationRequest, progress: ((Int, Int) -> Void)? = nil) throws -> ThesisReport {
-        let dataset = try DatasetReader.read(request.data, format: request.dataFormat).prefix(request.limit)
-        let model = try ModelLoader.load(request.model, imageShape: dataset.imageShape)
+        let (dataset, model) = try loadDataAndModel(request)
         let convs = try LayerSelection.convolutions.layers(in: model.graph)
         guard convs.count >= 2 else {
             throw PlanError("the thesis tables quantize two conv layers (conv1, conv2); this net has \(convs.count)")

@@ -57,8 +57,7 @@ struct Eval: ParsableCommand {
         if let quantized = report.quantized, let plan = report.plan {
             print("plan (\(plan.rounding.rawValue) rounding):")
             for layer in report.layers {
-                print("  \(layer.layer): \(layer.scheme), \(layer.storedBits) bits, \(percent(layer.weights.saturatedShare)) saturated, "
-                      + "\(percent(layer.weights.zeroedShare)) zeroed, MSE \(String(format: "%.3g", layer.weights.meanSquaredError))")
+                print(layerLine(layer))
             }
             if plan.entries.contains(where: { if case .floatScale = $0.weights { true } else { false } }) {
                 print("  note: float-scale baselines need a float multiplier per layer or channel; they are not hardware shift-friendly")
@@ -73,6 +72,12 @@ struct Eval: ParsableCommand {
             print("speed: \(String(format: "%.0f", r.imagesPerSecond)) images/s  (\(String(format: "%.2f", r.seconds)) s)")
         }
     }
+}
+
+/// One line per quantized layer: scheme, width, and what quantizing did to its weights.
+func layerLine(_ layer: LayerQuantizationReport) -> String {
+    "  \(layer.layer): \(layer.scheme), \(layer.storedBits) bits, \(layer.weightCount) weights, \(percent(layer.weights.saturatedShare)) saturated, "
+        + "\(percent(layer.weights.zeroedShare)) zeroed, MSE \(String(format: "%.3g", layer.weights.meanSquaredError))"
 }
 
 func fixed(_ value: Double) -> String { String(format: "%.4f", value) }

@@ -45,8 +45,7 @@ struct Inspect: ParsableCommand {
     }
 
     func run() throws {
-        if files.count == 1, let handle = FileHandle(forReadingAtPath: files[0]),
-           let header = try? handle.read(upToCount: 8), Array(header) == Array("BMQPACK".utf8) + [0] {
+        if files.count == 1, Pipelines.isPackedModel(URL(fileURLWithPath: files[0])) {
             return try inspectPacked(URL(fileURLWithPath: files[0]))
         }
         var net: URL?, weights: URL?

@@ -26,8 +26,7 @@ struct Quantize: ParsableCommand {
             model: try model.source, plan: quantization.request, output: destination.url, imageShape: try destination.imageShape)
         print("quantized \(reports.count) layers (\(plan.rounding.rawValue) rounding):")
         for layer in reports {
-            print("  \(layer.layer): \(layer.scheme), \(layer.weightCount) weights, \(percent(layer.weights.saturatedShare)) saturated, "
-                  + "\(percent(layer.weights.zeroedShare)) zeroed, MSE \(String(format: "%.3g", layer.weights.meanSquaredError))")
+            print(layerLine(layer))
         }
         print("wrote \(destination.output)")
     }
