@@ -3,6 +3,8 @@ import TensorGraph
 /// A graph checked and ready to run on batches of any size.
 public struct Network: Sendable {
     public let graph: Graph
+    /// `liveness[i]`: the values live just before node i (index `nodes.count`: after the last node).
+    let liveness: [Set<String>]
 
     /// Checks shapes, attributes and parameters for the graph's declared input shapes.
     /// - Throws: `GraphError` naming the first inconsistent layer.
@@ -12,6 +14,7 @@ public struct Network: Sendable {
         }
         _ = try ShapeInference.infer(graph)
         self.graph = graph
+        liveness = Self.liveness(of: graph)
         // The engine spreads work over the cores itself; BLAS calls run one per core.
         if !Self.blasThreadsOverridden { BLAS.setThreads(1) }
     }
@@ -35,10 +38,29 @@ public struct Network: Sendable {
             throw GraphError.invalidShape(layer: graph.inputs[0].name,
                                           reason: "input batch \(input.shape) does not fit the net's input \(graph.inputs[0].shape)")
         }
-        let batched = graph.withBatch(input.shape[0])
-        let shapes = try ShapeInference.infer(batched, checkParameters: false)
-        var values: [String: Tensor] = [graph.inputs[0].name: input]
-        for (index, node) in graph.nodes.enumerated() {
+        let values = try resume([graph.inputs[0].name: input], batch: input.shape[0], nodes: graph.nodes.indices, observe: observe)
+        guard let output = values[graph.output] else { throw GraphError.undefinedValue(layer: "output", value: graph.output) }
+        return output
+    }
+
+    /// The values a pass must hold just before node `index` to finish from there: those that node
+    /// or a later one reads, and the graph's output once it exists.
+    public func liveValues(before index: Int) -> Set<String> { liveness[min(max(0, index), liveness.count - 1)] }
+
+    /// Runs `nodes` on `values` (the live values just before the range) and returns the values live
+    /// just after it, so a pass can be stopped at any node and resumed later, as often as wanted.
+    /// - Parameters:
+    ///   - batch: the batch size of the values.
+    ///   - parameters: replacement parameters by node index (a quantized layer's weights), used
+    ///     instead of the graph's own for those nodes.
+    /// - Throws: `GraphError` when a value a node reads is missing.
+    public func resume(_ values: [String: Tensor], batch: Int, nodes: Range<Int>, parameters: [Int: [Tensor]] = [:],
+                       observe: ((Int, [Tensor]) -> Void)? = nil) throws -> [String: Tensor] {
+        let shapes = try ShapeInference.infer(graph.withBatch(batch), checkParameters: false)
+        var values = values
+        for index in nodes {
+            var node = graph.nodes[index]
+            if let replacement = parameters[index] { node.parameters = replacement }
             var inputs = try node.inputs.map { name -> Tensor in
                 guard let value = values[name] else { throw GraphError.undefinedValue(layer: node.name, value: name) }
                 return value
@@ -48,9 +70,23 @@ public struct Network: Sendable {
             let outputs = run(node, inputs: &inputs, outputShapes: shapes.nodeOutputShapes[index])
             for (name, tensor) in zip(node.outputs, outputs) { values[name] = tensor }
             observe?(index, outputs)
+            // Free what no later node reads: a long pass keeps only its working set.
+            let live = liveness[index + 1]
+            for name in values.keys where !live.contains(name) { values[name] = nil }
         }
-        guard let output = values[graph.output] else { throw GraphError.undefinedValue(layer: "output", value: graph.output) }
-        return output
+        return values
+    }
+
+    static func liveness(of graph: Graph) -> [Set<String>] {
+        var sets = [Set<String>](repeating: [graph.output], count: graph.nodes.count + 1)
+        var readLater: Set<String> = []
+        for index in graph.nodes.indices.reversed() {
+            readLater.formUnion(graph.nodes[index].inputs)
+            sets[index] = readLater
+        }
+        // The output must survive to the end; inputs read by the first node are live before it.
+        for index in sets.indices { sets[index].insert(graph.output) }
+        return sets
     }
 
     func run(_ node: Node, inputs: inout [Tensor], outputShapes: [Shape]) -> [Tensor] {

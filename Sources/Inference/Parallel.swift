@@ -12,13 +12,36 @@ struct SharedConstPointer<T>: @unchecked Sendable {
     init(_ base: UnsafePointer<T>) { self.base = base }
 }
 
-enum Parallel {
+public enum Parallel {
     /// Worker count for the loops bmq runs itself (BLAS has its own threads).
-    static let workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    public static let workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+    /// Set on a thread whose kernels must not spread further (it is already one of several workers).
+    private static let serialKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    static var isSerial: Bool { pthread_getspecific(serialKey) != nil }
+
+    /// Runs `body(i)` for i in 0..<count on all cores, one whole item per worker at a time, with
+    /// the kernels inside each item single-threaded: for independent forward passes (separate
+    /// batches), which parallelise better whole than kernel by kernel.
+    public static func map<T: Sendable>(_ count: Int, _ body: @Sendable (Int) throws -> T) throws -> [T] {
+        let results = ResultSlots<T>(count)
+        DispatchQueue.concurrentPerform(iterations: count) { index in
+            let previous = pthread_getspecific(serialKey)
+            pthread_setspecific(serialKey, UnsafeRawPointer(bitPattern: 1))
+            defer { pthread_setspecific(serialKey, previous) }
+            results.set(index, Result { try body(index) })
+        }
+        return try results.values()
+    }
 
     /// Splits 0..<count into one contiguous range per worker and runs `body` on each concurrently.
     static func forEachWorker(_ count: Int, _ body: @Sendable (Range<Int>) -> Void) {
-        let chunks = min(workers, count)
+        let chunks = isSerial ? 1 : min(workers, count)
         if chunks <= 1 {
             body(0..<count)
             return
@@ -31,7 +54,7 @@ enum Parallel {
     /// Runs `body(i)` for i in 0..<count, spread over the cores in contiguous chunks.
     /// `body` must only write memory that belongs to its own index.
     static func forEach(_ count: Int, minimumPerChunk: Int = 1, _ body: @Sendable (Int) -> Void) {
-        let chunks = min(workers, max(1, count / max(1, minimumPerChunk)))
+        let chunks = isSerial ? 1 : min(workers, max(1, count / max(1, minimumPerChunk)))
         if chunks <= 1 {
             for index in 0..<count { body(index) }
             return
@@ -42,4 +65,20 @@ enum Parallel {
             for index in start..<end { body(index) }
         }
     }
+}
+
+/// One result slot per concurrent item; each item writes only its own slot.
+private final class ResultSlots<T>: @unchecked Sendable {
+    private var slots: [Result<T, Error>?]
+    private let lock = NSLock()
+
+    init(_ count: Int) { slots = Array(repeating: nil, count: count) }
+
+    func set(_ index: Int, _ result: Result<T, Error>) {
+        lock.lock()
+        slots[index] = result
+        lock.unlock()
+    }
+
+    func values() throws -> [T] { try slots.map { try ($0 ?? .failure(CancellationError())).get() } }
 }

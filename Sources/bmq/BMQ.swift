@@ -14,5 +14,5 @@ struct BMQ: ParsableCommand {
 
             Start with: bmq inspect NET.prototxt WEIGHTS, then bmq eval, then bmq convert -o OUT.bmq.
             """,
-        subcommands: [Inspect.self, Eval.self, Quantize.self, Convert.self, Export.self, ReproduceThesis.self, Bench.self, BenchQuantize.self])
+        subcommands: [Inspect.self, Eval.self, Quantize.self, Search.self, Convert.self, Export.self, ReproduceThesis.self, Bench.self, BenchQuantize.self])
 }

@@ -1,0 +1,202 @@
+import Datasets
+import Foundation
+import Inference
+import Quantization
+import TensorGraph
+
+/// Scores quantization schemes by running the engine on calibration data, resuming from cached
+/// activations so a change to one layer re-runs only the layers from it on.
+final class NetworkSearchEvaluator: SearchEvaluator, @unchecked Sendable {
+    /// The values of every calibration batch just before one searched layer.
+    struct Checkpoint: @unchecked Sendable {
+        var batches: [[String: Tensor]]
+        /// Tells checkpoints apart for the caches of float outputs.
+        var id = UUID()
+    }
+
+    let network: Network
+    /// Node index of each searched layer, ascending.
+    let layerNodes: [Int]
+    let rounding: RoundingMode
+    let batchRanges: [Range<Int>]
+    let dataset: Dataset
+    let preprocessing: Preprocessing
+    /// The float model's log-probabilities per batch, row-major [images, classes].
+    private(set) var referenceLogProbabilities: [[Double]] = []
+    let outputIsProbability: Bool
+    /// Images the output-error proxy looks at.
+    let proxyImages: Int
+
+    private let lock = NSLock()
+    private var quantized: [String: Tensor] = [:]
+    private var powers: [String: Double] = [:]
+
+    init(graph: Graph, layers: [String], calibration: Dataset, batchSize: Int, rounding: RoundingMode, proxyImages: Int = 300) throws {
+        network = try Network(graph: graph)
+        layerNodes = try layers.map { name in
+            guard let index = graph.nodes.firstIndex(where: { $0.name == name }) else {
+                throw PlanError("the net has no layer '\(name)'")
+            }
+            return index
+        }
+        self.rounding = rounding
+        dataset = calibration
+        preprocessing = graph.preprocessing ?? .identity
+        batchRanges = stride(from: 0, to: calibration.count, by: batchSize).map { $0..<min($0 + batchSize, calibration.count) }
+        let producer = graph.nodes.last { $0.outputs.contains(graph.output) }
+        outputIsProbability = producer.map { if case .softmax = $0.op { true } else { false } } ?? false
+        self.proxyImages = proxyImages
+        let (network, ranges, dataset, preprocessing) = (network, batchRanges, calibration, preprocessing)
+        let outputs = try Parallel.map(ranges.count) { batch in
+            try network.forward(dataset.batch(ranges[batch], preprocessing: preprocessing))
+        }
+        referenceLogProbabilities = outputs.map(logProbabilities)
+    }
+
+    /// The weights of searched layer `layer` under `scheme`, quantized once and kept.
+    func weights(layer: Int, scheme: LayerScheme?) -> [Int: [Tensor]] {
+        guard let scheme else { return [:] }
+        let node = layerNodes[layer]
+        let key = "\(layer) \(scheme.text)"
+        lock.lock()
+        defer { lock.unlock() }
+        if let cached = quantized[key] { return [node: [cached] + network.graph.nodes[node].parameters.dropFirst()] }
+        let (tensor, _) = TensorQuantizer.quantize(network.graph.nodes[node].parameters[0], scheme: scheme, rounding: rounding)
+        quantized[key] = tensor
+        return [node: [tensor] + network.graph.nodes[node].parameters.dropFirst()]
+    }
+
+    func start() throws -> Checkpoint {
+        let first = layerNodes.first ?? network.graph.nodes.count
+        let input = network.graph.inputs[0].name
+        return Checkpoint(batches: try Parallel.map(batchRanges.count) { [self] batch in
+            let range = batchRanges[batch]
+            return try network.resume([input: dataset.batch(range, preprocessing: preprocessing)], batch: range.count, nodes: 0..<first)
+        })
+    }
+
+    func advance(_ checkpoint: Checkpoint, layer: Int, scheme: LayerScheme?) throws -> Checkpoint {
+        let end = layer + 1 < layerNodes.count ? layerNodes[layer + 1] : network.graph.nodes.count
+        let parameters = weights(layer: layer, scheme: scheme)
+        return Checkpoint(batches: try Parallel.map(batchRanges.count) { [self] batch in
+            try network.resume(checkpoint.batches[batch], batch: batchRanges[batch].count, nodes: layerNodes[layer]..<end, parameters: parameters)
+        })
+    }
+
+    func score(_ checkpoint: Checkpoint, layer: Int, schemes: [LayerScheme?], stoppingAbove limit: Double?) throws -> SearchScore? {
+        let count = Double(max(1, dataset.count))
+        let parameters = (layer..<layerNodes.count).reduce(into: [Int: [Tensor]]()) { parameters, index in
+            parameters.merge(weights(layer: index, scheme: schemes[index])) { $1 }
+        }
+        var divergence = 0.0
+        var agreeing = 0, correct = 0
+        // Rounds of one batch per core; after each, stop once the loss cannot come back under the limit.
+        for round in stride(from: 0, to: batchRanges.count, by: Parallel.workers) {
+            let batches = Array(round..<min(round + Parallel.workers, batchRanges.count))
+            let parts = try Parallel.map(batches.count) { [self] slot in
+                try agreement(checkpoint, batch: batches[slot], layer: layer, parameters: parameters)
+            }
+            for part in parts {
+                divergence += part.divergence
+                agreeing += part.agreeing
+                correct += part.correct
+            }
+            if let limit, divergence / count > limit { return nil }
+        }
+        return SearchScore(loss: divergence / count, agreement: Double(agreeing) / count, accuracy: Double(correct) / count)
+    }
+
+    /// KL sum, top-1 agreements with the float model and correct answers on one batch.
+    private func agreement(_ checkpoint: Checkpoint, batch: Int, layer: Int, parameters: [Int: [Tensor]]) throws
+        -> (divergence: Double, agreeing: Int, correct: Int) {
+        let range = batchRanges[batch]
+        let output = try network.resume(checkpoint.batches[batch], batch: range.count, nodes: layerNodes[layer]..<network.graph.nodes.count,
+                                        parameters: parameters)
+        guard let scores = output[network.graph.output] else {
+            throw GraphError.undefinedValue(layer: "output", value: network.graph.output)
+        }
+        let quantizedLog = logProbabilities(scores)
+        let reference = referenceLogProbabilities[batch]
+        let classes = reference.count / range.count
+        var divergence = 0.0
+        var agreeing = 0
+        for row in 0..<range.count {
+            let base = row * classes
+            var floatTop = 0, quantizedTop = 0
+            for c in 0..<classes {
+                let p = Foundation.exp(reference[base + c])
+                if p > 0 { divergence += p * (reference[base + c] - quantizedLog[base + c]) }
+                if reference[base + c] > reference[base + floatTop] { floatTop = c }
+                if quantizedLog[base + c] > quantizedLog[base + quantizedTop] { quantizedTop = c }
+            }
+            if floatTop == quantizedTop { agreeing += 1 }
+        }
+        return (divergence, agreeing, Evaluator.countCorrect(scores, labels: Array(dataset.labels[range])))
+    }
+
+    func weightError(layer: Int, scheme: LayerScheme) -> Double {
+        let weights = network.graph.nodes[layerNodes[layer]].parameters[0]
+        let (_, statistics) = TensorQuantizer.quantize(weights, scheme: scheme, rounding: rounding)
+        let power = weights.data.reduce(0.0) { $0 + Double($1) * Double($1) } / Double(max(1, weights.count))
+        return power > 0 ? statistics.meanSquaredError / power : statistics.meanSquaredError
+    }
+
+    /// ||layer(x; Wq) - layer(x; W)||² / ||layer(x; W)||² over the first `proxyImages` images of the
+    /// checkpoint. Convolution and inner product are linear in the weights, so the numerator is
+    /// one run with the weight error `Wq - W` and no bias.
+    func outputError(_ checkpoint: Checkpoint, layer: Int, scheme: LayerScheme) throws -> Double {
+        let node = layerNodes[layer]
+        let original = network.graph.nodes[node].parameters
+        let (quantized, _) = TensorQuantizer.quantize(original[0], scheme: scheme, rounding: rounding)
+        var delta = quantized
+        for i in delta.data.indices { delta.data[i] -= original[0].data[i] }
+        let parameters = [node: [delta] + original.dropFirst().map { Tensor(shape: $0.shape, data: [Float](repeating: 0, count: $0.count)) }]
+        let value = network.graph.nodes[node].outputs[0]
+        var difference = 0.0, reference = 0.0
+        var seen = 0
+        for (batch, (values, range)) in zip(checkpoint.batches, batchRanges).enumerated() where seen < proxyImages {
+            seen += range.count
+            guard let error = try network.resume(values, batch: range.count, nodes: node..<(node + 1), parameters: parameters)[value] else { continue }
+            difference += error.data.reduce(0.0) { $0 + Double($1) * Double($1) }
+            reference += try outputPower(checkpoint, batch: batch, layer: layer)
+        }
+        return reference > 0 ? difference / reference : difference
+    }
+
+    /// Sum of squares of layer `layer`'s float output on one batch of a checkpoint, computed once.
+    private func outputPower(_ checkpoint: Checkpoint, batch: Int, layer: Int) throws -> Double {
+        let key = "\(checkpoint.id) \(layer) \(batch)"
+        lock.lock()
+        let known = powers[key]
+        lock.unlock()
+        if let known { return known }
+        let node = layerNodes[layer]
+        let output = try network.resume(checkpoint.batches[batch], batch: batchRanges[batch].count, nodes: node..<(node + 1))
+        let power = output[network.graph.nodes[node].outputs[0]]?.data.reduce(0.0) { $0 + Double($1) * Double($1) } ?? 0
+        lock.lock()
+        powers[key] = power
+        lock.unlock()
+        return power
+    }
+
+    /// Log class probabilities of a batch of outputs, as doubles.
+    func logProbabilities(_ scores: Tensor) -> [Double] {
+        let rows = max(1, scores.shape.rank > 0 ? scores.shape[0] : 1)
+        let classes = scores.count / rows
+        var result = [Double](repeating: 0, count: scores.count)
+        for row in 0..<rows {
+            let base = row * classes
+            if outputIsProbability {
+                for c in 0..<classes { result[base + c] = Foundation.log(max(Double(scores.data[base + c]), 1e-30)) }
+                continue
+            }
+            var top = -Double.infinity
+            for c in 0..<classes { top = max(top, Double(scores.data[base + c])) }
+            var sum = 0.0
+            for c in 0..<classes { sum += Foundation.exp(Double(scores.data[base + c]) - top) }
+            let logSum = top + Foundation.log(sum)
+            for c in 0..<classes { result[base + c] = Double(scores.data[base + c]) - logSum }
+        }
+        return result
+    }
+}

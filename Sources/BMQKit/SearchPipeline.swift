@@ -1,0 +1,224 @@
+import Datasets
+import Foundation
+import Inference
+import Quantization
+import TensorGraph
+
+/// Stored bits per layer: one width for every selected layer, and per-layer overrides.
+public struct BitWidths: Sendable, Equatable {
+    public var all: Int?
+    public var perLayer: [String: Int]
+
+    public init(all: Int? = nil, perLayer: [String: Int] = [:]) {
+        self.all = all
+        self.perLayer = perLayer
+    }
+
+    /// Parses `3`, `conv1=4,ip1=2`, or both (`3,ip2=4`).
+    /// - Throws: `PlanError` naming the part that is not a width from 2 to 16.
+    public init(parsing text: String) throws {
+        self.init()
+        for part in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            let pieces = part.split(separator: "=", maxSplits: 1).map(String.init)
+            guard let bits = Int(pieces.last ?? ""), (2...16).contains(bits) else {
+                throw PlanError("bit width '\(part)' must be K or LAYER=K with K from 2 to 16 stored bits (sign included)")
+            }
+            if pieces.count == 2 {
+                perLayer[pieces[0]] = bits
+            } else {
+                guard all == nil else { throw PlanError("two widths for every layer in '\(text)'; name layers as LAYER=K") }
+                all = bits
+            }
+        }
+        if all == nil && perLayer.isEmpty { throw PlanError("no bit width given") }
+    }
+
+    /// The searched layers of `graph` with their widths, in graph order.
+    /// - Throws: `PlanError` for a named layer that is missing or has no weights.
+    public func layers(in graph: Graph, selection: LayerSelection) throws -> [(name: String, bits: Int)] {
+        for name in perLayer.keys { try PlanError.checkWeightLayer(name, in: graph) }
+        let selected = all == nil ? [] : try selection.layers(in: graph)
+        return graph.nodes.compactMap { node in
+            if let bits = perLayer[node.name] { return (node.name, bits) }
+            if let all, selected.contains(node.name) { return (node.name, all) }
+            return nil
+        }
+    }
+}
+
+/// What `bmq search` asks for.
+public struct SearchRequest: Sendable {
+    public var model: ModelSource
+    public var calibration: URL
+    public var calibrationFormat: DatasetFormat?
+    public var calibrationLimit: Int?
+    /// The test set, used only to report the final numbers.
+    public var test: URL?
+    public var testFormat: DatasetFormat?
+    public var testLimit: Int?
+    public var bits: BitWidths
+    public var layers: LayerSelection
+    public var family: CandidateFamily
+    public var maxWidth: Int
+    public var rounding: RoundingMode
+    public var options: SearchOptions
+    public var batchSize: Int
+    /// Also score plain k-bit, power-of-two-only and the float-scale baselines for the final table.
+    public var compare: Bool
+
+    public init(model: ModelSource, calibration: URL, calibrationFormat: DatasetFormat? = nil, calibrationLimit: Int? = 5000,
+                test: URL? = nil, testFormat: DatasetFormat? = nil, testLimit: Int? = nil, bits: BitWidths,
+                layers: LayerSelection = .all, family: CandidateFamily = .masks, maxWidth: Int = 10, rounding: RoundingMode = .nearest,
+                options: SearchOptions = SearchOptions(), batchSize: Int = 100, compare: Bool = true) {
+        self.model = model
+        self.calibration = calibration
+        self.calibrationFormat = calibrationFormat
+        self.calibrationLimit = calibrationLimit
+        self.test = test
+        self.testFormat = testFormat
+        self.testLimit = testLimit
+        self.bits = bits
+        self.layers = layers
+        self.family = family
+        self.maxWidth = maxWidth
+        self.rounding = rounding
+        self.options = options
+        self.batchSize = batchSize
+        self.compare = compare
+    }
+}
+
+/// One row of the final table: a configuration scored on calibration data and, when given, tested.
+public struct SearchComparison: Sendable, Codable {
+    public var name: String
+    public var note: String
+    /// Layer → scheme text; empty for the float model.
+    public var schemes: [String: String]
+    public var calibration: SearchScore
+    public var test: EvaluationResult?
+}
+
+public struct DataSummary: Sendable, Codable {
+    public var source: String
+    public var format: String
+    public var images: Int
+}
+
+/// Everything a search found, for the plan file, the terminal, `--json` and the HTML report.
+public struct SearchReport: Sendable, Codable {
+    public var model: String
+    public var calibration: DataSummary
+    public var test: DataSummary?
+    public var family: CandidateFamily
+    public var strategy: SearchStrategy
+    public var rounding: RoundingMode
+    public var maxWidth: Int
+    public var plan: QuantizationPlan
+    public var layers: [LayerSearchResult]
+    /// The chosen scheme's weight histogram with its representable values, per layer.
+    public var histograms: [String: WeightHistogram]
+    public var comparison: [SearchComparison]
+    public var evaluations: Int
+    public var searchSeconds: Double
+    public var totalSeconds: Double
+
+    enum CodingKeys: String, CodingKey {
+        case model, calibration, test, family, strategy, rounding, plan, layers, histograms, comparison, evaluations
+        case maxWidth = "max_width", searchSeconds = "search_seconds", totalSeconds = "total_seconds"
+    }
+}
+
+public enum SearchPipeline {
+    public typealias Progress = @Sendable (_ phase: String, _ done: Int, _ total: Int) -> Void
+
+    /// Searches every selected layer's scheme on the calibration data, then tests the result.
+    /// - Throws: `FormatError`, `GraphError` or `PlanError` naming the file, layer or option at fault.
+    public static func run(_ request: SearchRequest, progress: Progress? = nil) throws -> SearchReport {
+        let started = Date()
+        guard request.batchSize > 0 else { throw PlanError("--batch-size must be positive") }
+        guard (2...BitPattern.maxTotalBits).contains(request.maxWidth) else {
+            throw PlanError("--max-width \(request.maxWidth) must be between 2 and \(BitPattern.maxTotalBits)")
+        }
+        let calibration = try DatasetReader.read(request.calibration, format: request.calibrationFormat).prefix(request.calibrationLimit)
+        guard calibration.count > 0 else { throw FormatError(file: request.calibration.path, "holds no images") }
+        let test = try request.test.map { try DatasetReader.read($0, format: request.testFormat).prefix(request.testLimit) }
+        if let test, test.imageShape != calibration.imageShape, let url = request.test {
+            throw FormatError(file: url.path, "images are \(test.imageShape), the calibration images are \(calibration.imageShape)")
+        }
+        let model = try ModelLoader.load(request.model, imageShape: calibration.imageShape)
+        let graph = model.graph
+        let widths = try request.bits.layers(in: graph, selection: request.layers)
+        guard !widths.isEmpty else { throw PlanError("no weight layer selected to search") }
+        for (name, bits) in widths where request.family != .floatScale && bits > request.maxWidth {
+            throw PlanError("layer '\(name)': \(bits) stored bits do not fit in --max-width \(request.maxWidth)")
+        }
+
+        let evaluator = try NetworkSearchEvaluator(graph: graph, layers: widths.map(\.name), calibration: calibration,
+                                                   batchSize: request.batchSize, rounding: request.rounding)
+        func searchLayers(_ family: CandidateFamily) -> [SearchLayer] {
+            widths.map { name, bits in
+                let absMax = Double(graph.node(named: name)?.parameters.first?.statistics.absMax ?? 0)
+                return SearchLayer(name: name, storedBits: bits,
+                                   candidates: PatternCandidates.candidates(family: family, storedBits: bits, maxWidth: request.maxWidth, absMax: absMax))
+            }
+        }
+        let searchStarted = Date()
+        let memo = SearchMemo()
+        let result = try PatternSearch(evaluator: evaluator, layers: searchLayers(request.family), options: request.options, memo: memo,
+                                       progress: progress).run()
+        let searchSeconds = Date().timeIntervalSince(searchStarted)
+        let plan = QuantizationPlan(rounding: request.rounding, entries: zip(widths, result.schemes).map {
+            QuantizationPlan.Entry(layer: $0.name, weights: $1)
+        })
+
+        var rows: [(name: String, note: String, schemes: [LayerScheme]?)] = [("float", "the model as trained", nil)]
+        if request.compare {
+            rows.append(("plain", "thesis-style k_0_0 in every layer", try widths.map { .pattern(try BitPattern.plain(bits: $0.bits)) }))
+            if request.family != .pow2 {
+                let pow2 = try PatternSearch(evaluator: evaluator, layers: searchLayers(.pow2), options: request.options, memo: memo,
+                                             progress: progress).run()
+                rows.append(("pow2", "best power-of-two scale per layer (top bits masked in order)", pow2.schemes))
+            }
+        }
+        rows.append(("best", "the search's choice (\(request.family.rawValue))", result.schemes))
+        if request.compare {
+            for method in FloatScaleMethod.allCases {
+                rows.append((method.rawValue, "float-scale baseline (needs a multiplier)", widths.map { .floatScale(method, bits: $0.bits) }))
+            }
+        }
+        let start = try evaluator.start()
+        var comparison: [SearchComparison] = []
+        for (index, row) in rows.enumerated() {
+            progress?("final table", index, rows.count)
+            let schemes = row.schemes ?? []
+            let assignment: [LayerScheme?] = row.schemes ?? [LayerScheme?](repeating: nil, count: widths.count)
+            guard let calibrationScore = try memo.score(of: assignment) ?? evaluator.score(start, layer: 0, schemes: assignment, stoppingAbove: nil)
+            else { continue }
+            var tested: EvaluationResult?
+            if let test {
+                let quantizedGraph = schemes.isEmpty ? graph : try QuantizePass.apply(
+                    QuantizationPlan(rounding: request.rounding, entries: zip(widths, schemes).map { .init(layer: $0.name, weights: $1) }), to: graph).0
+                tested = try Evaluator.evaluate(try Network(graph: quantizedGraph), on: test, preprocessing: graph.preprocessing ?? .identity,
+                                                batchSize: request.batchSize)
+            }
+            comparison.append(SearchComparison(name: row.name, note: row.note,
+                                               schemes: Dictionary(uniqueKeysWithValues: zip(widths.map(\.name), schemes.map(\.text))),
+                                               calibration: calibrationScore, test: tested))
+        }
+        progress?("final table", rows.count, rows.count)
+
+        var histograms: [String: WeightHistogram] = [:]
+        for entry in plan.entries {
+            guard let weights = graph.node(named: entry.layer)?.parameters.first else { continue }
+            let (_, statistics) = TensorQuantizer.quantize(weights, scheme: entry.weights, rounding: plan.rounding)
+            histograms[entry.layer] = WeightHistogram(weights: weights, scheme: entry.weights, scales: statistics.scales)
+        }
+        return SearchReport(
+            model: request.model.net?.path ?? request.model.weights.path,
+            calibration: DataSummary(source: request.calibration.path, format: calibration.format.rawValue, images: calibration.count),
+            test: test.map { DataSummary(source: request.test?.path ?? "", format: $0.format.rawValue, images: $0.count) },
+            family: request.family, strategy: request.options.strategy, rounding: request.rounding, maxWidth: request.maxWidth,
+            plan: plan, layers: result.layers, histograms: histograms, comparison: comparison, evaluations: result.evaluations,
+            searchSeconds: searchSeconds, totalSeconds: Date().timeIntervalSince(started))
+    }
+}

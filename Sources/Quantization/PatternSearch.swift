@@ -1,0 +1,321 @@
+import Foundation
+
+/// How well a quantized network agrees with the float one on the calibration data.
+public struct SearchScore: Sendable, Codable, Equatable {
+    /// Mean KL divergence of the quantized model's class probabilities from the float model's (nats).
+    public var loss: Double
+    /// Share of images whose top-1 class equals the float model's.
+    public var agreement: Double
+    /// Top-1 accuracy against the calibration labels.
+    public var accuracy: Double
+
+    public init(loss: Double, agreement: Double, accuracy: Double) {
+        self.loss = loss
+        self.agreement = agreement
+        self.accuracy = accuracy
+    }
+
+    /// Lower loss first; agreement breaks exact ties.
+    public func isBetter(than other: SearchScore) -> Bool {
+        loss != other.loss ? loss < other.loss : agreement > other.agreement
+    }
+}
+
+/// What a search needs from an inference engine, layer by layer, so the search itself never runs one.
+///
+/// Layers are the searched layers in execution order. A checkpoint holds the network's values
+/// just before a searched layer (with the earlier layers' schemes applied), so changing only
+/// layer `i` re-runs the network from layer `i` on, never the part before it.
+public protocol SearchEvaluator: Sendable {
+    associatedtype Checkpoint: Sendable
+
+    /// The values just before layer 0, with everything before it in float.
+    func start() throws -> Checkpoint
+    /// Runs from just before layer `layer` to just before layer `layer + 1`, layer `layer` quantized with `scheme` (nil: float).
+    func advance(_ checkpoint: Checkpoint, layer: Int, scheme: LayerScheme?) throws -> Checkpoint
+    /// Runs from just before layer `layer` to the output, `schemes[j]` for every layer `j >= layer`, and scores the result.
+    /// - Parameter limit: the evaluator may stop and return nil as soon as the loss is sure to exceed
+    ///   this (the loss is a mean of non-negative per-image terms, so a partial sum bounds it).
+    func score(_ checkpoint: Checkpoint, layer: Int, schemes: [LayerScheme?], stoppingAbove limit: Double?) throws -> SearchScore?
+    /// The cheapest proxy: the relative squared error of layer `layer`'s weights under `scheme`.
+    func weightError(layer: Int, scheme: LayerScheme) -> Double
+    /// A cheap proxy: the relative squared error of layer `layer`'s own output on part of the checkpoint's data.
+    func outputError(_ checkpoint: Checkpoint, layer: Int, scheme: LayerScheme) throws -> Double
+}
+
+/// How the search walks the candidates.
+public enum SearchStrategy: String, Sendable, Codable, CaseIterable {
+    /// Sensitivity scan, beam search over the layers, then coordinate descent.
+    case beam
+    /// Every combination of the per-layer shortlists (small nets only).
+    case exhaustive
+}
+
+public struct SearchOptions: Sendable {
+    public var strategy: SearchStrategy
+    /// Candidates per layer kept (by the output-error proxy) for scoring through the network.
+    public var shortlist: Int
+    /// Candidates per layer kept (by weight error) for the output-error proxy, as a multiple of `shortlist`.
+    public var prefilterFactor: Int
+    /// States kept after each layer of the beam search.
+    public var beamWidth: Int
+    /// Candidates per state tried at each beam step (the best of the sensitivity scan).
+    public var branching: Int
+    /// Coordinate-descent sweeps at most (each stops early when nothing changes).
+    public var sweeps: Int
+    /// Refuse an exhaustive search of more combinations than this.
+    public var exhaustiveLimit: Int
+
+    public init(strategy: SearchStrategy = .beam, shortlist: Int = 8, prefilterFactor: Int = 3, beamWidth: Int = 3, branching: Int = 4,
+                sweeps: Int = 2, exhaustiveLimit: Int = 4096) {
+        self.strategy = strategy
+        self.shortlist = shortlist
+        self.prefilterFactor = prefilterFactor
+        self.beamWidth = beamWidth
+        self.branching = branching
+        self.sweeps = sweeps
+        self.exhaustiveLimit = exhaustiveLimit
+    }
+}
+
+/// One candidate of one layer as the search saw it.
+public struct CandidateScore: Sendable, Codable, Equatable {
+    public var scheme: String
+    /// Relative squared error of the layer's weights with this scheme (the first filter).
+    public var weightError: Double
+    /// Relative squared error of the layer's output with this scheme (the shortlist proxy; nil when filtered out before).
+    public var outputError: Double?
+    /// The network score with only this layer quantized (nil when not shortlisted).
+    public var alone: SearchScore?
+
+    enum CodingKeys: String, CodingKey { case scheme, alone; case weightError = "weight_error", outputError = "output_error" }
+}
+
+/// The search's findings for one layer.
+public struct LayerSearchResult: Sendable, Codable, Equatable {
+    public var layer: String
+    public var storedBits: Int
+    /// Candidates the layer's value range admitted, best proxy first.
+    public var candidates: [CandidateScore]
+    public var chosen: String
+    public var expressible: Int
+    public var distinctSets: Int
+
+    enum CodingKeys: String, CodingKey {
+        case layer, candidates, chosen, expressible
+        case storedBits = "stored_bits", distinctSets = "distinct_sets"
+    }
+}
+
+/// The best assignment a search found, with its trail.
+public struct SearchResult: Sendable {
+    public var schemes: [LayerScheme]
+    public var score: SearchScore
+    public var layers: [LayerSearchResult]
+    /// Network evaluations actually run (repeats are answered from a memo).
+    public var evaluations: Int
+}
+
+/// Scores known by full assignment, shared by searches over the same evaluator and layers
+/// (the same assignment is reached from several phases and families).
+public final class SearchMemo: @unchecked Sendable {
+    var scores: [[String]: SearchScore] = [:]
+    /// Loss lower bounds of assignments whose scoring stopped early.
+    var lowerBounds: [[String]: Double] = [:]
+    public init() {}
+
+    static func key(_ schemes: [LayerScheme?]) -> [String] { schemes.map { $0?.text ?? "float" } }
+
+    /// The complete score of an assignment, when a search computed it.
+    public func score(of schemes: [LayerScheme?]) -> SearchScore? { scores[Self.key(schemes)] }
+}
+
+/// The layers a search covers, each with its candidates, in execution order.
+public struct SearchLayer: Sendable {
+    public var name: String
+    public var storedBits: Int
+    public var candidates: CandidateSet
+
+    public init(name: String, storedBits: Int, candidates: CandidateSet) {
+        self.name = name
+        self.storedBits = storedBits
+        self.candidates = candidates
+    }
+}
+
+/// Post-training search for the scheme of every layer that best keeps the float model's outputs.
+public final class PatternSearch<Evaluator: SearchEvaluator> {
+    public typealias Progress = @Sendable (_ phase: String, _ done: Int, _ total: Int) -> Void
+
+    let evaluator: Evaluator
+    let layers: [SearchLayer]
+    let options: SearchOptions
+    let progress: Progress?
+    let memo: SearchMemo
+    private var evaluations = 0
+
+    /// - Parameter memo: scores known from an earlier search with the same evaluator and layers.
+    public init(evaluator: Evaluator, layers: [SearchLayer], options: SearchOptions, memo: SearchMemo = SearchMemo(), progress: Progress? = nil) {
+        self.evaluator = evaluator
+        self.layers = layers
+        self.options = options
+        self.memo = memo
+        self.progress = progress
+    }
+
+    /// - Throws: `PlanError` when a layer has no candidate or an exhaustive search is too large;
+    ///   whatever the evaluator throws.
+    public func run() throws -> SearchResult {
+        if let empty = layers.first(where: { $0.candidates.schemes.isEmpty }) {
+            throw PlanError("layer '\(empty.name)' has no candidate scheme at \(empty.storedBits) bits (are its weights all zero?)")
+        }
+        let (shortlists, records) = try scan()
+        var best: (schemes: [LayerScheme], score: SearchScore)
+        switch options.strategy {
+        case .exhaustive:
+            best = try exhaustive(shortlists)
+        case .beam:
+            best = try beam(shortlists)
+            best = try descend(from: best, shortlists: shortlists)
+        }
+        let results = layers.indices.map { index in
+            LayerSearchResult(layer: layers[index].name, storedBits: layers[index].storedBits, candidates: records[index],
+                              chosen: best.schemes[index].text, expressible: layers[index].candidates.expressible,
+                              distinctSets: layers[index].candidates.distinctSets)
+        }
+        return SearchResult(schemes: best.schemes, score: best.score, layers: results, evaluations: evaluations)
+    }
+
+    /// The score of an assignment, or nil when its loss is sure to exceed `limit`.
+    private func scored(_ checkpoint: Evaluator.Checkpoint, layer: Int, schemes: [LayerScheme?], limit: Double? = nil) throws -> SearchScore? {
+        let key = SearchMemo.key(schemes)
+        if let known = memo.scores[key] { return limit.map { known.loss <= $0 } ?? true ? known : nil }
+        if let limit, let lowerBound = memo.lowerBounds[key], lowerBound > limit { return nil }
+        evaluations += 1
+        let score = try evaluator.score(checkpoint, layer: layer, schemes: schemes, stoppingAbove: limit)
+        if let score { memo.scores[key] = score } else if let limit { memo.lowerBounds[key] = max(limit, memo.lowerBounds[key] ?? 0) }
+        return score
+    }
+
+    /// Per layer, in order, with the other layers in float: rank every candidate by its weight
+    /// error, the best of those by the layer's output error, and score the shortlist through the
+    /// rest of the network. Returns each layer's shortlist, best network score first, and the
+    /// record of every candidate (network-scored first, then by proxy).
+    private func scan() throws -> ([[LayerScheme]], [[CandidateScore]]) {
+        var checkpoint = try evaluator.start()
+        var shortlists: [[LayerScheme]] = []
+        var records: [[CandidateScore]] = []
+        let shortlist = max(1, options.shortlist)
+        let total = layers.reduce(0) { $0 + min(shortlist, $1.candidates.schemes.count) }
+        var done = 0
+        for (index, layer) in layers.enumerated() {
+            let schemesByText = Dictionary(layer.candidates.schemes.map { ($0.text, $0) }, uniquingKeysWith: { first, _ in first })
+            var ranked = layer.candidates.schemes.map { scheme in
+                CandidateScore(scheme: scheme.text, weightError: evaluator.weightError(layer: index, scheme: scheme))
+            }
+            ranked.sort { $0.weightError < $1.weightError }
+            let filtered = min(ranked.count, shortlist * max(1, options.prefilterFactor))
+            for position in 0..<filtered {
+                ranked[position].outputError = try evaluator.outputError(checkpoint, layer: index, scheme: schemesByText[ranked[position].scheme]!)
+            }
+            ranked[0..<filtered].sort { $0.outputError! < $1.outputError! }
+            var assignment = [LayerScheme?](repeating: nil, count: layers.count)
+            for position in 0..<min(shortlist, ranked.count) {
+                assignment[index] = schemesByText[ranked[position].scheme]
+                ranked[position].alone = try scored(checkpoint, layer: index, schemes: assignment, limit: nil)
+                done += 1
+                progress?("scan \(layer.name)", done, total)
+            }
+            let shortlisted = ranked.prefix(shortlist).sorted { $0.alone!.isBetter(than: $1.alone!) }
+            ranked = shortlisted + ranked.dropFirst(shortlist)
+            shortlists.append(shortlisted.compactMap { schemesByText[$0.scheme] })
+            records.append(ranked)
+            if index + 1 < layers.count { checkpoint = try evaluator.advance(checkpoint, layer: index, scheme: nil) }
+        }
+        return (shortlists, records)
+    }
+
+    /// Layer by layer: extend each kept state with its layer's best candidates (later layers in
+    /// float), keep the best `beamWidth`.
+    private func beam(_ shortlists: [[LayerScheme]]) throws -> ([LayerScheme], SearchScore) {
+        let start = try evaluator.start()
+        var states: [(schemes: [LayerScheme], checkpoint: Evaluator.Checkpoint)] = [([], start)]
+        var best: [(schemes: [LayerScheme], score: SearchScore, parent: Int)] = []
+        let branching = max(1, options.branching)
+        for index in layers.indices {
+            var expanded: [(schemes: [LayerScheme], score: SearchScore, parent: Int)] = []
+            var tried = 0
+            for (parent, state) in states.enumerated() {
+                for scheme in shortlists[index].prefix(branching) {
+                    let schemes = state.schemes + [scheme]
+                    let assignment = schemes.map(Optional.some) + [LayerScheme?](repeating: nil, count: layers.count - schemes.count)
+                    // Only a score better than the worst one kept so far matters.
+                    let limit = expanded.count >= options.beamWidth ? expanded[options.beamWidth - 1].score.loss : nil
+                    if let score = try scored(state.checkpoint, layer: index, schemes: assignment, limit: limit) {
+                        expanded.append((schemes, score, parent))
+                        expanded.sort { $0.score.isBetter(than: $1.score) }
+                    }
+                    tried += 1
+                    progress?("beam \(layers[index].name)", tried, states.count * min(branching, shortlists[index].count))
+                }
+            }
+            best = Array(expanded.prefix(max(1, options.beamWidth)))
+            if index + 1 < layers.count {
+                states = try best.map { ($0.schemes, try evaluator.advance(states[$0.parent].checkpoint, layer: index, scheme: $0.schemes[index])) }
+            }
+        }
+        return (best[0].schemes, best[0].score)
+    }
+
+    /// Revisit every layer with the others fixed at their current choice; keep any improvement.
+    private func descend(from start: ([LayerScheme], SearchScore), shortlists: [[LayerScheme]]) throws -> ([LayerScheme], SearchScore) {
+        var (schemes, score) = start
+        for sweep in 0..<max(0, options.sweeps) {
+            var changed = false
+            var checkpoint = try evaluator.start()
+            for index in layers.indices {
+                for (tried, candidate) in shortlists[index].enumerated() where candidate != schemes[index] {
+                    var trial = schemes
+                    trial[index] = candidate
+                    if let trialScore = try scored(checkpoint, layer: index, schemes: trial.map(Optional.some), limit: score.loss),
+                       trialScore.isBetter(than: score) {
+                        (schemes, score, changed) = (trial, trialScore, true)
+                    }
+                    progress?("refine \(sweep + 1) \(layers[index].name)", tried + 1, shortlists[index].count)
+                }
+                if index + 1 < layers.count { checkpoint = try evaluator.advance(checkpoint, layer: index, scheme: schemes[index]) }
+            }
+            if !changed { break }
+        }
+        return (schemes, score)
+    }
+
+    /// Every combination of the shortlists, depth first, reusing each prefix's checkpoint.
+    private func exhaustive(_ shortlists: [[LayerScheme]]) throws -> ([LayerScheme], SearchScore) {
+        let combinations = shortlists.reduce(1) { $0.multipliedReportingOverflow(by: max(1, $1.count)).partialValue }
+        guard combinations <= options.exhaustiveLimit else {
+            throw PlanError("an exhaustive search would score \(combinations) combinations (limit \(options.exhaustiveLimit)); use the beam strategy or a smaller --shortlist")
+        }
+        var best: ([LayerScheme], SearchScore)?
+        var done = 0
+        func visit(_ prefix: [LayerScheme], _ checkpoint: Evaluator.Checkpoint) throws {
+            let index = prefix.count
+            for scheme in shortlists[index] {
+                let schemes = prefix + [scheme]
+                if index + 1 == layers.count {
+                    if let score = try scored(checkpoint, layer: index, schemes: schemes.map(Optional.some), limit: best?.1.loss),
+                       best == nil || score.isBetter(than: best!.1) {
+                        best = (schemes, score)
+                    }
+                    done += 1
+                    progress?("exhaustive", done, combinations)
+                } else {
+                    try visit(schemes, try evaluator.advance(checkpoint, layer: index, scheme: scheme))
+                }
+            }
+        }
+        try visit([], try evaluator.start())
+        guard let best else { throw PlanError("the search had no combination to score") }
+        return best
+    }
+}

@@ -1,0 +1,149 @@
+import ArgumentParser
+import BMQKit
+import Datasets
+import Foundation
+import Quantization
+
+struct Search: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Find the best bit pattern for every layer on calibration data; test the result separately.",
+        discussion: """
+            Candidates for each layer are every pattern of K stored bits the label notation writes \
+            within --max-width total bits, binary-point shifts included, each distinct value set once, \
+            limited to those whose top bit reaches the layer's weights. The objective is how closely \
+            the quantized model's class probabilities follow the float model's on the calibration \
+            images (mean KL divergence; top-1 agreement and accuracy are reported beside it). The test \
+            set (--data) is only used for the final table, never to choose.
+
+            Strategy beam: a sensitivity scan (each candidate with the other layers in float; the \
+            --shortlist best by the layer's own output error are scored through the network), a beam \
+            search over the layers in order, then coordinate-descent sweeps. Strategy exhaustive: \
+            every combination of the shortlists. Activations before a changed layer are cached.
+
+            Examples:
+              bmq search --net lenet_train_test.prototxt --weights lenet_iter_10000.caffemodel \\
+                --calibration train-images-idx3-ubyte --data t10k-images-idx3-ubyte --bits 3 -o plan.json
+              bmq search ... --layers conv --bits 4 --report search-report
+              bmq search ... --bits 3,ip1=2          (every layer 3 bits, ip1 2 bits)
+            """)
+
+    @OptionGroup var model: ModelOptions
+
+    @Option(help: ArgumentHelp("Images the search chooses on: an MNIST images file or a CIFAR .bin batch (a training set, never the test set).", valueName: "path"))
+    var calibration: String
+
+    @Option(help: ArgumentHelp("Use the first N calibration images.", valueName: "N"))
+    var calibrationLimit: Int = 5000
+
+    @Option(help: ArgumentHelp("Override content detection of the calibration data: mnist, cifar10 or cifar100.", valueName: "format"))
+    var calibrationFormat: DatasetFormat?
+
+    @Option(help: ArgumentHelp("Test set for the final table only (optional).", valueName: "path"))
+    var data: String?
+
+    @Option(help: ArgumentHelp("Override content detection of the test data.", valueName: "format"))
+    var dataFormat: DatasetFormat?
+
+    @Option(help: "Use only the first N test images.")
+    var limit: Int?
+
+    @Option(help: ArgumentHelp("Stored bits per weight, sign included: K for every selected layer, LAYER=K per layer, or both (3,ip1=2).", valueName: "bits"))
+    var bits: String
+
+    @Option(help: ArgumentHelp("Layers a plain K applies to: conv, fc, all (default), or a comma list of names.", valueName: "layers"))
+    var layers: String = "all"
+
+    @Option(help: ArgumentHelp("Candidates: masks (every bit mask, default), pow2 (top bits masked in order only), float-scale (baselines).", valueName: "family"))
+    var family: CandidateFamily = .masks
+
+    @Option(help: "Largest total pattern width n a candidate label may use.")
+    var maxWidth: Int = 10
+
+    @Option(help: ArgumentHelp("beam (scan, beam search, coordinate descent) or exhaustive.", valueName: "strategy"))
+    var strategy: SearchStrategy = .beam
+
+    @Option(help: "Candidates per layer scored through the network (the best by output error).")
+    var shortlist: Int = 8
+
+    @Option(help: "States kept per layer in the beam search.")
+    var beamWidth: Int = 3
+
+    @Option(help: ArgumentHelp("How weights map onto a pattern: nearest (default) or mask-after (the thesis literally).", valueName: "mode"))
+    var rounding: RoundingMode = .nearest
+
+    @Option(help: "Images per forward pass.")
+    var batchSize: Int = 100
+
+    @Flag(help: "Skip the comparison rows (plain k-bit, power-of-two only, float-scale baselines).")
+    var noCompare = false
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Write the chosen plan here (JSON, the format eval/quantize/convert take).", valueName: "plan.json"))
+    var output: String?
+
+    @Option(help: ArgumentHelp("Write an HTML report with SVG plots into this folder (index.html).", valueName: "dir"))
+    var report: String?
+
+    @Flag(help: "Print the whole report as JSON instead of text.")
+    var json = false
+
+    func validate() throws {
+        if calibrationLimit <= 0 { throw ValidationError("--calibration-limit must be positive") }
+        if let limit, limit <= 0 { throw ValidationError("--limit must be positive") }
+        if shortlist <= 0 { throw ValidationError("--shortlist must be positive") }
+        if beamWidth <= 0 { throw ValidationError("--beam-width must be positive") }
+        if batchSize <= 0 { throw ValidationError("--batch-size must be positive") }
+    }
+
+    func run() throws {
+        let request = SearchRequest(
+            model: try model.source, calibration: URL(fileURLWithPath: calibration), calibrationFormat: calibrationFormat,
+            calibrationLimit: calibrationLimit, test: data.map { URL(fileURLWithPath: $0) }, testFormat: dataFormat, testLimit: limit,
+            bits: try BitWidths(parsing: bits), layers: LayerSelection(parsing: layers), family: family, maxWidth: maxWidth,
+            rounding: rounding, options: SearchOptions(strategy: strategy, shortlist: shortlist, beamWidth: beamWidth),
+            batchSize: batchSize, compare: !noCompare)
+        let progress = PhaseProgress(enabled: !json)
+        let result = try SearchPipeline.run(request, progress: progress.update)
+        progress.finish()
+        if let output { try result.plan.write(to: URL(fileURLWithPath: output)) }
+        if let report { try SearchReportPage.write(result, to: URL(fileURLWithPath: report, isDirectory: true)) }
+        if json {
+            try Terminal.printJSON(result)
+            return
+        }
+        for line in SearchReportText.lines(result) { print(line) }
+        if let output { print("plan written to \(output)") }
+        if let report { print("report: \(URL(fileURLWithPath: report).appendingPathComponent("index.html").path)") }
+    }
+}
+
+extension CandidateFamily: ExpressibleByArgument {}
+extension SearchStrategy: ExpressibleByArgument {}
+
+/// A progress line whose label follows the search's phases; quiet lines in a pipe.
+final class PhaseProgress: @unchecked Sendable {
+    let enabled: Bool
+    private var line: ProgressLine?
+    private var phase = ""
+    private let lock = NSLock()
+
+    init(enabled: Bool) { self.enabled = enabled }
+
+    func update(_ phase: String, _ done: Int, _ total: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard enabled else { return }
+        if phase != self.phase {
+            line?.finish()
+            if !Terminal.stderrIsTerminal { FileHandle.standardError.write(Data("\(phase)\n".utf8)) }
+            line = ProgressLine(label: phase)
+            self.phase = phase
+        }
+        line?.update(done, total)
+    }
+
+    func finish() {
+        lock.lock()
+        defer { lock.unlock() }
+        line?.finish()
+    }
+}
