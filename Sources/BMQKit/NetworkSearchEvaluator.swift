@@ -27,11 +27,17 @@ final class NetworkSearchEvaluator: SearchEvaluator, @unchecked Sendable {
     /// Images the output-error proxy looks at.
     let proxyImages: Int
 
+    /// Per searched layer, the error-compensation factor from the float model's inputs (nil: plain rounding).
+    let factors: [ErrorCompensation.Factor?]
+
     private let lock = NSLock()
     private var quantized: [String: Tensor] = [:]
     private var powers: [String: Double] = [:]
 
-    init(graph: Graph, layers: [String], calibration: Dataset, batchSize: Int, rounding: RoundingMode, proxyImages: Int = 300) throws {
+    /// - Parameter compensationImages: calibration images whose layer inputs give the error
+    ///   compensation's input correlation; 0 for plain rounding.
+    init(graph: Graph, layers: [String], calibration: Dataset, batchSize: Int, rounding: RoundingMode, proxyImages: Int = 300,
+         compensationImages: Int = 0) throws {
         network = try Network(graph: graph)
         layerNodes = try layers.map { name in
             guard let index = graph.nodes.firstIndex(where: { $0.name == name }) else {
@@ -50,7 +56,32 @@ final class NetworkSearchEvaluator: SearchEvaluator, @unchecked Sendable {
         let outputs = try Parallel.map(ranges.count) { batch in
             try network.forward(dataset.batch(ranges[batch], preprocessing: preprocessing))
         }
+        factors = try Self.compensationFactors(network: network, layerNodes: layerNodes, calibration: calibration,
+                                               images: compensationImages, preprocessing: preprocessing)
         referenceLogProbabilities = outputs.map(logProbabilities)
+    }
+
+    /// The float model's input correlation at every searched layer over the first `images`
+    /// calibration images, factored for error compensation.
+    static func compensationFactors(network: Network, layerNodes: [Int], calibration: Dataset, images: Int,
+                                    preprocessing: Preprocessing) throws -> [ErrorCompensation.Factor?] {
+        guard images > 0 else { return layerNodes.map { _ in nil } }
+        let count = min(images, calibration.count)
+        let nodes = network.graph.nodes
+        var values = [network.graph.inputs[0].name: calibration.batch(0..<count, preprocessing: preprocessing)]
+        var position = 0
+        var factors: [ErrorCompensation.Factor?] = []
+        for node in layerNodes {
+            values = try network.resume(values, batch: count, nodes: position..<node)
+            position = node
+            let weights = nodes[node].parameters.first
+            guard let input = values[nodes[node].inputs[0]], let weights, let gram = InputCorrelation.gram(of: nodes[node], input: input) else {
+                factors.append(nil)
+                continue
+            }
+            factors.append(ErrorCompensation.Factor(gram: gram, size: weights.count / max(1, weights.shape[0])))
+        }
+        return factors
     }
 
     /// The weights of searched layer `layer` under `scheme`, quantized once and kept.
@@ -61,9 +92,28 @@ final class NetworkSearchEvaluator: SearchEvaluator, @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         if let cached = quantized[key] { return [node: [cached] + network.graph.nodes[node].parameters.dropFirst()] }
-        let (tensor, _) = TensorQuantizer.quantize(network.graph.nodes[node].parameters[0], scheme: scheme, rounding: rounding)
+        let tensor = quantize(layer: layer, scheme: scheme).0
         quantized[key] = tensor
         return [node: [tensor] + network.graph.nodes[node].parameters.dropFirst()]
+    }
+
+    /// Quantizes searched layer `layer`'s weights, error-compensated when a factor is known.
+    func quantize(layer: Int, scheme: LayerScheme) -> (Tensor, QuantizationStatistics) {
+        let weights = network.graph.nodes[layerNodes[layer]].parameters[0]
+        if let factor = factors[layer] {
+            return TensorQuantizer.quantizeCompensated(weights, scheme: scheme, rounding: rounding, factor: factor)
+        }
+        return TensorQuantizer.quantize(weights, scheme: scheme, rounding: rounding)
+    }
+
+    /// The graph with every searched layer's weights quantized by `schemes` (nil: float), as scored.
+    func quantizedGraph(_ schemes: [LayerScheme?]) -> Graph {
+        var graph = network.graph
+        for (layer, scheme) in schemes.enumerated() {
+            guard let replacement = weights(layer: layer, scheme: scheme)[layerNodes[layer]] else { continue }
+            graph.nodes[layerNodes[layer]].parameters = replacement
+        }
+        return graph
     }
 
     func start() throws -> Checkpoint {
@@ -147,7 +197,7 @@ final class NetworkSearchEvaluator: SearchEvaluator, @unchecked Sendable {
     func outputError(_ checkpoint: Checkpoint, layer: Int, scheme: LayerScheme) throws -> Double {
         let node = layerNodes[layer]
         let original = network.graph.nodes[node].parameters
-        let (quantized, _) = TensorQuantizer.quantize(original[0], scheme: scheme, rounding: rounding)
+        let (quantized, _) = quantize(layer: layer, scheme: scheme)
         var delta = quantized
         for i in delta.data.indices { delta.data[i] -= original[0].data[i] }
         let parameters = [node: [delta] + original.dropFirst().map { Tensor(shape: $0.shape, data: [Float](repeating: 0, count: $0.count)) }]

@@ -84,18 +84,25 @@ public enum Pipelines {
         guard !inputs.contains(output.standardizedFileURL.resolvingSymlinksInPath().path) else {
             throw FormatError(file: output.path, "is an input of this command; choose another output name")
         }
-        let writer = try FormatRegistry.writer(for: output)
+        _ = try FormatRegistry.writer(for: output)
         let model = try ModelLoader.load(source, imageShape: imageShape)
-        var graph = model.graph
+        let plan = try request.plan(for: model.graph)
+        return (plan, try write(model.graph, plan: plan, to: output))
+    }
+
+    /// Applies `plan` (when given) to `graph` and writes it in the format the output name asks for.
+    /// - Throws: `FormatError` or `PlanError` naming what is wrong.
+    public static func write(_ graph: Graph, plan: QuantizationPlan?, to output: URL) throws -> [LayerQuantizationReport] {
+        let writer = try FormatRegistry.writer(for: output)
+        var graph = graph
         var reports: [LayerQuantizationReport] = []
-        let plan = try request.plan(for: graph)
         if let plan { (graph, reports) = try QuantizePass.apply(plan, to: graph) }
         if writer.identifier == PackedFormat().identifier {
             try PackedFormat().write(graph, encodings: packedEncodings(plan: plan, reports: reports, graph: graph), to: output)
         } else {
             try writer.write(graph, to: output)
         }
-        return (plan, reports)
+        return reports
     }
 
     /// How each quantized tensor is stored in a packed file: its pattern (only the stored bits),

@@ -65,11 +65,13 @@ public struct SearchRequest: Sendable {
     public var batchSize: Int
     /// Also score plain k-bit, power-of-two-only and the float-scale baselines for the final table.
     public var compare: Bool
+    /// Calibration images whose layer inputs drive error-compensated rounding; 0 rounds each weight plainly.
+    public var compensationImages: Int
 
     public init(model: ModelSource, calibration: URL, calibrationFormat: DatasetFormat? = nil, calibrationLimit: Int? = 5000,
                 test: URL? = nil, testFormat: DatasetFormat? = nil, testLimit: Int? = nil, bits: BitWidths,
                 layers: LayerSelection = .all, family: CandidateFamily = .masks, maxWidth: Int = 10, rounding: RoundingMode = .nearest,
-                options: SearchOptions = SearchOptions(), batchSize: Int = 100, compare: Bool = true) {
+                options: SearchOptions = SearchOptions(), batchSize: Int = 100, compare: Bool = true, compensationImages: Int = 0) {
         self.model = model
         self.calibration = calibration
         self.calibrationFormat = calibrationFormat
@@ -85,6 +87,7 @@ public struct SearchRequest: Sendable {
         self.options = options
         self.batchSize = batchSize
         self.compare = compare
+        self.compensationImages = compensationImages
     }
 }
 
@@ -112,6 +115,8 @@ public struct SearchReport: Sendable, Codable {
     public var family: CandidateFamily
     public var strategy: SearchStrategy
     public var rounding: RoundingMode
+    /// Whether weights were rounded with error compensation (then the plan alone does not reproduce them).
+    public var compensated: Bool
     public var maxWidth: Int
     public var plan: QuantizationPlan
     public var layers: [LayerSearchResult]
@@ -121,9 +126,11 @@ public struct SearchReport: Sendable, Codable {
     public var evaluations: Int
     public var searchSeconds: Double
     public var totalSeconds: Double
+    /// The model with the chosen weights, exactly as scored (not part of the JSON).
+    public var quantizedGraph: Graph?
 
     enum CodingKeys: String, CodingKey {
-        case model, calibration, test, family, strategy, rounding, plan, layers, histograms, comparison, evaluations
+        case model, calibration, test, family, strategy, rounding, compensated, plan, layers, histograms, comparison, evaluations
         case maxWidth = "max_width", searchSeconds = "search_seconds", totalSeconds = "total_seconds"
     }
 }
@@ -154,7 +161,8 @@ public enum SearchPipeline {
         }
 
         let evaluator = try NetworkSearchEvaluator(graph: graph, layers: widths.map(\.name), calibration: calibration,
-                                                   batchSize: request.batchSize, rounding: request.rounding)
+                                                   batchSize: request.batchSize, rounding: request.rounding,
+                                                   compensationImages: request.compensationImages)
         func searchLayers(_ family: CandidateFamily) -> [SearchLayer] {
             widths.map { name, bits in
                 let absMax = Double(graph.node(named: name)?.parameters.first?.statistics.absMax ?? 0)
@@ -196,10 +204,8 @@ public enum SearchPipeline {
             else { continue }
             var tested: EvaluationResult?
             if let test {
-                let quantizedGraph = schemes.isEmpty ? graph : try QuantizePass.apply(
-                    QuantizationPlan(rounding: request.rounding, entries: zip(widths, schemes).map { .init(layer: $0.name, weights: $1) }), to: graph).0
-                tested = try Evaluator.evaluate(try Network(graph: quantizedGraph), on: test, preprocessing: graph.preprocessing ?? .identity,
-                                                batchSize: request.batchSize)
+                tested = try Evaluator.evaluate(try Network(graph: evaluator.quantizedGraph(assignment)), on: test,
+                                                preprocessing: graph.preprocessing ?? .identity, batchSize: request.batchSize)
             }
             comparison.append(SearchComparison(name: row.name, note: row.note,
                                                schemes: Dictionary(uniqueKeysWithValues: zip(widths.map(\.name), schemes.map(\.text))),
@@ -208,17 +214,29 @@ public enum SearchPipeline {
         progress?("final table", rows.count, rows.count)
 
         var histograms: [String: WeightHistogram] = [:]
-        for entry in plan.entries {
+        for (index, entry) in plan.entries.enumerated() {
             guard let weights = graph.node(named: entry.layer)?.parameters.first else { continue }
-            let (_, statistics) = TensorQuantizer.quantize(weights, scheme: entry.weights, rounding: plan.rounding)
+            let (_, statistics) = evaluator.quantize(layer: index, scheme: entry.weights)
             histograms[entry.layer] = WeightHistogram(weights: weights, scheme: entry.weights, scales: statistics.scales)
         }
         return SearchReport(
             model: request.model.net?.path ?? request.model.weights.path,
             calibration: DataSummary(source: request.calibration.path, format: calibration.format.rawValue, images: calibration.count),
             test: test.map { DataSummary(source: request.test?.path ?? "", format: $0.format.rawValue, images: $0.count) },
-            family: request.family, strategy: request.options.strategy, rounding: request.rounding, maxWidth: request.maxWidth,
+            family: request.family, strategy: request.options.strategy, rounding: request.rounding,
+            compensated: evaluator.factors.contains { $0 != nil }, maxWidth: request.maxWidth,
             plan: plan, layers: result.layers, histograms: histograms, comparison: comparison, evaluations: result.evaluations,
-            searchSeconds: searchSeconds, totalSeconds: Date().timeIntervalSince(started))
+            searchSeconds: searchSeconds, totalSeconds: Date().timeIntervalSince(started),
+            quantizedGraph: evaluator.quantizedGraph(result.schemes))
+    }
+}
+
+extension SearchPipeline {
+    /// Writes the searched model with its chosen weights (`.caffemodel`, `.h5` or a packed `.bmq`).
+    /// Re-applying the plan to these weights changes nothing: every weight is already a value of its pattern.
+    /// - Throws: `FormatError` naming the output, or `PlanError`.
+    public static func saveWeights(_ report: SearchReport, to output: URL) throws {
+        guard let graph = report.quantizedGraph else { throw PlanError("the search kept no quantized model to write") }
+        _ = try Pipelines.write(graph, plan: report.plan, to: output)
     }
 }

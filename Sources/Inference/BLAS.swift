@@ -14,6 +14,12 @@ enum BLAS {
                     0, c, Int32(n))
     }
 
+    /// C[n x n] += A A^T (A is [n x k], lda = k), or A^T A when `transpose` (A is [k x n]); upper triangle only.
+    static func syrkAccumulate(transpose: Bool, n: Int, k: Int, a: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) {
+        cblas_ssyrk(CblasRowMajor, CblasUpper, transpose ? CblasTrans : CblasNoTrans, Int32(n), Int32(k), 1,
+                    a, Int32(transpose ? n : k), 1, c, Int32(n))
+    }
+
     /// Sets how many threads OpenBLAS may use for one call.
     static func setThreads(_ count: Int) { openblas_set_num_threads(Int32(count)) }
 }

@@ -66,16 +66,24 @@ public enum TensorQuantizer {
     /// Quantizes `tensor` with `scheme` (rounding applies to patterns) and measures the effect.
     public static func quantize(_ tensor: Tensor, scheme: LayerScheme, rounding: RoundingMode) -> (Tensor, QuantizationStatistics) {
         let values: [Float]
-        let scales: [Float]
+        var scales: [Float] = []
+        switch scheme {
+        case let .pattern(pattern):
+            values = PatternQuantizer(pattern: pattern, rounding: rounding).quantize(tensor.data)
+        case let .floatScale(method, bits):
+            (values, scales) = FloatScale.quantize(tensor, method: method, bits: bits)
+        }
+        return (Tensor(shape: tensor.shape, data: values), statistics(original: tensor, quantized: values, scheme: scheme, scales: scales))
+    }
+
+    /// What quantizing `original` to `quantized` under `scheme` did.
+    /// - Parameter scales: a float-scale scheme's scales (empty for patterns).
+    static func statistics(original tensor: Tensor, quantized values: [Float], scheme: LayerScheme, scales: [Float]) -> QuantizationStatistics {
         let limits: [Double]
         switch scheme {
         case let .pattern(pattern):
-            let quantizer = PatternQuantizer(pattern: pattern, rounding: rounding)
-            values = quantizer.quantize(tensor.data)
-            scales = []
             limits = [pattern.maxMagnitude]
-        case let .floatScale(method, bits):
-            (values, scales) = FloatScale.quantize(tensor, method: method, bits: bits)
+        case let .floatScale(_, bits):
             limits = scales.map { Double($0) * Double(FloatScale.levels(bits: bits)) }
         }
         let perLimit = max(1, tensor.count / max(1, limits.count))
@@ -91,9 +99,8 @@ public enum TensorQuantizer {
             squaredError += error * error
         }
         let count = Double(max(1, tensor.count))
-        let statistics = QuantizationStatistics(
+        return QuantizationStatistics(
             saturatedShare: Double(saturated) / count, zeroedShare: nonZero == 0 ? 0 : Double(zeroed) / Double(nonZero),
             meanSquaredError: squaredError / count, scales: scales)
-        return (Tensor(shape: tensor.shape, data: values), statistics)
     }
 }

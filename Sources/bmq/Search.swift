@@ -77,6 +77,20 @@ struct Search: ParsableCommand {
     @Flag(help: "Skip the comparison rows (plain k-bit, power-of-two only, float-scale baselines).")
     var noCompare = false
 
+    @Flag(help: ArgumentHelp("""
+        Error-compensated rounding (GPTQ-style): round each layer's weights one input at a time and spread the \
+        rounding error over the inputs not yet rounded, weighted by the layer's input correlation on calibration \
+        images. Weights stay values of their patterns; only the rounding direction changes. The plan alone then \
+        does not reproduce the weights: write them with --save-weights.
+        """))
+    var compensate = false
+
+    @Option(help: ArgumentHelp("Calibration images whose layer inputs drive --compensate.", valueName: "N"))
+    var compensationImages: Int = 256
+
+    @Option(help: ArgumentHelp("Write the model with the chosen quantized weights: .caffemodel, .caffemodel.h5 or packed .bmq.", valueName: "file"))
+    var saveWeights: String?
+
     @Option(name: .shortAndLong, help: ArgumentHelp("Write the chosen plan here (JSON, the format eval/quantize/convert take).", valueName: "plan.json"))
     var output: String?
 
@@ -92,6 +106,7 @@ struct Search: ParsableCommand {
         if shortlist <= 0 { throw ValidationError("--shortlist must be positive") }
         if beamWidth <= 0 { throw ValidationError("--beam-width must be positive") }
         if batchSize <= 0 { throw ValidationError("--batch-size must be positive") }
+        if compensationImages <= 0 { throw ValidationError("--compensation-images must be positive") }
     }
 
     func run() throws {
@@ -100,11 +115,15 @@ struct Search: ParsableCommand {
             calibrationLimit: calibrationLimit, test: data.map { URL(fileURLWithPath: $0) }, testFormat: dataFormat, testLimit: limit,
             bits: try BitWidths(parsing: bits), layers: LayerSelection(parsing: layers), family: family, maxWidth: maxWidth,
             rounding: rounding, options: SearchOptions(strategy: strategy, shortlist: shortlist, beamWidth: beamWidth),
-            batchSize: batchSize, compare: !noCompare)
+            batchSize: batchSize, compare: !noCompare, compensationImages: compensate ? compensationImages : 0)
         let progress = PhaseProgress(enabled: !json)
         let result = try SearchPipeline.run(request, progress: progress.update)
         progress.finish()
         if let output { try result.plan.write(to: URL(fileURLWithPath: output)) }
+        if let saveWeights { try SearchPipeline.saveWeights(result, to: URL(fileURLWithPath: saveWeights)) }
+        if result.compensated && saveWeights == nil && output != nil {
+            Terminal.warn("the plan alone does not reproduce error-compensated weights; add --save-weights to keep them")
+        }
         if let report { try SearchReportPage.write(result, to: URL(fileURLWithPath: report, isDirectory: true)) }
         if json {
             try Terminal.printJSON(result)
@@ -112,6 +131,7 @@ struct Search: ParsableCommand {
         }
         for line in SearchReportText.lines(result) { print(line) }
         if let output { print("plan written to \(output)") }
+        if let saveWeights { print("quantized weights written to \(saveWeights)") }
         if let report { print("report: \(URL(fileURLWithPath: report).appendingPathComponent("index.html").path)") }
     }
 }

@@ -1,29 +1,34 @@
 #!/usr/bin/env bash
-# The bundled LeNet, end to end: quantize every weight layer to 3 stored bits with bit-mask
-# patterns, write the packed deployable, run inference straight from it, and compare sizes.
+# The bundled LeNet, end to end: search the best 3-bit mask pattern for every weight layer on
+# 5,000 training images, write the packed deployable, check its accuracy straight from the
+# packed file on the 10,000 test images, export it for hardware, and point to the report page.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bmq=${BMQ:-"$here/../../.build/release/bmq"}
 out=${OUT:-"$(cd "$here/../.." && pwd)/out"}
+bits=${BITS:-3}
 mkdir -p "$out"
 net="$here/lenet_train_test.prototxt" weights="$here/lenet_iter_10000.caffemodel"
-data="$here/t10k-images-idx3-ubyte.gz" plan="$here/plan-3bit.json"
+calibration="$here/train-5k-images-idx3-ubyte.gz" data="$here/t10k-images-idx3-ubyte.gz"
+plan="$out/lenet-${bits}bit-plan.json" packed="$out/lenet-${bits}bit.bmq"
 
-echo "== float and quantized accuracy (plan: $plan)"
-"$bmq" eval --net "$net" --weights "$weights" --data "$data" --plan "$plan"
+echo "== search: $bits stored bits per weight, every weight layer, chosen on the calibration images"
+"$bmq" search --net "$net" --weights "$weights" --calibration "$calibration" --data "$data" \
+    --bits "$bits" -o "$plan" --report "$out/search-report"
 
 echo "== packed deployable"
-"$bmq" convert --net "$net" --weights "$weights" --plan "$plan" --input-shape 1,28,28 -o "$out/lenet-3bit.bmq"
-"$bmq" inspect "$out/lenet-3bit.bmq" --verify
+"$bmq" convert --net "$net" --weights "$weights" --plan "$plan" --input-shape 1,28,28 -o "$packed"
+"$bmq" inspect "$packed" --verify
 
 echo "== inference straight from the packed file"
-"$bmq" eval "$out/lenet-3bit.bmq" --data "$data"
+"$bmq" eval "$packed" --data "$data"
 
 echo "== hardware exports"
-"$bmq" export "$out/lenet-3bit.bmq" --to c -o "$out/export"
-"$bmq" export "$out/lenet-3bit.bmq" --to hex -o "$out/export" > /dev/null
-"$bmq" export "$out/lenet-3bit.bmq" --to coe -o "$out/export" > /dev/null
+"$bmq" export "$packed" --to c -o "$out/export"
+"$bmq" export "$packed" --to hex -o "$out/export" > /dev/null
+"$bmq" export "$packed" --to coe -o "$out/export" > /dev/null
 echo "Verilog \$readmemh and Xilinx COE files: $out/export/"
 
-float=$(stat -c %s "$weights") packed=$(stat -c %s "$out/lenet-3bit.bmq")
-echo "== size: $weights is $float bytes, $out/lenet-3bit.bmq is $packed bytes ($(( float / packed ))x smaller)"
+float=$(stat -c %s "$weights") size=$(stat -c %s "$packed")
+echo "== size: $weights is $float bytes, $packed is $size bytes ($(( float / size ))x smaller)"
+echo "== report page: $out/search-report/index.html"
