@@ -41,7 +41,7 @@ import Testing
         }
     }
 
-    @Test func thesisLabelsAreWrittenAsTheThesisWrites_them() throws {
+    @Test func thesisLabelsKeepTheThesisForm() throws {
         #expect(try PatternCandidates.pattern(exponents: [2, 3], maxWidth: 10).label == "5_2_0_1_0")
         #expect(try PatternCandidates.pattern(exponents: [3, 4], maxWidth: 10).label == "6_3_0_1_2_0")
         // Beyond the width, the same set needs a shift: bits 2^-9 and 2^-10.
@@ -212,5 +212,89 @@ final class TableEvaluator: SearchEvaluator, @unchecked Sendable {
         var empty = layers
         empty[1].candidates.schemes = []
         #expect(throws: PlanError.self) { try PatternSearch(evaluator: evaluator, layers: empty, options: SearchOptions()).run() }
+    }
+}
+
+@Suite struct ErrorCompensationTests {
+    struct Generator: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return state ^ (state >> 29)
+        }
+    }
+
+    /// Inputs with strongly correlated features: a few shared factors plus noise, [samples, features].
+    func correlatedInputs(samples: Int, features: Int, seed: UInt64) -> [Float] {
+        var generator = Generator(state: seed)
+        let mixing = (0..<(3 * features)).map { _ in Float.random(in: -1...1, using: &generator) }
+        return (0..<samples).flatMap { _ -> [Float] in
+            let factors = (0..<3).map { _ in Float.random(in: -1...1, using: &generator) }
+            return (0..<features).map { f in
+                factors.indices.reduce(Float(0)) { $0 + factors[$1] * mixing[$1 * features + f] } + 0.1 * Float.random(in: -1...1, using: &generator)
+            }
+        }
+    }
+
+    func gram(_ x: [Float], samples: Int, features: Int) -> [Float] {
+        var h = [Float](repeating: 0, count: features * features)
+        for s in 0..<samples {
+            for i in 0..<features { for j in 0..<features { h[i * features + j] += x[s * features + i] * x[s * features + j] } }
+        }
+        return h
+    }
+
+    func outputError(_ w: [Float], _ q: [Float], x: [Float], rows: Int, samples: Int, features: Int) -> Double {
+        var total = 0.0
+        for r in 0..<rows {
+            for s in 0..<samples {
+                var d = 0.0
+                for f in 0..<features { d += Double(q[r * features + f] - w[r * features + f]) * Double(x[s * features + f]) }
+                total += d * d
+            }
+        }
+        return total
+    }
+
+    @Test func inverseFactorInvertsTheDampedGram() throws {
+        let n = 12
+        let h = gram(correlatedInputs(samples: 40, features: n, seed: 3), samples: 40, features: n)
+        let lower = try #require(ErrorCompensation.cholesky(h.map(Double.init), size: n))
+        let inverse = try #require(ErrorCompensation.inverseFromCholesky(lower, size: n))
+        for i in 0..<n {
+            for j in 0..<n {
+                let product = (0..<n).reduce(0.0) { $0 + Double(h[i * n + $1]) * inverse[$1 * n + j] }
+                #expect(abs(product - (i == j ? 1 : 0)) < 1e-6, "H H^-1 at \(i),\(j) is \(product)")
+            }
+        }
+    }
+
+    @Test func uncorrelatedInputsGivePlainRounding() throws {
+        let n = 10, rows = 4
+        var identity = [Float](repeating: 0, count: n * n)
+        for i in 0..<n { identity[i * n + i] = 1 }
+        let weights = (0..<(rows * n)).map { Float(($0 * 37) % 19 - 9) / 30 }
+        let quantizer = PatternQuantizer(pattern: try BitPattern(parsing: "X0.0XX"), rounding: .nearest)
+        let factor = try #require(ErrorCompensation.Factor(gram: identity, size: n))
+        let compensated = try #require(ErrorCompensation.quantize(weights, rows: rows, columns: n, factor: factor) { quantizer.quantize($1) })
+        #expect(compensated == quantizer.quantize(weights))
+    }
+
+    @Test(arguments: [1, 2, 3, 4] as [UInt64])
+    func compensationLowersTheOutputErrorAndStaysOnThePattern(seed: UInt64) throws {
+        let (rows, features, samples) = (6, 16, 200)
+        var generator = Generator(state: seed &+ 100)
+        let weights = (0..<(rows * features)).map { _ in Float.random(in: -0.3...0.3, using: &generator) }
+        let x = correlatedInputs(samples: samples, features: features, seed: seed)
+        let pattern = try BitPattern(parsing: "X0.0XX")
+        let quantizer = PatternQuantizer(pattern: pattern, rounding: .nearest)
+        let plain = quantizer.quantize(weights)
+        let factor = try #require(ErrorCompensation.Factor(gram: gram(x, samples: samples, features: features), size: features))
+        let compensated = try #require(ErrorCompensation.quantize(weights, rows: rows, columns: features, factor: factor) { quantizer.quantize($1) })
+        let values = Set(pattern.magnitudes.map(Float.init))
+        #expect(compensated.allSatisfy { values.contains($0.magnitude) })
+        let plainError = outputError(weights, plain, x: x, rows: rows, samples: samples, features: features)
+        let compensatedError = outputError(weights, compensated, x: x, rows: rows, samples: samples, features: features)
+        #expect(compensatedError < plainError, "compensated \(compensatedError) vs plain \(plainError)")
     }
 }
