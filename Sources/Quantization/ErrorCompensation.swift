@@ -30,19 +30,24 @@ public enum ErrorCompensation {
                                 round: (_ row: Int, _ value: Float) -> Float) -> [Float]? {
         guard rows * columns == weights.count, factor.size == columns else { return nil }
         let factor = factor.upper
-        var w = weights.map(Double.init)
         var result = [Float](repeating: 0, count: weights.count)
-        // Row by row: each output channel is independent given H.
-        for row in 0..<rows {
-            let base = row * columns
-            for i in 0..<columns {
-                let value = w[base + i]
-                let rounded = round(row, Float(value))
-                result[base + i] = rounded
-                let error = (value - Double(rounded)) / factor[i * columns + i]
-                guard error != 0 else { continue }
-                let u = i * columns
-                for j in (i + 1)..<max(i + 1, columns) { w[base + j] -= error * factor[u + j] }
+        var w = [Double](repeating: 0, count: columns)
+        factor.withUnsafeBufferPointer { u in
+            // Row by row: each output channel is independent given H.
+            for row in 0..<rows {
+                let base = row * columns
+                for j in 0..<columns { w[j] = Double(weights[base + j]) }
+                w.withUnsafeMutableBufferPointer { w in
+                    for i in 0..<columns {
+                        let value = w[i]
+                        let rounded = round(row, Float(value))
+                        result[base + i] = rounded
+                        let error = (value - Double(rounded)) / u[i * columns + i]
+                        guard error != 0 else { continue }
+                        let uRow = u.baseAddress! + i * columns
+                        for j in (i + 1)..<columns { w[j] -= error * uRow[j] }
+                    }
+                }
             }
         }
         return result

@@ -11,13 +11,16 @@ mkdir -p "$out"
 net="$here/lenet_train_test.prototxt" weights="$here/lenet_iter_10000.caffemodel"
 calibration="$here/train-5k-images-idx3-ubyte.gz" data="$here/t10k-images-idx3-ubyte.gz"
 plan="$out/lenet-${bits}bit-plan.json" packed="$out/lenet-${bits}bit.bmq"
+searched="$out/lenet-${bits}bit.caffemodel"
 
 echo "== search: $bits stored bits per weight, every weight layer, chosen on the calibration images"
+# --compensate picks each weight's rounding direction so a layer's output error cancels; the
+# weights it chose are saved, since the plan alone would round every weight to its nearest value.
 "$bmq" search --net "$net" --weights "$weights" --calibration "$calibration" --data "$data" \
-    --bits "$bits" -o "$plan" --report "$out/search-report"
+    --bits "$bits" --compensate -o "$plan" --save-weights "$searched" --report "$out/search-report"
 
 echo "== packed deployable"
-"$bmq" convert --net "$net" --weights "$weights" --plan "$plan" --input-shape 1,28,28 -o "$packed"
+"$bmq" convert --net "$net" --weights "$searched" --plan "$plan" --input-shape 1,28,28 -o "$packed"
 "$bmq" inspect "$packed" --verify
 
 echo "== inference straight from the packed file"
