@@ -179,7 +179,7 @@ public enum SearchPipeline {
             QuantizationPlan.Entry(layer: $0.name, weights: $1)
         })
 
-        var rows: [(name: String, note: String, schemes: [LayerScheme]?)] = [("float", "the model as trained", nil)]
+        var rows: [ComparisonRow] = [("float", "the model as trained", nil)]
         if request.compare {
             rows.append(("plain", "thesis-style k_0_0 in every layer", try widths.map { .pattern(try BitPattern.plain(bits: $0.bits)) }))
             if request.family != .pow2 {
@@ -194,24 +194,8 @@ public enum SearchPipeline {
                 rows.append((method.rawValue, "float-scale baseline (needs a multiplier)", widths.map { .floatScale(method, bits: $0.bits) }))
             }
         }
-        let start = try evaluator.start()
-        var comparison: [SearchComparison] = []
-        for (index, row) in rows.enumerated() {
-            progress?("final table", index, rows.count)
-            let schemes = row.schemes ?? []
-            let assignment: [LayerScheme?] = row.schemes ?? [LayerScheme?](repeating: nil, count: widths.count)
-            guard let calibrationScore = try memo.score(of: assignment) ?? evaluator.score(start, layer: 0, schemes: assignment, stoppingAbove: nil)
-            else { continue }
-            var tested: EvaluationResult?
-            if let test {
-                tested = try Evaluator.evaluate(try Network(graph: evaluator.quantizedGraph(assignment)), on: test,
-                                                preprocessing: graph.preprocessing ?? .identity, batchSize: request.batchSize)
-            }
-            comparison.append(SearchComparison(name: row.name, note: row.note,
-                                               schemes: Dictionary(uniqueKeysWithValues: zip(widths.map(\.name), schemes.map(\.text))),
-                                               calibration: calibrationScore, test: tested))
-        }
-        progress?("final table", rows.count, rows.count)
+        let comparison = try finalTable(rows, layers: widths.map(\.name), evaluator: evaluator, memo: memo, test: test,
+                                        batchSize: request.batchSize, progress: progress)
 
         var histograms: [String: WeightHistogram] = [:]
         for (index, entry) in plan.entries.enumerated() {
@@ -232,6 +216,32 @@ public enum SearchPipeline {
 }
 
 extension SearchPipeline {
+    typealias ComparisonRow = (name: String, note: String, schemes: [LayerScheme]?)
+
+    /// Scores each configuration on the calibration data (from the memo when the search already
+    /// did) and, when a test set is given, tests it with exactly the weights it was scored with.
+    static func finalTable(_ rows: [ComparisonRow], layers: [String], evaluator: NetworkSearchEvaluator, memo: SearchMemo,
+                           test: Dataset?, batchSize: Int, progress: Progress?) throws -> [SearchComparison] {
+        let start = try evaluator.start()
+        var comparison: [SearchComparison] = []
+        for (index, row) in rows.enumerated() {
+            progress?("final table", index, rows.count)
+            let assignment: [LayerScheme?] = row.schemes ?? [LayerScheme?](repeating: nil, count: layers.count)
+            guard let calibration = try memo.score(of: assignment) ?? evaluator.score(start, layer: 0, schemes: assignment, stoppingAbove: nil)
+            else { continue }
+            var tested: EvaluationResult?
+            if let test {
+                let graph = evaluator.quantizedGraph(assignment)
+                tested = try Evaluator.evaluate(try Network(graph: graph), on: test, preprocessing: graph.preprocessing ?? .identity, batchSize: batchSize)
+            }
+            comparison.append(SearchComparison(name: row.name, note: row.note,
+                                               schemes: Dictionary(uniqueKeysWithValues: zip(layers, (row.schemes ?? []).map(\.text))),
+                                               calibration: calibration, test: tested))
+        }
+        progress?("final table", rows.count, rows.count)
+        return comparison
+    }
+
     /// Writes the searched model with its chosen weights (`.caffemodel`, `.h5` or a packed `.bmq`).
     /// Re-applying the plan to these weights changes nothing: every weight is already a value of its pattern.
     /// - Throws: `FormatError` naming the output, or `PlanError`.
