@@ -32,6 +32,27 @@ import TestSupport
         #expect(page.contains("<svg") && page.contains("conv2") && page.contains("Final table"))
     }
 
+    @Test func compensatedWeightsSurviveThePackedFile() throws {
+        let directory = try SharedData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let packed = directory.appendingPathComponent("searched.bmq").path
+        let result = try CLI.run([
+            "search", "--net", net, "--weights", weights, "--calibration", calibration, "--calibration-limit", "500",
+            "--data", data, "--limit", "1000", "--bits", "3", "--shortlist", "3", "--compensate", "--compensation-images", "64",
+            "--no-compare", "--save-weights", packed, "--json",
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(json["compensated"] as? Bool == true)
+        let best = try #require((json["comparison"] as? [[String: Any]])?.first { $0["name"] as? String == "best" })
+        let bestCorrect = try #require((best["test"] as? [String: Any])?["correct"] as? Int)
+        // Straight from the packed file: the weights the search scored, stored bit for bit.
+        let eval = try CLI.run(["eval", packed, "--data", data, "--limit", "1000", "--json"])
+        #expect(eval.status == 0, "\(eval.stderr)")
+        let evalJSON = try #require(try JSONSerialization.jsonObject(with: Data(eval.stdout.utf8)) as? [String: Any])
+        #expect(evalJSON["correct"] as? Int == bestCorrect)
+    }
+
     @Test func badSearchRequestsNameWhatIsWrong() throws {
         let common = ["search", "--net", net, "--weights", weights, "--calibration", calibration, "--calibration-limit", "100"]
         let cases: [([String], String)] = [
