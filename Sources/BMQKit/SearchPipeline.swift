@@ -67,11 +67,15 @@ public struct SearchRequest: Sendable {
     public var compare: Bool
     /// Calibration images whose layer inputs drive error-compensated rounding; 0 rounds each weight plainly.
     public var compensationImages: Int
+    /// A budget of stored bits per weight, averaged over the searched layers' weights: each layer
+    /// may then take a width from one below floor(budget) to one above ceil(budget). nil: `bits` per layer.
+    public var averageBits: Double?
 
     public init(model: ModelSource, calibration: URL, calibrationFormat: DatasetFormat? = nil, calibrationLimit: Int? = 5000,
                 test: URL? = nil, testFormat: DatasetFormat? = nil, testLimit: Int? = nil, bits: BitWidths,
                 layers: LayerSelection = .all, family: CandidateFamily = .masks, maxWidth: Int = 10, rounding: RoundingMode = .nearest,
-                options: SearchOptions = SearchOptions(), batchSize: Int = 100, compare: Bool = true, compensationImages: Int = 0) {
+                options: SearchOptions = SearchOptions(), batchSize: Int = 100, compare: Bool = true, compensationImages: Int = 0,
+                averageBits: Double? = nil) {
         self.model = model
         self.calibration = calibration
         self.calibrationFormat = calibrationFormat
@@ -88,6 +92,7 @@ public struct SearchRequest: Sendable {
         self.batchSize = batchSize
         self.compare = compare
         self.compensationImages = compensationImages
+        self.averageBits = averageBits
     }
 }
 
@@ -163,16 +168,29 @@ public enum SearchPipeline {
         let evaluator = try NetworkSearchEvaluator(graph: graph, layers: widths.map(\.name), calibration: calibration,
                                                    batchSize: request.batchSize, rounding: request.rounding,
                                                    compensationImages: request.compensationImages)
+        var options = request.options
+        let weightCounts = widths.map { graph.node(named: $0.name)?.parameters.first?.count ?? 0 }
+        if let average = request.averageBits {
+            guard average >= 2, average <= Double(request.maxWidth) else {
+                throw PlanError("--average-bits \(average) must be between 2 and --max-width \(request.maxWidth)")
+            }
+            options.budget = average * Double(weightCounts.reduce(0, +))
+        }
         func searchLayers(_ family: CandidateFamily) -> [SearchLayer] {
-            widths.map { name, bits in
-                let absMax = Double(graph.node(named: name)?.parameters.first?.statistics.absMax ?? 0)
-                return SearchLayer(name: name, storedBits: bits,
-                                   candidates: PatternCandidates.candidates(family: family, storedBits: bits, maxWidth: request.maxWidth, absMax: absMax))
+            zip(widths, weightCounts).map { layer, weightCount in
+                let absMax = Double(graph.node(named: layer.name)?.parameters.first?.statistics.absMax ?? 0)
+                let range = request.averageBits.map { average in
+                    max(2, Int(average.rounded(.down)) - 1)...min(family == .floatScale ? 16 : request.maxWidth, Int(average.rounded(.up)) + 1)
+                } ?? layer.bits...layer.bits
+                let sets = range.map { PatternCandidates.candidates(family: family, storedBits: $0, maxWidth: request.maxWidth, absMax: absMax) }
+                let candidates = CandidateSet(schemes: sets.flatMap(\.schemes), expressible: sets.reduce(0) { $0 + $1.expressible },
+                                              distinctSets: sets.reduce(0) { $0 + $1.distinctSets })
+                return SearchLayer(name: layer.name, storedBits: layer.bits, candidates: candidates, weightCount: weightCount)
             }
         }
         let searchStarted = Date()
         let memo = SearchMemo()
-        let result = try PatternSearch(evaluator: evaluator, layers: searchLayers(request.family), options: request.options, memo: memo,
+        let result = try PatternSearch(evaluator: evaluator, layers: searchLayers(request.family), options: options, memo: memo,
                                        progress: progress).run()
         let searchSeconds = Date().timeIntervalSince(searchStarted)
         let plan = QuantizationPlan(rounding: request.rounding, entries: zip(widths, result.schemes).map {
@@ -183,7 +201,7 @@ public enum SearchPipeline {
         if request.compare {
             rows.append(("plain", "thesis-style k_0_0 in every layer", try widths.map { .pattern(try BitPattern.plain(bits: $0.bits)) }))
             if request.family != .pow2 {
-                let pow2 = try PatternSearch(evaluator: evaluator, layers: searchLayers(.pow2), options: request.options, memo: memo,
+                let pow2 = try PatternSearch(evaluator: evaluator, layers: searchLayers(.pow2), options: options, memo: memo,
                                              progress: progress).run()
                 rows.append(("pow2", "best power-of-two scale per layer (top bits masked in order)", pow2.schemes))
             }

@@ -17,6 +17,12 @@ public struct CandidateSet: Sendable {
     public var expressible: Int
     /// Distinct representable value sets among them and their binary-point shifts.
     public var distinctSets: Int
+
+    public init(schemes: [LayerScheme], expressible: Int, distinctSets: Int) {
+        self.schemes = schemes
+        self.expressible = expressible
+        self.distinctSets = distinctSets
+    }
 }
 
 /// Generates candidate patterns for a layer.

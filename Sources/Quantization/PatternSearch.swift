@@ -65,9 +65,12 @@ public struct SearchOptions: Sendable {
     public var sweeps: Int
     /// Refuse an exhaustive search of more combinations than this.
     public var exhaustiveLimit: Int
+    /// Largest total of stored bits (each layer's width times its weight count) an assignment may
+    /// use; nil for no limit. Layers then offer candidates of several widths.
+    public var budget: Double?
 
     public init(strategy: SearchStrategy = .beam, shortlist: Int = 8, prefilterFactor: Int = 3, beamWidth: Int = 3, branching: Int = 4,
-                sweeps: Int = 2, exhaustiveLimit: Int = 4096) {
+                sweeps: Int = 2, exhaustiveLimit: Int = 4096, budget: Double? = nil) {
         self.strategy = strategy
         self.shortlist = shortlist
         self.prefilterFactor = prefilterFactor
@@ -75,6 +78,7 @@ public struct SearchOptions: Sendable {
         self.branching = branching
         self.sweeps = sweeps
         self.exhaustiveLimit = exhaustiveLimit
+        self.budget = budget
     }
 }
 
@@ -133,13 +137,17 @@ public final class SearchMemo: @unchecked Sendable {
 /// The layers a search covers, each with its candidates, in execution order.
 public struct SearchLayer: Sendable {
     public var name: String
+    /// The nominal width; candidates may have other widths under a budget.
     public var storedBits: Int
     public var candidates: CandidateSet
+    /// Weights in the layer: what one stored bit per weight costs.
+    public var weightCount: Int
 
-    public init(name: String, storedBits: Int, candidates: CandidateSet) {
+    public init(name: String, storedBits: Int, candidates: CandidateSet, weightCount: Int = 1) {
         self.name = name
         self.storedBits = storedBits
         self.candidates = candidates
+        self.weightCount = weightCount
     }
 }
 
@@ -170,6 +178,12 @@ public final class PatternSearch<Evaluator: SearchEvaluator> {
             throw PlanError("layer '\(empty.name)' has no candidate scheme at \(empty.storedBits) bits (are its weights all zero?)")
         }
         let (shortlists, records) = try scan()
+        if let budget = options.budget {
+            let narrowest = layers.indices.reduce(0.0) { total, index in total + (shortlists[index].map { cost(index, $0) }.min() ?? 0) }
+            guard narrowest <= budget else {
+                throw PlanError("the bit budget (\(Int(budget)) stored bits) is below the narrowest candidates' \(Int(narrowest))")
+            }
+        }
         var best: (schemes: [LayerScheme], score: SearchScore)
         switch options.strategy {
         case .exhaustive:
@@ -179,7 +193,7 @@ public final class PatternSearch<Evaluator: SearchEvaluator> {
             best = try descend(from: best, shortlists: shortlists)
         }
         let results = layers.indices.map { index in
-            LayerSearchResult(layer: layers[index].name, storedBits: layers[index].storedBits, candidates: records[index],
+            LayerSearchResult(layer: layers[index].name, storedBits: best.schemes[index].storedBits, candidates: records[index],
                               chosen: best.schemes[index].text, expressible: layers[index].candidates.expressible,
                               distinctSets: layers[index].candidates.distinctSets)
         }
@@ -197,39 +211,62 @@ public final class PatternSearch<Evaluator: SearchEvaluator> {
         return score
     }
 
-    /// Per layer, in order, with the other layers in float: rank every candidate by its weight
-    /// error, the best of those by the layer's output error, and score the shortlist through the
-    /// rest of the network. Returns each layer's shortlist, best network score first, and the
-    /// record of every candidate (network-scored first, then by proxy).
+    /// Stored bits an assignment spends on layer `index` with `scheme`.
+    private func cost(_ index: Int, _ scheme: LayerScheme) -> Double { Double(scheme.storedBits * layers[index].weightCount) }
+
+    private func fitsBudget(_ schemes: [LayerScheme]) -> Bool {
+        guard let budget = options.budget else { return true }
+        return schemes.indices.reduce(0.0) { $0 + cost($1, schemes[$1]) } <= budget
+    }
+
+    /// Per layer, in order, with the other layers in float, and per stored width: rank every
+    /// candidate by its weight error, the best of those by the layer's output error, and score
+    /// the shortlist through the rest of the network. Returns each layer's shortlist, best
+    /// network score first, and the record of every candidate (network-scored first, then by proxy).
     private func scan() throws -> ([[LayerScheme]], [[CandidateScore]]) {
         var checkpoint = try evaluator.start()
         var shortlists: [[LayerScheme]] = []
         var records: [[CandidateScore]] = []
         let shortlist = max(1, options.shortlist)
-        let total = layers.reduce(0) { $0 + min(shortlist, $1.candidates.schemes.count) }
+        let widths = layers.map { Set($0.candidates.schemes.map(\.storedBits)).sorted() }
+        let total = layers.indices.reduce(0) { total, index in
+            total + widths[index].reduce(0) { sum, bits in sum + min(shortlist, layers[index].candidates.schemes.filter { $0.storedBits == bits }.count) }
+        }
         var done = 0
         for (index, layer) in layers.enumerated() {
-            let schemesByText = Dictionary(layer.candidates.schemes.map { ($0.text, $0) }, uniquingKeysWith: { first, _ in first })
-            var ranked = layer.candidates.schemes.map { scheme in
-                CandidateScore(scheme: scheme.text, weightError: evaluator.weightError(layer: index, scheme: scheme))
-            }
-            ranked.sort { $0.weightError < $1.weightError }
-            let filtered = min(ranked.count, shortlist * max(1, options.prefilterFactor))
-            for position in 0..<filtered {
-                ranked[position].outputError = try evaluator.outputError(checkpoint, layer: index, scheme: schemesByText[ranked[position].scheme]!)
-            }
-            ranked[0..<filtered].sort { $0.outputError! < $1.outputError! }
+            var scored: [(scheme: LayerScheme, record: CandidateScore, score: SearchScore)] = []
+            var proxied: [CandidateScore] = [], rest: [CandidateScore] = []
             var assignment = [LayerScheme?](repeating: nil, count: layers.count)
-            for position in 0..<min(shortlist, ranked.count) {
-                assignment[index] = schemesByText[ranked[position].scheme]
-                ranked[position].alone = try scored(checkpoint, layer: index, schemes: assignment, limit: nil)
-                done += 1
-                progress?("scan \(layer.name)", done, total)
+            for bits in widths[index] {
+                var ranked = layer.candidates.schemes.filter { $0.storedBits == bits }.map { scheme in
+                    (scheme: scheme, record: CandidateScore(scheme: scheme.text, weightError: evaluator.weightError(layer: index, scheme: scheme)))
+                }
+                ranked.sort { $0.record.weightError < $1.record.weightError }
+                let filtered = min(ranked.count, shortlist * max(1, options.prefilterFactor))
+                var byOutput: [(scheme: LayerScheme, record: CandidateScore, error: Double)] = []
+                for (scheme, record) in ranked.prefix(filtered) {
+                    let error = try evaluator.outputError(checkpoint, layer: index, scheme: scheme)
+                    var withError = record
+                    withError.outputError = error
+                    byOutput.append((scheme, withError, error))
+                }
+                byOutput.sort { $0.error < $1.error }
+                for (position, candidate) in byOutput.enumerated() {
+                    guard position < shortlist else { proxied.append(candidate.record); continue }
+                    assignment[index] = candidate.scheme
+                    var record = candidate.record
+                    guard let score = try self.scored(checkpoint, layer: index, schemes: assignment, limit: nil) else { continue }
+                    record.alone = score
+                    scored.append((candidate.scheme, record, score))
+                    done += 1
+                    progress?("scan \(layer.name)", done, total)
+                }
+                rest += ranked.dropFirst(filtered).map(\.record)
             }
-            let shortlisted = ranked.prefix(shortlist).sorted { $0.alone!.isBetter(than: $1.alone!) }
-            ranked = shortlisted + ranked.dropFirst(shortlist)
-            shortlists.append(shortlisted.compactMap { schemesByText[$0.scheme] })
-            records.append(ranked)
+            scored.sort { $0.score.isBetter(than: $1.score) }
+            shortlists.append(scored.map(\.scheme))
+            records.append(scored.map(\.record) + proxied.sorted { ($0.outputError ?? 0) < ($1.outputError ?? 0) }
+                           + rest.sorted { $0.weightError < $1.weightError })
             if index + 1 < layers.count { checkpoint = try evaluator.advance(checkpoint, layer: index, scheme: nil) }
         }
         return (shortlists, records)
@@ -242,11 +279,20 @@ public final class PatternSearch<Evaluator: SearchEvaluator> {
         var states: [(schemes: [LayerScheme], checkpoint: Evaluator.Checkpoint)] = [([], start)]
         var best: [(schemes: [LayerScheme], score: SearchScore, parent: Int)] = []
         let branching = max(1, options.branching)
+        // The least the layers after each one can cost, so a state never takes bits the rest will need.
+        var cheapestAfter = [Double](repeating: 0, count: layers.count + 1)
+        for index in layers.indices.reversed() {
+            cheapestAfter[index] = cheapestAfter[index + 1] + (shortlists[index].map { cost(index, $0) }.min() ?? 0)
+        }
         for index in layers.indices {
             var expanded: [(schemes: [LayerScheme], score: SearchScore, parent: Int)] = []
             var tried = 0
             for (parent, state) in states.enumerated() {
-                for scheme in shortlists[index].prefix(branching) {
+                let spent = state.schemes.indices.reduce(0.0) { $0 + cost($1, state.schemes[$1]) }
+                let affordable = shortlists[index].filter { scheme in
+                    options.budget.map { spent + cost(index, scheme) + cheapestAfter[index + 1] <= $0 } ?? true
+                }
+                for scheme in affordable.prefix(branching) {
                     let schemes = state.schemes + [scheme]
                     let assignment = schemes.map(Optional.some) + [LayerScheme?](repeating: nil, count: layers.count - schemes.count)
                     // Only a score better than the worst one kept so far matters.
@@ -256,7 +302,7 @@ public final class PatternSearch<Evaluator: SearchEvaluator> {
                         expanded.sort { $0.score.isBetter(than: $1.score) }
                     }
                     tried += 1
-                    progress?("beam \(layers[index].name)", tried, states.count * min(branching, shortlists[index].count))
+                    progress?("beam \(layers[index].name)", tried, states.count * min(branching, affordable.count))
                 }
             }
             best = Array(expanded.prefix(max(1, options.beamWidth)))
@@ -277,6 +323,7 @@ public final class PatternSearch<Evaluator: SearchEvaluator> {
                 for (tried, candidate) in shortlists[index].enumerated() where candidate != schemes[index] {
                     var trial = schemes
                     trial[index] = candidate
+                    guard fitsBudget(trial) else { continue }
                     if let trialScore = try scored(checkpoint, layer: index, schemes: trial.map(Optional.some), limit: score.loss),
                        trialScore.isBetter(than: score) {
                         (schemes, score, changed) = (trial, trialScore, true)
@@ -303,6 +350,7 @@ public final class PatternSearch<Evaluator: SearchEvaluator> {
             for scheme in shortlists[index] {
                 let schemes = prefix + [scheme]
                 if index + 1 == layers.count {
+                    guard fitsBudget(schemes) else { continue }
                     if let score = try scored(checkpoint, layer: index, schemes: schemes.map(Optional.some), limit: best?.1.loss),
                        best == nil || score.isBetter(than: best!.1) {
                         best = (schemes, score)

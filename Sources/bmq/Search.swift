@@ -25,6 +25,7 @@ struct Search: ParsableCommand {
                 --calibration train-images-idx3-ubyte --data t10k-images-idx3-ubyte --bits 3 -o plan.json
               bmq search ... --layers conv --bits 4 --report search-report
               bmq search ... --bits 3,ip1=2          (every layer 3 bits, ip1 2 bits)
+              bmq search ... --average-bits 2.5      (widths per layer, 2.5 bits per weight on average)
             """)
 
     @OptionGroup var model: ModelOptions
@@ -48,7 +49,13 @@ struct Search: ParsableCommand {
     var limit: Int?
 
     @Option(help: ArgumentHelp("Stored bits per weight, sign included: K for every selected layer, LAYER=K per layer, or both (3,ip1=2).", valueName: "bits"))
-    var bits: String
+    var bits: String?
+
+    @Option(help: ArgumentHelp("""
+        Instead of --bits: a budget of stored bits per weight averaged over the selected layers' weights \
+        (2.5, 3). Each layer may take from one below to one above it; the search spends the bits where they help most.
+        """, valueName: "B"))
+    var averageBits: Double?
 
     @Option(help: ArgumentHelp("Layers a plain K applies to: conv, fc, all (default), or a comma list of names.", valueName: "layers"))
     var layers: String = "all"
@@ -107,15 +114,20 @@ struct Search: ParsableCommand {
         if beamWidth <= 0 { throw ValidationError("--beam-width must be positive") }
         if batchSize <= 0 { throw ValidationError("--batch-size must be positive") }
         if compensationImages <= 0 { throw ValidationError("--compensation-images must be positive") }
+        switch (bits, averageBits) {
+        case (nil, nil): throw ValidationError("give --bits K (or LAYER=K) or --average-bits B")
+        case (.some, .some): throw ValidationError("give either --bits or --average-bits, not both")
+        default: break
+        }
     }
 
     func run() throws {
         let request = SearchRequest(
             model: try model.source, calibration: URL(fileURLWithPath: calibration), calibrationFormat: calibrationFormat,
             calibrationLimit: calibrationLimit, test: data.map { URL(fileURLWithPath: $0) }, testFormat: dataFormat, testLimit: limit,
-            bits: try BitWidths(parsing: bits), layers: LayerSelection(parsing: layers), family: family, maxWidth: maxWidth,
+            bits: try bits.map(BitWidths.init(parsing:)) ?? BitWidths(all: max(2, Int((averageBits ?? 2).rounded(.down)))), layers: LayerSelection(parsing: layers), family: family, maxWidth: maxWidth,
             rounding: rounding, options: SearchOptions(strategy: strategy, shortlist: shortlist, beamWidth: beamWidth),
-            batchSize: batchSize, compare: !noCompare, compensationImages: compensate ? compensationImages : 0)
+            batchSize: batchSize, compare: !noCompare, compensationImages: compensate ? compensationImages : 0, averageBits: averageBits)
         let progress = PhaseProgress(enabled: !json)
         let result = try SearchPipeline.run(request, progress: progress.update)
         progress.finish()

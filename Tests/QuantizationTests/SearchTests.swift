@@ -298,3 +298,52 @@ final class TableEvaluator: SearchEvaluator, @unchecked Sendable {
         #expect(compensatedError < plainError, "compensated \(compensatedError) vs plain \(plainError)")
     }
 }
+
+@Suite struct BudgetSearchTests {
+    /// Layers offering widths 2, 3 and 4 (two patterns each), with different weight counts.
+    func layers() throws -> [SearchLayer] {
+        try [100, 1000, 10].enumerated().map { index, weights in
+            let schemes = try [2, 3, 4].flatMap { bits in
+                try (0..<2).map { shift in LayerScheme.pattern(try BitPattern(totalBits: bits + shift, masked: Array(0..<shift))) }
+            }
+            return SearchLayer(name: "layer\(index)", storedBits: 3, candidates: CandidateSet(schemes: schemes, expressible: 6, distinctSets: 6),
+                               weightCount: weights)
+        }
+    }
+
+    func cost(_ schemes: [LayerScheme], _ layers: [SearchLayer]) -> Int {
+        zip(schemes, layers).reduce(0) { $0 + $1.0.storedBits * $1.1.weightCount }
+    }
+
+    @Test(arguments: [1, 2, 3] as [UInt64])
+    func searchesStayWithinTheBudgetAndExhaustiveFindsTheBestThatFits(seed: UInt64) throws {
+        let layers = try layers()
+        let budget = 2.5 * 1110
+        let evaluator = TableEvaluator(candidates: layers.map(\.candidates.schemes), seed: seed, interaction: 0)
+        let exhaustive = try PatternSearch(evaluator: evaluator, layers: layers,
+                                           options: SearchOptions(strategy: .exhaustive, shortlist: 2, budget: budget)).run()
+        let beam = try PatternSearch(evaluator: evaluator, layers: layers, options: SearchOptions(shortlist: 2, budget: budget)).run()
+        #expect(evaluator.mismatches.isEmpty)
+        #expect(Double(cost(exhaustive.schemes, layers)) <= budget)
+        #expect(Double(cost(beam.schemes, layers)) <= budget)
+        #expect(exhaustive.score.loss <= beam.score.loss + 1e-12)
+        // Brute force over every assignment that fits.
+        var best = Double.infinity
+        for a in layers[0].candidates.schemes {
+            for b in layers[1].candidates.schemes {
+                for c in layers[2].candidates.schemes where Double(cost([a, b, c], layers)) <= budget {
+                    best = min(best, evaluator.loss([a, b, c]))
+                }
+            }
+        }
+        #expect(abs(exhaustive.score.loss - best) < 1e-12)
+    }
+
+    @Test func aBudgetBelowTheNarrowestCandidatesIsRefused() throws {
+        let layers = try layers()
+        let evaluator = TableEvaluator(candidates: layers.map(\.candidates.schemes), seed: 1, interaction: 0)
+        #expect(throws: PlanError.self) {
+            try PatternSearch(evaluator: evaluator, layers: layers, options: SearchOptions(shortlist: 2, budget: 1.5 * 1110)).run()
+        }
+    }
+}

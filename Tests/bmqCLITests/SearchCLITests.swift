@@ -60,6 +60,9 @@ import TestSupport
             (["--bits", "conv9=3"], "conv9"),
             (["--bits", "3", "--max-width", "2"], "--max-width"),
             (["--bits", "3", "--layers", "relu1"], "relu1"),
+            ([], "--average-bits"),
+            (["--bits", "3", "--average-bits", "3"], "not both"),
+            (["--average-bits", "1.5"], "--average-bits 1.5"),
         ]
         for (arguments, message) in cases {
             let result = try CLI.run(common + arguments)
