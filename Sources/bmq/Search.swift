@@ -20,12 +20,18 @@ struct Search: ParsableCommand {
             search over the layers in order, then coordinate-descent sweeps. Strategy exhaustive: \
             every combination of the shortlists. Activations before a changed layer are cached.
 
-            Examples:
-              bmq search --net lenet_train_test.prototxt --weights lenet_iter_10000.caffemodel \\
-                --calibration train-images-idx3-ubyte --data t10k-images-idx3-ubyte --bits 3 -o plan.json
-              bmq search ... --layers conv --bits 4 --report search-report
-              bmq search ... --bits 3,ip1=2          (every layer 3 bits, ip1 2 bits)
-              bmq search ... --average-bits 2.5      (widths per layer, 2.5 bits per weight on average)
+            With --compensate, each weight still takes a value of its pattern, but its rounding \
+            direction is chosen so the layer's output error cancels (GPTQ-style, from the input \
+            correlation on calibration images); --save-weights keeps those weights.
+
+            Examples (N = lenet_train_test.prototxt, W = lenet_iter_10000.caffemodel):
+              bmq search --net N --weights W --bits 3 \\
+                --calibration train-images-idx3-ubyte \\
+                --data t10k-images-idx3-ubyte -o plan.json
+              bmq search ... --layers conv --bits 4 --report report
+              bmq search ... --bits 3,ip1=2
+              bmq search ... --average-bits 2.5
+              bmq search ... --compensate --save-weights q.caffemodel
             """)
 
     @OptionGroup var model: ModelOptions
