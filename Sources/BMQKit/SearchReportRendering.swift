@@ -132,16 +132,16 @@ public enum SearchReportPage {
 
     /// Horizontal bars: each shortlisted candidate's KL with only this layer quantized.
     static func sensitivitySVG(_ layer: LayerSearchResult) -> String {
-        let scored = layer.candidates.filter { $0.alone != nil }
+        let scored = layer.candidates.compactMap { candidate in candidate.alone.map { (scheme: candidate.scheme, loss: $0.loss) } }
         let rowHeight = 20.0, left = 150.0, width = 420.0, top = 30.0
         let height = top + Double(scored.count) * rowHeight + 30
-        let largest = max(scored.map { $0.alone!.loss }.max() ?? 0, 1e-9)
+        let largest = max(scored.map(\.loss).max() ?? 0, 1e-9)
         var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(left + width + 80))\" height=\"\(Int(height))\" font-family=\"sans-serif\" font-size=\"12\">\n"
             + "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
             + "<text x=\"10\" y=\"18\" font-size=\"14\">\(escape(layer.layer)): KL with only this layer quantized</text>\n"
         for (index, candidate) in scored.enumerated() {
             let y = top + Double(index) * rowHeight
-            let loss = candidate.alone!.loss
+            let loss = candidate.loss
             let barWidth = max(1, loss / largest * width)
             let color = candidate.scheme == layer.chosen ? "#2e8b57" : "#4a7ab5"
             svg += String(format: "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">", left - 6, y + 14) + escape(candidate.scheme) + "</text>"

@@ -352,7 +352,7 @@ public final class PatternSearch<Evaluator: SearchEvaluator> {
                 if index + 1 == layers.count {
                     guard fitsBudget(schemes) else { continue }
                     if let score = try scored(checkpoint, layer: index, schemes: schemes.map(Optional.some), limit: best?.1.loss),
-                       best == nil || score.isBetter(than: best!.1) {
+                       best.map({ score.isBetter(than: $0.1) }) ?? true {
                         best = (schemes, score)
                     }
                     done += 1
