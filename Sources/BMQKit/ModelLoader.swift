@@ -44,6 +44,7 @@ public enum ModelLoader {
     public static func load(_ source: ModelSource, imageShape: Shape? = nil) throws -> LoadedModel {
         guard let net = source.net else { return try loadSelfDescribing(source, imageShape: imageShape) }
         var graph = try CaffeFormat().readNet(from: net)
+        let shapeFromData = !graph.hasCompleteInputs && imageShape != nil
         if let imageShape {
             if graph.hasCompleteInputs { try checkImageShape(graph, imageShape, file: net) }
             graph = graph.withInput(batch: graph.inputs[0].shape[0], imageShape: imageShape)
@@ -59,7 +60,9 @@ public enum ModelLoader {
         do {
             (result, report) = try graph.attachingWeights(weights)
         } catch let error as GraphError {
-            throw FormatError(file: source.weights.path, error.description)
+            // With a Data layer the input shape came from the dataset, which is then the likelier culprit.
+            let hint = shapeFromData ? " (the net's input shape \(graph.inputs[0].shape.dims.dropFirst().map(String.init).joined(separator: "x")) was taken from the data; is it the dataset this net was trained on?)" : ""
+            throw FormatError(file: source.weights.path, error.description + hint)
         }
         var resolved = result
         var warnings: [String] = []

@@ -134,6 +134,8 @@ struct Search: ParsableCommand {
             bits: try bits.map(BitWidths.init(parsing:)) ?? BitWidths(all: max(2, Int((averageBits ?? 2).rounded(.down)))), layers: LayerSelection(parsing: layers), family: family, maxWidth: maxWidth,
             rounding: rounding, options: SearchOptions(strategy: strategy, shortlist: shortlist, beamWidth: beamWidth),
             batchSize: batchSize, compare: !noCompare, compensationImages: compensate ? compensationImages : 0, averageBits: averageBits)
+        // Refuse an output name of no known format before the search runs, not after.
+        if let saveWeights { _ = try FormatRegistry.writer(for: URL(fileURLWithPath: saveWeights)) }
         let progress = PhaseProgress(enabled: !json)
         let result = try SearchPipeline.run(request, progress: progress.update)
         progress.finish()

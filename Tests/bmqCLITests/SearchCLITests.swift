@@ -63,6 +63,7 @@ import TestSupport
             ([], "--average-bits"),
             (["--bits", "3", "--average-bits", "3"], "not both"),
             (["--average-bits", "1.5"], "--average-bits 1.5"),
+            (["--bits", "3", "--save-weights", "model.onnx"], "cannot tell the output format"),
         ]
         for (arguments, message) in cases {
             let result = try CLI.run(common + arguments)
@@ -71,5 +72,13 @@ import TestSupport
         }
         let missing = try CLI.run(["search", "--net", net, "--weights", weights, "--calibration", "/nonexistent/train", "--bits", "3"])
         #expect(missing.status != 0 && missing.stderr.contains("/nonexistent/train"))
+
+        // Colour images for a net fed by a Data layer: the weights do not fit, and the data is named as the likely cause.
+        let directory = try SharedData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let cifar = directory.appendingPathComponent("batch.bin")
+        try Data((0..<10).flatMap { label in [UInt8(label)] + [UInt8](repeating: 128, count: 3072) }).write(to: cifar)
+        let colour = try CLI.run(["search", "--net", net, "--weights", weights, "--calibration", cifar.path, "--bits", "3"])
+        #expect(colour.status != 0 && colour.stderr.contains("taken from the data"), "\(colour.stderr)")
     }
 }
