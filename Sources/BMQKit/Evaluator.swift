@@ -28,15 +28,15 @@ public enum Evaluator {
                                 batchSize: Int, progress: ((Int) -> Void)? = nil) throws -> EvaluationResult {
         let start = Date()
         var correct = 0
-        let ranges = stride(from: 0, to: dataset.count, by: batchSize).map { $0..<min($0 + batchSize, dataset.count) }
+        let ranges = dataset.batchRanges(size: batchSize)
         // One whole batch per core at a time: fewer synchronisation points than splitting every
         // kernel (measured 12% faster on LeNet and cifar10_quick).
-        for round in stride(from: 0, to: ranges.count, by: Parallel.workers) {
-            let batch = Array(ranges[round..<min(round + Parallel.workers, ranges.count)])
-            correct += try Parallel.map(batch.count) { slot in
-                countCorrect(try network.forward(dataset.batch(batch[slot], preprocessing: preprocessing)), labels: Array(dataset.labels[batch[slot]]))
+        for round in Parallel.rounds(ranges.count) {
+            correct += try Parallel.map(round.count) { slot in
+                let range = ranges[round.lowerBound + slot]
+                return countCorrect(try network.forward(dataset.batch(range, preprocessing: preprocessing)), labels: Array(dataset.labels[range]))
             }.reduce(0, +)
-            progress?(batch.last?.upperBound ?? 0)
+            progress?(ranges[round.upperBound - 1].upperBound)
         }
         let seconds = Date().timeIntervalSince(start)
         return EvaluationResult(

@@ -30,9 +30,14 @@ final class NetworkSearchEvaluator: SearchEvaluator, @unchecked Sendable {
     /// Per searched layer, the error-compensation factor from the float model's inputs (nil: plain rounding).
     let factors: [ErrorCompensation.Factor?]
 
+    /// Mean square of each searched layer's float weights (the weight-error proxy's denominator).
+    let weightPowers: [Double]
+
     private let lock = NSLock()
-    private var quantized: [String: Tensor] = [:]
+    private var quantized: [String: (Tensor, QuantizationStatistics)] = [:]
     private var powers: [String: Double] = [:]
+    /// The float values before layer 0: the same for every search and phase, so made once.
+    private var startCheckpoint: Checkpoint?
 
     /// - Parameter compensationImages: calibration images whose layer inputs give the error
     ///   compensation's input correlation; 0 for plain rounding.
@@ -48,7 +53,11 @@ final class NetworkSearchEvaluator: SearchEvaluator, @unchecked Sendable {
         self.rounding = rounding
         dataset = calibration
         preprocessing = graph.preprocessing ?? .identity
-        batchRanges = stride(from: 0, to: calibration.count, by: batchSize).map { $0..<min($0 + batchSize, calibration.count) }
+        batchRanges = calibration.batchRanges(size: batchSize)
+        weightPowers = layerNodes.map { node in
+            let weights = graph.nodes[node].parameters.first
+            return (weights?.data.reduce(0.0) { $0 + Double($1) * Double($1) } ?? 0) / Double(max(1, weights?.count ?? 0))
+        }
         let producer = graph.nodes.last { $0.outputs.contains(graph.output) }
         outputIsProbability = producer.map { if case .softmax = $0.op { true } else { false } } ?? false
         self.proxyImages = proxyImages
@@ -84,26 +93,25 @@ final class NetworkSearchEvaluator: SearchEvaluator, @unchecked Sendable {
         return factors
     }
 
-    /// The weights of searched layer `layer` under `scheme`, quantized once and kept.
+    /// The parameters of searched layer `layer` with its weights under `scheme`, by node index (empty for float).
     func weights(layer: Int, scheme: LayerScheme?) -> [Int: [Tensor]] {
         guard let scheme else { return [:] }
         let node = layerNodes[layer]
+        return [node: [quantized(layer: layer, scheme: scheme).0] + network.graph.nodes[node].parameters.dropFirst()]
+    }
+
+    /// Searched layer `layer`'s weights under `scheme` (error-compensated when a factor is known)
+    /// and what quantizing did to them, computed once and kept.
+    func quantized(layer: Int, scheme: LayerScheme) -> (Tensor, QuantizationStatistics) {
         let key = "\(layer) \(scheme.text)"
         lock.lock()
         defer { lock.unlock() }
-        if let cached = quantized[key] { return [node: [cached] + network.graph.nodes[node].parameters.dropFirst()] }
-        let tensor = quantize(layer: layer, scheme: scheme).0
-        quantized[key] = tensor
-        return [node: [tensor] + network.graph.nodes[node].parameters.dropFirst()]
-    }
-
-    /// Quantizes searched layer `layer`'s weights, error-compensated when a factor is known.
-    func quantize(layer: Int, scheme: LayerScheme) -> (Tensor, QuantizationStatistics) {
+        if let cached = quantized[key] { return cached }
         let weights = network.graph.nodes[layerNodes[layer]].parameters[0]
-        if let factor = factors[layer] {
-            return TensorQuantizer.quantizeCompensated(weights, scheme: scheme, rounding: rounding, factor: factor)
-        }
-        return TensorQuantizer.quantize(weights, scheme: scheme, rounding: rounding)
+        let result = factors[layer].map { TensorQuantizer.quantizeCompensated(weights, scheme: scheme, rounding: rounding, factor: $0) }
+            ?? TensorQuantizer.quantize(weights, scheme: scheme, rounding: rounding)
+        quantized[key] = result
+        return result
     }
 
     /// The graph with every searched layer's weights quantized by `schemes` (nil: float), as scored.
@@ -117,12 +125,20 @@ final class NetworkSearchEvaluator: SearchEvaluator, @unchecked Sendable {
     }
 
     func start() throws -> Checkpoint {
+        lock.lock()
+        let known = startCheckpoint
+        lock.unlock()
+        if let known { return known }
         let first = layerNodes.first ?? network.graph.nodes.count
         let input = network.graph.inputs[0].name
-        return Checkpoint(batches: try Parallel.map(batchRanges.count) { [self] batch in
+        let checkpoint = Checkpoint(batches: try Parallel.map(batchRanges.count) { [self] batch in
             let range = batchRanges[batch]
             return try network.resume([input: dataset.batch(range, preprocessing: preprocessing)], batch: range.count, nodes: 0..<first)
         })
+        lock.lock()
+        startCheckpoint = checkpoint
+        lock.unlock()
+        return checkpoint
     }
 
     func advance(_ checkpoint: Checkpoint, layer: Int, scheme: LayerScheme?) throws -> Checkpoint {
@@ -141,10 +157,9 @@ final class NetworkSearchEvaluator: SearchEvaluator, @unchecked Sendable {
         var divergence = 0.0
         var agreeing = 0, correct = 0
         // Rounds of one batch per core; after each, stop once the loss cannot come back under the limit.
-        for round in stride(from: 0, to: batchRanges.count, by: Parallel.workers) {
-            let batches = Array(round..<min(round + Parallel.workers, batchRanges.count))
-            let parts = try Parallel.map(batches.count) { [self] slot in
-                try agreement(checkpoint, batch: batches[slot], layer: layer, parameters: parameters)
+        for round in Parallel.rounds(batchRanges.count) {
+            let parts = try Parallel.map(round.count) { [self] slot in
+                try agreement(checkpoint, batch: round.lowerBound + slot, layer: layer, parameters: parameters)
             }
             for part in parts {
                 divergence += part.divergence
@@ -185,9 +200,9 @@ final class NetworkSearchEvaluator: SearchEvaluator, @unchecked Sendable {
     }
 
     func weightError(layer: Int, scheme: LayerScheme) -> Double {
-        let weights = network.graph.nodes[layerNodes[layer]].parameters[0]
-        let (_, statistics) = TensorQuantizer.quantize(weights, scheme: scheme, rounding: rounding)
-        let power = weights.data.reduce(0.0) { $0 + Double($1) * Double($1) } / Double(max(1, weights.count))
+        // Plain rounding: this first filter runs on every candidate, so it stays cheap and uncached.
+        let (_, statistics) = TensorQuantizer.quantize(network.graph.nodes[layerNodes[layer]].parameters[0], scheme: scheme, rounding: rounding)
+        let power = weightPowers[layer]
         return power > 0 ? statistics.meanSquaredError / power : statistics.meanSquaredError
     }
 
@@ -197,7 +212,7 @@ final class NetworkSearchEvaluator: SearchEvaluator, @unchecked Sendable {
     func outputError(_ checkpoint: Checkpoint, layer: Int, scheme: LayerScheme) throws -> Double {
         let node = layerNodes[layer]
         let original = network.graph.nodes[node].parameters
-        let (quantized, _) = quantize(layer: layer, scheme: scheme)
+        let (quantized, _) = quantized(layer: layer, scheme: scheme)
         var delta = quantized
         for i in delta.data.indices { delta.data[i] -= original[0].data[i] }
         let parameters = [node: [delta] + original.dropFirst().map { Tensor(shape: $0.shape, data: [Float](repeating: 0, count: $0.count)) }]

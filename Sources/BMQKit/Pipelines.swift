@@ -139,9 +139,7 @@ extension Pipelines {
         let (dataset, model) = try loadDataAndModel(request)
         let network = try Network(graph: model.graph)
         var totals = [Double](repeating: 0, count: model.graph.nodes.count)
-        var first = 0
-        while first < dataset.count {
-            let range = first..<min(first + request.batchSize, dataset.count)
+        for range in dataset.batchRanges(size: request.batchSize) {
             let batch = dataset.batch(range, preprocessing: model.graph.preprocessing ?? .identity)
             var mark = Date()
             _ = try network.forward(batch) { index, _ in
@@ -149,7 +147,6 @@ extension Pipelines {
                 totals[index] += now.timeIntervalSince(mark)
                 mark = now
             }
-            first = range.upperBound
         }
         return zip(model.graph.nodes, totals).map { ($0.name, $0.op.typeName, $1) }
     }

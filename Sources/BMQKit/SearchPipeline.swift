@@ -218,7 +218,7 @@ public enum SearchPipeline {
         var histograms: [String: WeightHistogram] = [:]
         for (index, entry) in plan.entries.enumerated() {
             guard let weights = graph.node(named: entry.layer)?.parameters.first else { continue }
-            let (_, statistics) = evaluator.quantize(layer: index, scheme: entry.weights)
+            let (_, statistics) = evaluator.quantized(layer: index, scheme: entry.weights)
             histograms[entry.layer] = WeightHistogram(weights: weights, scheme: entry.weights, scales: statistics.scales)
         }
         return SearchReport(

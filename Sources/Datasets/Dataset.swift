@@ -30,6 +30,11 @@ public struct Dataset: Sendable {
         return copy
     }
 
+    /// Consecutive ranges of `size` images (the last may be shorter) covering the dataset.
+    public func batchRanges(size: Int) -> [Range<Int>] {
+        stride(from: 0, to: count, by: max(1, size)).map { $0..<Swift.min($0 + max(1, size), count) }
+    }
+
     /// Images `range` as a float batch, preprocessed as `(pixel - mean) * scale`.
     public func batch(_ range: Range<Int>, preprocessing: Preprocessing) -> Tensor {
         let size = imageShape.count

@@ -77,15 +77,16 @@ public struct Network: Sendable {
         return values
     }
 
+    /// Walking back from the end: a value is live before node i when node i or a later one reads
+    /// it; the output is live throughout, so it survives to the end once produced.
     static func liveness(of graph: Graph) -> [Set<String>] {
-        var sets = [Set<String>](repeating: [graph.output], count: graph.nodes.count + 1)
-        var readLater: Set<String> = []
+        var sets = [Set<String>](repeating: [], count: graph.nodes.count + 1)
+        var readLater: Set<String> = [graph.output]
+        sets[graph.nodes.count] = readLater
         for index in graph.nodes.indices.reversed() {
             readLater.formUnion(graph.nodes[index].inputs)
             sets[index] = readLater
         }
-        // The output must survive to the end; inputs read by the first node are live before it.
-        for index in sets.indices { sets[index].insert(graph.output) }
         return sets
     }
 

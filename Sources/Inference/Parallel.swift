@@ -39,6 +39,12 @@ public enum Parallel {
         return try results.values()
     }
 
+    /// 0..<count in consecutive rounds of one item per worker, for `map` over items whose
+    /// results are wanted round by round (progress, stopping early).
+    public static func rounds(_ count: Int) -> [Range<Int>] {
+        stride(from: 0, to: count, by: workers).map { $0..<min($0 + workers, count) }
+    }
+
     /// Splits 0..<count into one contiguous range per worker and runs `body` on each concurrently.
     static func forEachWorker(_ count: Int, _ body: @Sendable (Range<Int>) -> Void) {
         let chunks = isSerial ? 1 : min(workers, count)

@@ -310,7 +310,8 @@ public final class PatternSearch<Evaluator: SearchEvaluator> {
                 states = try best.map { ($0.schemes, try evaluator.advance(states[$0.parent].checkpoint, layer: index, scheme: $0.schemes[index])) }
             }
         }
-        return (best[0].schemes, best[0].score)
+        guard let winner = best.first else { throw PlanError("the beam search found no assignment within the bit budget") }
+        return (winner.schemes, winner.score)
     }
 
     /// Revisit every layer with the others fixed at their current choice; keep any improvement.
