@@ -1,6 +1,15 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// The register kernels are built for AVX2 + FMA on x86-64 (every x86-64 server since 2013); the
+// engine checks the CPU at run time and falls back to OpenBLAS without them. AArch64 has FMA in
+// its base instruction set.
+#if arch(x86_64)
+let vectorUnitFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma"])]
+#else
+let vectorUnitFlags: [SwiftSetting] = []
+#endif
+
 let package = Package(
     name: "bmq",
     platforms: [.macOS(.v13)],
@@ -29,7 +38,8 @@ let package = Package(
             name: "CaffeFormat",
             dependencies: ["TensorGraph", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "HDF5Format", dependencies: ["TensorGraph", "CHDF5"]),
-        .target(name: "Inference", dependencies: ["TensorGraph", "COpenBLAS"]),
+        .target(name: "SIMDKernels", swiftSettings: vectorUnitFlags),
+        .target(name: "Inference", dependencies: ["TensorGraph", "COpenBLAS", "SIMDKernels"]),
         .target(name: "BitPacking"),
         .target(name: "Quantization", dependencies: ["TensorGraph"]),
         .target(name: "PackedFormat", dependencies: ["TensorGraph", "BitPacking", "Quantization"]),

@@ -131,7 +131,15 @@ public enum Pipelines {
 extension Pipelines {
     /// Sets the OpenBLAS thread count for GEMM.
     public static func setBLASThreads(_ count: Int) { Network.setBLASThreads(count) }
+
+    /// How convolutions are computed from now on (`gemm` where the CPU lacks the direct kernels).
+    public static var convolutionMethod: ConvolutionMethod {
+        get { ConvolutionMethod.current }
+        set { ConvolutionMethod.current = newValue }
+    }
 }
+
+public typealias ConvolutionMethod = Inference.ConvolutionMethod
 
 extension Pipelines {
     /// Wall time spent in each layer over one pass of the request's data, in node order.

@@ -1,7 +1,62 @@
 import Foundation
+import SIMDKernels
 import TensorGraph
 
 extension Kernels {
+    static func convolution(_ x: Tensor, _ a: ConvolutionAttributes, weights: Tensor, bias: Tensor?, outputShape: Shape) -> Tensor {
+        if #available(macOS 26, *), ConvolutionMethod.current == .direct {
+            return directConvolution(x, a, weights: weights, bias: bias, outputShape: outputShape)
+        }
+        return gemmConvolution(x, a, weights: weights, bias: bias, outputShape: outputShape)
+    }
+
+    /// Convolution by the register kernels, image by image on each core, no column matrix.
+    @available(macOS 26, *)
+    static func directConvolution(_ x: Tensor, _ a: ConvolutionAttributes, weights: Tensor, bias: Tensor?, outputShape: Shape) -> Tensor {
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (m, oh, ow) = (outputShape[1], outputShape[2], outputShape[3])
+        let groups = a.group
+        let cg = c / groups, mg = m / groups
+        let geometry = DirectConvolution(
+            channels: cg, height: h, width: w, outChannels: mg, outHeight: oh, outWidth: ow,
+            kernel: (a.kernel.h, a.kernel.w), stride: (a.stride.h, a.stride.w), pad: (a.pad.h, a.pad.w),
+            dilation: (a.dilation.h, a.dilation.w))
+        let k = geometry.kernelSize, p = oh * ow
+        let packed = weights.data.withUnsafeBufferPointer { wb in
+            (0..<groups).map { geometry.packWeights(wb.baseAddress! + $0 * mg * k) }
+        }
+        var output = Tensor(uninitialized: outputShape)
+        x.data.withUnsafeBufferPointer { xBuffer in
+            output.data.withUnsafeMutableBufferPointer { yBuffer in
+                let xp = SharedConstPointer(xBuffer.baseAddress!)
+                let yp = SharedPointer(yBuffer.baseAddress!)
+                Parallel.forEachWorker(n) { images in
+                    var scratch = [Float](unsafeUninitializedCapacity: geometry.scratchCount) { $1 = $0.count }
+                    scratch.withUnsafeMutableBufferPointer { scratchBuffer in
+                        let scratch = scratchBuffer.baseAddress!
+                        for image in images {
+                            for g in 0..<groups {
+                                packed[g].withUnsafeBufferPointer { packedWeights in
+                                    func run(_ groupBias: UnsafePointer<Float>?) {
+                                        geometry.run(input: xp.base + (image * c + g * cg) * h * w,
+                                                     packedWeights: packedWeights.baseAddress!, bias: groupBias,
+                                                     output: yp.base + (image * m + g * mg) * p, scratch: scratch)
+                                    }
+                                    if let bias {
+                                        bias.data.withUnsafeBufferPointer { run($0.baseAddress! + g * mg) }
+                                    } else {
+                                        run(nil)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return output
+    }
+
     /// Convolution as im2col + GEMM over slices of several images at once.
     ///
     /// A slice's column matrix holds its images side by side ([K, images x P]), so OpenBLAS sees
@@ -9,7 +64,7 @@ extension Kernels {
     /// all cores at once with single-threaded BLAS (small slices stay in cache). Each output
     /// element is still a dot product over the same K values in the same order, which keeps
     /// results equal to Caffe's.
-    static func convolution(_ x: Tensor, _ a: ConvolutionAttributes, weights: Tensor, bias: Tensor?, outputShape: Shape) -> Tensor {
+    static func gemmConvolution(_ x: Tensor, _ a: ConvolutionAttributes, weights: Tensor, bias: Tensor?, outputShape: Shape) -> Tensor {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (m, oh, ow) = (outputShape[1], outputShape[2], outputShape[3])
         let groups = a.group

@@ -2,6 +2,8 @@ import ArgumentParser
 import BMQKit
 import Foundation
 
+extension ConvolutionMethod: ExpressibleByArgument {}
+
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Time inference over a dataset: repeated runs, minimum and median images/s.",
@@ -19,12 +21,18 @@ struct Bench: ParsableCommand {
     @Flag(help: "Also print the time spent in each layer.")
     var perLayer = false
 
+    @Option(parsing: .upToNextOption,
+            help: ArgumentHelp("Convolution method(s): direct (register kernels, the default where the CPU has AVX2 and FMA) or gemm (im2col + OpenBLAS, as Caffe). Give both to time them side by side, interleaved run by run.", valueName: "method"))
+    var convolution: [ConvolutionMethod] = []
+
     func run() throws {
         if let blasThreads { Pipelines.setBLASThreads(blasThreads) }
         let request = EvaluationRequest(
             model: try model.source, data: URL(fileURLWithPath: dataOptions.data), dataFormat: dataOptions.dataFormat,
             limit: dataOptions.limit, batchSize: dataOptions.batchSize)
+        let methods = convolution.isEmpty ? [Pipelines.convolutionMethod] : convolution
         if perLayer {
+            Pipelines.convolutionMethod = methods[0]
             let layers = try Pipelines.profileLayers(request)
             let total = layers.reduce(0) { $0 + $1.seconds }
             for layer in layers {
@@ -32,17 +40,21 @@ struct Bench: ParsableCommand {
                 print("\(layer.layer.padding(toLength: 16, withPad: " ", startingAt: 0)) \(layer.type.padding(toLength: 13, withPad: " ", startingAt: 0)) \(String(format: "%8.3f", layer.seconds)) s  \(String(format: "%5.1f", share))%")
             }
         }
-        var times: [Double] = []
-        var last: EvaluationReport?
+        var times = [[Double]](repeating: [], count: methods.count)
+        var images = 0
         for run in 1...max(1, runs) {
-            let report = try Pipelines.evaluate(request)
-            times.append(report.result.seconds)
-            print("run \(run): \(String(format: "%.3f", report.result.seconds)) s, \(String(format: "%.0f", report.result.imagesPerSecond)) images/s, \(report.result.correct)/\(report.result.total) correct")
-            last = report
+            for (index, method) in methods.enumerated() {
+                Pipelines.convolutionMethod = method
+                let report = try Pipelines.evaluate(request)
+                times[index].append(report.result.seconds)
+                images = report.result.total
+                print("run \(run) \(Pipelines.convolutionMethod.rawValue): \(String(format: "%.3f", report.result.seconds)) s, \(String(format: "%.0f", report.result.imagesPerSecond)) images/s, \(report.result.correct)/\(report.result.total) correct")
+            }
         }
-        guard let last else { return }
-        let sorted = times.sorted()
-        let images = Double(last.result.total)
-        print("min \(String(format: "%.3f", sorted[0])) s (\(String(format: "%.0f", images / sorted[0])) images/s), median \(String(format: "%.3f", sorted[sorted.count / 2])) s (\(String(format: "%.0f", images / sorted[sorted.count / 2])) images/s), batch \(dataOptions.batchSize)")
+        for (method, runTimes) in zip(methods, times) {
+            let sorted = runTimes.sorted()
+            let (fastest, median) = (sorted[0], sorted[sorted.count / 2])
+            print("\(method.rawValue): min \(String(format: "%.3f", fastest)) s (\(String(format: "%.0f", Double(images) / fastest)) images/s), median \(String(format: "%.3f", median)) s (\(String(format: "%.0f", Double(images) / median)) images/s), batch \(dataOptions.batchSize)")
+        }
     }
 }

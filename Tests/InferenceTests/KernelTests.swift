@@ -42,18 +42,36 @@ struct ConvolutionCase: Sendable, CustomStringConvertible {
         ConvolutionCase(input: [5, 1, 6, 6], attributes: ConvolutionAttributes(numOutput: 1, kernel: Size2(square: 1))),
         ConvolutionCase(input: [2, 6, 5, 7], attributes: ConvolutionAttributes(numOutput: 6, kernel: Size2(square: 3), stride: Size2(square: 3), pad: Size2(square: 1), group: 3)),
         ConvolutionCase(input: [1, 2, 3, 3], attributes: ConvolutionAttributes(numOutput: 2, kernel: Size2(square: 5), pad: Size2(square: 2))),
+        // Register-kernel edges: whole 16-wide rows, half rows, two rows per block, blocks that
+        // cross rows and end short, and channel counts leaving every tile remainder 1...5.
+        ConvolutionCase(input: [2, 5, 16, 16], attributes: ConvolutionAttributes(numOutput: 13, kernel: Size2(square: 3), pad: Size2(square: 1))),
+        ConvolutionCase(input: [1, 3, 32, 32], attributes: ConvolutionAttributes(numOutput: 11, kernel: Size2(square: 5), pad: Size2(square: 2))),
+        ConvolutionCase(input: [3, 4, 8, 8], attributes: ConvolutionAttributes(numOutput: 10, kernel: Size2(square: 5), pad: Size2(square: 2))),
+        ConvolutionCase(input: [2, 3, 13, 11], attributes: ConvolutionAttributes(numOutput: 9, kernel: Size2(3, 2), stride: Size2(1, 2))),
+        ConvolutionCase(input: [1, 7, 28, 28], attributes: ConvolutionAttributes(numOutput: 8, kernel: Size2(square: 5))),
+        ConvolutionCase(input: [2, 4, 9, 10], attributes: ConvolutionAttributes(numOutput: 12, kernel: Size2(square: 1), stride: Size2(square: 2), biasTerm: false)),
     ]
 
-    @Test(arguments: convolutions)
-    func convolutionMatchesReference(_ test: ConvolutionCase) throws {
+    @Test(arguments: convolutions, ConvolutionMethod.allCases)
+    func convolutionMatchesReference(_ test: ConvolutionCase, method: ConvolutionMethod) throws {
         let a = test.attributes
         let node = Node(name: "conv", op: .convolution(a), inputs: ["x"], outputs: ["y"])
         let outputShape = try ShapeInference.outputShapes(of: node, inputs: [test.input])[0]
         let weights = randomTensor([a.numOutput, test.input[1] / a.group, a.kernel.h, a.kernel.w], seed: 1)
         let bias = a.biasTerm ? randomTensor([a.numOutput], seed: 2) : nil
         let x = randomTensor(test.input, seed: 3)
-        expectClose(Kernels.convolution(x, a, weights: weights, bias: bias, outputShape: outputShape),
-                    ReferenceKernels.convolution(x, a, weights: weights, bias: bias, outputShape: outputShape), "\(test)")
+        let fast: Tensor
+        switch method {
+        case .gemm:
+            fast = Kernels.gemmConvolution(x, a, weights: weights, bias: bias, outputShape: outputShape)
+        case .direct:
+            guard #available(macOS 26, *), ConvolutionMethod.vectorUnitAvailable else {
+                print("skipped: this CPU lacks the vector instructions of the direct convolution")
+                return
+            }
+            fast = Kernels.directConvolution(x, a, weights: weights, bias: bias, outputShape: outputShape)
+        }
+        expectClose(fast, ReferenceKernels.convolution(x, a, weights: weights, bias: bias, outputShape: outputShape), "\(test) \(method)")
     }
 
     @Test func convolutionSplitsLargeBatchesIntoSlicesCorrectly() throws {
@@ -63,7 +81,7 @@ struct ConvolutionCase: Sendable, CustomStringConvertible {
         #expect(8 * 9 * 23 * 23 * 37 > Kernels.columnBudget)
         let weights = randomTensor([5, 8, 3, 3], seed: 4), bias = randomTensor([5], seed: 5), x = randomTensor(input, seed: 6)
         let shape: Shape = [37, 5, 23, 23]
-        expectClose(Kernels.convolution(x, a, weights: weights, bias: bias, outputShape: shape),
+        expectClose(Kernels.gemmConvolution(x, a, weights: weights, bias: bias, outputShape: shape),
                     ReferenceKernels.convolution(x, a, weights: weights, bias: bias, outputShape: shape), "sliced batch")
     }
 

@@ -1,0 +1,49 @@
+import Foundation
+
+/// How the engine computes convolutions.
+public enum ConvolutionMethod: String, Sendable, CaseIterable {
+    /// The register kernels of `SIMDKernels`: no column matrix, fastest where the CPU has them.
+    case direct
+    /// im2col + OpenBLAS `sgemm`, Caffe's own method; runs anywhere.
+    case gemm
+
+    /// The method in use: `direct` where this CPU runs the register kernels, unless set otherwise.
+    public static var current: ConvolutionMethod {
+        get { override ?? (vectorUnitAvailable ? .direct : .gemm) }
+        set { override = newValue == .direct && !vectorUnitAvailable ? .gemm : newValue }
+    }
+
+    nonisolated(unsafe) private static var override: ConvolutionMethod?
+
+    /// Whether the CPU executes the instructions `SIMDKernels` is compiled for (AVX2 and FMA on
+    /// x86-64; always on AArch64), and the OS's Swift runtime has what the kernels use.
+    public static let vectorUnitAvailable: Bool = {
+        guard #available(macOS 26, *) else { return false }
+        #if arch(x86_64)
+        return cpuFlags.contains("avx2") && cpuFlags.contains("fma")
+        #else
+        return true
+        #endif
+    }()
+
+    #if arch(x86_64)
+    /// The CPU feature names the OS reports (Linux: /proc/cpuinfo's flags line; macOS: sysctl).
+    private static var cpuFlags: Set<String> {
+        #if os(Linux)
+        guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return [] }
+        return Set(line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == ":" }).map(String.init))
+        #elseif os(macOS)
+        var flags: Set<String> = []
+        for (name, key) in [("avx2", "hw.optional.avx2_0"), ("fma", "hw.optional.fma")] {
+            var value: Int32 = 0
+            var size = MemoryLayout<Int32>.size
+            if sysctlbyname(key, &value, &size, nil, 0) == 0, value != 0 { flags.insert(name) }
+        }
+        return flags
+        #else
+        return []
+        #endif
+    }
+    #endif
+}
