@@ -18,6 +18,17 @@ public struct DirectConvolution: Sendable {
     var paddedWidth: Int { width + 2 * padW }
     var positions: Int { outHeight * outWidth }
 
+    /// Offset of each patch element (channel, ky, kx) from a position's top-left input cell.
+    let patchOffsets: [Int]
+    /// Each 16-position block as runs along one output row: (first lane, length, input offset).
+    let blocks: [[Run]]
+    /// Output channels in register tiles of at most six (twelve accumulators), sizes balanced.
+    let channelTiles: [Range<Int>]
+
+    struct Run: Sendable {
+        let lane, length, origin: Int
+    }
+
     /// One group's geometry: `channels` and `outChannels` are the group's own counts.
     public init(channels: Int, height: Int, width: Int, outChannels: Int, outHeight: Int, outWidth: Int,
                 kernel: (h: Int, w: Int), stride: (h: Int, w: Int), pad: (h: Int, w: Int), dilation: (h: Int, w: Int)) {
@@ -27,6 +38,29 @@ public struct DirectConvolution: Sendable {
         (strideH, strideW) = stride
         (padH, padW) = pad
         (dilationH, dilationW) = dilation
+        let paddedHeight = height + 2 * pad.h, paddedWidth = width + 2 * pad.w
+        var offsets: [Int] = []
+        for c in 0..<channels {
+            for ky in 0..<kernel.h {
+                for kx in 0..<kernel.w { offsets.append((c * paddedHeight + ky * dilation.h) * paddedWidth + kx * dilation.w) }
+            }
+        }
+        patchOffsets = offsets
+        let lanes = Self.lanes, positions = outHeight * outWidth
+        blocks = Swift.stride(from: 0, to: positions, by: lanes).map { first in
+            var runs: [Run] = []
+            var lane = 0
+            let count = min(lanes, positions - first)
+            while lane < count {
+                let oy = (first + lane) / outWidth, ox = (first + lane) % outWidth
+                let length = min(count - lane, outWidth - ox)
+                runs.append(Run(lane: lane, length: length, origin: oy * stride.h * paddedWidth + ox * stride.w))
+                lane += length
+            }
+            return runs
+        }
+        let tileCount = (outChannels + Self.maxTile - 1) / Self.maxTile
+        channelTiles = (0..<tileCount).map { ($0 * outChannels / tileCount)..<(($0 + 1) * outChannels / tileCount) }
     }
 
     /// Floats of scratch memory one worker needs for `run`.
@@ -47,11 +81,6 @@ public struct DirectConvolution: Sendable {
         return packed
     }
 
-    /// Output channels in tiles of six (twelve accumulators), the remainder as one smaller tile.
-    var channelTiles: [Range<Int>] {
-        stride(from: 0, to: outChannels, by: maxTile).map { $0..<min($0 + maxTile, outChannels) }
-    }
-
     /// Convolves one image's group: `input` [channels][height][width], `output` [outChannels][positions].
     /// - Parameters:
     ///   - packedWeights: from `packWeights`.
@@ -62,15 +91,13 @@ public struct DirectConvolution: Sendable {
         let source = padded ? UnsafePointer(scratch) : input
         let panel = padded ? scratch + channels * paddedHeight * paddedWidth : scratch
         if padded { copyPadded(input, into: scratch) }
-        let offsets = patchOffsets
-        let tiles = channelTiles
         let k = kernelSize
-        var first = 0
-        while first < positions {
+        for (block, runs) in blocks.enumerated() {
+            let first = block * lanes
             let count = min(lanes, positions - first)
-            gatherPanel(source, offsets: offsets, firstPosition: first, count: count, into: panel)
+            gatherPanel(source, runs: runs, count: count, into: panel)
             var weights = packedWeights
-            for tile in tiles {
+            for tile in channelTiles {
                 let out = output + tile.lowerBound * positions + first
                 let tileBias = bias.map { $0 + tile.lowerBound }
                 switch tile.count {
@@ -83,22 +110,7 @@ public struct DirectConvolution: Sendable {
                 }
                 weights += tile.count * k
             }
-            first += count
         }
-    }
-
-    /// Offset of each patch element (channel, ky, kx) from a position's top-left input cell.
-    var patchOffsets: [Int] {
-        var offsets: [Int] = []
-        offsets.reserveCapacity(kernelSize)
-        for c in 0..<channels {
-            for ky in 0..<kernelHeight {
-                for kx in 0..<kernelWidth {
-                    offsets.append((c * paddedHeight + ky * dilationH) * paddedWidth + kx * dilationW)
-                }
-            }
-        }
-        return offsets
     }
 
     /// The input with its zero border, so every patch element is a plain load.
@@ -112,21 +124,11 @@ public struct DirectConvolution: Sendable {
         }
     }
 
-    /// panel[k][lane] = input cell of patch element k for output position first + lane; lanes past
+    /// panel[k][lane] = input cell of patch element k for the block's position `lane`; lanes past
     /// `count` are zero.
-    func gatherPanel(_ source: UnsafePointer<Float>, offsets: [Int], firstPosition first: Int, count: Int,
-                     into panel: UnsafeMutablePointer<Float>) {
-        // The block's positions as runs along one output row: (first lane, length, input offset).
-        var runs: [(lane: Int, length: Int, origin: Int)] = []
-        var lane = 0
-        while lane < count {
-            let oy = (first + lane) / outWidth, ox = (first + lane) % outWidth
-            let length = min(count - lane, outWidth - ox)
-            runs.append((lane, length, oy * strideH * paddedWidth + ox * strideW))
-            lane += length
-        }
+    func gatherPanel(_ source: UnsafePointer<Float>, runs: [Run], count: Int, into panel: UnsafeMutablePointer<Float>) {
         if count < lanes { panel.initialize(repeating: 0, count: kernelSize * lanes) }
-        offsets.withUnsafeBufferPointer { offsets in
+        patchOffsets.withUnsafeBufferPointer { offsets in
             if runs.count == 1, runs[0].length == lanes, strideW == 1 {
                 let origin = source + runs[0].origin
                 for k in 0..<offsets.count {
@@ -139,7 +141,18 @@ public struct DirectConvolution: Sendable {
                 let row = panel + k * lanes
                 for run in runs {
                     let src = source + run.origin + offsets[k]
-                    for i in 0..<run.length { row[run.lane + i] = src[i * strideW] }
+                    let dst = row + run.lane
+                    if strideW == 1 {
+                        var i = 0
+                        while i + 8 <= run.length {
+                            UnsafeMutableRawPointer(dst + i).storeBytes(
+                                of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+                            i += 8
+                        }
+                        while i < run.length { dst[i] = src[i]; i += 1 }
+                    } else {
+                        for i in 0..<run.length { dst[i] = src[i * strideW] }
+                    }
                 }
             }
         }
@@ -147,7 +160,7 @@ public struct DirectConvolution: Sendable {
 
     public static let lanes = 16
     var lanes: Int { Self.lanes }
-    var maxTile: Int { 6 }
+    static let maxTile = 6
 }
 
 typealias Vector = SIMD16<Float>
