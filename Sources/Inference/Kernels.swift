@@ -1,4 +1,5 @@
 import Foundation
+import SIMDKernels
 import TensorGraph
 
 /// The engine's fast kernels. Each follows Caffe's CPU arithmetic step by step
@@ -32,6 +33,38 @@ enum Kernels {
     }
 
     static func pooling(_ x: Tensor, _ a: PoolingAttributes, outputShape: Shape) -> Tensor {
+        if #available(macOS 26, *), ConvolutionMethod.vectorUnitAvailable {
+            return vectorPooling(x, a, outputShape: outputShape)
+        }
+        return scalarPooling(x, a, outputShape: outputShape)
+    }
+
+    /// Pooling by the vector kernels, whole planes per core.
+    @available(macOS 26, *)
+    static func vectorPooling(_ x: Tensor, _ a: PoolingAttributes, outputShape: Shape) -> Tensor {
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (kernel, stride, pad) = a.window(height: h, width: w)
+        let pooling = PlanePooling(height: h, width: w, outHeight: outputShape[2], outWidth: outputShape[3],
+                                   kernel: (kernel.h, kernel.w), stride: (stride.h, stride.w), pad: (pad.h, pad.w),
+                                   average: a.method != .max)
+        var output = Tensor(uninitialized: outputShape)
+        x.data.withUnsafeBufferPointer { xb in
+            output.data.withUnsafeMutableBufferPointer { yb in
+                let xp = SharedConstPointer(xb.baseAddress!), yp = SharedPointer(yb.baseAddress!)
+                Parallel.forEachWorker(n * c) { planes in
+                    var scratch = [Float](unsafeUninitializedCapacity: pooling.scratchCount) { $1 = $0.count }
+                    scratch.withUnsafeMutableBufferPointer {
+                        pooling.run(planes: xp.base + planes.lowerBound * h * w, count: planes.count,
+                                    output: yp.base + planes.lowerBound * pooling.outHeight * pooling.outWidth,
+                                    scratch: $0.baseAddress!)
+                    }
+                }
+            }
+        }
+        return output
+    }
+
+    static func scalarPooling(_ x: Tensor, _ a: PoolingAttributes, outputShape: Shape) -> Tensor {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (oh, ow) = (outputShape[2], outputShape[3])
         let (kernel, stride, pad) = a.window(height: h, width: w)

@@ -165,22 +165,34 @@ public struct DirectConvolution: Sendable {
 
 typealias Vector = SIMD16<Float>
 
+/// The register loop: row r of the tile gains weights[e][r] * panel[e][0..<16] for each element e.
+/// Out of line, so the accumulators live only in registers: inlined into the epilogue, whose
+/// indexing keeps them in memory, they would be stored on every iteration.
+@available(macOS 26, *)
+@inline(never)
+func accumulate<let R: Int>(_ start: InlineArray<R, Vector>, _ elements: Int, _ weights: UnsafePointer<Float>,
+                            _ panel: UnsafePointer<Float>) -> InlineArray<R, Vector> {
+    var acc = start
+    var w = weights, b = panel
+    for _ in 0..<elements {
+        let column = UnsafeRawPointer(b).loadUnaligned(as: Vector.self)
+        for r in 0..<R { acc[r] = acc[r].addingProduct(Vector(repeating: w[r]), column) }
+        w += R
+        b += Vector.scalarCount
+    }
+    return acc
+}
+
 /// One register tile: out[r][0..<count] = bias[r] + sum over k of weights[k][r] * panel[k][0..<16].
 @available(macOS 26, *)
 @inline(__always)
 func multiply<let R: Int>(_ accumulators: InlineArray<R, Vector>, _ k: Int, _ weights: UnsafePointer<Float>,
                           _ panel: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
                           _ out: UnsafeMutablePointer<Float>, _ rowStride: Int, _ count: Int) {
-    var acc = accumulators
-    var w = weights, b = panel
-    for _ in 0..<k {
-        let column = UnsafeRawPointer(b).loadUnaligned(as: Vector.self)
-        for r in 0..<R { acc[r] = acc[r].addingProduct(Vector(repeating: w[r]), column) }
-        w += R
-        b += Vector.scalarCount
-    }
+    let acc = accumulate(accumulators, k, weights, panel)
     for r in 0..<R {
-        let value = bias.map { acc[r] + Vector(repeating: $0[r]) } ?? acc[r]
+        var value = acc[r]
+        if let bias { value += Vector(repeating: bias[r]) }
         let row = out + r * rowStride
         if count == Vector.scalarCount {
             UnsafeMutableRawPointer(row).storeBytes(of: value, as: Vector.self)

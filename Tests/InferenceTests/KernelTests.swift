@@ -50,6 +50,9 @@ struct ConvolutionCase: Sendable, CustomStringConvertible {
         ConvolutionCase(input: [2, 3, 13, 11], attributes: ConvolutionAttributes(numOutput: 9, kernel: Size2(3, 2), stride: Size2(1, 2))),
         ConvolutionCase(input: [1, 7, 28, 28], attributes: ConvolutionAttributes(numOutput: 8, kernel: Size2(square: 5))),
         ConvolutionCase(input: [2, 4, 9, 10], attributes: ConvolutionAttributes(numOutput: 12, kernel: Size2(square: 1), stride: Size2(square: 2), biasTerm: false)),
+        // Patches longer than one panel slice (two and three slices), with short last blocks.
+        ConvolutionCase(input: [1, 40, 6, 10], attributes: ConvolutionAttributes(numOutput: 7, kernel: Size2(square: 3), pad: Size2(square: 1))),
+        ConvolutionCase(input: [2, 64, 5, 5], attributes: ConvolutionAttributes(numOutput: 8, kernel: Size2(square: 3))),
     ]
 
     @Test(arguments: convolutions, ConvolutionMethod.allCases)
@@ -104,15 +107,22 @@ struct ConvolutionCase: Sendable, CustomStringConvertible {
         PoolingAttributes(method: .average, kernel: Size2(square: 3), stride: Size2(square: 2), pad: Size2(square: 1)),
         PoolingAttributes(method: .average, kernel: Size2(square: 1), global: true),
         PoolingAttributes(method: .max, kernel: Size2(square: 2), stride: Size2(square: 2), ceilMode: false),
+        PoolingAttributes(method: .average, kernel: Size2(square: 3), stride: Size2(square: 1), pad: Size2(square: 1)),
+        PoolingAttributes(method: .max, kernel: Size2(square: 3), stride: Size2(square: 3)),
     ]
 
-    @Test(arguments: poolings)
-    func poolingMatchesReference(_ a: PoolingAttributes) throws {
-        let input: Shape = [2, 3, 9, 7]
+    /// Both pooling paths against the reference, exactly: AVE must add in Caffe's order. Inputs
+    /// give output rows shorter than, equal to and longer than one vector.
+    @Test(arguments: poolings, [[2, 3, 9, 7], [1, 2, 32, 32], [1, 2, 21, 37]] as [Shape])
+    func poolingMatchesReference(_ a: PoolingAttributes, input: Shape) throws {
         let node = Node(name: "pool", op: .pooling(a), inputs: ["x"], outputs: ["y"])
         let shape = try ShapeInference.outputShapes(of: node, inputs: [input])[0]
         let x = randomTensor(input, seed: 10)
-        expectClose(Kernels.pooling(x, a, outputShape: shape), ReferenceKernels.pooling(x, a, outputShape: shape), "\(a)")
+        let expected = ReferenceKernels.pooling(x, a, outputShape: shape)
+        expectClose(Kernels.scalarPooling(x, a, outputShape: shape), expected, tolerance: 0, "\(a) scalar")
+        if #available(macOS 26, *), ConvolutionMethod.vectorUnitAvailable {
+            expectClose(Kernels.vectorPooling(x, a, outputShape: shape), expected, tolerance: 0, "\(a) vector")
+        }
     }
 
     @Test(arguments: [LRNRegion.acrossChannels, .withinChannel], [3, 5])
