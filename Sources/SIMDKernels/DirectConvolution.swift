@@ -91,25 +91,40 @@ public struct DirectConvolution: Sendable {
         let source = padded ? UnsafePointer(scratch) : input
         let panel = padded ? scratch + channels * paddedHeight * paddedWidth : scratch
         if padded { copyPadded(input, into: scratch) }
-        let k = kernelSize
-        for (block, runs) in blocks.enumerated() {
-            let first = block * lanes
-            let count = min(lanes, positions - first)
-            gatherPanel(source, runs: runs, count: count, into: panel)
-            var weights = packedWeights
-            for tile in channelTiles {
-                let out = output + tile.lowerBound * positions + first
-                let tileBias = bias.map { $0 + tile.lowerBound }
-                switch tile.count {
-                case 6: multiply(InlineArray<6, Vector>(repeating: .zero), k, weights, panel, tileBias, out, positions, count)
-                case 5: multiply(InlineArray<5, Vector>(repeating: .zero), k, weights, panel, tileBias, out, positions, count)
-                case 4: multiply(InlineArray<4, Vector>(repeating: .zero), k, weights, panel, tileBias, out, positions, count)
-                case 3: multiply(InlineArray<3, Vector>(repeating: .zero), k, weights, panel, tileBias, out, positions, count)
-                case 2: multiply(InlineArray<2, Vector>(repeating: .zero), k, weights, panel, tileBias, out, positions, count)
-                default: multiply(InlineArray<1, Vector>(repeating: .zero), k, weights, panel, tileBias, out, positions, count)
+        patchOffsets.withUnsafeBufferPointer { offsets in
+            for (block, runs) in blocks.enumerated() {
+                let first = block * lanes
+                let count = min(lanes, positions - first)
+                if runs.count == 1, runs[0].length == lanes, strideW == 1 {
+                    // Sixteen neighbours on one output row: each element's cells are already contiguous.
+                    multiplyTiles(InputColumns(origin: source + runs[0].origin, offsets: offsets.baseAddress!),
+                                  packedWeights, bias, output + first, count)
+                } else {
+                    gatherPanel(source, runs: runs, count: count, into: panel)
+                    multiplyTiles(PanelColumns(base: panel), packedWeights, bias, output + first, count)
                 }
-                weights += tile.count * k
             }
+        }
+    }
+
+    /// Every channel tile for one block of `count` positions starting at `output`.
+    @inline(__always)
+    func multiplyTiles<C: Columns>(_ columns: C, _ packedWeights: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
+                                   _ output: UnsafeMutablePointer<Float>, _ count: Int) {
+        let k = kernelSize
+        var weights = packedWeights
+        for tile in channelTiles {
+            let out = output + tile.lowerBound * positions
+            let tileBias = bias.map { $0 + tile.lowerBound }
+            switch tile.count {
+            case 6: multiply(InlineArray<6, Vector>(repeating: .zero), k, weights, columns, tileBias, out, positions, count)
+            case 5: multiply(InlineArray<5, Vector>(repeating: .zero), k, weights, columns, tileBias, out, positions, count)
+            case 4: multiply(InlineArray<4, Vector>(repeating: .zero), k, weights, columns, tileBias, out, positions, count)
+            case 3: multiply(InlineArray<3, Vector>(repeating: .zero), k, weights, columns, tileBias, out, positions, count)
+            case 2: multiply(InlineArray<2, Vector>(repeating: .zero), k, weights, columns, tileBias, out, positions, count)
+            default: multiply(InlineArray<1, Vector>(repeating: .zero), k, weights, columns, tileBias, out, positions, count)
+            }
+            weights += tile.count * k
         }
     }
 
@@ -129,14 +144,6 @@ public struct DirectConvolution: Sendable {
     func gatherPanel(_ source: UnsafePointer<Float>, runs: [Run], count: Int, into panel: UnsafeMutablePointer<Float>) {
         if count < lanes { panel.initialize(repeating: 0, count: kernelSize * lanes) }
         patchOffsets.withUnsafeBufferPointer { offsets in
-            if runs.count == 1, runs[0].length == lanes, strideW == 1 {
-                let origin = source + runs[0].origin
-                for k in 0..<offsets.count {
-                    UnsafeMutableRawPointer(panel + k * lanes)
-                        .storeBytes(of: UnsafeRawPointer(origin + offsets[k]).loadUnaligned(as: Vector.self), as: Vector.self)
-                }
-                return
-            }
             for k in 0..<offsets.count {
                 let row = panel + k * lanes
                 for run in runs {
@@ -170,26 +177,45 @@ typealias Vector = SIMD16<Float>
 /// indexing keeps them in memory, they would be stored on every iteration.
 @available(macOS 26, *)
 @inline(never)
-func accumulate<let R: Int>(_ start: InlineArray<R, Vector>, _ elements: Int, _ weights: UnsafePointer<Float>,
-                            _ panel: UnsafePointer<Float>) -> InlineArray<R, Vector> {
+func accumulate<let R: Int, C: Columns>(_ start: InlineArray<R, Vector>, _ elements: Int, _ weights: UnsafePointer<Float>,
+                                         _ columns: C) -> InlineArray<R, Vector> {
     var acc = start
-    var w = weights, b = panel
-    for _ in 0..<elements {
-        let column = UnsafeRawPointer(b).loadUnaligned(as: Vector.self)
+    var w = weights
+    for e in 0..<elements {
+        let column = columns[e]
         for r in 0..<R { acc[r] = acc[r].addingProduct(Vector(repeating: w[r]), column) }
         w += R
-        b += Vector.scalarCount
     }
     return acc
 }
 
-/// One register tile: out[r][0..<count] = bias[r] + sum over k of weights[k][r] * panel[k][0..<16].
+/// Where the register loop finds patch element e's sixteen input cells.
+protocol Columns {
+    subscript(_ element: Int) -> Vector { get }
+}
+
+/// A gathered panel, [element][16].
+struct PanelColumns: Columns {
+    let base: UnsafePointer<Float>
+    @inline(__always)
+    subscript(_ element: Int) -> Vector { UnsafeRawPointer(base + element * Vector.scalarCount).loadUnaligned(as: Vector.self) }
+}
+
+/// The input itself, when the sixteen cells of every element are contiguous.
+struct InputColumns: Columns {
+    let origin: UnsafePointer<Float>
+    let offsets: UnsafePointer<Int>
+    @inline(__always)
+    subscript(_ element: Int) -> Vector { UnsafeRawPointer(origin + offsets[element]).loadUnaligned(as: Vector.self) }
+}
+
+/// One register tile: out[r][0..<count] = bias[r] + sum over k of weights[k][r] * columns[k][0..<16].
 @available(macOS 26, *)
 @inline(__always)
-func multiply<let R: Int>(_ accumulators: InlineArray<R, Vector>, _ k: Int, _ weights: UnsafePointer<Float>,
-                          _ panel: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
-                          _ out: UnsafeMutablePointer<Float>, _ rowStride: Int, _ count: Int) {
-    let acc = accumulate(accumulators, k, weights, panel)
+func multiply<let R: Int, C: Columns>(_ accumulators: InlineArray<R, Vector>, _ k: Int, _ weights: UnsafePointer<Float>,
+                                      _ columns: C, _ bias: UnsafePointer<Float>?,
+                                      _ out: UnsafeMutablePointer<Float>, _ rowStride: Int, _ count: Int) {
+    let acc = accumulate(accumulators, k, weights, columns)
     for r in 0..<R {
         var value = acc[r]
         if let bias { value += Vector(repeating: bias[r]) }
