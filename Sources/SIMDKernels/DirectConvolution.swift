@@ -1,10 +1,11 @@
-/// Convolution without an im2col matrix: 16 output positions at a time, their input patches are
-/// gathered into a small panel ([K][16], in cache) and multiplied with tiles of up to six output
-/// channels held in vector registers.
+/// Convolution without an im2col matrix: output positions in blocks of 16 (or 8, for rows of a
+/// multiple of 8), whose input cells are read straight from the input when they are contiguous
+/// or else gathered into a small panel ([K][lanes], in cache), multiplied with tiles of output
+/// channels held in vector registers (twelve accumulators).
 ///
-/// This module is compiled for AVX2 + FMA on x86-64 (see Package.swift); callers must check
-/// `DirectConvolution.isSupported` first. Each output is `(sum over k of w * x) + bias`, the
-/// sum fused-multiply-added in k order (channel, ky, kx) as one running value.
+/// This module is compiled for AVX2 + FMA on x86-64 (see Package.swift); callers must check the
+/// CPU first. Each output is `(sum over k of w * x) + bias`, the sum fused-multiply-added in k
+/// order (channel, ky, kx) as one running value.
 @available(macOS 26, *)
 public struct DirectConvolution: Sendable {
     public let channels, height, width: Int
@@ -18,11 +19,14 @@ public struct DirectConvolution: Sendable {
     var paddedWidth: Int { width + 2 * padW }
     var positions: Int { outHeight * outWidth }
 
+    /// Output positions per block: 16, or 8 when output rows are a multiple of 8 but not of 16,
+    /// so that no block wraps a row.
+    let lanes: Int
     /// Offset of each patch element (channel, ky, kx) from a position's top-left input cell.
     let patchOffsets: [Int]
-    /// Each 16-position block as runs along one output row: (first lane, length, input offset).
+    /// Each block as runs along one output row: (first lane, length, input offset).
     let blocks: [[Run]]
-    /// Output channels in register tiles of at most six (twelve accumulators), sizes balanced.
+    /// Output channels in register tiles (twelve accumulator vectors at most), sizes balanced.
     let channelTiles: [Range<Int>]
 
     struct Run: Sendable {
@@ -46,7 +50,9 @@ public struct DirectConvolution: Sendable {
             }
         }
         patchOffsets = offsets
-        let lanes = Self.lanes, positions = outHeight * outWidth
+        let lanes = outWidth % 16 != 0 && outWidth % 8 == 0 ? 8 : 16
+        self.lanes = lanes
+        let positions = outHeight * outWidth
         blocks = Swift.stride(from: 0, to: positions, by: lanes).map { first in
             var runs: [Run] = []
             var lane = 0
@@ -59,7 +65,8 @@ public struct DirectConvolution: Sendable {
             }
             return runs
         }
-        let tileCount = (outChannels + Self.maxTile - 1) / Self.maxTile
+        let maxTile = 12 * 8 / lanes
+        let tileCount = (outChannels + maxTile - 1) / maxTile
         channelTiles = (0..<tileCount).map { ($0 * outChannels / tileCount)..<(($0 + 1) * outChannels / tileCount) }
     }
 
@@ -67,7 +74,7 @@ public struct DirectConvolution: Sendable {
     public var scratchCount: Int { (padH > 0 || padW > 0 ? channels * paddedHeight * paddedWidth : 0) + kernelSize * lanes }
 
     /// Weights [outChannels][kernelSize] (row-major, as Caffe stores them) rearranged into the
-    /// tiles the register kernel reads: for each tile of up to six channels, [k][channel].
+    /// tiles the register kernel reads: for each tile of channels, [k][channel].
     public func packWeights(_ weights: UnsafePointer<Float>) -> [Float] {
         let k = kernelSize
         var packed = [Float](repeating: 0, count: outChannels * k)
@@ -91,17 +98,28 @@ public struct DirectConvolution: Sendable {
         let source = padded ? UnsafePointer(scratch) : input
         let panel = padded ? scratch + channels * paddedHeight * paddedWidth : scratch
         if padded { copyPadded(input, into: scratch) }
+        if lanes == 16 {
+            runBlocks(SIMD16<Float>.self, source, panel, packedWeights, bias, output)
+        } else {
+            runBlocks(SIMD8<Float>.self, source, panel, packedWeights, bias, output)
+        }
+    }
+
+    @inline(__always)
+    func runBlocks<V: SIMD>(_: V.Type, _ source: UnsafePointer<Float>, _ panel: UnsafeMutablePointer<Float>,
+                            _ packedWeights: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
+                            _ output: UnsafeMutablePointer<Float>) where V.Scalar == Float {
         patchOffsets.withUnsafeBufferPointer { offsets in
             for (block, runs) in blocks.enumerated() {
                 let first = block * lanes
                 let count = min(lanes, positions - first)
                 if runs.count == 1, runs[0].length == lanes, strideW == 1 {
-                    // Sixteen neighbours on one output row: each element's cells are already contiguous.
-                    multiplyTiles(InputColumns(origin: source + runs[0].origin, offsets: offsets.baseAddress!),
+                    // Neighbours on one output row: each element's cells are already contiguous.
+                    multiplyTiles(InputColumns<V>(origin: source + runs[0].origin, offsets: offsets.baseAddress!),
                                   packedWeights, bias, output + first, count)
                 } else {
                     gatherPanel(source, runs: runs, count: count, into: panel)
-                    multiplyTiles(PanelColumns(base: panel), packedWeights, bias, output + first, count)
+                    multiplyTiles(PanelColumns<V>(base: panel), packedWeights, bias, output + first, count)
                 }
             }
         }
@@ -116,13 +134,20 @@ public struct DirectConvolution: Sendable {
         for tile in channelTiles {
             let out = output + tile.lowerBound * positions
             let tileBias = bias.map { $0 + tile.lowerBound }
+            let zero = C.Vector()
             switch tile.count {
-            case 6: multiply(InlineArray<6, Vector>(repeating: .zero), k, weights, columns, tileBias, out, positions, count)
-            case 5: multiply(InlineArray<5, Vector>(repeating: .zero), k, weights, columns, tileBias, out, positions, count)
-            case 4: multiply(InlineArray<4, Vector>(repeating: .zero), k, weights, columns, tileBias, out, positions, count)
-            case 3: multiply(InlineArray<3, Vector>(repeating: .zero), k, weights, columns, tileBias, out, positions, count)
-            case 2: multiply(InlineArray<2, Vector>(repeating: .zero), k, weights, columns, tileBias, out, positions, count)
-            default: multiply(InlineArray<1, Vector>(repeating: .zero), k, weights, columns, tileBias, out, positions, count)
+            case 12: multiply(InlineArray<12, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, positions, count)
+            case 11: multiply(InlineArray<11, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, positions, count)
+            case 10: multiply(InlineArray<10, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, positions, count)
+            case 9: multiply(InlineArray<9, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, positions, count)
+            case 8: multiply(InlineArray<8, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, positions, count)
+            case 7: multiply(InlineArray<7, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, positions, count)
+            case 6: multiply(InlineArray<6, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, positions, count)
+            case 5: multiply(InlineArray<5, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, positions, count)
+            case 4: multiply(InlineArray<4, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, positions, count)
+            case 3: multiply(InlineArray<3, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, positions, count)
+            case 2: multiply(InlineArray<2, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, positions, count)
+            default: multiply(InlineArray<1, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, positions, count)
             }
             weights += tile.count * k
         }
@@ -134,7 +159,7 @@ public struct DirectConvolution: Sendable {
         padded.initialize(repeating: 0, count: channels * ph * pw)
         for c in 0..<channels {
             for y in 0..<height {
-                (padded + (c * ph + y + padH) * pw + padW).update(from: input + (c * height + y) * width, count: width)
+                copyRow(input + (c * height + y) * width, to: padded + (c * ph + y + padH) * pw + padW, count: width)
             }
         }
     }
@@ -150,13 +175,7 @@ public struct DirectConvolution: Sendable {
                     let src = source + run.origin + offsets[k]
                     let dst = row + run.lane
                     if strideW == 1 {
-                        var i = 0
-                        while i + 8 <= run.length {
-                            UnsafeMutableRawPointer(dst + i).storeBytes(
-                                of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
-                            i += 8
-                        }
-                        while i < run.length { dst[i] = src[i]; i += 1 }
+                        copyRow(src, to: dst, count: run.length)
                     } else {
                         for i in 0..<run.length { dst[i] = src[i * strideW] }
                     }
@@ -165,65 +184,74 @@ public struct DirectConvolution: Sendable {
         }
     }
 
-    public static let lanes = 16
-    var lanes: Int { Self.lanes }
-    static let maxTile = 6
 }
 
-typealias Vector = SIMD16<Float>
-
-/// The register loop: row r of the tile gains weights[e][r] * panel[e][0..<16] for each element e.
+/// The register loop: row r of the tile gains weights[e][r] * columns[e] for each element e.
 /// Out of line, so the accumulators live only in registers: inlined into the epilogue, whose
 /// indexing keeps them in memory, they would be stored on every iteration.
 @available(macOS 26, *)
 @inline(never)
-func accumulate<let R: Int, C: Columns>(_ start: InlineArray<R, Vector>, _ elements: Int, _ weights: UnsafePointer<Float>,
-                                         _ columns: C) -> InlineArray<R, Vector> {
+func accumulate<let R: Int, C: Columns>(_ start: InlineArray<R, C.Vector>, _ elements: Int, _ weights: UnsafePointer<Float>,
+                                         _ columns: C) -> InlineArray<R, C.Vector> {
     var acc = start
     var w = weights
     for e in 0..<elements {
         let column = columns[e]
-        for r in 0..<R { acc[r] = acc[r].addingProduct(Vector(repeating: w[r]), column) }
+        for r in 0..<R { acc[r] = acc[r].addingProduct(C.Vector(repeating: w[r]), column) }
         w += R
     }
     return acc
 }
 
-/// Where the register loop finds patch element e's sixteen input cells.
+/// Where the register loop finds patch element e's input cells, one per lane.
 protocol Columns {
+    associatedtype Vector: SIMD where Vector.Scalar == Float
     subscript(_ element: Int) -> Vector { get }
 }
 
-/// A gathered panel, [element][16].
-struct PanelColumns: Columns {
+/// A gathered panel, [element][lanes].
+struct PanelColumns<Vector: SIMD>: Columns where Vector.Scalar == Float {
     let base: UnsafePointer<Float>
     @inline(__always)
     subscript(_ element: Int) -> Vector { UnsafeRawPointer(base + element * Vector.scalarCount).loadUnaligned(as: Vector.self) }
 }
 
-/// The input itself, when the sixteen cells of every element are contiguous.
-struct InputColumns: Columns {
+/// The input itself, when every element's cells for the block are contiguous.
+struct InputColumns<Vector: SIMD>: Columns where Vector.Scalar == Float {
     let origin: UnsafePointer<Float>
     let offsets: UnsafePointer<Int>
     @inline(__always)
     subscript(_ element: Int) -> Vector { UnsafeRawPointer(origin + offsets[element]).loadUnaligned(as: Vector.self) }
 }
 
-/// One register tile: out[r][0..<count] = bias[r] + sum over k of weights[k][r] * columns[k][0..<16].
+/// One register tile: out[r][0..<count] = bias[r] + sum over k of weights[k][r] * columns[k].
 @available(macOS 26, *)
 @inline(__always)
-func multiply<let R: Int, C: Columns>(_ accumulators: InlineArray<R, Vector>, _ k: Int, _ weights: UnsafePointer<Float>,
+func multiply<let R: Int, C: Columns>(_ accumulators: InlineArray<R, C.Vector>, _ k: Int, _ weights: UnsafePointer<Float>,
                                       _ columns: C, _ bias: UnsafePointer<Float>?,
                                       _ out: UnsafeMutablePointer<Float>, _ rowStride: Int, _ count: Int) {
     let acc = accumulate(accumulators, k, weights, columns)
     for r in 0..<R {
         var value = acc[r]
-        if let bias { value += Vector(repeating: bias[r]) }
+        if let bias { value += C.Vector(repeating: bias[r]) }
         let row = out + r * rowStride
-        if count == Vector.scalarCount {
-            UnsafeMutableRawPointer(row).storeBytes(of: value, as: Vector.self)
+        if count == C.Vector.scalarCount {
+            UnsafeMutableRawPointer(row).storeBytes(of: value, as: C.Vector.self)
         } else {
             for i in 0..<count { row[i] = value[i] }
         }
     }
+}
+
+/// Copies `count` floats with vector moves: the rows copied here are short (8 to 32 floats),
+/// where a memmove call costs more than the copy.
+@inline(__always)
+func copyRow(_ source: UnsafePointer<Float>, to destination: UnsafeMutablePointer<Float>, count: Int) {
+    var i = 0
+    while i + 8 <= count {
+        UnsafeMutableRawPointer(destination + i).storeBytes(
+            of: UnsafeRawPointer(source + i).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+        i += 8
+    }
+    while i < count { destination[i] = source[i]; i += 1 }
 }

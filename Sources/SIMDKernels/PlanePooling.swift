@@ -58,7 +58,7 @@ public struct PlanePooling: Sendable {
                 // Only the interior changes from plane to plane; the border stays as initialised.
                 let src = input + plane * height * width
                 for y in 0..<height {
-                    (scratch + (y + padH) * paddedWidth + padW).update(from: src + y * width, count: width)
+                    copyRow(src + y * width, to: scratch + (y + padH) * paddedWidth + padW, count: width)
                 }
                 let dst = output + plane * outHeight * outWidth
                 for oy in 0..<outHeight {
