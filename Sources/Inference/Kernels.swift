@@ -2,8 +2,9 @@ import Foundation
 import SIMDKernels
 import TensorGraph
 
-/// The engine's fast kernels. Each follows Caffe's CPU arithmetic step by step
-/// (operation order, float32 intermediates) so results agree with Caffe's.
+/// The engine's fast kernels. Each follows Caffe's CPU arithmetic (float32 intermediates,
+/// Caffe's order wherever it is cheap to keep: pooling, LRN, bias after the sum) so results agree
+/// with Caffe's; convolution and inner-product sums differ from Caffe's only in summation order.
 enum Kernels {
     static func innerProduct(_ x: Tensor, _ a: InnerProductAttributes, weights: Tensor, bias: Tensor?, outputShape: Shape) -> Tensor {
         let rows = x.shape.count(upTo: a.axis)
