@@ -22,30 +22,26 @@ extension Kernels {
             kernel: (a.kernel.h, a.kernel.w), stride: (a.stride.h, a.stride.w), pad: (a.pad.h, a.pad.w),
             dilation: (a.dilation.h, a.dilation.w))
         let k = geometry.kernelSize, p = oh * ow
+        // Every group's tiles, one after another: group g's start at g * mg * k.
         let packed = weights.data.withUnsafeBufferPointer { wb in
-            (0..<groups).map { geometry.packWeights(wb.baseAddress! + $0 * mg * k) }
+            (0..<groups).flatMap { geometry.packWeights(wb.baseAddress! + $0 * mg * k) }
         }
         var output = Tensor(uninitialized: outputShape)
         x.data.withUnsafeBufferPointer { xBuffer in
-            output.data.withUnsafeMutableBufferPointer { yBuffer in
-                let xp = SharedConstPointer(xBuffer.baseAddress!)
-                let yp = SharedPointer(yBuffer.baseAddress!)
-                Parallel.forEachWorker(n) { images in
-                    var scratch = [Float](unsafeUninitializedCapacity: geometry.scratchCount) { $1 = $0.count }
-                    scratch.withUnsafeMutableBufferPointer { scratchBuffer in
-                        let scratch = scratchBuffer.baseAddress!
-                        for image in images {
-                            for g in 0..<groups {
-                                packed[g].withUnsafeBufferPointer { packedWeights in
-                                    func run(_ groupBias: UnsafePointer<Float>?) {
-                                        geometry.run(input: xp.base + (image * c + g * cg) * h * w,
-                                                     packedWeights: packedWeights.baseAddress!, bias: groupBias,
-                                                     output: yp.base + (image * m + g * mg) * p, scratch: scratch)
-                                    }
-                                    if let bias {
-                                        bias.data.withUnsafeBufferPointer { run($0.baseAddress! + g * mg) }
-                                    } else {
-                                        run(nil)
+            packed.withUnsafeBufferPointer { packedBuffer in
+                (bias?.data ?? []).withUnsafeBufferPointer { biasBuffer in
+                    output.data.withUnsafeMutableBufferPointer { yBuffer in
+                        let xp = SharedConstPointer(xBuffer.baseAddress!), wp = SharedConstPointer(packedBuffer.baseAddress!)
+                        let bp = bias == nil ? nil : SharedConstPointer(biasBuffer.baseAddress!)
+                        let yp = SharedPointer(yBuffer.baseAddress!)
+                        Parallel.forEachWorker(n) { images in
+                            var scratch = [Float](unsafeUninitializedCapacity: geometry.scratchCount) { $1 = $0.count }
+                            scratch.withUnsafeMutableBufferPointer { scratch in
+                                for image in images {
+                                    for g in 0..<groups {
+                                        geometry.run(input: xp.base + (image * c + g * cg) * h * w, packedWeights: wp.base + g * mg * k,
+                                                     bias: bp.map { $0.base + g * mg }, output: yp.base + (image * m + g * mg) * p,
+                                                     scratch: scratch.baseAddress!)
                                     }
                                 }
                             }
@@ -61,9 +57,9 @@ extension Kernels {
     ///
     /// A slice's column matrix holds its images side by side ([K, images x P]), so OpenBLAS sees
     /// one wide multiplication instead of Caffe's one small GEMM per image, and the slices run on
-    /// all cores at once with single-threaded BLAS (small slices stay in cache). Each output
-    /// element is still a dot product over the same K values in the same order, which keeps
-    /// results equal to Caffe's.
+    /// all cores at once with single-threaded BLAS (small slices stay in cache). Each output is
+    /// Caffe's dot product over the same K values, though not always bit for bit: OpenBLAS's
+    /// kernels split a sum differently depending on where its element falls in their tiles.
     static func gemmConvolution(_ x: Tensor, _ a: ConvolutionAttributes, weights: Tensor, bias: Tensor?, outputShape: Shape) -> Tensor {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (m, oh, ow) = (outputShape[1], outputShape[2], outputShape[3])

@@ -9,15 +9,18 @@ public enum ConvolutionMethod: String, Sendable, CaseIterable {
 
     /// The method in use: `direct` where this CPU runs the register kernels, unless set otherwise.
     public static var current: ConvolutionMethod {
-        get { override ?? (vectorUnitAvailable ? .direct : .gemm) }
-        set { override = newValue == .direct && !vectorUnitAvailable ? .gemm : newValue }
+        get { override ?? (VectorUnit.available ? .direct : .gemm) }
+        set { override = newValue == .direct && !VectorUnit.available ? .gemm : newValue }
     }
 
     nonisolated(unsafe) private static var override: ConvolutionMethod?
+}
 
-    /// Whether the CPU executes the instructions `SIMDKernels` is compiled for (AVX2 and FMA on
-    /// x86-64; always on AArch64), and the OS's Swift runtime has what the kernels use.
-    public static let vectorUnitAvailable: Bool = {
+/// The vector instructions `SIMDKernels` (convolution and pooling) is compiled for.
+public enum VectorUnit {
+    /// Whether the CPU executes them (AVX2 and FMA on x86-64; always on AArch64), and the OS's
+    /// Swift runtime has what the kernels use.
+    public static let available: Bool = {
         guard #available(macOS 26, *) else { return false }
         #if arch(x86_64)
         return cpuFlags.contains("avx2") && cpuFlags.contains("fma")

@@ -34,7 +34,7 @@ enum Kernels {
     }
 
     static func pooling(_ x: Tensor, _ a: PoolingAttributes, outputShape: Shape) -> Tensor {
-        if #available(macOS 26, *), ConvolutionMethod.vectorUnitAvailable {
+        if #available(macOS 26, *), VectorUnit.available {
             return vectorPooling(x, a, outputShape: outputShape)
         }
         return scalarPooling(x, a, outputShape: outputShape)

@@ -68,7 +68,7 @@ struct ConvolutionCase: Sendable, CustomStringConvertible {
         case .gemm:
             fast = Kernels.gemmConvolution(x, a, weights: weights, bias: bias, outputShape: outputShape)
         case .direct:
-            guard #available(macOS 26, *), ConvolutionMethod.vectorUnitAvailable else {
+            guard #available(macOS 26, *), VectorUnit.available else {
                 print("skipped: this CPU lacks the vector instructions of the direct convolution")
                 return
             }
@@ -120,7 +120,7 @@ struct ConvolutionCase: Sendable, CustomStringConvertible {
         let x = randomTensor(input, seed: 10)
         let expected = ReferenceKernels.pooling(x, a, outputShape: shape)
         expectClose(Kernels.scalarPooling(x, a, outputShape: shape), expected, tolerance: 0, "\(a) scalar")
-        if #available(macOS 26, *), ConvolutionMethod.vectorUnitAvailable {
+        if #available(macOS 26, *), VectorUnit.available {
             expectClose(Kernels.vectorPooling(x, a, outputShape: shape), expected, tolerance: 0, "\(a) vector")
         }
     }
