@@ -49,15 +49,17 @@ let package = Package(
             name: "bmq",
             dependencies: ["BMQKit", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["TensorGraph"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorGraphTests", dependencies: ["TensorGraph"]),
         .testTarget(name: "CaffeFormatTests", dependencies: ["CaffeFormat", "TestSupport"]),
         .testTarget(name: "HDF5FormatTests", dependencies: ["HDF5Format", "CaffeFormat", "TestSupport"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "TestSupport"]),
         .testTarget(name: "PackedFormatTests", dependencies: ["PackedFormat", "BitPacking", "Quantization", "TestSupport"]),
-        .testTarget(name: "InferenceTests", dependencies: ["Inference", "TestSupport"]),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "TensorGraph", "TestSupport"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TestSupport"]),
-        .testTarget(name: "BMQKitTests", dependencies: ["BMQKit", "TestSupport"]),
+        .testTarget(
+            name: "BMQKitTests",
+            dependencies: ["BMQKit", "CaffeFormat", "HDF5Format", "PackedFormat", "Inference", "TensorGraph", "TestSupport"]),
         .testTarget(name: "bmqCLITests", dependencies: ["TestSupport", "PackedFormat"]),
     ],
     swiftLanguageModes: [.v6]

@@ -111,7 +111,8 @@ public struct CaffeFormat: WeightsReading, ModelWriting {
     // MARK: Writing
 
     /// The graph as a current-format NetParameter with blobs in their canonical shapes.
-    func netParameter(for graph: Graph, includeBlobs: Bool) -> Caffe_NetParameter {
+    /// - Throws: `GraphError` naming a layer whose operation has no Caffe form.
+    func netParameter(for graph: Graph, includeBlobs: Bool) throws -> Caffe_NetParameter {
         var net = Caffe_NetParameter()
         net.name = graph.name
         for input in graph.inputs {
@@ -125,7 +126,7 @@ public struct CaffeFormat: WeightsReading, ModelWriting {
             net.layer.append(layer)
         }
         for node in graph.nodes {
-            var layer = CaffeOpMapping.layerParameter(for: node)
+            var layer = try CaffeLayerCodecs.layerParameter(for: node)
             if includeBlobs { layer.blobs = node.parameters.map(Caffe_BlobProto.init) }
             net.layer.append(layer)
         }
@@ -137,6 +138,8 @@ public struct CaffeFormat: WeightsReading, ModelWriting {
         let bytes: Data
         do {
             bytes = try netParameter(for: graph, includeBlobs: true).serializedBytes()
+        } catch let error as GraphError {
+            throw FormatError(file: url.path, "cannot be written: \(error)")
         } catch {
             throw FormatError(file: url.path, "cannot be encoded: \(error)")
         }
@@ -144,7 +147,8 @@ public struct CaffeFormat: WeightsReading, ModelWriting {
     }
 
     /// The graph's topology as deploy `.prototxt` text (Input layers, no weights).
-    public func prototxt(for graph: Graph) -> String {
-        netParameter(for: graph, includeBlobs: false).textFormatString()
+    /// - Throws: `GraphError` naming a layer whose operation has no Caffe form.
+    public func prototxt(for graph: Graph) throws -> String {
+        try netParameter(for: graph, includeBlobs: false).textFormatString()
     }
 }

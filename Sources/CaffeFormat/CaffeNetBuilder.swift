@@ -41,12 +41,12 @@ struct CaffeNetBuilder {
                 continue
             }
             do {
-                guard let op = try CaffeOpMapping.op(for: layer) else {
+                guard let op = try CaffeLayerCodecs.op(for: layer) else {
                     unsupported.append("'\(layer.name)' (\(layer.type.isEmpty ? "no type" : layer.type))")
                     continue
                 }
                 nodes.append(Node(name: layer.name, op: op, inputs: layer.bottoms, outputs: layer.tops))
-            } catch let error as CaffeOpMapping.AttributeError {
+            } catch let error as CaffeAttributeError {
                 errors.append("layer '\(layer.name)': \(error.message)")
             }
         }

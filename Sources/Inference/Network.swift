@@ -67,7 +67,7 @@ public struct Network: Sendable {
             }
             // Drop in-place inputs from the table so element-wise kernels own their storage and skip a copy.
             for name in node.outputs where node.inputs.contains(name) { values[name] = nil }
-            let outputs = run(node, inputs: &inputs, outputShapes: shapes.nodeOutputShapes[index])
+            let outputs = Self.run(node, inputs: &inputs, outputShapes: shapes.nodeOutputShapes[index])
             for (name, tensor) in zip(node.outputs, outputs) { values[name] = tensor }
             observe?(index, outputs)
             // Free what no later node reads: a long pass keeps only its working set.
@@ -90,7 +90,8 @@ public struct Network: Sendable {
         return sets
     }
 
-    func run(_ node: Node, inputs: inout [Tensor], outputShapes: [Shape]) -> [Tensor] {
+    /// Runs one node with the engine's kernels; `inputs` may be consumed by in-place kernels.
+    static func run(_ node: Node, inputs: inout [Tensor], outputShapes: [Shape]) -> [Tensor] {
         let p = node.parameters
         /// Applies an in-place kernel to the first input, which is uniquely owned when the layer is in place.
         func inPlace(_ kernel: (inout Tensor) -> Void) -> [Tensor] {
@@ -105,22 +106,22 @@ public struct Network: Sendable {
             return [Kernels.innerProduct(inputs[0], a, weights: p[0], bias: a.biasTerm ? p[1] : nil, outputShape: outputShapes[0])]
         case let .pooling(a):
             return [Kernels.pooling(inputs[0], a, outputShape: outputShapes[0])]
-        case let .relu(slope):
-            return inPlace { Kernels.relu(&$0, negativeSlope: slope) }
+        case let .relu(a):
+            return inPlace { Kernels.relu(&$0, negativeSlope: a.negativeSlope) }
         case .sigmoid:
             return inPlace { Kernels.sigmoid(&$0) }
         case .tanh:
             return inPlace { Kernels.tanh(&$0) }
-        case let .softmax(axis):
-            return [Kernels.softmax(inputs[0], axis: axis)]
+        case let .softmax(a):
+            return [Kernels.softmax(inputs[0], axis: a.axis)]
         case let .lrn(a):
             return [Kernels.lrn(inputs[0], a)]
         case .dropout:
             return [inputs[0]]
         case .flatten:
             return [inputs[0].reshaped(outputShapes[0])]
-        case let .concat(axis):
-            return [Kernels.concat(inputs, axis: axis, outputShape: outputShapes[0])]
+        case let .concat(a):
+            return [Kernels.concat(inputs, axis: a.axis, outputShape: outputShapes[0])]
         case let .eltwise(a):
             return [Kernels.eltwise(inputs, a)]
         case let .batchNorm(a):

@@ -4,6 +4,119 @@ import TensorGraph
 /// Straightforward kernels written from the layer definitions, one output element at a time.
 /// They are the oracle the fast kernels are tested against; the engine never runs them.
 enum ReferenceKernels {
+    /// Runs one node by the definitions below: every operation has a reference here, so tests can
+    /// check the engine's kernel for each operation the graph can hold.
+    static func run(_ node: Node, inputs: [Tensor], outputShapes: [Shape]) -> [Tensor] {
+        let p = node.parameters
+        func map(_ transform: (Float) -> Float) -> [Tensor] { [Tensor(shape: inputs[0].shape, data: inputs[0].data.map(transform))] }
+        switch node.op {
+        case let .convolution(a):
+            return [convolution(inputs[0], a, weights: p[0], bias: a.biasTerm ? p[1] : nil, outputShape: outputShapes[0])]
+        case let .innerProduct(a):
+            return [innerProduct(inputs[0], a, weights: p[0], bias: a.biasTerm ? p[1] : nil, outputShape: outputShapes[0])]
+        case let .pooling(a):
+            return [pooling(inputs[0], a, outputShape: outputShapes[0])]
+        case let .relu(a):
+            return map { $0 > 0 ? $0 : a.negativeSlope * $0 }
+        case .sigmoid:
+            return map { 1 / (1 + Foundation.exp(-$0)) }
+        case .tanh:
+            return map { Foundation.tanh($0) }
+        case let .softmax(a):
+            return [softmax(inputs[0], axis: a.axis)]
+        case let .lrn(a):
+            return [lrn(inputs[0], a)]
+        case .dropout:
+            return [inputs[0]]
+        case .flatten:
+            return [inputs[0].reshaped(outputShapes[0])]
+        case let .concat(a):
+            return [concat(inputs, axis: a.axis, outputShape: outputShapes[0])]
+        case let .eltwise(a):
+            return [eltwise(inputs, a)]
+        case let .batchNorm(a):
+            return [batchNorm(inputs[0], a, mean: p[0], variance: p[1], factor: p[2])]
+        case let .scale(a):
+            return [scale(inputs[0], a, scale: p[0], bias: a.biasTerm ? p[1] : nil)]
+        case .split:
+            return Array(repeating: inputs[0], count: outputShapes.count)
+        }
+    }
+
+    /// exp(x_c) / sum over c' of exp(x_c') along `axis`, in double precision.
+    static func softmax(_ x: Tensor, axis: Int) -> Tensor {
+        let resolved = axis < 0 ? axis + x.shape.rank : axis
+        let outer = x.shape.count(upTo: resolved), channels = x.shape[resolved], inner = x.shape.count(from: resolved + 1)
+        var y = x
+        for o in 0..<outer {
+            for i in 0..<inner {
+                let indices = (0..<channels).map { (o * channels + $0) * inner + i }
+                let exps = indices.map { Foundation.exp(Double(x.data[$0])) }
+                let sum = exps.reduce(0, +)
+                for (index, e) in zip(indices, exps) { y.data[index] = Float(e / sum) }
+            }
+        }
+        return y
+    }
+
+    /// Output element by element: which input holds it and where.
+    static func concat(_ inputs: [Tensor], axis: Int, outputShape: Shape) -> Tensor {
+        let resolved = axis < 0 ? axis + outputShape.rank : axis
+        let inner = outputShape.count(from: resolved + 1), total = outputShape[resolved]
+        var y = Tensor(zeros: outputShape)
+        for index in 0..<outputShape.count {
+            var along = (index / inner) % total
+            let outer = index / (inner * total), within = index % inner
+            for input in inputs {
+                let size = input.shape[resolved]
+                if along < size {
+                    y.data[index] = input.data[(outer * size + along) * inner + within]
+                    break
+                }
+                along -= size
+            }
+        }
+        return y
+    }
+
+    static func eltwise(_ inputs: [Tensor], _ a: EltwiseAttributes) -> Tensor {
+        var y = Tensor(zeros: inputs[0].shape)
+        for index in y.data.indices {
+            let values = inputs.map { $0.data[index] }
+            switch a.operation {
+            case .sum:
+                let coefficients = a.coefficients.isEmpty ? Array(repeating: 1, count: values.count) : a.coefficients
+                y.data[index] = zip(values, coefficients).reduce(0) { $0 + $1.0 * $1.1 }
+            case .product: y.data[index] = values.reduce(1, *)
+            case .max: y.data[index] = values.max() ?? 0
+            }
+        }
+        return y
+    }
+
+    /// (x - mean / factor) / sqrt(variance / factor + eps), per channel (axis 1).
+    static func batchNorm(_ x: Tensor, _ a: BatchNormAttributes, mean: Tensor, variance: Tensor, factor: Tensor) -> Tensor {
+        let f = factor.data[0] == 0 ? 0 : 1 / factor.data[0]
+        let channels = x.shape[1], inner = x.shape.count(from: 2)
+        var y = x
+        for index in y.data.indices {
+            let c = (index / inner) % channels
+            y.data[index] = (x.data[index] - mean.data[c] * f) / (variance.data[c] * f + a.eps).squareRoot()
+        }
+        return y
+    }
+
+    /// x times the scale (plus the bias) of the element's position over axes [axis, axis + numAxes).
+    static func scale(_ x: Tensor, _ a: ScaleAttributes, scale: Tensor, bias: Tensor?) -> Tensor {
+        let inner = x.shape.count(from: a.axis + a.numAxes), size = scale.count
+        var y = x
+        for index in y.data.indices {
+            let d = (index / inner) % size
+            y.data[index] = x.data[index] * scale.data[d] + (bias?.data[d] ?? 0)
+        }
+        return y
+    }
+
     static func convolution(_ x: Tensor, _ a: ConvolutionAttributes, weights: Tensor, bias: Tensor?, outputShape: Shape) -> Tensor {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (m, oh, ow) = (outputShape[1], outputShape[2], outputShape[3])

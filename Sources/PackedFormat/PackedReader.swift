@@ -52,6 +52,8 @@ enum PackedReader {
                 guard description == nil, index == 0 else { throw fail("\(label): the network description must come first, once") }
                 do {
                     description = try JSONDecoder().decode(GraphDescription.self, from: Data(payload))
+                } catch let error as GraphError {
+                    throw fail("network description: \(error)")
                 } catch {
                     throw fail("\(label) (network description): invalid JSON")
                 }

@@ -11,7 +11,7 @@ func tinyGraph() -> Graph {
     }
     let conv = Node(name: "conv", op: .convolution(ConvolutionAttributes(numOutput: 2, kernel: Size2(square: 3), pad: Size2(square: 1))),
                     inputs: ["data"], outputs: ["conv"], parameters: [ramp([2, 1, 3, 3], 0.05), ramp([2], 0.1)])
-    let relu = Node(name: "relu", op: .relu(negativeSlope: 0), inputs: ["conv"], outputs: ["conv"])
+    let relu = Node(name: "relu", op: .relu(ReLUAttributes(negativeSlope: 0)), inputs: ["conv"], outputs: ["conv"])
     let ip = Node(name: "ip", op: .innerProduct(InnerProductAttributes(numOutput: 3)), inputs: ["conv"], outputs: ["ip"],
                   parameters: [ramp([3, 32], 0.01), ramp([3], 0.2)])
     return Graph(name: "tiny", inputs: [GraphInput(name: "data", shape: [1, 1, 4, 4])], nodes: [conv, relu, ip], output: "ip")
@@ -62,7 +62,7 @@ func tinyGraph() -> Graph {
     }
 
     @Test func everyTruncatedPrototxtFailsCleanlyWithALine() throws {
-        let text = caffe.prototxt(for: tinyGraph())
+        let text = try caffe.prototxt(for: tinyGraph())
         let full = try caffe.readNet(text: text)
         let bytes = Array(text.utf8)
         var rejected = 0
@@ -91,7 +91,7 @@ func tinyGraph() -> Graph {
         let full = directory.appendingPathComponent("full.caffemodel")
         try caffe.write(graph, to: full)
         let model = try Data(contentsOf: full)
-        let text = Data(caffe.prototxt(for: graph).utf8)
+        let text = Data(try caffe.prototxt(for: graph).utf8)
         let net = try caffe.readNet(text: String(decoding: text, as: UTF8.self))
         var seed = UInt64(0x5EED)
         func nextIndex(_ count: Int) -> Int {
@@ -229,8 +229,8 @@ struct SharedModelReaderTests {
         let stored = try caffe.readModelDefinition(from: SharedData.url("models/resnet20-cifar10/ResNet_20.caffemodel"))
         let net = try caffe.readNet(from: SharedData.url("models/resnet20-cifar10/res20_cifar_train_test.prototxt"))
         // The prototxt has no Split layers; the weights still attach to every parameterised layer by name.
-        #expect(!net.nodes.contains { $0.op == .split })
-        #expect(stored.nodes.contains { $0.op == .split })
+        #expect(!net.nodes.contains { $0.op == .split(SplitAttributes()) })
+        #expect(stored.nodes.contains { $0.op == .split(SplitAttributes()) })
         let (graph, report) = try net.withBatchAndImage().attachingWeights(weights)
         #expect(report.unusedLayers.isEmpty)
         #expect(graph.nodes.filter { !$0.op.parameterNames.isEmpty }.allSatisfy { !$0.parameters.isEmpty })

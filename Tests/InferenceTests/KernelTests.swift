@@ -1,28 +1,12 @@
 import Foundation
 import TensorGraph
+import TestSupport
 import Testing
 @testable import Inference
 
-/// A small seeded generator so every run tests the same values.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
-func randomTensor(_ shape: Shape, seed: UInt64) -> Tensor {
-    var generator = SeededGenerator(state: seed)
-    return Tensor(shape: shape, data: (0..<shape.count).map { _ in Float.random(in: -1...1, using: &generator) })
-}
-
 func expectClose(_ a: Tensor, _ b: Tensor, tolerance: Float = 1e-4, _ what: String) {
     #expect(a.shape == b.shape, "\(what): shape \(a.shape) vs \(b.shape)")
-    let worst = zip(a.data, b.data).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
+    let worst = largestRelativeDifference(a, b)
     #expect(worst <= tolerance, "\(what): largest relative difference \(worst)")
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import TensorGraph
+import TestSupport
 import Testing
 @testable import Inference
 
@@ -11,8 +12,8 @@ import Testing
         let nodes = [
             Node(name: "conv1", op: .convolution(conv), inputs: ["data"], outputs: ["conv1"],
                  parameters: [randomTensor([4, 2, 3, 3], seed: 11), randomTensor([4], seed: 12)]),
-            Node(name: "relu1", op: .relu(negativeSlope: 0), inputs: ["conv1"], outputs: ["conv1"]),
-            Node(name: "split", op: .split, inputs: ["conv1"], outputs: ["a", "b"]),
+            Node(name: "relu1", op: .relu(ReLUAttributes(negativeSlope: 0)), inputs: ["conv1"], outputs: ["conv1"]),
+            Node(name: "split", op: .split(SplitAttributes()), inputs: ["conv1"], outputs: ["a", "b"]),
             Node(name: "conv2", op: .convolution(conv), inputs: ["a"], outputs: ["conv2"],
                  parameters: [randomTensor([4, 4, 3, 3], seed: 13), randomTensor([4], seed: 14)]),
             Node(name: "sum", op: .eltwise(EltwiseAttributes()), inputs: ["conv2", "b"], outputs: ["sum"]),
@@ -20,7 +21,7 @@ import Testing
                  inputs: ["sum"], outputs: ["pool"]),
             Node(name: "ip", op: .innerProduct(InnerProductAttributes(numOutput: 5)), inputs: ["pool"], outputs: ["ip"],
                  parameters: [randomTensor([5, 4 * 3 * 3], seed: 15), randomTensor([5], seed: 16)]),
-            Node(name: "prob", op: .softmax(axis: 1), inputs: ["ip"], outputs: ["prob"]),
+            Node(name: "prob", op: .softmax(SoftmaxAttributes(axis: 1)), inputs: ["ip"], outputs: ["prob"]),
         ]
         return Graph(name: "branched", inputs: [GraphInput(name: "data", shape: [1, 2, 6, 6])], nodes: nodes, output: "prob")
     }

@@ -196,7 +196,7 @@ struct PatternVectorTests {
     func graph() -> Graph {
         let conv = Node(name: "conv1", op: .convolution(ConvolutionAttributes(numOutput: 2, kernel: Size2(square: 1))), inputs: ["x"], outputs: ["c"],
                         parameters: [Tensor(shape: [2, 4, 1, 1], data: weights.data), Tensor(shape: [2], data: [0.3, -0.7])])
-        let relu = Node(name: "relu", op: .relu(negativeSlope: 0), inputs: ["c"], outputs: ["c"])
+        let relu = Node(name: "relu", op: .relu(ReLUAttributes(negativeSlope: 0)), inputs: ["c"], outputs: ["c"])
         let ip = Node(name: "ip1", op: .innerProduct(InnerProductAttributes(numOutput: 1)), inputs: ["c"], outputs: ["y"],
                       parameters: [Tensor(shape: [1, 2], data: [0.9, -0.9]), Tensor(shape: [1], data: [0.1])])
         return Graph(name: "g", inputs: [GraphInput(name: "x", shape: [1, 4, 1, 1])], nodes: [conv, relu, ip], output: "y")

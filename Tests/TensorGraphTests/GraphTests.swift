@@ -30,15 +30,15 @@ import Testing
 
     @Test func otherShapes() throws {
         #expect(try ShapeInference.outputShapes(of: node(.innerProduct(InnerProductAttributes(numOutput: 10))), inputs: [[4, 50, 4, 4]]) == [[4, 10]])
-        #expect(try ShapeInference.outputShapes(of: node(.flatten(axis: 1, endAxis: -1)), inputs: [[4, 5, 6, 7]]) == [[4, 210]])
-        #expect(try ShapeInference.outputShapes(of: node(.concat(axis: 1), inputs: ["a", "b"]), inputs: [[2, 3, 4, 4], [2, 5, 4, 4]]) == [[2, 8, 4, 4]])
+        #expect(try ShapeInference.outputShapes(of: node(.flatten(FlattenAttributes(axis: 1, endAxis: -1))), inputs: [[4, 5, 6, 7]]) == [[4, 210]])
+        #expect(try ShapeInference.outputShapes(of: node(.concat(ConcatAttributes(axis: 1)), inputs: ["a", "b"]), inputs: [[2, 3, 4, 4], [2, 5, 4, 4]]) == [[2, 8, 4, 4]])
         #expect(throws: GraphError.self) {
-            try ShapeInference.outputShapes(of: node(.concat(axis: 1), inputs: ["a", "b"]), inputs: [[2, 3, 4, 4], [2, 5, 4, 5]])
+            try ShapeInference.outputShapes(of: node(.concat(ConcatAttributes(axis: 1)), inputs: ["a", "b"]), inputs: [[2, 3, 4, 4], [2, 5, 4, 5]])
         }
         #expect(throws: GraphError.self) {
             try ShapeInference.outputShapes(of: node(.eltwise(EltwiseAttributes()), inputs: ["a", "b"]), inputs: [[2, 3], [2, 4]])
         }
-        #expect(try ShapeInference.outputShapes(of: node(.split, outputs: ["a", "b", "c"]), inputs: [[1, 2]]) == [[1, 2], [1, 2], [1, 2]])
+        #expect(try ShapeInference.outputShapes(of: node(.split(SplitAttributes()), outputs: ["a", "b", "c"]), inputs: [[1, 2]]) == [[1, 2], [1, 2], [1, 2]])
     }
 
     @Test func groupsMustDivideChannels() throws {
@@ -47,7 +47,7 @@ import Testing
     }
 
     @Test func undefinedValuesAreNamed() {
-        let graph = Graph(name: "g", inputs: [GraphInput(name: "data", shape: [1, 2])], nodes: [node(.relu(negativeSlope: 0), "r", inputs: ["nope"])], output: "y")
+        let graph = Graph(name: "g", inputs: [GraphInput(name: "data", shape: [1, 2])], nodes: [node(.relu(ReLUAttributes(negativeSlope: 0)), "r", inputs: ["nope"])], output: "y")
         #expect { try ShapeInference.infer(graph) } throws: { "\($0)" == "layer 'r' reads 'nope', which no earlier layer or input produces" }
     }
 

@@ -1,0 +1,10 @@
+/// Dropout: the identity at inference time; the ratio is kept so writers can round-trip it.
+public struct DropoutAttributes: ElementwiseOperator {
+    public static let typeName = "Dropout"
+
+    public var ratio: Float
+
+    public init(ratio: Float = 0.5) { self.ratio = ratio }
+
+    public var op: Op { .dropout(self) }
+}

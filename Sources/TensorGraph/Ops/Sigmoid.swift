@@ -1,0 +1,6 @@
+/// The logistic function 1 / (1 + e^-x), element-wise.
+public struct SigmoidAttributes: ElementwiseOperator {
+    public static let typeName = "Sigmoid"
+    public init() {}
+    public var op: Op { .sigmoid(self) }
+}

@@ -1,0 +1,10 @@
+/// Copies its one input to every output (Caffe inserts these where a value feeds several layers).
+public struct SplitAttributes: OperatorAttributes {
+    public static let typeName = "Split"
+    public init() {}
+    public var op: Op { .split(self) }
+
+    public func outputShapes(_ inputs: [Shape], rule: ShapeRule) throws -> [Shape] {
+        Array(repeating: inputs[0], count: rule.outputCount)
+    }
+}

@@ -1,0 +1,6 @@
+/// The hyperbolic tangent, element-wise.
+public struct TanHAttributes: ElementwiseOperator {
+    public static let typeName = "TanH"
+    public init() {}
+    public var op: Op { .tanh(self) }
+}
