@@ -1,7 +1,7 @@
 import TensorGraph
 
 /// How one operation reads and writes itself as a Caffe layer. Each operation conforms in its
-/// own file under `Layers/`, and `CaffeLayerCodecs.all` lists them.
+/// own file under `Layers/`; the plug-in finds them through `Op.catalog`.
 protocol CaffeLayerCodec: OperatorAttributes {
     /// The attributes from a layer's parameter message (either layer form).
     /// - Throws: `CaffeAttributeError` when the layer asks for something bmq does not run.
@@ -17,15 +17,10 @@ struct CaffeAttributeError: Error {
 }
 
 enum CaffeLayerCodecs {
-    /// Every operation the Caffe plug-in reads and writes.
-    static let all: [any CaffeLayerCodec.Type] = [
-        ConvolutionAttributes.self, PoolingAttributes.self, InnerProductAttributes.self, ReLUAttributes.self,
-        SigmoidAttributes.self, TanHAttributes.self, SoftmaxAttributes.self, LRNAttributes.self,
-        DropoutAttributes.self, FlattenAttributes.self, ConcatAttributes.self, EltwiseAttributes.self,
-        BatchNormAttributes.self, ScaleAttributes.self, SplitAttributes.self,
-    ]
-
-    static let byType: [String: any CaffeLayerCodec.Type] = Dictionary(uniqueKeysWithValues: all.map { ($0.typeName, $0) })
+    /// Every operation the Caffe plug-in reads and writes, by Caffe layer type: those in the
+    /// graph's catalog whose attributes conform to `CaffeLayerCodec`.
+    static let byType: [String: any CaffeLayerCodec.Type] = Dictionary(
+        uniqueKeysWithValues: Op.catalog.compactMap { $0 as? any CaffeLayerCodec.Type }.map { ($0.typeName, $0) })
 
     /// The operation for a layer, or nil when the type is not supported.
     static func op(for layer: CaffeLayer) throws -> Op? {
