@@ -151,6 +151,12 @@ enum Kernels {
         }
     }
 
+    static func absVal(_ y: inout Tensor) {
+        y.data.withUnsafeMutableBufferPointer { v in
+            for i in v.indices { v[i] = abs(v[i]) }
+        }
+    }
+
     static func softmax(_ x: Tensor, axis: Int) -> Tensor {
         let resolved = axis < 0 ? axis + x.shape.rank : axis
         let outer = x.shape.count(upTo: resolved)

@@ -112,6 +112,8 @@ public struct Network: Sendable {
             return inPlace { Kernels.sigmoid(&$0) }
         case .tanh:
             return inPlace { Kernels.tanh(&$0) }
+        case .absVal:
+            return inPlace { Kernels.absVal(&$0) }
         case let .softmax(a):
             return [Kernels.softmax(inputs[0], axis: a.axis)]
         case let .lrn(a):

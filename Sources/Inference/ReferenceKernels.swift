@@ -22,6 +22,8 @@ enum ReferenceKernels {
             return map { 1 / (1 + Foundation.exp(-$0)) }
         case .tanh:
             return map { Foundation.tanh($0) }
+        case .absVal:
+            return map { $0 < 0 ? -$0 : $0 }
         case let .softmax(a):
             return [softmax(inputs[0], axis: a.axis)]
         case let .lrn(a):

@@ -86,6 +86,7 @@ public enum Op: Sendable, Equatable {
     case relu(ReLUAttributes)
     case sigmoid(SigmoidAttributes)
     case tanh(TanHAttributes)
+    case absVal(AbsValAttributes)
     case softmax(SoftmaxAttributes)
     case lrn(LRNAttributes)
     /// Identity at inference time; the ratio is kept so writers can round-trip it.
@@ -101,7 +102,7 @@ public enum Op: Sendable, Equatable {
     /// Every operation's attributes type: the table formats decode type names with.
     public static let catalog: [any OperatorAttributes.Type] = [
         ConvolutionAttributes.self, PoolingAttributes.self, InnerProductAttributes.self, ReLUAttributes.self,
-        SigmoidAttributes.self, TanHAttributes.self, SoftmaxAttributes.self, LRNAttributes.self,
+        SigmoidAttributes.self, TanHAttributes.self, AbsValAttributes.self, SoftmaxAttributes.self, LRNAttributes.self,
         DropoutAttributes.self, FlattenAttributes.self, ConcatAttributes.self, EltwiseAttributes.self,
         BatchNormAttributes.self, ScaleAttributes.self, SplitAttributes.self,
     ]
@@ -120,6 +121,7 @@ public enum Op: Sendable, Equatable {
         case let .relu(a): a
         case let .sigmoid(a): a
         case let .tanh(a): a
+        case let .absVal(a): a
         case let .softmax(a): a
         case let .lrn(a): a
         case let .dropout(a): a

@@ -33,6 +33,7 @@ struct OperatorExample: Sendable {
         ReLUAttributes.typeName: OperatorExample(.relu(ReLUAttributes(negativeSlope: 0.1)), inputs: [[2, 3, 4]]),
         SigmoidAttributes.typeName: OperatorExample(.sigmoid(SigmoidAttributes()), inputs: [[2, 5]]),
         TanHAttributes.typeName: OperatorExample(.tanh(TanHAttributes()), inputs: [[2, 5]]),
+        AbsValAttributes.typeName: OperatorExample(.absVal(AbsValAttributes()), inputs: [[2, 3, 4]]),
         SoftmaxAttributes.typeName: OperatorExample(.softmax(SoftmaxAttributes(axis: 1)), inputs: [[2, 4, 3]]),
         LRNAttributes.typeName: OperatorExample(.lrn(LRNAttributes(localSize: 3, alpha: 0.5, beta: 0.75, k: 2)), inputs: [[2, 5, 4, 4]]),
         DropoutAttributes.typeName: OperatorExample(.dropout(DropoutAttributes(ratio: 0.3)), inputs: [[2, 6]]),

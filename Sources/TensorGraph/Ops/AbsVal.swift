@@ -1,0 +1,6 @@
+/// The absolute value |x|, element-wise (Caffe's `AbsVal`).
+public struct AbsValAttributes: ElementwiseOperator {
+    public static let typeName = "AbsVal"
+    public init() {}
+    public var op: Op { .absVal(self) }
+}
