@@ -1,4 +1,3 @@
-import CaffeFormat
 import Foundation
 import Quantization
 import TensorGraph
@@ -63,25 +62,28 @@ public enum Inspector {
         var notes: [String] = []
         var graph: Graph
         var stored: WeightSet?
-        var storesDefinition = false
+        var recorded: Result<Graph, any Error>?
         if let weights {
             let reader = try FormatRegistry.weightsReader(for: weights)
-            stored = try reader.readWeights(from: weights)
-            storesDefinition = reader.identifier == CaffeFormat().identifier
+            if net == nil, let recording = reader as? any RecordedTopologyReading {
+                (stored, recorded) = try recording.readRecordedModel(from: weights)
+            } else {
+                stored = try reader.readWeights(from: weights)
+            }
         }
         if let net {
-            graph = try CaffeFormat().readNet(from: net)
-        } else if let weights, !storesDefinition {
-            notes.append("this weights file holds no network definition; give the prototxt too for topology and shapes")
-            return listing(of: stored ?? WeightSet(layers: []), source: weights.path, notes: notes)
-        } else if let weights {
-            do {
-                graph = try CaffeFormat().readModelDefinition(from: weights)
-            } catch {
+            graph = try FormatRegistry.topologyReader(for: net).readTopology(from: net)
+        } else if let weights, let recorded {
+            switch recorded {
+            case let .success(topology): graph = topology
+            case let .failure(error):
                 // The stored definition may hold layers the engine cannot run; the blobs are still worth showing.
                 notes.append("topology not shown: \(error)")
                 return listing(of: stored ?? WeightSet(layers: []), source: weights.path, notes: notes)
             }
+        } else if let weights {
+            notes.append("this weights file holds no network definition; give the prototxt too for topology and shapes")
+            return listing(of: stored ?? WeightSet(layers: []), source: weights.path, notes: notes)
         } else {
             throw FormatError(file: "inspect", "give a .prototxt, a weights file, or both")
         }

@@ -1,6 +1,4 @@
-import CaffeFormat
 import Foundation
-import PackedFormat
 import TensorGraph
 
 /// Where a model comes from, and preprocessing given on the command line.
@@ -43,7 +41,7 @@ public enum ModelLoader {
     ///   needed for nets whose input comes from a Data layer, checked against the net otherwise.
     public static func load(_ source: ModelSource, imageShape: Shape? = nil) throws -> LoadedModel {
         guard let net = source.net else { return try loadSelfDescribing(source, imageShape: imageShape) }
-        var graph = try CaffeFormat().readNet(from: net)
+        var graph = try FormatRegistry.topologyReader(for: net).readTopology(from: net)
         let shapeFromData = !graph.hasCompleteInputs && imageShape != nil
         if let imageShape {
             if graph.hasCompleteInputs { try checkImageShape(graph, imageShape, file: net) }
@@ -75,10 +73,10 @@ public enum ModelLoader {
 
     /// A packed model holds its own network and preprocessing.
     static func loadSelfDescribing(_ source: ModelSource, imageShape: Shape?) throws -> LoadedModel {
-        guard try FormatRegistry.weightsReader(for: source.weights).identifier == PackedFormat().identifier else {
+        guard let reader = try FormatRegistry.modelReader(for: source.weights) else {
             throw FormatError(file: source.weights.path, "holds weights only; give the net definition with --net")
         }
-        var graph = try PackedFormat().readModel(from: source.weights)
+        var graph = try reader.readModel(from: source.weights)
         if let imageShape { try checkImageShape(graph, imageShape, file: source.weights) }
         graph.preprocessing = try resolvePreprocessing(graph.preprocessing, source: source)
         return LoadedModel(graph: graph, unusedWeightLayers: [], warnings: [])
@@ -101,7 +99,7 @@ public enum ModelLoader {
         }
         if let meanFile = source.meanFile {
             preprocessing.meanFile = meanFile.path
-            preprocessing.meanImage = try CaffeFormat().readMeanImage(from: meanFile)
+            preprocessing.meanImage = try FormatRegistry.readMeanImage(from: meanFile)
             preprocessing.meanValues = []
         } else if let named = preprocessing.meanFile, preprocessing.meanImage == nil {
             let base = (source.net ?? source.weights).deletingLastPathComponent()
@@ -110,7 +108,7 @@ public enum ModelLoader {
                 throw FormatError(file: (source.net ?? source.weights).path,
                                   "the model subtracts the mean file '\(named)', which is not at \(resolved.path); pass --mean-file PATH")
             }
-            preprocessing.meanImage = try CaffeFormat().readMeanImage(from: resolved)
+            preprocessing.meanImage = try FormatRegistry.readMeanImage(from: resolved)
         }
         return preprocessing
     }

@@ -38,14 +38,14 @@ public struct PackedInspection: Sendable, Codable {
 extension Pipelines {
     /// Whether the file's content is a packed `.bmq` model.
     public static func isPackedModel(_ url: URL) -> Bool {
-        (try? FormatRegistry.weightsReader(for: url).identifier) == PackedFormat().identifier
+        (try? FormatRegistry.format(of: url).identifier) == FormatRegistry.packed.identifier
     }
 
     /// Describes a packed file. Reading already checks every CRC and encoding; `verify` also
     /// checks that every decoded value is a member of its pattern's (or baseline's) value set.
     /// - Throws: `FormatError` naming the section at fault.
     public static func inspectPacked(_ url: URL, verify: Bool) throws -> PackedInspection {
-        let model = try PackedFormat().read(from: url)
+        let model = try FormatRegistry.packed.read(from: url)
         let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
         var verified: Int?
         if verify {
@@ -92,7 +92,7 @@ public enum HardwareExport: String, Sendable, CaseIterable {
     /// Writes the export into `directory` and returns the files written.
     /// - Throws: `FormatError` naming the file that could not be read or written.
     public func write(_ packed: URL, to directory: URL) throws -> [URL] {
-        let model = try PackedFormat().read(from: packed)
+        let model = try FormatRegistry.packed.read(from: packed)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let base = Self.identifier(model.description.name.isEmpty ? packed.deletingPathExtension().lastPathComponent : model.description.name)
         switch self {

@@ -1,7 +1,6 @@
 import Datasets
 import Foundation
 import Inference
-import PackedFormat
 import Quantization
 import TensorGraph
 
@@ -93,38 +92,12 @@ public enum Pipelines {
     /// Applies `plan` (when given) to `graph` and writes it in the format the output name asks for.
     /// - Throws: `FormatError` or `PlanError` naming what is wrong.
     public static func write(_ graph: Graph, plan: QuantizationPlan?, to output: URL) throws -> [LayerQuantizationReport] {
-        let writer = try FormatRegistry.writer(for: output)
+        _ = try FormatRegistry.writer(for: output)
         var graph = graph
         var reports: [LayerQuantizationReport] = []
         if let plan { (graph, reports) = try QuantizePass.apply(plan, to: graph) }
-        if writer.identifier == PackedFormat().identifier {
-            try PackedFormat().write(graph, encodings: packedEncodings(plan: plan, reports: reports, graph: graph), to: output)
-        } else {
-            try writer.write(graph, to: output)
-        }
+        try FormatRegistry.write(graph, plan: plan, reports: reports, to: output)
         return reports
-    }
-
-    /// How each quantized tensor is stored in a packed file: its pattern (only the stored bits),
-    /// or its baseline's integers and scales; everything else stays float32.
-    static func packedEncodings(plan: QuantizationPlan?, reports: [LayerQuantizationReport], graph: Graph) -> [String: TensorEncoding] {
-        guard let plan else { return [:] }
-        var encodings: [String: TensorEncoding] = [:]
-        for entry in plan.entries {
-            guard let node = graph.node(named: entry.layer) else { continue }
-            let report = reports.first { $0.layer == entry.layer }
-            func encoding(_ scheme: LayerScheme, scales: [Float]?) -> TensorEncoding {
-                switch scheme {
-                case let .pattern(pattern): return .pattern(pattern, plan.rounding)
-                case let .floatScale(_, bits): return .scaledInteger(bits: bits, scales: scales ?? [])
-                }
-            }
-            encodings[GraphDescription.parameterName(layer: node.name, op: node.op, index: 0)] = encoding(entry.weights, scales: report?.weights.scales)
-            if let bias = entry.bias, node.parameters.count > 1 {
-                encodings[GraphDescription.parameterName(layer: node.name, op: node.op, index: 1)] = encoding(bias, scales: report?.bias?.scales)
-            }
-        }
-        return encodings
     }
 }
 

@@ -4,7 +4,7 @@ import TensorGraph
 
 /// The Caffe plug-in: `.prototxt` net definitions and `.caffemodel` binary weights,
 /// in both the current `layer` and the legacy V1 `layers` forms.
-public struct CaffeFormat: WeightsReading, ModelWriting {
+public struct CaffeFormat: TopologyReading, RecordedTopologyReading, MeanImageReading, ModelWriting {
     public init() {}
 
     public var identifier: String { "caffe" }
@@ -21,7 +21,12 @@ public struct CaffeFormat: WeightsReading, ModelWriting {
         bytes.prefix(256).allSatisfy { $0 == 0x09 || $0 == 0x0A || $0 == 0x0D || (0x20..<0x7F).contains($0) || $0 >= 0x80 }
     }
 
+    /// A prototxt is text; a caffemodel never is.
+    public func recognizesTopology(header: [UInt8]) -> Bool { !header.isEmpty && Self.looksLikeText(header) }
+
     // MARK: Net definitions
+
+    public func readTopology(from url: URL) throws -> Graph { try readNet(from: url) }
 
     /// Reads a `.prototxt` net definition (TEST phase) as a graph without weights.
     /// - Throws: `FormatError` naming the file and, for syntax and schema errors, the line.
@@ -44,14 +49,23 @@ public struct CaffeFormat: WeightsReading, ModelWriting {
         try weights(of: try decodeModel(url), file: url.path)
     }
 
+    /// The blobs and the net definition stored in a caffemodel, from one read of the file.
+    public func readRecordedModel(from url: URL) throws -> (weights: WeightSet, topology: Result<Graph, any Error>) {
+        let net = try decodeModel(url)
+        return (try weights(of: net, file: url.path), Result { try recordedTopology(of: net, file: url.path) })
+    }
+
     /// Reads the net stored in a caffemodel (its layer definitions) as a graph without weights,
     /// for when no prototxt is at hand. Caffe's auto-inserted Split layers are kept as splits.
-    /// Caffe snapshots the training net, so layers are selected for the phase the file records.
     public func readModelDefinition(from url: URL) throws -> Graph {
-        let net = try decodeModel(url)
+        try recordedTopology(of: try decodeModel(url), file: url.path)
+    }
+
+    /// Caffe snapshots the training net, so layers are selected for the phase the file records.
+    func recordedTopology(of net: Caffe_NetParameter, file: String) throws -> Graph {
         let savedForTest = !net.layer.isEmpty && net.layer.allSatisfy { !$0.hasPhase || $0.phase == .test }
         let phase: Caffe_Phase = net.layers.isEmpty && savedForTest ? .test : .train
-        return try CaffeNetBuilder(file: url.path, phase: phase).build(net)
+        return try CaffeNetBuilder(file: file, phase: phase).build(net)
     }
 
     func decodeModel(_ url: URL) throws -> Caffe_NetParameter {

@@ -90,8 +90,8 @@ public struct HDF5WeightsFormat: WeightsReading, ModelWriting {
     }
 
     func open(_ url: URL) throws -> HDF5File {
-        let header = try FileIO.read(url).prefix(8)
-        guard recognizes(header: [UInt8](header)) else {
+        let header = try FileIO.readHeader(url, count: 8)
+        guard recognizes(header: header) else {
             throw FormatError(file: url.path, header.isEmpty ? "the file is empty: expected an HDF5 file" : "not an HDF5 file (no HDF5 signature)")
         }
         do {

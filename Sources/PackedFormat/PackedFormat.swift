@@ -4,7 +4,7 @@ import TensorGraph
 
 /// The packed deployable (`.bmq`): a self-describing network whose quantized tensors keep
 /// only their stored bits. See `formats/packed/SPEC.md`.
-public struct PackedFormat: WeightsReading, ModelWriting {
+public struct PackedFormat: ModelReading, WeightsReading, QuantizedModelWriting {
     public init() {}
 
     public var identifier: String { "packed" }
@@ -41,6 +41,32 @@ public struct PackedFormat: WeightsReading, ModelWriting {
     /// - Throws: `FormatError` when a value does not fit its encoding or the file cannot be written.
     public func write(_ graph: Graph, encodings: [String: TensorEncoding], to url: URL) throws {
         try FileIO.writeAtomically(Data(try PackedWriter.encode(graph, encodings: encodings, file: url.path)), to: url)
+    }
+
+    /// Writes the graph with every quantized tensor in its plan's encoding: a pattern keeps only
+    /// its stored bits, a baseline its integers and scales; everything else stays float32.
+    public func write(_ graph: Graph, quantizedBy plan: QuantizationPlan, reports: [LayerQuantizationReport], to url: URL) throws {
+        try write(graph, encodings: Self.encodings(plan: plan, reports: reports, graph: graph), to: url)
+    }
+
+    /// Each quantized tensor's encoding by its stored name (`<layer>/<blob>`).
+    static func encodings(plan: QuantizationPlan, reports: [LayerQuantizationReport], graph: Graph) -> [String: TensorEncoding] {
+        var encodings: [String: TensorEncoding] = [:]
+        for entry in plan.entries {
+            guard let node = graph.node(named: entry.layer) else { continue }
+            let report = reports.first { $0.layer == entry.layer }
+            func encoding(_ scheme: LayerScheme, scales: [Float]?) -> TensorEncoding {
+                switch scheme {
+                case let .pattern(pattern): return .pattern(pattern, plan.rounding)
+                case let .floatScale(_, bits): return .scaledInteger(bits: bits, scales: scales ?? [])
+                }
+            }
+            encodings[GraphDescription.parameterName(layer: node.name, op: node.op, index: 0)] = encoding(entry.weights, scales: report?.weights.scales)
+            if let bias = entry.bias, node.parameters.count > 1 {
+                encodings[GraphDescription.parameterName(layer: node.name, op: node.op, index: 1)] = encoding(bias, scales: report?.bias?.scales)
+            }
+        }
+        return encodings
     }
 
     /// The encoded bytes without writing them (for the spec's worked examples and tests).

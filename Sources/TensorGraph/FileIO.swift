@@ -1,0 +1,56 @@
+import Foundation
+
+/// File helpers shared by every format.
+public enum FileIO {
+    /// Reads a whole file, with an error that names it.
+    public static func read(_ url: URL) throws -> Data {
+        do {
+            return try Data(contentsOf: url)
+        } catch {
+            let reason = FileManager.default.fileExists(atPath: url.path) ? "cannot be read" : "no such file"
+            throw FormatError(file: url.path, reason)
+        }
+    }
+
+    /// The first `count` bytes of a file (fewer when it is shorter), for recognising its format
+    /// without reading all of it.
+    public static func readHeader(_ url: URL, count: Int = 64) throws -> [UInt8] {
+        guard let handle = FileHandle(forReadingAtPath: url.path) else {
+            var isDirectory: ObjCBool = false
+            let exists = FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory)
+            throw FormatError(file: url.path, !exists ? "no such file" : isDirectory.boolValue ? "is a directory, not a file" : "cannot be read")
+        }
+        defer { try? handle.close() }
+        do {
+            return [UInt8](try handle.read(upToCount: count) ?? Data())
+        } catch {
+            throw FormatError(file: url.path, "cannot be read")
+        }
+    }
+
+    /// Writes `data` to a temporary file beside `url`, then renames it into place,
+    /// so a failure never leaves a half-written output.
+    public static func writeAtomically(_ data: Data, to url: URL) throws {
+        let directory = url.deletingLastPathComponent()
+        let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
+        do {
+            try data.write(to: temporary)
+        } catch {
+            try? FileManager.default.removeItem(at: temporary)
+            throw FormatError(file: url.path, "cannot be written: \(error.localizedDescription)")
+        }
+        do {
+            try rename(temporary, to: url)
+        } catch {
+            try? FileManager.default.removeItem(at: temporary)
+            throw error
+        }
+    }
+
+    /// Moves a finished temporary file over `url` with rename(2), atomic within one file system.
+    public static func rename(_ temporary: URL, to url: URL) throws {
+        guard Foundation.rename(temporary.path, url.path) == 0 else {
+            throw FormatError(file: url.path, "cannot be written: \(String(cString: strerror(errno)))")
+        }
+    }
+}
