@@ -1,0 +1,79 @@
+import BitPacking
+import Foundation
+import PackedFormat
+import Quantization
+import TensorGraph
+
+/// What a packed file holds, tensor by tensor.
+public struct PackedInspection: Sendable, Codable {
+    public struct TensorRow: Sendable, Codable {
+        public var name: String
+        public var shape: [Int]
+        public var encoding: String
+        public var storedBits: Int
+        public var payloadBytes: Int
+        /// float32 size over payload size.
+        public var compression: Double
+
+        enum CodingKeys: String, CodingKey {
+            case name, shape, encoding, compression
+            case storedBits = "stored_bits", payloadBytes = "payload_bytes"
+        }
+    }
+
+    public var file: String
+    public var fileBytes: Int
+    public var network: String
+    public var layers: Int
+    public var tensors: [TensorRow]
+    /// Values checked against their encodings' value sets, when verification was asked for.
+    public var verifiedValues: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case file, network, layers, tensors
+        case fileBytes = "file_bytes", verifiedValues = "verified_values"
+    }
+}
+
+extension Pipelines {
+    /// Whether the file's content is a packed `.bmq` model.
+    public static func isPackedModel(_ url: URL) -> Bool {
+        (try? FormatRegistry.format(of: url).identifier) == FormatRegistry.packed.identifier
+    }
+
+    /// Describes a packed file. Reading already checks every CRC and encoding; `verify` also
+    /// checks that every decoded value is a member of its pattern's (or baseline's) value set.
+    /// - Throws: `FormatError` naming the section at fault.
+    public static func inspectPacked(_ url: URL, verify: Bool) throws -> PackedInspection {
+        let model = try FormatRegistry.packed.read(from: url)
+        let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
+        var verified: Int?
+        if verify {
+            verified = 0
+            for tensor in model.tensors {
+                let allowed: Set<Float>?
+                switch tensor.encoding {
+                case .float32: allowed = nil
+                case let .pattern(pattern, _): allowed = Set(pattern.magnitudes.map(Float.init))
+                case let .scaledInteger(bits, scales) where scales.count == 1:
+                    allowed = Set((0...((1 << (bits - 1)) - 1)).map { Float($0) * scales[0] })
+                case .scaledInteger: allowed = nil
+                }
+                if let allowed, let bad = tensor.values.data.firstIndex(where: { !allowed.contains($0.magnitude) }) {
+                    throw FormatError(file: url.path, "tensor '\(tensor.name)' value \(bad) (\(tensor.values.data[bad])) is not in its value set")
+                }
+                verified! += tensor.values.count
+            }
+            _ = try model.graph()
+        }
+        return PackedInspection(
+            file: url.path, fileBytes: size, network: model.description.name, layers: model.description.layers.count,
+            tensors: model.tensors.map { tensor in
+                PackedInspection.TensorRow(
+                    name: tensor.name, shape: tensor.shape.dims, encoding: tensor.encoding.description,
+                    storedBits: tensor.encoding.bitsPerValue, payloadBytes: tensor.data.count,
+                    compression: tensor.data.isEmpty ? 1 : Double(tensor.values.count * 4) / Double(tensor.data.count))
+            },
+            verifiedValues: verified)
+    }
+}
