@@ -44,23 +44,27 @@ let package = Package(
         .target(name: "Quantization", dependencies: ["TensorGraph"]),
         .target(name: "PackedFormat", dependencies: ["TensorGraph", "BitPacking", "Quantization"]),
         .target(name: "Datasets", dependencies: ["TensorGraph", "CZlib"]),
-        .target(name: "BMQKit", dependencies: ["TensorGraph", "CaffeFormat", "HDF5Format", "PackedFormat", "BitPacking", "Inference", "Datasets", "Quantization"]),
+        .target(
+            name: "BMQKit",
+            dependencies: ["TensorGraph", "CaffeFormat", "HDF5Format", "PackedFormat", "BitPacking", "Inference", "Datasets", "Quantization"]),
         .executableTarget(
             name: "bmq",
-            dependencies: ["BMQKit", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["BMQKit", "Datasets", "Quantization", "TensorGraph", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         .target(name: "TestSupport", dependencies: ["TensorGraph"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorGraphTests", dependencies: ["TensorGraph"]),
-        .testTarget(name: "CaffeFormatTests", dependencies: ["CaffeFormat", "TestSupport"]),
-        .testTarget(name: "HDF5FormatTests", dependencies: ["HDF5Format", "CaffeFormat", "TestSupport"]),
-        .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "TestSupport"]),
-        .testTarget(name: "PackedFormatTests", dependencies: ["PackedFormat", "BitPacking", "Quantization", "TestSupport"]),
+        .testTarget(name: "BitPackingTests", dependencies: ["BitPacking"]),
+        .testTarget(name: "SIMDKernelsTests", dependencies: ["SIMDKernels", "Inference", "TensorGraph", "TestSupport"]),
+        .testTarget(name: "CaffeFormatTests", dependencies: ["CaffeFormat", "TensorGraph", "TestSupport"]),
+        .testTarget(name: "HDF5FormatTests", dependencies: ["HDF5Format", "CaffeFormat", "TensorGraph", "TestSupport"]),
+        .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "TensorGraph", "TestSupport"]),
+        .testTarget(name: "PackedFormatTests", dependencies: ["PackedFormat", "BitPacking", "Quantization", "TensorGraph", "TestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "TensorGraph", "TestSupport"]),
-        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TestSupport"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TensorGraph", "TestSupport"]),
         .testTarget(
             name: "BMQKitTests",
-            dependencies: ["BMQKit", "CaffeFormat", "HDF5Format", "PackedFormat", "Inference", "TensorGraph", "TestSupport"]),
-        .testTarget(name: "bmqCLITests", dependencies: ["TestSupport", "PackedFormat"]),
+            dependencies: ["BMQKit", "CaffeFormat", "Datasets", "HDF5Format", "Inference", "PackedFormat", "Quantization", "TensorGraph", "TestSupport"]),
+        .testTarget(name: "bmqCLITests", dependencies: ["PackedFormat", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )
