@@ -12,15 +12,20 @@ public struct EvaluationRequest: Sendable {
     public var limit: Int?
     public var batchSize: Int
     public var quantization: PlanRequest
+    /// How the engine runs.
+    public var engine: EngineOptions
 
     public init(model: ModelSource, data: URL, dataFormat: DatasetFormat? = nil, limit: Int? = nil, batchSize: Int = 100,
-                quantization: PlanRequest = PlanRequest()) {
+                quantization: PlanRequest = PlanRequest(), engine: EngineOptions = .default) throws {
+        guard batchSize > 0 else { throw RequestError(.batchSize, "\(.batchSize) must be positive") }
+        if let limit, limit <= 0 { throw RequestError(.limit, "\(.limit) must be positive") }
         self.model = model
         self.data = data
         self.dataFormat = dataFormat
         self.limit = limit
         self.batchSize = batchSize
         self.quantization = quantization
+        self.engine = engine
     }
 }
 
@@ -45,13 +50,12 @@ public enum Pipelines {
     /// Reads the data and the model, checks they fit, and measures accuracy.
     /// - Throws: `FormatError` or `GraphError` naming the file or layer at fault.
     public static func evaluate(_ request: EvaluationRequest, progress: ((Int, Int) -> Void)? = nil) throws -> EvaluationReport {
-        guard request.batchSize > 0 else { throw FormatError(file: "--batch-size", "must be positive") }
         let (dataset, model) = try loadDataAndModel(request)
         let plan = try request.quantization.plan(for: model.graph)
         let passes = plan == nil ? 1 : 2
         let total = dataset.count * passes
         func run(_ graph: Graph, pass: Int) throws -> EvaluationResult {
-            try Evaluator.evaluate(try Network(graph: graph), on: dataset, preprocessing: model.graph.preprocessing ?? .identity,
+            try Evaluator.evaluate(try Network(graph: graph, options: request.engine), on: dataset, preprocessing: model.graph.preprocessing ?? .identity,
                                    batchSize: request.batchSize, progress: { progress?(pass * dataset.count + $0, total) })
         }
         let result = try run(model.graph, pass: 0)
@@ -69,7 +73,7 @@ public enum Pipelines {
     /// - Throws: as `convert`, and `PlanError` when no plan was given.
     public static func quantize(model source: ModelSource, plan request: PlanRequest, output: URL,
                                 imageShape: Shape? = nil) throws -> (QuantizationPlan, [LayerQuantizationReport]) {
-        guard !request.isEmpty else { throw PlanError("nothing to quantize: give --plan or --pattern") }
+        try request.requireQuantization()
         let (plan, reports) = try convert(model: source, plan: request, output: output, imageShape: imageShape)
         return (plan ?? QuantizationPlan(rounding: .nearest, entries: []), reports)
     }
@@ -101,24 +105,16 @@ public enum Pipelines {
     }
 }
 
-extension Pipelines {
-    /// Sets the OpenBLAS thread count for GEMM.
-    public static func setBLASThreads(_ count: Int) { Network.setBLASThreads(count) }
-
-    /// How convolutions are computed from now on (`gemm` where the CPU lacks the direct kernels).
-    public static var convolutionMethod: ConvolutionMethod {
-        get { ConvolutionMethod.current }
-        set { ConvolutionMethod.current = newValue }
-    }
-}
-
+/// How convolutions are computed (the engine's setting, re-exported for callers of BMQKit).
 public typealias ConvolutionMethod = Inference.ConvolutionMethod
+/// How a network runs (the engine's settings, re-exported for callers of BMQKit).
+public typealias EngineOptions = Inference.EngineOptions
 
 extension Pipelines {
     /// Wall time spent in each layer over one pass of the request's data, in node order.
     public static func profileLayers(_ request: EvaluationRequest) throws -> [(layer: String, type: String, seconds: Double)] {
         let (dataset, model) = try loadDataAndModel(request)
-        let network = try Network(graph: model.graph)
+        let network = try Network(graph: model.graph, options: request.engine)
         var totals = [Double](repeating: 0, count: model.graph.nodes.count)
         for range in dataset.batchRanges(size: request.batchSize) {
             let batch = dataset.batch(range, preprocessing: model.graph.preprocessing ?? .identity)
@@ -138,7 +134,8 @@ extension Pipelines {
     public static func timeQuantization(model source: ModelSource, plan request: PlanRequest, runs: Int,
                                         imageShape: Shape? = nil) throws -> (weights: Int, seconds: [Double]) {
         let model = try ModelLoader.load(source, imageShape: imageShape)
-        guard let plan = try request.plan(for: model.graph) else { throw PlanError("nothing to quantize: give --plan or --pattern") }
+        try request.requireQuantization()
+        guard let plan = try request.plan(for: model.graph) else { return (0, []) }
         var seconds: [Double] = []
         var weights = 0
         for _ in 0..<max(1, runs) {

@@ -3,33 +3,78 @@ import Quantization
 import TensorGraph
 
 /// The quantization options every quantizing command shares: a plan file, or patterns given inline.
+///
+/// Patterns are parsed and combinations checked when the request is built; only what needs the
+/// model (layer names, a plan file's contents) is checked in ``plan(for:)``.
 public struct PlanRequest: Sendable {
     public var planFile: URL?
-    /// `SCHEME` for every selected layer, or `LAYER=SCHEME` for one layer.
-    public var patterns: [String]
-    /// `conv`, `fc`, `all` or a comma list of names; nil means every weight layer.
-    public var layers: String?
     public var rounding: RoundingMode?
-    public var biasPattern: String?
+    /// The scheme for every selected layer (a `--pattern` without a layer name).
+    public var globalScheme: LayerScheme?
+    /// Schemes for named layers (`LAYER=SCHEME`), in the order given.
+    public var overrides: [(layer: String, scheme: LayerScheme)]
+    /// The layers `globalScheme` applies to.
+    public var selection: LayerSelection
+    public var biasScheme: LayerScheme?
 
-    public init(planFile: URL? = nil, patterns: [String] = [], layers: String? = nil, rounding: RoundingMode? = nil, biasPattern: String? = nil) {
+    /// No quantization.
+    public init() {
+        overrides = []
+        selection = .all
+    }
+
+    /// Parses and checks the options.
+    /// - Parameters:
+    ///   - patterns: `SCHEME` for every selected layer, or `LAYER=SCHEME` for one layer.
+    ///   - layers: `conv`, `fc`, `all` or a comma list of names; nil means every weight layer.
+    /// - Throws: `RequestError` for combinations that do not fit, `PatternError` for a pattern
+    ///   that does not parse.
+    public init(planFile: URL? = nil, patterns: [String] = [], layers: String? = nil, rounding: RoundingMode? = nil,
+                biasPattern: String? = nil) throws {
+        self.init()
         self.planFile = planFile
-        self.patterns = patterns
-        self.layers = layers
         self.rounding = rounding
-        self.biasPattern = biasPattern
+        if planFile != nil, !patterns.isEmpty || layers != nil || biasPattern != nil {
+            throw RequestError(.plan, "\(.plan) cannot be combined with \(.pattern), \(.layers) or \(.biasPattern)")
+        }
+        if patterns.isEmpty {
+            if let field = layers != nil ? RequestField.layers : biasPattern != nil ? .biasPattern : nil {
+                throw RequestError(field, "\(field) needs a \(.pattern)")
+            }
+            return
+        }
+        for text in patterns {
+            if let equals = text.firstIndex(of: "=") {
+                let layer = String(text[..<equals]), scheme = String(text[text.index(after: equals)...])
+                overrides.append((layer, try LayerScheme(parsing: scheme)))
+            } else {
+                guard globalScheme == nil else {
+                    throw RequestError(.pattern, "two \(.pattern) values apply to every layer; name layers as LAYER=PATTERN")
+                }
+                globalScheme = try LayerScheme(parsing: text)
+            }
+        }
+        if let layers {
+            guard globalScheme != nil else {
+                throw RequestError(.layers, "\(.layers) selects layers for a \(.pattern) without a layer name")
+            }
+            selection = LayerSelection(parsing: layers)
+        }
+        biasScheme = try biasPattern.map(LayerScheme.init(parsing:))
     }
 
     /// Whether any quantization was asked for.
-    public var isEmpty: Bool { planFile == nil && patterns.isEmpty }
+    public var isEmpty: Bool { planFile == nil && globalScheme == nil && overrides.isEmpty }
+
+    /// Throws unless quantization was asked for (commands whose only job is to quantize).
+    public func requireQuantization() throws {
+        if isEmpty { throw RequestError(.plan, "nothing to quantize: give \(.plan) or \(.pattern)") }
+    }
 
     /// The plan for `graph`, or nil when nothing was asked.
-    /// - Throws: `PlanError`, `PatternError` or `FormatError` saying what does not fit.
+    /// - Throws: `PlanError` or `FormatError` naming a layer the graph lacks or a bad plan file.
     public func plan(for graph: Graph) throws -> QuantizationPlan? {
         if let planFile {
-            guard patterns.isEmpty, layers == nil, biasPattern == nil else {
-                throw PlanError("give either --plan or --pattern/--layers/--bias-pattern, not both")
-            }
             var plan = try QuantizationPlan.read(from: planFile)
             if let rounding { plan.rounding = rounding }
             for entry in plan.entries {
@@ -39,24 +84,8 @@ public struct PlanRequest: Sendable {
             }
             return plan
         }
-        guard !patterns.isEmpty else {
-            if layers != nil || biasPattern != nil { throw PlanError("--layers and --bias-pattern need a --pattern") }
-            return nil
-        }
-        var global: LayerScheme?
-        var overrides: [(String, LayerScheme)] = []
-        for text in patterns {
-            if let equals = text.firstIndex(of: "=") {
-                let layer = String(text[..<equals]), scheme = String(text[text.index(after: equals)...])
-                overrides.append((layer, try LayerScheme(parsing: scheme)))
-            } else {
-                guard global == nil else { throw PlanError("two --pattern values apply to every layer; name layers as LAYER=PATTERN") }
-                global = try LayerScheme(parsing: text)
-            }
-        }
-        let selection = layers.map(LayerSelection.init(parsing:)) ?? .all
-        if global == nil, layers != nil { throw PlanError("--layers selects layers for a --pattern without a layer name") }
-        return try QuantizationPlan.make(graph: graph, selection: selection, scheme: global, overrides: overrides,
-                                         bias: try biasPattern.map(LayerScheme.init(parsing:)), rounding: rounding ?? .nearest)
+        guard !isEmpty else { return nil }
+        return try QuantizationPlan.make(graph: graph, selection: selection, scheme: globalScheme, overrides: overrides.map { ($0.layer, $0.scheme) },
+                                         bias: biasScheme, rounding: rounding ?? .nearest)
     }
 }

@@ -75,7 +75,8 @@ public struct SearchRequest: Sendable {
                 test: URL? = nil, testFormat: DatasetFormat? = nil, testLimit: Int? = nil, bits: BitWidths,
                 layers: LayerSelection = .all, family: CandidateFamily = .masks, maxWidth: Int = 10, rounding: RoundingMode = .nearest,
                 options: SearchOptions = SearchOptions(), batchSize: Int = 100, compare: Bool = true, compensationImages: Int = 0,
-                averageBits: Double? = nil) {
+                averageBits: Double? = nil) throws {
+        guard batchSize > 0 else { throw RequestError(.batchSize, "\(.batchSize) must be positive") }
         self.model = model
         self.calibration = calibration
         self.calibrationFormat = calibrationFormat
@@ -147,7 +148,6 @@ public enum SearchPipeline {
     /// - Throws: `FormatError`, `GraphError` or `PlanError` naming the file, layer or option at fault.
     public static func run(_ request: SearchRequest, progress: Progress? = nil) throws -> SearchReport {
         let started = Date()
-        guard request.batchSize > 0 else { throw PlanError("--batch-size must be positive") }
         guard (2...BitPattern.maxTotalBits).contains(request.maxWidth) else {
             throw PlanError("--max-width \(request.maxWidth) must be between 2 and \(BitPattern.maxTotalBits)")
         }

@@ -3,8 +3,9 @@ import SIMDKernels
 import TensorGraph
 
 extension Kernels {
-    static func convolution(_ x: Tensor, _ a: ConvolutionAttributes, weights: Tensor, bias: Tensor?, outputShape: Shape) -> Tensor {
-        if #available(macOS 26, *), ConvolutionMethod.current == .direct {
+    static func convolution(_ x: Tensor, _ a: ConvolutionAttributes, weights: Tensor, bias: Tensor?, outputShape: Shape,
+                            method: ConvolutionMethod) -> Tensor {
+        if #available(macOS 26, *), method == .direct, VectorUnit.available {
             return directConvolution(x, a, weights: weights, bias: bias, outputShape: outputShape)
         }
         return gemmConvolution(x, a, weights: weights, bias: bias, outputShape: outputShape)

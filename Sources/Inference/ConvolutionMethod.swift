@@ -7,11 +7,25 @@ public enum ConvolutionMethod: String, Sendable, CaseIterable {
     /// im2col + OpenBLAS `sgemm`, Caffe's own method; runs anywhere.
     case gemm
 
-    /// The method in use: `direct` where this CPU runs the register kernels, unless set otherwise.
-    public static var current: ConvolutionMethod {
-        get { override ?? (VectorUnit.available ? .direct : .gemm) }
-        set { override = newValue == .direct && !VectorUnit.available ? .gemm : newValue }
+    /// `direct` where this CPU runs the register kernels, `gemm` elsewhere.
+    public static var preferred: ConvolutionMethod { VectorUnit.available ? .direct : .gemm }
+}
+
+/// How a network runs, passed as a value to each ``Network`` (never process-wide state).
+public struct EngineOptions: Sendable, Equatable {
+    /// How convolutions are computed; `direct` becomes `gemm` where the CPU lacks the register kernels.
+    public var convolution: ConvolutionMethod {
+        didSet { if convolution == .direct, !VectorUnit.available { convolution = .gemm } }
+    }
+    /// OpenBLAS threads per GEMM call. The engine spreads batches over the cores itself, so one
+    /// thread per call is the default.
+    public var blasThreads: Int
+
+    public init(convolution: ConvolutionMethod = .preferred, blasThreads: Int = 1) {
+        self.convolution = convolution == .direct && !VectorUnit.available ? .gemm : convolution
+        self.blasThreads = max(1, blasThreads)
     }
 
-    nonisolated(unsafe) private static var override: ConvolutionMethod?
+    /// The preferred convolution method and single-threaded BLAS calls.
+    public static let `default` = EngineOptions()
 }

@@ -3,32 +3,26 @@ import TensorGraph
 /// A graph checked and ready to run on batches of any size.
 public struct Network: Sendable {
     public let graph: Graph
+    /// The settings this network runs with.
+    public let options: EngineOptions
     /// `liveness[i]`: the values live just before node i (index `nodes.count`: after the last node).
     let liveness: [Set<String>]
 
     /// Checks shapes, attributes and parameters for the graph's declared input shapes.
     /// - Throws: `GraphError` naming the first inconsistent layer.
-    public init(graph: Graph) throws {
+    public init(graph: Graph, options: EngineOptions = .default) throws {
         guard graph.inputs.count == 1 else {
             throw GraphError.emptyGraph(reason: "the engine runs nets with one input; this one has \(graph.inputs.count)")
         }
         _ = try ShapeInference.infer(graph)
         self.graph = graph
+        self.options = options
         liveness = Self.liveness(of: graph)
-        // The engine spreads work over the cores itself; BLAS calls run one per core.
-        if !Self.blasThreadsOverridden { BLAS.setThreads(1) }
+        BLAS.setThreads(options.blasThreads)
     }
 
     /// The input shape for one image (without the batch dimension).
     public var imageShape: Shape { Shape(Array(graph.inputs[0].shape.dims.dropFirst())) }
-
-    /// Number of parallel GEMM threads OpenBLAS may use.
-    public static func setBLASThreads(_ count: Int) {
-        BLAS.setThreads(count)
-        blasThreadsOverridden = true
-    }
-
-    nonisolated(unsafe) static var blasThreadsOverridden = false
 
     /// Runs the network on a batch and returns the graph's output value.
     /// - Parameter observe: called after each node with its index and output tensors (for debugging and comparisons).
@@ -67,7 +61,7 @@ public struct Network: Sendable {
             }
             // Drop in-place inputs from the table so element-wise kernels own their storage and skip a copy.
             for name in node.outputs where node.inputs.contains(name) { values[name] = nil }
-            let outputs = Self.run(node, inputs: &inputs, outputShapes: shapes.nodeOutputShapes[index])
+            let outputs = Self.run(node, inputs: &inputs, outputShapes: shapes.nodeOutputShapes[index], options: options)
             for (name, tensor) in zip(node.outputs, outputs) { values[name] = tensor }
             observe?(index, outputs)
             // Free what no later node reads: a long pass keeps only its working set.
@@ -91,7 +85,7 @@ public struct Network: Sendable {
     }
 
     /// Runs one node with the engine's kernels; `inputs` may be consumed by in-place kernels.
-    static func run(_ node: Node, inputs: inout [Tensor], outputShapes: [Shape]) -> [Tensor] {
+    static func run(_ node: Node, inputs: inout [Tensor], outputShapes: [Shape], options: EngineOptions = .default) -> [Tensor] {
         let p = node.parameters
         /// Applies an in-place kernel to the first input, which is uniquely owned when the layer is in place.
         func inPlace(_ kernel: (inout Tensor) -> Void) -> [Tensor] {
@@ -101,7 +95,8 @@ public struct Network: Sendable {
         }
         switch node.op {
         case let .convolution(a):
-            return [Kernels.convolution(inputs[0], a, weights: p[0], bias: a.biasTerm ? p[1] : nil, outputShape: outputShapes[0])]
+            return [Kernels.convolution(inputs[0], a, weights: p[0], bias: a.biasTerm ? p[1] : nil, outputShape: outputShapes[0],
+                                        method: options.convolution)]
         case let .innerProduct(a):
             return [Kernels.innerProduct(inputs[0], a, weights: p[0], bias: a.biasTerm ? p[1] : nil, outputShape: outputShapes[0])]
         case let .pooling(a):

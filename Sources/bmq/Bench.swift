@@ -26,13 +26,13 @@ struct Bench: ParsableCommand {
     var convolution: [ConvolutionMethod] = []
 
     func run() throws {
-        if let blasThreads { Pipelines.setBLASThreads(blasThreads) }
-        let request = EvaluationRequest(
+        var request = try commandLineRequest { try EvaluationRequest(
             model: try model.source, data: URL(fileURLWithPath: dataOptions.data), dataFormat: dataOptions.dataFormat,
-            limit: dataOptions.limit, batchSize: dataOptions.batchSize)
-        let methods = convolution.isEmpty ? [Pipelines.convolutionMethod] : convolution
+            limit: dataOptions.limit, batchSize: dataOptions.batchSize) }
+        let methods = (convolution.isEmpty ? [ConvolutionMethod.preferred] : convolution)
+            .map { EngineOptions(convolution: $0, blasThreads: blasThreads ?? 1) }
         if perLayer {
-            Pipelines.convolutionMethod = methods[0]
+            request.engine = methods[0]
             let layers = try Pipelines.profileLayers(request)
             let total = layers.reduce(0) { $0 + $1.seconds }
             for layer in layers {
@@ -44,17 +44,17 @@ struct Bench: ParsableCommand {
         var images = 0
         for run in 1...max(1, runs) {
             for (index, method) in methods.enumerated() {
-                Pipelines.convolutionMethod = method
+                request.engine = method
                 let report = try Pipelines.evaluate(request)
                 times[index].append(report.result.seconds)
                 images = report.result.total
-                print("run \(run) \(Pipelines.convolutionMethod.rawValue): \(String(format: "%.3f", report.result.seconds)) s, \(String(format: "%.0f", report.result.imagesPerSecond)) images/s, \(report.result.correct)/\(report.result.total) correct")
+                print("run \(run) \(method.convolution.rawValue): \(String(format: "%.3f", report.result.seconds)) s, \(String(format: "%.0f", report.result.imagesPerSecond)) images/s, \(report.result.correct)/\(report.result.total) correct")
             }
         }
         for (method, runTimes) in zip(methods, times) {
             let sorted = runTimes.sorted()
             let (fastest, median) = (sorted[0], sorted[sorted.count / 2])
-            print("\(method.rawValue): min \(String(format: "%.3f", fastest)) s (\(String(format: "%.0f", Double(images) / fastest)) images/s), median \(String(format: "%.3f", median)) s (\(String(format: "%.0f", Double(images) / median)) images/s), batch \(dataOptions.batchSize)")
+            print("\(method.convolution.rawValue): min \(String(format: "%.3f", fastest)) s (\(String(format: "%.0f", Double(images) / fastest)) images/s), median \(String(format: "%.3f", median)) s (\(String(format: "%.0f", Double(images) / median)) images/s), batch \(dataOptions.batchSize)")
         }
     }
 }

@@ -17,8 +17,10 @@ struct BenchQuantize: ParsableCommand {
     var inputShape: String?
 
     func run() throws {
+        let plan = try quantization.request
+        try commandLineRequest { try plan.requireQuantization() }
         let (weights, seconds) = try Pipelines.timeQuantization(
-            model: try model.source, plan: quantization.request, runs: runs, imageShape: try inputShape.map(parseShape))
+            model: try model.source, plan: plan, runs: runs, imageShape: try inputShape.map(parseShape))
         let sorted = seconds.sorted()
         print("quantized \(weights) weights: min \(String(format: "%.2f", sorted[0] * 1000)) ms, "
               + "median \(String(format: "%.2f", sorted[sorted.count / 2] * 1000)) ms over \(seconds.count) runs")

@@ -37,9 +37,9 @@ struct Eval: ParsableCommand {
     }
 
     func run() throws {
-        let request = EvaluationRequest(
+        let request = try commandLineRequest { try EvaluationRequest(
             model: try model.source, data: URL(fileURLWithPath: dataOptions.data), dataFormat: dataOptions.dataFormat,
-            limit: dataOptions.limit, batchSize: dataOptions.batchSize, quantization: quantization.request)
+            limit: dataOptions.limit, batchSize: dataOptions.batchSize, quantization: quantization.request) }
         let progress = ProgressLine(label: "evaluating", enabled: !json)
         let report = try Pipelines.evaluate(request, progress: progress.update)
         progress.finish()

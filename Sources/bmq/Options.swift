@@ -80,10 +80,6 @@ struct DataOptions: ParsableArguments {
     @Option(name: .long, help: "Images per forward pass.")
     var batchSize: Int = 100
 
-    func validate() throws {
-        if let limit, limit <= 0 { throw ValidationError("--limit must be positive") }
-        if batchSize <= 0 { throw ValidationError("--batch-size must be positive") }
-    }
 }
 
 extension DatasetFormat: ExpressibleByArgument {}
@@ -115,7 +111,12 @@ struct QuantizationOptions: ParsableArguments {
     var biasPattern: String?
 
     var request: PlanRequest {
-        PlanRequest(planFile: plan.map { URL(fileURLWithPath: $0) }, patterns: pattern, layers: layers, rounding: rounding, biasPattern: biasPattern)
+        get throws {
+            try commandLineRequest {
+                try PlanRequest(planFile: plan.map { URL(fileURLWithPath: $0) }, patterns: pattern, layers: layers, rounding: rounding,
+                                biasPattern: biasPattern)
+            }
+        }
     }
 }
 
@@ -131,4 +132,32 @@ struct OutputOptions: ParsableArguments {
 
     var url: URL { URL(fileURLWithPath: output) }
     var imageShape: Shape? { get throws { try inputShape.map(parseShape) } }
+}
+
+extension RequestField {
+    /// The option that sets this field.
+    var flag: String {
+        switch self {
+        case .batchSize: "--batch-size"
+        case .limit: "--limit"
+        case .plan: "--plan"
+        case .pattern: "--pattern"
+        case .layers: "--layers"
+        case .rounding: "--rounding"
+        case .biasPattern: "--bias-pattern"
+        case .runs: "--runs"
+        }
+    }
+}
+
+/// Builds a library request; what is wrong with it is a command-line mistake (exit 64), told in
+/// terms of the options.
+func commandLineRequest<Request>(_ build: () throws -> Request) throws -> Request {
+    do {
+        return try build()
+    } catch let error as RequestError {
+        throw ValidationError(error.message { $0.flag })
+    } catch let error as PatternError {
+        throw ValidationError(error.description)
+    }
 }

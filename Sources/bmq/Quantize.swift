@@ -22,8 +22,10 @@ struct Quantize: ParsableCommand {
     @OptionGroup var destination: OutputOptions
 
     func run() throws {
+        let request = try quantization.request
+        try commandLineRequest { try request.requireQuantization() }
         let (plan, reports) = try Pipelines.quantize(
-            model: try model.source, plan: quantization.request, output: destination.url, imageShape: try destination.imageShape)
+            model: try model.source, plan: request, output: destination.url, imageShape: try destination.imageShape)
         print("quantized \(reports.count) layers (\(plan.rounding.rawValue) rounding):")
         for layer in reports {
             print(layerLine(layer))

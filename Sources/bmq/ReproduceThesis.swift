@@ -26,9 +26,9 @@ struct ReproduceThesis: ParsableCommand {
     var markdown = false
 
     func run() throws {
-        let request = EvaluationRequest(
+        let request = try commandLineRequest { try EvaluationRequest(
             model: try model.source, data: URL(fileURLWithPath: dataOptions.data), dataFormat: dataOptions.dataFormat,
-            limit: dataOptions.limit, batchSize: dataOptions.batchSize)
+            limit: dataOptions.limit, batchSize: dataOptions.batchSize) }
         let progress = ProgressLine(label: "configurations", enabled: !json)
         let report = try Pipelines.reproduceThesis(request, progress: progress.update)
         progress.finish()

@@ -118,7 +118,6 @@ struct Search: ParsableCommand {
         if let limit, limit <= 0 { throw ValidationError("--limit must be positive") }
         if shortlist <= 0 { throw ValidationError("--shortlist must be positive") }
         if beamWidth <= 0 { throw ValidationError("--beam-width must be positive") }
-        if batchSize <= 0 { throw ValidationError("--batch-size must be positive") }
         if compensationImages <= 0 { throw ValidationError("--compensation-images must be positive") }
         switch (bits, averageBits) {
         case (nil, nil): throw ValidationError("give --bits K (or LAYER=K) or --average-bits B")
@@ -128,12 +127,12 @@ struct Search: ParsableCommand {
     }
 
     func run() throws {
-        let request = SearchRequest(
+        let request = try commandLineRequest { try SearchRequest(
             model: try model.source, calibration: URL(fileURLWithPath: calibration), calibrationFormat: calibrationFormat,
             calibrationLimit: calibrationLimit, test: data.map { URL(fileURLWithPath: $0) }, testFormat: dataFormat, testLimit: limit,
             bits: try bits.map(BitWidths.init(parsing:)) ?? BitWidths(all: max(2, Int((averageBits ?? 2).rounded(.down)))), layers: LayerSelection(parsing: layers), family: family, maxWidth: maxWidth,
             rounding: rounding, options: SearchOptions(strategy: strategy, shortlist: shortlist, beamWidth: beamWidth),
-            batchSize: batchSize, compare: !noCompare, compensationImages: compensate ? compensationImages : 0, averageBits: averageBits)
+            batchSize: batchSize, compare: !noCompare, compensationImages: compensate ? compensationImages : 0, averageBits: averageBits) }
         // Refuse an output name of no known format before the search runs, not after.
         if let saveWeights { _ = try FormatRegistry.writer(for: URL(fileURLWithPath: saveWeights)) }
         let progress = PhaseProgress(enabled: !json)

@@ -15,7 +15,7 @@ struct CaffeAgreementTests {
 
     @Test(arguments: references)
     func correctCountEqualsCaffe(_ reference: CaffeReference) throws {
-        let request = EvaluationRequest(
+        let request = try EvaluationRequest(
             model: ModelSource(net: reference.netURL, weights: reference.weightsURL, meanFile: reference.meanFile),
             data: reference.dataURL)
         let report = try Pipelines.evaluate(request)

@@ -30,7 +30,7 @@ struct PackedRoundTripTests {
         let small = reference.folder.hasPrefix("lenet") || reference.folder.hasPrefix("cifar10-quick")
         for bits in 2...8 {
             for (index, scheme) in Self.schemes(bits: bits).enumerated() {
-                let request = PlanRequest(patterns: [scheme], rounding: bits % 2 == 0 ? .nearest : .maskAfter)
+                let request = try PlanRequest(patterns: [scheme], rounding: bits % 2 == 0 ? .nearest : .maskAfter)
                 let plan = try #require(try request.plan(for: model.graph))
                 let (quantized, _) = try QuantizePass.apply(plan, to: model.graph)
                 let output = directory.appendingPathComponent("m\(bits)-\(index).bmq")
@@ -42,8 +42,8 @@ struct PackedRoundTripTests {
                 }
                 if index == 0, small || bits == 4 {
                     let limit = small ? 1000 : 200
-                    let viaPlan = try Pipelines.evaluate(EvaluationRequest(model: source, data: reference.dataURL, limit: limit, quantization: request))
-                    let viaPacked = try Pipelines.evaluate(EvaluationRequest(
+                    let viaPlan = try Pipelines.evaluate(try EvaluationRequest(model: source, data: reference.dataURL, limit: limit, quantization: request))
+                    let viaPacked = try Pipelines.evaluate(try EvaluationRequest(
                         model: ModelSource(net: nil, weights: output), data: reference.dataURL, limit: limit))
                     #expect(viaPlan.quantized?.correct == viaPacked.result.correct, "\(scheme)")
                 }

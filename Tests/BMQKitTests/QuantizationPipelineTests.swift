@@ -17,8 +17,8 @@ struct QuantizationPipelineTests {
     func writtenModelGivesTheSameCountAsThePlan(patterns: [String], layers: String?, rounding: RoundingMode, output: String) throws {
         let source = ModelSource(net: Self.lenet.appendingPathComponent("lenet_train_test.prototxt"),
                                  weights: Self.lenet.appendingPathComponent("lenet_iter_10000.caffemodel"))
-        let plan = PlanRequest(patterns: patterns, layers: layers, rounding: rounding)
-        let inMemory = try Pipelines.evaluate(EvaluationRequest(model: source, data: SharedData.mnistTest, quantization: plan))
+        let plan = try PlanRequest(patterns: patterns, layers: layers, rounding: rounding)
+        let inMemory = try Pipelines.evaluate(try EvaluationRequest(model: source, data: SharedData.mnistTest, quantization: plan))
         let quantized = try #require(inMemory.quantized)
         #expect(quantized.correct < inMemory.result.correct)
 
@@ -28,14 +28,14 @@ struct QuantizationPipelineTests {
         _ = try Pipelines.quantize(model: source, plan: plan, output: written, imageShape: [1, 28, 28])
         var reread = source
         reread.weights = written
-        let fromDisk = try Pipelines.evaluate(EvaluationRequest(model: reread, data: SharedData.mnistTest))
+        let fromDisk = try Pipelines.evaluate(try EvaluationRequest(model: reread, data: SharedData.mnistTest))
         #expect(fromDisk.result.correct == quantized.correct)
     }
 
     @Test func quantizeRefusesToOverwriteItsInput() throws {
         let source = ModelSource(net: Self.lenet.appendingPathComponent("lenet.prototxt"),
                                  weights: Self.lenet.appendingPathComponent("lenet_iter_10000.caffemodel"))
-        #expect { try Pipelines.quantize(model: source, plan: PlanRequest(patterns: ["4_0_0"]), output: source.weights) }
+        #expect { try Pipelines.quantize(model: source, plan: try PlanRequest(patterns: ["4_0_0"]), output: source.weights) }
             throws: { "\($0)".contains("is an input") }
     }
 
@@ -44,8 +44,8 @@ struct QuantizationPipelineTests {
         let source = ModelSource(net: Self.lenet.appendingPathComponent("lenet_train_test.prototxt"),
                                  weights: Self.lenet.appendingPathComponent("lenet_iter_10000.caffemodel"))
         func accuracy(_ patterns: [String]) throws -> Double {
-            let report = try Pipelines.evaluate(EvaluationRequest(
-                model: source, data: SharedData.mnistTest, limit: 2000, quantization: PlanRequest(patterns: patterns, layers: patterns.count == 1 ? "conv" : nil)))
+            let report = try Pipelines.evaluate(try EvaluationRequest(
+                model: source, data: SharedData.mnistTest, limit: 2000, quantization: try PlanRequest(patterns: patterns, layers: patterns.count == 1 ? "conv" : nil)))
             return try #require(report.quantized).accuracy
         }
         #expect(try accuracy(["3_0_0"]) < 0.2)

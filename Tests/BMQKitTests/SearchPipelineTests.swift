@@ -12,7 +12,7 @@ struct SearchPipelineTests {
     static let lenet = SharedData.url("models/lenet-caffe")
 
     func request(compensate: Bool) throws -> SearchRequest {
-        SearchRequest(
+        try SearchRequest(
             model: ModelSource(net: Self.lenet.appendingPathComponent("lenet_train_test.prototxt"),
                                weights: Self.lenet.appendingPathComponent("lenet_iter_10000.caffemodel")),
             calibration: SharedData.url("data/mnist/train-images-idx3-ubyte"), calibrationLimit: 1000,
@@ -46,9 +46,9 @@ struct SearchPipelineTests {
         let saved = directory.appendingPathComponent("searched.caffemodel"), planFile = directory.appendingPathComponent("plan.json")
         try SearchPipeline.saveWeights(report, to: saved)
         try report.plan.write(to: planFile)
-        let evaluation = try Pipelines.evaluate(EvaluationRequest(
+        let evaluation = try Pipelines.evaluate(try EvaluationRequest(
             model: ModelSource(net: Self.lenet.appendingPathComponent("lenet_train_test.prototxt"), weights: saved),
-            data: SharedData.mnistTest, limit: 2000, quantization: PlanRequest(planFile: planFile)))
+            data: SharedData.mnistTest, limit: 2000, quantization: try PlanRequest(planFile: planFile)))
         #expect(evaluation.result.correct == best.test?.correct)
         #expect(evaluation.quantized?.correct == best.test?.correct)
     }

@@ -1,0 +1,64 @@
+/// A request value that cannot be used, found when the request is built.
+///
+/// The message names the fields it is about; ``message(naming:)`` spells them as the caller
+/// knows them (the command line maps ``RequestField/batchSize`` to `--batch-size`).
+public struct RequestError: Error, Sendable, CustomStringConvertible {
+    /// The field at fault.
+    public var field: RequestField
+    /// The message, with the fields it mentions kept apart from its text.
+    public var message: RequestMessage
+
+    public init(_ field: RequestField, _ message: RequestMessage) {
+        self.field = field
+        self.message = message
+    }
+
+    /// The message with each field spelt by `name`.
+    public func message(naming name: (RequestField) -> String) -> String {
+        message.parts.map { part in
+            switch part {
+            case let .text(text): text
+            case let .field(field): name(field)
+            }
+        }.joined()
+    }
+
+    public var description: String { message { $0.label } }
+}
+
+/// A field of a use-case request.
+public enum RequestField: String, Sendable, CaseIterable {
+    case batchSize, limit, plan, pattern, layers, rounding, biasPattern, runs
+
+    /// The field as a library caller knows it.
+    public var label: String {
+        switch self {
+        case .batchSize: "batch size"
+        case .biasPattern: "bias pattern"
+        default: rawValue
+        }
+    }
+}
+
+/// Text with embedded field names: `"\(.plan) cannot be combined with \(.pattern)"`.
+public struct RequestMessage: Sendable, ExpressibleByStringInterpolation {
+    /// A piece of the message.
+    public enum Part: Sendable {
+        case text(String)
+        case field(RequestField)
+    }
+
+    public var parts: [Part]
+
+    public init(stringLiteral value: String) { parts = [.text(value)] }
+    public init(stringInterpolation: Interpolation) { parts = stringInterpolation.parts }
+
+    /// Builds a message from literal text and `\(field)` segments.
+    public struct Interpolation: StringInterpolationProtocol {
+        var parts: [Part] = []
+        public init(literalCapacity: Int, interpolationCount: Int) {}
+        public mutating func appendLiteral(_ literal: String) { if !literal.isEmpty { parts.append(.text(literal)) } }
+        public mutating func appendInterpolation(_ field: RequestField) { parts.append(.field(field)) }
+        public mutating func appendInterpolation(_ value: some CustomStringConvertible) { parts.append(.text(value.description)) }
+    }
+}
