@@ -27,7 +27,7 @@ public enum FormatRegistry {
         guard !header.isEmpty else { throw FormatError(file: url.path, "the file is empty: expected a weights or model file") }
         if let format = formats.first(where: { $0.recognizes(header: header) }) { return format }
         if formats.contains(where: { ($0 as? any TopologyReading)?.recognizesTopology(header: header) == true }) {
-            throw FormatError(file: url.path, "is a network definition, not a weights file (it goes in --net)")
+            throw FormatError(file: url.path, "is a network definition, not a weights file")
         }
         let known = formats.map(\.identifier).joined(separator: ", ")
         throw FormatError(file: url.path, "not a weights or model file bmq recognizes (known: \(known))")
@@ -63,7 +63,7 @@ public enum FormatRegistry {
         let readers = formats.compactMap { $0 as? any TopologyReading }
         if let reader = readers.first(where: { $0.recognizesTopology(header: header) }) { return reader }
         if let format = formats.first(where: { $0.recognizes(header: header) }) {
-            throw FormatError(file: url.path, "not a text file: a \(format.identifier) weights or model file, which goes in --weights")
+            throw FormatError(file: url.path, "not a text file: a \(format.identifier) weights or model file, not a network definition")
         }
         throw FormatError(file: url.path, "not a network definition bmq recognizes (known: a Caffe .prototxt)")
     }

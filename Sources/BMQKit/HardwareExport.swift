@@ -3,6 +3,37 @@ import Foundation
 import PackedFormat
 import TensorGraph
 
+/// What an export writes: a packed model's tensors in one hardware flow's form.
+public struct ExportRequest: Sendable {
+    /// The packed `.bmq` model.
+    public var packed: URL
+    /// The form to write.
+    public var target: HardwareExport
+    /// The folder to write into (created if needed).
+    public var directory: URL
+
+    /// Checks that the output folder is not an existing file.
+    /// - Throws: `FormatError` naming the output.
+    public init(packed: URL, target: HardwareExport, directory: URL) throws {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), !isDirectory.boolValue {
+            throw FormatError(file: directory.path, "is a file; the export writes into a folder")
+        }
+        self.packed = packed
+        self.target = target
+        self.directory = directory
+    }
+}
+
+/// The export use case (`bmq export`).
+public enum PackedExport {
+    /// Writes the export and returns the files written.
+    /// - Throws: `FormatError` naming the file that could not be read or written.
+    public static func run(_ request: ExportRequest) throws -> [URL] {
+        try request.target.write(request.packed, to: request.directory)
+    }
+}
+
 /// Hardware exports of a packed model's tensors.
 public enum HardwareExport: String, Sendable, CaseIterable {
     /// One C header for the network: packed words as `uint32_t` arrays plus shape and pattern macros.
@@ -16,9 +47,13 @@ public enum HardwareExport: String, Sendable, CaseIterable {
 
     /// Writes the export into `directory` and returns the files written.
     /// - Throws: `FormatError` naming the file that could not be read or written.
-    public func write(_ packed: URL, to directory: URL) throws -> [URL] {
+    func write(_ packed: URL, to directory: URL) throws -> [URL] {
         let model = try FormatRegistry.packed.read(from: packed)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        } catch {
+            throw FormatError(file: directory.path, "cannot be created: \((error as NSError).localizedFailureReason ?? error.localizedDescription)")
+        }
         let base = Self.identifier(model.description.name.isEmpty ? packed.deletingPathExtension().lastPathComponent : model.description.name)
         switch self {
         case .caffemodel:

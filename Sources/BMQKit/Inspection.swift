@@ -42,23 +42,66 @@ public struct ModelInspection: Sendable, Codable {
     public var layers: [Layer]
     public var parameterCount: Int
     public var notes: [String]
+    /// Whether output shapes are missing because the input's image shape is not known (a net
+    /// fed by a Data layer, inspected without an input shape).
+    public var needsInputShape: Bool
 
     enum CodingKeys: String, CodingKey {
         case name, sources, inputs, layers, notes
-        case parameterCount = "parameter_count"
+        case parameterCount = "parameter_count", needsInputShape = "needs_input_shape"
     }
 }
 
-public enum Inspector {
+/// What an inspection describes: a net definition, a weights file, or both.
+public struct InspectionRequest: Sendable {
+    /// A network definition, or nil to take the topology recorded in the weights file.
+    public var net: URL?
+    /// A weights file, or nil to describe the topology alone.
+    public var weights: URL?
+    /// C x H x W for nets whose input comes from a Data layer.
+    public var imageShape: Shape?
+    /// Patterns or a plan whose effect on each layer's weights is shown.
+    public var quantization: PlanRequest
+
+    /// Checks that there is something to describe.
+    /// - Throws: `RequestError` without either file, or with a quantization but no weights.
+    public init(net: URL?, weights: URL?, imageShape: Shape? = nil, quantization: PlanRequest = PlanRequest()) throws {
+        guard net != nil || weights != nil else { throw RequestError(.net, "give a \(.net), a \(.weights) file, or both") }
+        if !quantization.isEmpty, weights == nil {
+            throw RequestError(.weights, "showing a pattern's effect needs the \(.weights) file")
+        }
+        self.net = net
+        self.weights = weights
+        self.imageShape = imageShape
+        self.quantization = quantization
+    }
+}
+
+/// What a packed-file inspection asks for.
+public struct PackedInspectionRequest: Sendable {
+    /// The packed `.bmq` file.
+    public var file: URL
+    /// Also check every decoded value against its encoding's value set.
+    public var verify: Bool
+
+    public init(file: URL, verify: Bool = false) {
+        self.file = file
+        self.verify = verify
+    }
+}
+
+/// The inspect use case (`bmq inspect`): a model's layers, shapes and weight statistics, or a
+/// packed file's tensors and encodings.
+public enum Inspection {
+    /// Whether the file's content is a packed `.bmq` model.
+    public static func isPackedModel(_ url: URL) -> Bool {
+        (try? FormatRegistry.format(of: url).identifier) == FormatRegistry.packed.identifier
+    }
+
     /// Describes a net definition, a weights file, or both.
-    /// - Parameters:
-    ///   - net: a `.prototxt`, or nil to take the topology stored in the weights file.
-    ///   - weights: a weights file, or nil to describe the topology alone.
-    ///   - imageShape: C x H x W for nets whose input comes from a Data layer.
     /// - Throws: `FormatError` or `GraphError` naming the file or layer at fault.
-    ///   - quantization: patterns or a plan whose effect on each layer's weights is shown.
-    public static func inspect(net: URL?, weights: URL?, imageShape: Shape? = nil,
-                               quantization: PlanRequest = PlanRequest()) throws -> ModelInspection {
+    public static func model(_ request: InspectionRequest) throws -> ModelInspection {
+        let (net, weights, imageShape, quantization) = (request.net, request.weights, request.imageShape, request.quantization)
         var notes: [String] = []
         var graph: Graph
         var stored: WeightSet?
@@ -85,7 +128,7 @@ public enum Inspector {
             notes.append("this weights file holds no network definition; give the prototxt too for topology and shapes")
             return listing(of: stored ?? WeightSet(layers: []), source: weights.path, notes: notes)
         } else {
-            throw FormatError(file: "inspect", "give a .prototxt, a weights file, or both")
+            throw RequestError(.net, "give a \(.net), a \(.weights) file, or both")
         }
         if let imageShape { graph = graph.withInput(batch: graph.inputs[0].shape[0], imageShape: imageShape) }
 
@@ -93,7 +136,7 @@ public enum Inspector {
         if graph.hasCompleteInputs {
             shapes = try ShapeInference.infer(graph, checkParameters: false)
         } else {
-            notes.append("output shapes need the input's image shape, which a Data layer takes from its data: pass --input-shape C,H,W")
+            notes.append("output shapes need the input's image shape, which a Data layer takes from its data")
         }
         if let stored {
             if shapes != nil {
@@ -110,7 +153,6 @@ public enum Inspector {
             }
         }
         let plan = try quantization.plan(for: graph)
-        if plan != nil, stored == nil { throw PlanError("showing a pattern's effect needs the weights file") }
         let layers = graph.nodes.enumerated().map { index, node in
             var view: ModelInspection.LayerQuantization?
             if let plan, let entry = plan.entry(for: node.name), let weights = node.parameters.first {
@@ -132,7 +174,8 @@ public enum Inspector {
         return ModelInspection(
             name: graph.name, sources: [net?.path, weights?.path].compactMap { $0 },
             inputs: Dictionary(uniqueKeysWithValues: graph.inputs.map { ($0.name, $0.shape.dims) }),
-            layers: layers, parameterCount: layers.reduce(0) { $0 + $1.parameterCount }, notes: notes)
+            layers: layers, parameterCount: layers.reduce(0) { $0 + $1.parameterCount }, notes: notes,
+            needsInputShape: shapes == nil)
     }
 
     static func listing(of weights: WeightSet, source: String, notes: [String]) -> ModelInspection {
@@ -143,6 +186,6 @@ public enum Inspector {
                 parameterCount: layer.blobs.reduce(0) { $0 + $1.count }, quantization: nil)
         }
         return ModelInspection(name: "", sources: [source], inputs: [:], layers: layers,
-                               parameterCount: layers.reduce(0) { $0 + $1.parameterCount }, notes: notes)
+                               parameterCount: layers.reduce(0) { $0 + $1.parameterCount }, notes: notes, needsInputShape: false)
     }
 }

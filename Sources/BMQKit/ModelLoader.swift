@@ -74,7 +74,7 @@ public enum ModelLoader {
     /// A packed model holds its own network and preprocessing.
     static func loadSelfDescribing(_ source: ModelSource, imageShape: Shape?) throws -> LoadedModel {
         guard let reader = try FormatRegistry.modelReader(for: source.weights) else {
-            throw FormatError(file: source.weights.path, "holds weights only; give the net definition with --net")
+            throw RequestError(.net, "'\(source.weights.path)' holds weights only: \(.net) is needed too")
         }
         var graph = try reader.readModel(from: source.weights)
         if let imageShape { try checkImageShape(graph, imageShape, file: source.weights) }
@@ -105,8 +105,8 @@ public enum ModelLoader {
             let base = (source.net ?? source.weights).deletingLastPathComponent()
             let resolved = URL(fileURLWithPath: named, relativeTo: base).standardizedFileURL
             guard FileManager.default.fileExists(atPath: resolved.path) else {
-                throw FormatError(file: (source.net ?? source.weights).path,
-                                  "the model subtracts the mean file '\(named)', which is not at \(resolved.path); pass --mean-file PATH")
+                let model = (source.net ?? source.weights).path
+                throw RequestError(.meanFile, "\(model): the model subtracts the mean file '\(named)', which is not at \(resolved.path); give it as \(.meanFile)")
             }
             preprocessing.meanImage = try FormatRegistry.readMeanImage(from: resolved)
         }

@@ -35,16 +35,12 @@ public struct PackedInspection: Sendable, Codable {
     }
 }
 
-extension Pipelines {
-    /// Whether the file's content is a packed `.bmq` model.
-    public static func isPackedModel(_ url: URL) -> Bool {
-        (try? FormatRegistry.format(of: url).identifier) == FormatRegistry.packed.identifier
-    }
-
+extension Inspection {
     /// Describes a packed file. Reading already checks every CRC and encoding; `verify` also
     /// checks that every decoded value is a member of its pattern's (or baseline's) value set.
     /// - Throws: `FormatError` naming the section at fault.
-    public static func inspectPacked(_ url: URL, verify: Bool) throws -> PackedInspection {
+    public static func packed(_ request: PackedInspectionRequest) throws -> PackedInspection {
+        let (url, verify) = (request.file, request.verify)
         let model = try FormatRegistry.packed.read(from: url)
         let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
         var verified: Int?

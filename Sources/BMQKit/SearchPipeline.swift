@@ -77,6 +77,12 @@ public struct SearchRequest: Sendable {
                 options: SearchOptions = SearchOptions(), batchSize: Int = 100, compare: Bool = true, compensationImages: Int = 0,
                 averageBits: Double? = nil) throws {
         guard batchSize > 0 else { throw RequestError(.batchSize, "\(.batchSize) must be positive") }
+        guard (2...BitPattern.maxTotalBits).contains(maxWidth) else {
+            throw RequestError(.maxWidth, "\(.maxWidth) \(maxWidth) must be between 2 and \(BitPattern.maxTotalBits)")
+        }
+        if let averageBits, !(averageBits >= 2 && averageBits <= Double(maxWidth)) {
+            throw RequestError(.averageBits, "\(.averageBits) \(averageBits) must be between 2 and \(.maxWidth) \(maxWidth)")
+        }
         self.model = model
         self.calibration = calibration
         self.calibrationFormat = calibrationFormat
@@ -145,12 +151,9 @@ public enum SearchPipeline {
     public typealias Progress = @Sendable (_ phase: String, _ done: Int, _ total: Int) -> Void
 
     /// Searches every selected layer's scheme on the calibration data, then tests the result.
-    /// - Throws: `FormatError`, `GraphError` or `PlanError` naming the file, layer or option at fault.
+    /// - Throws: `FormatError`, `GraphError`, `PlanError` or `RequestError` naming the file, layer or field at fault.
     public static func run(_ request: SearchRequest, progress: Progress? = nil) throws -> SearchReport {
         let started = Date()
-        guard (2...BitPattern.maxTotalBits).contains(request.maxWidth) else {
-            throw PlanError("--max-width \(request.maxWidth) must be between 2 and \(BitPattern.maxTotalBits)")
-        }
         let calibration = try DatasetReader.read(request.calibration, format: request.calibrationFormat).prefix(request.calibrationLimit)
         guard calibration.count > 0 else { throw FormatError(file: request.calibration.path, "holds no images") }
         let test = try request.test.map { try DatasetReader.read($0, format: request.testFormat).prefix(request.testLimit) }
@@ -162,7 +165,7 @@ public enum SearchPipeline {
         let widths = try request.bits.layers(in: graph, selection: request.layers)
         guard !widths.isEmpty else { throw PlanError("no weight layer selected to search") }
         for (name, bits) in widths where request.family != .floatScale && bits > request.maxWidth {
-            throw PlanError("layer '\(name)': \(bits) stored bits do not fit in --max-width \(request.maxWidth)")
+            throw RequestError(.maxWidth, "layer '\(name)': \(bits) stored bits do not fit in \(.maxWidth) \(request.maxWidth)")
         }
 
         let evaluator = try NetworkSearchEvaluator(graph: graph, layers: widths.map(\.name), calibration: calibration,
@@ -171,9 +174,6 @@ public enum SearchPipeline {
         var options = request.options
         let weightCounts = widths.map { graph.node(named: $0.name)?.parameters.first?.count ?? 0 }
         if let average = request.averageBits {
-            guard average >= 2, average <= Double(request.maxWidth) else {
-                throw PlanError("--average-bits \(average) must be between 2 and --max-width \(request.maxWidth)")
-            }
             options.budget = average * Double(weightCounts.reduce(0, +))
         }
         func searchLayers(_ family: CandidateFamily) -> [SearchLayer] {
@@ -265,6 +265,6 @@ extension SearchPipeline {
     /// - Throws: `FormatError` naming the output, or `PlanError`.
     public static func saveWeights(_ report: SearchReport, to output: URL) throws {
         guard let graph = report.quantizedGraph else { throw PlanError("the search kept no quantized model to write") }
-        _ = try Pipelines.write(graph, plan: report.plan, to: output)
+        _ = try Conversion.write(graph, plan: report.plan, to: output)
     }
 }

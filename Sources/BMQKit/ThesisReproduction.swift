@@ -67,11 +67,13 @@ public struct ThesisReport: Sendable, Codable {
     }
 }
 
-extension Pipelines {
+/// The reproduce-thesis use case: the thesis's LeNet tables regenerated on a model.
+public enum ThesisReproduction {
     /// Runs every configuration of the thesis tables on the model's conv layers.
+    /// - Parameter progress: called with configurations done and their total.
     /// - Throws: `FormatError` or `PlanError` when the model does not fit (it needs two conv layers for the per-layer tables).
-    public static func reproduceThesis(_ request: EvaluationRequest, progress: ((Int, Int) -> Void)? = nil) throws -> ThesisReport {
-        let (dataset, model) = try loadDataAndModel(request)
+    public static func run(_ request: EvaluationRequest, progress: ((Int, Int) -> Void)? = nil) throws -> ThesisReport {
+        let (dataset, model) = try Evaluation.loadDataAndModel(request)
         let convs = try LayerSelection.convolutions.layers(in: model.graph)
         guard convs.count >= 2 else {
             throw PlanError("the thesis tables quantize two conv layers (conv1, conv2); this net has \(convs.count)")
@@ -79,7 +81,7 @@ extension Pipelines {
         let preprocessing = model.graph.preprocessing ?? .identity
         func accuracy(_ plan: QuantizationPlan?) throws -> EvaluationResult {
             let graph = try plan.map { try QuantizePass.apply($0, to: model.graph).0 } ?? model.graph
-            return try Evaluator.evaluate(try Network(graph: graph), on: dataset, preprocessing: preprocessing, batchSize: request.batchSize)
+            return try Evaluator.evaluate(try Network(graph: graph, options: request.engine), on: dataset, preprocessing: preprocessing, batchSize: request.batchSize)
         }
         let float = try accuracy(nil)
         var rows: [ThesisRow] = []

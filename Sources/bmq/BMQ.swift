@@ -1,5 +1,6 @@
 import ArgumentParser
 import BMQKit
+import Foundation
 
 @main
 struct BMQ: ParsableCommand {
@@ -15,4 +16,30 @@ struct BMQ: ParsableCommand {
             Start with: bmq inspect NET.prototxt WEIGHTS, then bmq eval, then bmq convert -o OUT.bmq.
             """,
         subcommands: [Inspect.self, Eval.self, Quantize.self, Search.self, Convert.self, Export.self, ReproduceThesis.self, Bench.self, BenchQuantize.self])
+
+    /// Runs the command; a request the library refuses is a command-line mistake (exit 64),
+    /// reported with the options' names.
+    static func main() {
+        var command: any ParsableCommand
+        do {
+            command = try parseAsRoot()
+        } catch {
+            exit(withError: error)
+        }
+        do {
+            try command.run()
+        } catch let error as RequestError {
+            reportMistake(error.message { $0.flag }, in: command)
+        } catch let error as CommandLineMistake {
+            reportMistake(error.message, in: command)
+        } catch {
+            exit(withError: error)
+        }
+    }
+
+    static func reportMistake(_ message: String, in command: any ParsableCommand) -> Never {
+        let name = type(of: command).configuration.commandName ?? type(of: command)._commandName
+        FileHandle.standardError.write(Data("Error: \(message)\nSee 'bmq \(name) --help'.\n".utf8))
+        Foundation.exit(ExitCode.validationFailure.rawValue)
+    }
 }

@@ -26,35 +26,28 @@ struct Bench: ParsableCommand {
     var convolution: [ConvolutionMethod] = []
 
     func run() throws {
-        var request = try commandLineRequest { try EvaluationRequest(
+        var evaluation = try commandLineRequest { try EvaluationRequest(
             model: try model.source, data: URL(fileURLWithPath: dataOptions.data), dataFormat: dataOptions.dataFormat,
             limit: dataOptions.limit, batchSize: dataOptions.batchSize) }
-        let methods = (convolution.isEmpty ? [ConvolutionMethod.preferred] : convolution)
+        let engines = (convolution.isEmpty ? [ConvolutionMethod.preferred] : convolution)
             .map { EngineOptions(convolution: $0, blasThreads: blasThreads ?? 1) }
+        let request = try BenchmarkRequest(evaluation: evaluation, runs: runs, engines: engines)
         if perLayer {
-            request.engine = methods[0]
-            let layers = try Pipelines.profileLayers(request)
+            evaluation.engine = engines[0]
+            let layers = try Evaluation.profileLayers(evaluation)
             let total = layers.reduce(0) { $0 + $1.seconds }
             for layer in layers {
                 let share = total > 0 ? 100 * layer.seconds / total : 0
                 print("\(layer.layer.padding(toLength: 16, withPad: " ", startingAt: 0)) \(layer.type.padding(toLength: 13, withPad: " ", startingAt: 0)) \(String(format: "%8.3f", layer.seconds)) s  \(String(format: "%5.1f", share))%")
             }
         }
-        var times = [[Double]](repeating: [], count: methods.count)
-        var images = 0
-        for run in 1...max(1, runs) {
-            for (index, method) in methods.enumerated() {
-                request.engine = method
-                let report = try Pipelines.evaluate(request)
-                times[index].append(report.result.seconds)
-                images = report.result.total
-                print("run \(run) \(method.convolution.rawValue): \(String(format: "%.3f", report.result.seconds)) s, \(String(format: "%.0f", report.result.imagesPerSecond)) images/s, \(report.result.correct)/\(report.result.total) correct")
-            }
+        let report = try Benchmark.run(request) { run in
+            let r = run.result
+            print("run \(run.round) \(run.engine.convolution.rawValue): \(String(format: "%.3f", r.seconds)) s, \(String(format: "%.0f", r.imagesPerSecond)) images/s, \(r.correct)/\(r.total) correct")
         }
-        for (method, runTimes) in zip(methods, times) {
-            let sorted = runTimes.sorted()
-            let (fastest, median) = (sorted[0], sorted[sorted.count / 2])
-            print("\(method.convolution.rawValue): min \(String(format: "%.3f", fastest)) s (\(String(format: "%.0f", Double(images) / fastest)) images/s), median \(String(format: "%.3f", median)) s (\(String(format: "%.0f", Double(images) / median)) images/s), batch \(dataOptions.batchSize)")
+        for summary in report.summaries {
+            let images = Double(summary.images)
+            print("\(summary.engine.convolution.rawValue): min \(String(format: "%.3f", summary.fastest)) s (\(String(format: "%.0f", images / summary.fastest)) images/s), median \(String(format: "%.3f", summary.median)) s (\(String(format: "%.0f", images / summary.median)) images/s), batch \(dataOptions.batchSize)")
         }
     }
 }

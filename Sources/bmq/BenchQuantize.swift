@@ -17,12 +17,11 @@ struct BenchQuantize: ParsableCommand {
     var inputShape: String?
 
     func run() throws {
-        let plan = try quantization.request
-        try commandLineRequest { try plan.requireQuantization() }
-        let (weights, seconds) = try Pipelines.timeQuantization(
-            model: try model.source, plan: plan, runs: runs, imageShape: try inputShape.map(parseShape))
-        let sorted = seconds.sorted()
-        print("quantized \(weights) weights: min \(String(format: "%.2f", sorted[0] * 1000)) ms, "
-              + "median \(String(format: "%.2f", sorted[sorted.count / 2] * 1000)) ms over \(seconds.count) runs")
+        let report = try Benchmark.timeQuantization(try QuantizationTimingRequest(
+            model: try model.source, quantization: try quantization.request, runs: runs, imageShape: try inputShape.map(parseShape)))
+        let sorted = report.seconds.sorted()
+        guard !sorted.isEmpty else { return }
+        print("quantized \(report.weights) weights: min \(String(format: "%.2f", sorted[0] * 1000)) ms, "
+              + "median \(String(format: "%.2f", sorted[sorted.count / 2] * 1000)) ms over \(report.seconds.count) runs")
     }
 }

@@ -21,9 +21,10 @@ struct Convert: ParsableCommand {
     @OptionGroup var destination: OutputOptions
 
     func run() throws {
-        let (plan, reports) = try Pipelines.convert(
-            model: try model.source, plan: quantization.request, output: destination.url, imageShape: try destination.imageShape)
-        if let plan { print("quantized \(reports.count) layers (\(plan.rounding.rawValue) rounding)") }
+        let report = try Conversion.run(try ConversionRequest(
+            model: try model.source, quantization: try quantization.request, output: destination.url,
+            imageShape: try destination.imageShape))
+        if let plan = report.plan { print("quantized \(report.layers.count) layers (\(plan.rounding.rawValue) rounding)") }
         print("wrote \(destination.output)")
     }
 }

@@ -41,7 +41,7 @@ struct Eval: ParsableCommand {
             model: try model.source, data: URL(fileURLWithPath: dataOptions.data), dataFormat: dataOptions.dataFormat,
             limit: dataOptions.limit, batchSize: dataOptions.batchSize, quantization: quantization.request) }
         let progress = ProgressLine(label: "evaluating", enabled: !json)
-        let report = try Pipelines.evaluate(request, progress: progress.update)
+        let report = try Evaluation.run(request, progress: progress.update)
         progress.finish()
         for warning in report.model.warnings { Terminal.warn(warning) }
         // The headline figures are the quantized model's when a plan was given.

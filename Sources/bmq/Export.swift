@@ -26,7 +26,8 @@ struct Export: ParsableCommand {
     var output: String
 
     func run() throws {
-        let files = try to.write(URL(fileURLWithPath: model), to: URL(fileURLWithPath: output))
+        let files = try PackedExport.run(
+            try ExportRequest(packed: URL(fileURLWithPath: model), target: to, directory: URL(fileURLWithPath: output)))
         for file in files { print("wrote \(file.path)") }
     }
 }

@@ -45,7 +45,7 @@ struct Inspect: ParsableCommand {
     }
 
     func run() throws {
-        if files.count == 1, Pipelines.isPackedModel(URL(fileURLWithPath: files[0])) {
+        if files.count == 1, Inspection.isPackedModel(URL(fileURLWithPath: files[0])) {
             return try inspectPacked(URL(fileURLWithPath: files[0]))
         }
         var net: URL?, weights: URL?
@@ -61,7 +61,10 @@ struct Inspect: ParsableCommand {
             throw ValidationError("give one net definition (.prototxt) and one weights file")
         }
         let shape = try inputShape.map(parseShape)
-        let inspection = try Inspector.inspect(net: net, weights: weights, imageShape: shape, quantization: quantization.request)
+        let request = try commandLineRequest {
+            try InspectionRequest(net: net, weights: weights, imageShape: shape, quantization: try quantization.request)
+        }
+        let inspection = try Inspection.model(request)
         if let svg {
             let folder = URL(fileURLWithPath: svg)
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -81,7 +84,7 @@ struct Inspect: ParsableCommand {
 
 extension Inspect {
     func inspectPacked(_ url: URL) throws {
-        let inspection = try Pipelines.inspectPacked(url, verify: verify)
+        let inspection = try Inspection.packed(PackedInspectionRequest(file: url, verify: verify))
         if json { return try Terminal.printJSON(inspection) }
         print("packed model: \(inspection.network), \(inspection.layers) layers, \(inspection.fileBytes) bytes")
         let header = ["tensor", "shape", "encoding", "bits", "payload bytes", "vs float32"]
@@ -132,6 +135,7 @@ enum InspectionTable {
         let bytes = Double(inspection.parameterCount * 4) / 1_048_576
         lines.append("total: \(inspection.layers.count) layers, \(inspection.parameterCount) parameters (\(String(format: "%.2f", bytes)) MiB as float32)")
         lines.append(contentsOf: inspection.notes.map { "note: \($0)" })
+        if inspection.needsInputShape { lines.append("note: pass --input-shape C,H,W to show output shapes") }
         return lines.joined(separator: "\n")
     }
 

@@ -146,18 +146,28 @@ extension RequestField {
         case .rounding: "--rounding"
         case .biasPattern: "--bias-pattern"
         case .runs: "--runs"
+        case .convolution: "--convolution"
+        case .net: "--net"
+        case .weights: "--weights"
+        case .meanFile: "--mean-file"
+        case .inputShape: "--input-shape"
+        case .maxWidth: "--max-width"
+        case .averageBits: "--average-bits"
         }
     }
 }
 
-/// Builds a library request; what is wrong with it is a command-line mistake (exit 64), told in
-/// terms of the options.
+/// A mistake in the command line found while building a request (exit 64).
+struct CommandLineMistake: Error {
+    var message: String
+}
+
+/// Builds a library request from options; a pattern that does not parse is a command-line
+/// mistake. (`RequestError`s are mapped to option names for every command in `BMQ.main`.)
 func commandLineRequest<Request>(_ build: () throws -> Request) throws -> Request {
     do {
         return try build()
-    } catch let error as RequestError {
-        throw ValidationError(error.message { $0.flag })
     } catch let error as PatternError {
-        throw ValidationError(error.description)
+        throw CommandLineMistake(message: error.description)
     }
 }

@@ -22,12 +22,11 @@ struct Quantize: ParsableCommand {
     @OptionGroup var destination: OutputOptions
 
     func run() throws {
-        let request = try quantization.request
-        try commandLineRequest { try request.requireQuantization() }
-        let (plan, reports) = try Pipelines.quantize(
-            model: try model.source, plan: request, output: destination.url, imageShape: try destination.imageShape)
-        print("quantized \(reports.count) layers (\(plan.rounding.rawValue) rounding):")
-        for layer in reports {
+        let report = try Conversion.run(try ConversionRequest(
+            model: try model.source, quantization: try quantization.request, output: destination.url,
+            imageShape: try destination.imageShape, requirePlan: true))
+        print("quantized \(report.layers.count) layers (\((report.plan?.rounding ?? .nearest).rawValue) rounding):")
+        for layer in report.layers {
             print(layerLine(layer))
         }
         print("wrote \(destination.output)")

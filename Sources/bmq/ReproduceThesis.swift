@@ -30,7 +30,7 @@ struct ReproduceThesis: ParsableCommand {
             model: try model.source, data: URL(fileURLWithPath: dataOptions.data), dataFormat: dataOptions.dataFormat,
             limit: dataOptions.limit, batchSize: dataOptions.batchSize) }
         let progress = ProgressLine(label: "configurations", enabled: !json)
-        let report = try Pipelines.reproduceThesis(request, progress: progress.update)
+        let report = try ThesisReproduction.run(request, progress: progress.update)
         progress.finish()
         if json {
             try Terminal.printJSON(report)

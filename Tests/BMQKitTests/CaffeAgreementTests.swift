@@ -18,7 +18,7 @@ struct CaffeAgreementTests {
         let request = try EvaluationRequest(
             model: ModelSource(net: reference.netURL, weights: reference.weightsURL, meanFile: reference.meanFile),
             data: reference.dataURL)
-        let report = try Pipelines.evaluate(request)
+        let report = try Evaluation.run(request)
         #expect(report.result.total == reference.total)
         #expect(report.result.correct == reference.correct, "Caffe: \(reference.correct)/\(reference.total)")
     }

@@ -34,7 +34,7 @@ struct PackedRoundTripTests {
                 let plan = try #require(try request.plan(for: model.graph))
                 let (quantized, _) = try QuantizePass.apply(plan, to: model.graph)
                 let output = directory.appendingPathComponent("m\(bits)-\(index).bmq")
-                _ = try Pipelines.convert(model: source, plan: request, output: output, imageShape: imageShape)
+                _ = try Conversion.run(try ConversionRequest(model: source, quantization: request, output: output, imageShape: imageShape))
                 let decoded = try PackedFormat().readModel(from: output)
                 #expect(decoded.nodes.map(\.op) == quantized.nodes.map(\.op))
                 for (a, b) in zip(decoded.nodes, quantized.nodes) {
@@ -42,8 +42,8 @@ struct PackedRoundTripTests {
                 }
                 if index == 0, small || bits == 4 {
                     let limit = small ? 1000 : 200
-                    let viaPlan = try Pipelines.evaluate(try EvaluationRequest(model: source, data: reference.dataURL, limit: limit, quantization: request))
-                    let viaPacked = try Pipelines.evaluate(try EvaluationRequest(
+                    let viaPlan = try Evaluation.run(try EvaluationRequest(model: source, data: reference.dataURL, limit: limit, quantization: request))
+                    let viaPacked = try Evaluation.run(try EvaluationRequest(
                         model: ModelSource(net: nil, weights: output), data: reference.dataURL, limit: limit))
                     #expect(viaPlan.quantized?.correct == viaPacked.result.correct, "\(scheme)")
                 }

@@ -18,24 +18,24 @@ struct QuantizationPipelineTests {
         let source = ModelSource(net: Self.lenet.appendingPathComponent("lenet_train_test.prototxt"),
                                  weights: Self.lenet.appendingPathComponent("lenet_iter_10000.caffemodel"))
         let plan = try PlanRequest(patterns: patterns, layers: layers, rounding: rounding)
-        let inMemory = try Pipelines.evaluate(try EvaluationRequest(model: source, data: SharedData.mnistTest, quantization: plan))
+        let inMemory = try Evaluation.run(try EvaluationRequest(model: source, data: SharedData.mnistTest, quantization: plan))
         let quantized = try #require(inMemory.quantized)
         #expect(quantized.correct < inMemory.result.correct)
 
         let directory = try SharedData.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let written = directory.appendingPathComponent(output)
-        _ = try Pipelines.quantize(model: source, plan: plan, output: written, imageShape: [1, 28, 28])
+        _ = try Conversion.run(try ConversionRequest(model: source, quantization: plan, output: written, imageShape: [1, 28, 28], requirePlan: true))
         var reread = source
         reread.weights = written
-        let fromDisk = try Pipelines.evaluate(try EvaluationRequest(model: reread, data: SharedData.mnistTest))
+        let fromDisk = try Evaluation.run(try EvaluationRequest(model: reread, data: SharedData.mnistTest))
         #expect(fromDisk.result.correct == quantized.correct)
     }
 
     @Test func quantizeRefusesToOverwriteItsInput() throws {
         let source = ModelSource(net: Self.lenet.appendingPathComponent("lenet.prototxt"),
                                  weights: Self.lenet.appendingPathComponent("lenet_iter_10000.caffemodel"))
-        #expect { try Pipelines.quantize(model: source, plan: try PlanRequest(patterns: ["4_0_0"]), output: source.weights) }
+        #expect { try Conversion.run(try ConversionRequest(model: source, quantization: try PlanRequest(patterns: ["4_0_0"]), output: source.weights, requirePlan: true)) }
             throws: { "\($0)".contains("is an input") }
     }
 
@@ -44,7 +44,7 @@ struct QuantizationPipelineTests {
         let source = ModelSource(net: Self.lenet.appendingPathComponent("lenet_train_test.prototxt"),
                                  weights: Self.lenet.appendingPathComponent("lenet_iter_10000.caffemodel"))
         func accuracy(_ patterns: [String]) throws -> Double {
-            let report = try Pipelines.evaluate(try EvaluationRequest(
+            let report = try Evaluation.run(try EvaluationRequest(
                 model: source, data: SharedData.mnistTest, limit: 2000, quantization: try PlanRequest(patterns: patterns, layers: patterns.count == 1 ? "conv" : nil)))
             return try #require(report.quantized).accuracy
         }

@@ -46,7 +46,7 @@ struct SearchPipelineTests {
         let saved = directory.appendingPathComponent("searched.caffemodel"), planFile = directory.appendingPathComponent("plan.json")
         try SearchPipeline.saveWeights(report, to: saved)
         try report.plan.write(to: planFile)
-        let evaluation = try Pipelines.evaluate(try EvaluationRequest(
+        let evaluation = try Evaluation.run(try EvaluationRequest(
             model: ModelSource(net: Self.lenet.appendingPathComponent("lenet_train_test.prototxt"), weights: saved),
             data: SharedData.mnistTest, limit: 2000, quantization: try PlanRequest(planFile: planFile)))
         #expect(evaluation.result.correct == best.test?.correct)

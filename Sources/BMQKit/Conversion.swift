@@ -1,0 +1,65 @@
+import Foundation
+import Quantization
+import TensorGraph
+
+/// What a conversion writes: a model read in any format, optionally quantized, written in the
+/// format its output name asks for (`bmq convert`, and `bmq quantize`, which requires a plan).
+public struct ConversionRequest: Sendable {
+    /// The model's files and preprocessing overrides.
+    public var model: ModelSource
+    /// The quantization to apply; empty to convert the weights as they are.
+    public var quantization: PlanRequest
+    /// The output file; its name picks the format.
+    public var output: URL
+    /// The image shape (C x H x W) for nets whose input comes from a Data layer.
+    public var imageShape: Shape?
+
+    /// Checks that the output name has a format and is not one of the inputs.
+    /// - Parameter requirePlan: refuse a request with nothing to quantize (`bmq quantize`).
+    /// - Throws: `RequestError` without a required plan, `FormatError` naming the output.
+    public init(model: ModelSource, quantization: PlanRequest = PlanRequest(), output: URL, imageShape: Shape? = nil,
+                requirePlan: Bool = false) throws {
+        if requirePlan { try quantization.requireQuantization() }
+        let inputs = [model.net, model.weights].compactMap { $0?.standardizedFileURL.resolvingSymlinksInPath().path }
+        guard !inputs.contains(output.standardizedFileURL.resolvingSymlinksInPath().path) else {
+            throw FormatError(file: output.path, "is an input of this command; choose another output name")
+        }
+        _ = try FormatRegistry.writer(for: output)
+        self.model = model
+        self.quantization = quantization
+        self.output = output
+        self.imageShape = imageShape
+    }
+}
+
+/// What a conversion did.
+public struct ConversionReport: Sendable {
+    /// The plan that was applied, when one was given.
+    public var plan: QuantizationPlan?
+    /// What the plan did to each quantized layer.
+    public var layers: [LayerQuantizationReport]
+    /// The file written.
+    public var output: URL
+}
+
+/// The convert and quantize use cases: read, quantize when asked, write.
+public enum Conversion {
+    /// Reads the model, applies the plan when one is given, and writes the output atomically.
+    /// - Throws: `FormatError`, `PlanError` or `GraphError` naming what is wrong.
+    public static func run(_ request: ConversionRequest) throws -> ConversionReport {
+        let model = try ModelLoader.load(request.model, imageShape: request.imageShape)
+        let plan = try request.quantization.plan(for: model.graph)
+        return ConversionReport(plan: plan, layers: try write(model.graph, plan: plan, to: request.output), output: request.output)
+    }
+
+    /// Applies `plan` (when given) to `graph` and writes it in the format the output name asks for.
+    /// - Throws: `FormatError` or `PlanError` naming what is wrong.
+    public static func write(_ graph: Graph, plan: QuantizationPlan?, to output: URL) throws -> [LayerQuantizationReport] {
+        _ = try FormatRegistry.writer(for: output)
+        var graph = graph
+        var reports: [LayerQuantizationReport] = []
+        if let plan { (graph, reports) = try QuantizePass.apply(plan, to: graph) }
+        try FormatRegistry.write(graph, plan: plan, reports: reports, to: output)
+        return reports
+    }
+}

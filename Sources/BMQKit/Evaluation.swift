@@ -1,0 +1,123 @@
+import Datasets
+import Foundation
+import Inference
+import Quantization
+import TensorGraph
+
+/// How convolutions are computed (the engine's setting, re-exported for callers of BMQKit).
+public typealias ConvolutionMethod = Inference.ConvolutionMethod
+/// How a network runs (the engine's settings, re-exported for callers of BMQKit).
+public typealias EngineOptions = Inference.EngineOptions
+/// A dataset's layout (re-exported for callers of BMQKit).
+public typealias DatasetFormat = Datasets.DatasetFormat
+
+/// What an evaluation measures: a model's accuracy on a dataset, float and, with a plan, quantized.
+public struct EvaluationRequest: Sendable {
+    /// The model's files and preprocessing overrides.
+    public var model: ModelSource
+    /// The dataset: MNIST IDX images (labels beside them) or a CIFAR-10/100 binary batch.
+    public var data: URL
+    /// The dataset's layout, when content detection should not decide.
+    public var dataFormat: DatasetFormat?
+    /// Use only the first `limit` images.
+    public var limit: Int?
+    /// Images per forward pass.
+    public var batchSize: Int
+    /// The quantization to measure beside the float model; empty for float only.
+    public var quantization: PlanRequest
+    /// How the engine runs.
+    public var engine: EngineOptions
+
+    /// Checks the request's values.
+    /// - Throws: `RequestError` for a batch size or limit that is not positive.
+    public init(model: ModelSource, data: URL, dataFormat: DatasetFormat? = nil, limit: Int? = nil, batchSize: Int = 100,
+                quantization: PlanRequest = PlanRequest(), engine: EngineOptions = .default) throws {
+        guard batchSize > 0 else { throw RequestError(.batchSize, "\(.batchSize) must be positive") }
+        if let limit, limit <= 0 { throw RequestError(.limit, "\(.limit) must be positive") }
+        self.model = model
+        self.data = data
+        self.dataFormat = dataFormat
+        self.limit = limit
+        self.batchSize = batchSize
+        self.quantization = quantization
+        self.engine = engine
+    }
+}
+
+/// What an evaluation found.
+public struct EvaluationReport: Sendable {
+    /// Accuracy of the model as given (float weights).
+    public var result: EvaluationResult
+    /// Accuracy with the plan applied, when one was given.
+    public var quantized: EvaluationResult?
+    /// The plan that was applied, when one was given.
+    public var plan: QuantizationPlan?
+    /// What the plan did to each quantized layer.
+    public var layers: [LayerQuantizationReport]
+    /// The dataset's layout, as detected or given.
+    public var dataset: DatasetFormat
+    /// The model as loaded, with its warnings.
+    public var model: LoadedModel
+}
+
+/// Time spent in one layer over a pass of the data.
+public struct LayerTiming: Sendable {
+    /// The layer's name.
+    public var layer: String
+    /// The layer's type (Caffe's spelling).
+    public var type: String
+    /// Wall time in seconds.
+    public var seconds: Double
+}
+
+/// The evaluate use case (`bmq eval`): accuracy of a model, float and quantized, on a dataset.
+public enum Evaluation {
+    /// Reads the data and the model, checks they fit, and measures accuracy the way Caffe's
+    /// Accuracy layer counts it.
+    /// - Parameter progress: called with images done and images in all passes.
+    /// - Throws: `FormatError` or `GraphError` naming the file or layer at fault.
+    public static func run(_ request: EvaluationRequest, progress: ((Int, Int) -> Void)? = nil) throws -> EvaluationReport {
+        let (dataset, model) = try loadDataAndModel(request)
+        let plan = try request.quantization.plan(for: model.graph)
+        let passes = plan == nil ? 1 : 2
+        let total = dataset.count * passes
+        func measure(_ graph: Graph, pass: Int) throws -> EvaluationResult {
+            try Evaluator.evaluate(try Network(graph: graph, options: request.engine), on: dataset,
+                                   preprocessing: model.graph.preprocessing ?? .identity, batchSize: request.batchSize,
+                                   progress: { progress?(pass * dataset.count + $0, total) })
+        }
+        let result = try measure(model.graph, pass: 0)
+        var quantized: EvaluationResult?
+        var layers: [LayerQuantizationReport] = []
+        if let plan {
+            let (graph, reports) = try QuantizePass.apply(plan, to: model.graph)
+            layers = reports
+            quantized = try measure(graph, pass: 1)
+        }
+        return EvaluationReport(result: result, quantized: quantized, plan: plan, layers: layers, dataset: dataset.format, model: model)
+    }
+
+    /// Wall time spent in each layer over one pass of the request's data, in node order.
+    /// - Throws: as ``run(_:progress:)``.
+    public static func profileLayers(_ request: EvaluationRequest) throws -> [LayerTiming] {
+        let (dataset, model) = try loadDataAndModel(request)
+        let network = try Network(graph: model.graph, options: request.engine)
+        var totals = [Double](repeating: 0, count: model.graph.nodes.count)
+        for range in dataset.batchRanges(size: request.batchSize) {
+            let batch = dataset.batch(range, preprocessing: model.graph.preprocessing ?? .identity)
+            var mark = Date()
+            _ = try network.forward(batch) { index, _ in
+                let now = Date()
+                totals[index] += now.timeIntervalSince(mark)
+                mark = now
+            }
+        }
+        return zip(model.graph.nodes, totals).map { LayerTiming(layer: $0.name, type: $0.op.typeName, seconds: $1) }
+    }
+
+    /// Reads the request's data, then the model with the data's image shape.
+    static func loadDataAndModel(_ request: EvaluationRequest) throws -> (Dataset, LoadedModel) {
+        let dataset = try DatasetReader.read(request.data, format: request.dataFormat).prefix(request.limit)
+        return (dataset, try ModelLoader.load(request.model, imageShape: dataset.imageShape))
+    }
+}
