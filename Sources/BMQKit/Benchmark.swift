@@ -88,7 +88,9 @@ public struct QuantizationTimingReport: Sendable {
 /// The bench use cases (`bmq bench`, `bmq bench-quantize`). Time with a release build.
 public enum Benchmark {
     /// Times the request's evaluation with each engine setting, interleaved round by round.
-    /// - Parameter onRun: called after each run, to show progress.
+    /// - Parameters:
+    ///   - request: what to time, checked when it was built.
+    ///   - onRun: called after each run, to show progress.
     /// - Throws: as ``Evaluation/run(_:progress:)``.
     public static func run(_ request: BenchmarkRequest, onRun: ((BenchmarkRun) -> Void)? = nil) throws -> BenchmarkReport {
         var evaluation = request.evaluation

@@ -15,7 +15,12 @@ public struct ConversionRequest: Sendable {
     public var imageShape: Shape?
 
     /// Checks that the output name has a format and is not one of the inputs.
-    /// - Parameter requirePlan: refuse a request with nothing to quantize (`bmq quantize`).
+    /// - Parameters:
+    ///   - model: the model's files and preprocessing overrides.
+    ///   - quantization: the plan or patterns to apply; empty to convert only.
+    ///   - output: the file to write; its name picks the format.
+    ///   - imageShape: C x H x W for nets whose input comes from a Data layer.
+    ///   - requirePlan: refuse a request with nothing to quantize (`bmq quantize`).
     /// - Throws: `RequestError` without a required plan, `FormatError` naming the output.
     public init(model: ModelSource, quantization: PlanRequest = PlanRequest(), output: URL, imageShape: Shape? = nil,
                 requirePlan: Bool = false) throws {

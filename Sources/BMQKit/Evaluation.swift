@@ -74,7 +74,9 @@ public struct LayerTiming: Sendable {
 public enum Evaluation {
     /// Reads the data and the model, checks they fit, and measures accuracy the way Caffe's
     /// Accuracy layer counts it.
-    /// - Parameter progress: called with images done and images in all passes.
+    /// - Parameters:
+    ///   - request: what to measure, checked when it was built.
+    ///   - progress: called with images done and images in all passes.
     /// - Throws: `FormatError` or `GraphError` naming the file or layer at fault.
     public static func run(_ request: EvaluationRequest, progress: ((Int, Int) -> Void)? = nil) throws -> EvaluationReport {
         let (dataset, model) = try loadDataAndModel(request)

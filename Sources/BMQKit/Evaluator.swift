@@ -5,11 +5,17 @@ import TensorGraph
 
 /// Top-1 accuracy of a network over a dataset.
 public struct EvaluationResult: Sendable, Codable, Equatable {
+    /// Images whose true class scored strictly highest.
     public var correct: Int
+    /// Images evaluated.
     public var total: Int
+    /// `correct` / `total`.
     public var accuracy: Double
+    /// The accuracy of guessing: 1 / classes.
     public var chanceLevel: Double
+    /// Wall time of the pass, preprocessing and scoring included.
     public var seconds: Double
+    /// `total` / `seconds`.
     public var imagesPerSecond: Double
 
     enum CodingKeys: String, CodingKey {
@@ -19,11 +25,17 @@ public struct EvaluationResult: Sendable, Codable, Equatable {
     }
 }
 
+/// Runs a network over a dataset and counts correct predictions.
 public enum Evaluator {
     /// Runs `network` over every image of `dataset` in batches and counts correct predictions
     /// the way Caffe's Accuracy layer does: an image is correct only when no other class scores
     /// at least as high as the true one (ties count as wrong).
-    /// - Parameter progress: called after each batch with the number of images done.
+    /// - Parameters:
+    ///   - network: the checked network to run.
+    ///   - dataset: the images and their labels.
+    ///   - preprocessing: how the dataset's bytes become the network's input.
+    ///   - batchSize: images per forward pass; one batch runs per core at a time.
+    ///   - progress: called after each batch with the number of images done.
     public static func evaluate(_ network: Network, on dataset: Dataset, preprocessing: Preprocessing,
                                 batchSize: Int, progress: ((Int) -> Void)? = nil) throws -> EvaluationResult {
         let start = Date()

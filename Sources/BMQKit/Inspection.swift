@@ -4,20 +4,31 @@ import TensorGraph
 
 /// A per-layer description of a model: topology, shapes and weight statistics.
 public struct ModelInspection: Sendable, Codable {
+    /// One parameter blob.
     public struct Blob: Sendable, Codable {
+        /// The blob's role (`weights`, `bias`, ...).
         public var name: String
+        /// The blob's dimensions.
         public var shape: [Int]
+        /// Its values' range, mean and spread.
         public var statistics: TensorStatistics
     }
 
+    /// One layer of the described model.
     public struct Layer: Sendable, Codable {
+        /// The layer's name.
         public var name: String
+        /// The layer's type (Caffe's spelling).
         public var type: String
+        /// The values it reads.
         public var bottoms: [String]
+        /// The values it writes.
         public var tops: [String]
         /// Output shapes, when the input shape is known.
         public var outputShapes: [[Int]]?
+        /// Its parameter blobs.
         public var blobs: [Blob]
+        /// Parameter values in all its blobs.
         public var parameterCount: Int
         /// The plan's effect on this layer's weights, when a plan was given.
         public var quantization: LayerQuantization?
@@ -29,18 +40,29 @@ public struct ModelInspection: Sendable, Codable {
         }
     }
 
+    /// A scheme's effect on one layer's weights.
     public struct LayerQuantization: Sendable, Codable {
+        /// The scheme as text.
         public var scheme: String
+        /// The rounding mode's name.
         public var rounding: String
+        /// Saturated and zeroed shares and the squared error.
         public var statistics: QuantizationStatistics
+        /// The weights' histogram with the scheme's representable values.
         public var histogram: WeightHistogram
     }
 
+    /// The network's name.
     public var name: String
+    /// The files described.
     public var sources: [String]
+    /// Input shapes by input name.
     public var inputs: [String: [Int]]
+    /// Every layer in order.
     public var layers: [Layer]
+    /// Parameter values in the whole model.
     public var parameterCount: Int
+    /// What could not be shown, and why.
     public var notes: [String]
     /// Whether output shapes are missing because the input's image shape is not known (a net
     /// fed by a Data layer, inspected without an input shape).
@@ -84,6 +106,7 @@ public struct PackedInspectionRequest: Sendable {
     /// Also check every decoded value against its encoding's value set.
     public var verify: Bool
 
+    /// A request to describe `file`, checking every value when `verify` is set.
     public init(file: URL, verify: Bool = false) {
         self.file = file
         self.verify = verify

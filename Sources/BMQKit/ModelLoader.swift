@@ -5,6 +5,7 @@ import TensorGraph
 public struct ModelSource: Sendable {
     /// The net definition; nil when the weights file describes the network itself (a packed `.bmq`).
     public var net: URL?
+    /// The weights file, or a self-describing model.
     public var weights: URL
     /// Replaces the mean file the model names (which usually does not exist on this machine).
     public var meanFile: URL?
@@ -15,6 +16,7 @@ public struct ModelSource: Sendable {
     /// Net layer name → the weights file's name for it, where they differ (Keras imports).
     public var nameMap: [String: String]
 
+    /// A model from `net` (nil for a self-describing file) and `weights`, with optional preprocessing overrides.
     public init(net: URL?, weights: URL, meanFile: URL? = nil, scale: Float? = nil, meanValues: [Float]? = nil,
                 nameMap: [String: String] = [:]) {
         self.net = net
@@ -28,16 +30,21 @@ public struct ModelSource: Sendable {
 
 /// A graph with its weights attached and preprocessing resolved.
 public struct LoadedModel: Sendable {
+    /// The graph with parameters attached and preprocessing resolved.
     public var graph: Graph
     /// Layers with blobs in the weights file that the net does not use.
     public var unusedWeightLayers: [String]
+    /// What the user should know about the load (ignored blobs).
     public var warnings: [String]
 }
 
+/// Loads models for the use cases: network, weights and preprocessing from any registered format.
 public enum ModelLoader {
     /// Reads the net definition and the weights, matches them by layer name and resolves preprocessing.
     /// - Throws: `FormatError` or `GraphError` naming the file or layer at fault.
-    /// - Parameter imageShape: the shape of one input image (C x H x W) when the data is known;
+    /// - Parameters:
+    ///   - source: the model's files and preprocessing overrides.
+    ///   - imageShape: the shape of one input image (C x H x W) when the data is known;
     ///   needed for nets whose input comes from a Data layer, checked against the net otherwise.
     public static func load(_ source: ModelSource, imageShape: Shape? = nil) throws -> LoadedModel {
         guard let net = source.net else { return try loadSelfDescribing(source, imageShape: imageShape) }

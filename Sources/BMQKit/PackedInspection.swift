@@ -6,11 +6,17 @@ import TensorGraph
 
 /// What a packed file holds, tensor by tensor.
 public struct PackedInspection: Sendable, Codable {
+    /// One stored tensor.
     public struct TensorRow: Sendable, Codable {
+        /// The tensor's stored name (`<layer>/<blob>`).
         public var name: String
+        /// Its dimensions.
         public var shape: [Int]
+        /// Its encoding (`float32`, a pattern, or a baseline) as text.
         public var encoding: String
+        /// Bits stored per value.
         public var storedBits: Int
+        /// Bytes of its payload.
         public var payloadBytes: Int
         /// float32 size over payload size.
         public var compression: Double
@@ -21,10 +27,15 @@ public struct PackedInspection: Sendable, Codable {
         }
     }
 
+    /// The file described.
     public var file: String
+    /// Its size in bytes.
     public var fileBytes: Int
+    /// The network's name.
     public var network: String
+    /// Layers in the network description.
     public var layers: Int
+    /// Every stored tensor, in file order.
     public var tensors: [TensorRow]
     /// Values checked against their encodings' value sets, when verification was asked for.
     public var verifiedValues: Int?

@@ -7,7 +7,9 @@ import TensorGraph
 /// Patterns are parsed and combinations checked when the request is built; only what needs the
 /// model (layer names, a plan file's contents) is checked in ``plan(for:)``.
 public struct PlanRequest: Sendable {
+    /// A plan file (JSON), instead of inline patterns.
     public var planFile: URL?
+    /// Overrides the plan's rounding mode (inline patterns default to nearest).
     public var rounding: RoundingMode?
     /// The scheme for every selected layer (a `--pattern` without a layer name).
     public var globalScheme: LayerScheme?
@@ -15,6 +17,7 @@ public struct PlanRequest: Sendable {
     public var overrides: [(layer: String, scheme: LayerScheme)]
     /// The layers `globalScheme` applies to.
     public var selection: LayerSelection
+    /// The scheme for biases of the selected layers; nil keeps them float.
     public var biasScheme: LayerScheme?
 
     /// No quantization.
@@ -25,8 +28,11 @@ public struct PlanRequest: Sendable {
 
     /// Parses and checks the options.
     /// - Parameters:
+    ///   - planFile: a plan (JSON); it cannot be combined with patterns.
     ///   - patterns: `SCHEME` for every selected layer, or `LAYER=SCHEME` for one layer.
     ///   - layers: `conv`, `fc`, `all` or a comma list of names; nil means every weight layer.
+    ///   - rounding: the rounding mode (default: the plan's, or nearest for patterns).
+    ///   - biasPattern: a scheme for the selected layers' biases; nil keeps them float.
     /// - Throws: `RequestError` for combinations that do not fit, `PatternError` for a pattern
     ///   that does not parse.
     public init(planFile: URL? = nil, patterns: [String] = [], layers: String? = nil, rounding: RoundingMode? = nil,

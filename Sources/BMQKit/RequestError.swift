@@ -8,6 +8,7 @@ public struct RequestError: Error, Sendable, CustomStringConvertible {
     /// The message, with the fields it mentions kept apart from its text.
     public var message: RequestMessage
 
+    /// An error about `field`, saying `message`.
     public init(_ field: RequestField, _ message: RequestMessage) {
         self.field = field
         self.message = message
@@ -53,6 +54,7 @@ public struct RequestMessage: Sendable, ExpressibleByStringInterpolation {
         case field(RequestField)
     }
 
+    /// The text and field pieces, in order.
     public var parts: [Part]
 
     public init(stringLiteral value: String) { parts = [.text(value)] }
@@ -61,9 +63,12 @@ public struct RequestMessage: Sendable, ExpressibleByStringInterpolation {
     /// Builds a message from literal text and `\(field)` segments.
     public struct Interpolation: StringInterpolationProtocol {
         var parts: [Part] = []
+        /// An empty message under construction.
         public init(literalCapacity: Int, interpolationCount: Int) {}
         public mutating func appendLiteral(_ literal: String) { if !literal.isEmpty { parts.append(.text(literal)) } }
+        /// Appends a field, spelt by whoever shows the message.
         public mutating func appendInterpolation(_ field: RequestField) { parts.append(.field(field)) }
+        /// Appends a value's text.
         public mutating func appendInterpolation(_ value: some CustomStringConvertible) { parts.append(.text(value.description)) }
     }
 }

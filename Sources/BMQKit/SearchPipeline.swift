@@ -6,9 +6,12 @@ import TensorGraph
 
 /// Stored bits per layer: one width for every selected layer, and per-layer overrides.
 public struct BitWidths: Sendable, Equatable {
+    /// The width of every selected layer, if given.
     public var all: Int?
+    /// Widths of named layers, overriding `all`.
     public var perLayer: [String: Int]
 
+    /// Widths for every layer and for named layers.
     public init(all: Int? = nil, perLayer: [String: Int] = [:]) {
         self.all = all
         self.perLayer = perLayer
@@ -48,20 +51,33 @@ public struct BitWidths: Sendable, Equatable {
 
 /// What `bmq search` asks for.
 public struct SearchRequest: Sendable {
+    /// The model's files and preprocessing overrides.
     public var model: ModelSource
+    /// The calibration images the patterns are chosen on.
     public var calibration: URL
+    /// The calibration set's layout, when content detection should not decide.
     public var calibrationFormat: DatasetFormat?
+    /// Use only the first calibration images (5,000 by default).
     public var calibrationLimit: Int?
     /// The test set, used only to report the final numbers.
     public var test: URL?
+    /// The test set's layout, when content detection should not decide.
     public var testFormat: DatasetFormat?
+    /// Use only the first test images.
     public var testLimit: Int?
+    /// Stored bits per layer (sign included).
     public var bits: BitWidths
+    /// The layers searched.
     public var layers: LayerSelection
+    /// The candidates: bit masks, powers of two only, or float-scale baselines.
     public var family: CandidateFamily
+    /// The widest word a candidate pattern may describe.
     public var maxWidth: Int
+    /// How weights are rounded onto a candidate.
     public var rounding: RoundingMode
+    /// Strategy, shortlist and beam settings.
     public var options: SearchOptions
+    /// Images per forward pass.
     public var batchSize: Int
     /// Also score plain k-bit, power-of-two-only and the float-scale baselines for the final table.
     public var compare: Bool
@@ -71,6 +87,8 @@ public struct SearchRequest: Sendable {
     /// may then take a width from one below floor(budget) to one above ceil(budget). nil: `bits` per layer.
     public var averageBits: Double?
 
+    /// Checks the request's values.
+    /// - Throws: `RequestError` for a batch size, maximum width or average-bits budget out of range.
     public init(model: ModelSource, calibration: URL, calibrationFormat: DatasetFormat? = nil, calibrationLimit: Int? = 5000,
                 test: URL? = nil, testFormat: DatasetFormat? = nil, testLimit: Int? = nil, bits: BitWidths,
                 layers: LayerSelection = .all, family: CandidateFamily = .masks, maxWidth: Int = 10, rounding: RoundingMode = .nearest,
@@ -105,38 +123,59 @@ public struct SearchRequest: Sendable {
 
 /// One row of the final table: a configuration scored on calibration data and, when given, tested.
 public struct SearchComparison: Sendable, Codable {
+    /// The configuration's name (float, plain k-bit, best masks, ...).
     public var name: String
+    /// What the configuration is.
     public var note: String
     /// Layer → scheme text; empty for the float model.
     public var schemes: [String: String]
+    /// Its score on the calibration data.
     public var calibration: SearchScore
+    /// Its accuracy on the test set, when one was given.
     public var test: EvaluationResult?
 }
 
+/// A dataset a search read.
 public struct DataSummary: Sendable, Codable {
+    /// The file.
     public var source: String
+    /// Its layout.
     public var format: String
+    /// Images used.
     public var images: Int
 }
 
 /// Everything a search found, for the plan file, the terminal, `--json` and the HTML report.
 public struct SearchReport: Sendable, Codable {
+    /// The model's name.
     public var model: String
+    /// The calibration images.
     public var calibration: DataSummary
+    /// The test images, when given.
     public var test: DataSummary?
+    /// The candidate family searched.
     public var family: CandidateFamily
+    /// The search strategy.
     public var strategy: SearchStrategy
+    /// How weights were rounded.
     public var rounding: RoundingMode
     /// Whether weights were rounded with error compensation (then the plan alone does not reproduce them).
     public var compensated: Bool
+    /// The widest word a candidate could describe.
     public var maxWidth: Int
+    /// The chosen plan.
     public var plan: QuantizationPlan
+    /// What the search found per layer.
     public var layers: [LayerSearchResult]
     /// The chosen scheme's weight histogram with its representable values, per layer.
     public var histograms: [String: WeightHistogram]
+    /// The final table: float, plain k-bit, power-of-two only, the best masks and the baselines.
     public var comparison: [SearchComparison]
+    /// Network evaluations the search scored.
     public var evaluations: Int
+    /// Seconds spent searching.
     public var searchSeconds: Double
+    /// Seconds for the whole request, final table included.
     public var totalSeconds: Double
     /// The model with the chosen weights, exactly as scored (not part of the JSON).
     public var quantizedGraph: Graph?
@@ -147,7 +186,9 @@ public struct SearchReport: Sendable, Codable {
     }
 }
 
+/// The search use case (`bmq search`): each layer's pattern chosen on calibration data.
 public enum SearchPipeline {
+    /// Called with a phase name, steps done and steps in the phase.
     public typealias Progress = @Sendable (_ phase: String, _ done: Int, _ total: Int) -> Void
 
     /// Searches every selected layer's scheme on the calibration data, then tests the result.

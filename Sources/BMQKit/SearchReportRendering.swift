@@ -7,6 +7,7 @@ public enum SearchReportText {
     /// Candidates shown per layer.
     static let shown = 5
 
+    /// The report as lines of text for a terminal.
     public static func lines(_ report: SearchReport) -> [String] {
         var lines = ["searched \(report.layers.count) layer\(report.layers.count == 1 ? "" : "s") on \(report.calibration.images) calibration images "
             + "(\(report.calibration.format)); \(report.family.rawValue) candidates, \(report.strategy.rawValue) strategy, \(report.rounding.rawValue) rounding"
@@ -77,6 +78,7 @@ public enum SearchReportPage {
 
     static func escape(_ text: String) -> String { HistogramRendering.escape(text) }
 
+    /// The report as one self-contained HTML page with inline SVG plots.
     public static func html(_ report: SearchReport) -> String {
         var page = """
             <!DOCTYPE html>

@@ -7,14 +7,19 @@ import TensorGraph
 /// The configurations of the thesis's four published LeNet tables (conv layers only), with
 /// their published accuracies where the summary gives a number.
 public enum ThesisTables {
+    /// One configuration of a thesis table.
     public struct Configuration: Sendable {
+        /// The table it belongs to.
         public var table: String
         /// Pattern per conv layer, in order (conv1, conv2); one entry means every conv layer.
         public var patterns: [String]
+        /// The thesis's accuracy, when the summary gives one.
         public var published: Double?
+        /// What the thesis says beside it.
         public var note: String?
     }
 
+    /// Every configuration, in table order.
     public static let configurations: [Configuration] = [
         .init(table: "4-bit, same pattern", patterns: ["4_0_0"], published: 0.232),
         .init(table: "4-bit, same pattern", patterns: ["5_1_0_0"], published: 0.972),
@@ -38,12 +43,19 @@ public enum ThesisTables {
 
 /// One reproduced row: the thesis figure beside ours in both rounding modes and a float-scale baseline.
 public struct ThesisRow: Sendable, Codable {
+    /// The table the row belongs to.
     public var table: String
+    /// The patterns (one for every conv layer, or conv1 and conv2).
     public var patterns: [String]
+    /// Stored bits per weight (sign included).
     public var storedBits: Int
+    /// The thesis's accuracy, when given.
     public var published: Double?
+    /// What the thesis says beside it.
     public var note: String?
+    /// Our accuracy with the thesis's rounding (mask after rounding).
     public var maskAfter: Double
+    /// Our accuracy with nearest rounding onto the pattern.
     public var nearest: Double
     /// Per-layer max-abs float scale at the same stored bits (not shift-friendly).
     public var floatBaseline: Double
@@ -54,11 +66,17 @@ public struct ThesisRow: Sendable, Codable {
     }
 }
 
+/// The reproduced tables.
 public struct ThesisReport: Sendable, Codable {
+    /// The float model's accuracy.
     public var floatAccuracy: Double
+    /// Test images.
     public var total: Int
+    /// The accuracy of guessing.
     public var chanceLevel: Double
+    /// The conv layers quantized.
     public var convLayers: [String]
+    /// One row per configuration.
     public var rows: [ThesisRow]
 
     enum CodingKeys: String, CodingKey {
@@ -70,7 +88,9 @@ public struct ThesisReport: Sendable, Codable {
 /// The reproduce-thesis use case: the thesis's LeNet tables regenerated on a model.
 public enum ThesisReproduction {
     /// Runs every configuration of the thesis tables on the model's conv layers.
-    /// - Parameter progress: called with configurations done and their total.
+    /// - Parameters:
+    ///   - request: the model and test data; any quantization in it is ignored.
+    ///   - progress: called with configurations done and their total.
     /// - Throws: `FormatError` or `PlanError` when the model does not fit (it needs two conv layers for the per-layer tables).
     public static func run(_ request: EvaluationRequest, progress: ((Int, Int) -> Void)? = nil) throws -> ThesisReport {
         let (dataset, model) = try Evaluation.loadDataAndModel(request)

@@ -7,11 +7,14 @@ import Foundation
 /// shift (0 in every published label). `masked` positions are always zero, so only
 /// `k = n - m` bits (sign included) are stored.
 public struct BitPattern: Hashable, Sendable, CustomStringConvertible {
+    /// Bits of the fixed-point word, sign included (n).
     public let totalBits: Int
     /// Masked magnitude positions, ascending.
     public let masked: [Int]
+    /// The extra binary-point shift s: magnitude position p weighs 2^-(p + s).
     public let shift: Int
 
+    /// The widest word a pattern may describe.
     public static let maxTotalBits = 32
 
     /// - Throws: `PatternError` when the widths or positions are inconsistent.
@@ -149,7 +152,9 @@ func pow2(_ exponent: Int) -> Double {
 
 /// A pattern string that cannot be read, with the reason.
 public struct PatternError: Error, Equatable, CustomStringConvertible {
+    /// The pattern text that failed to parse.
     public var text: String
+    /// Why it failed.
     public var reason: String
     public var description: String { "\(text): \(reason)" }
 }

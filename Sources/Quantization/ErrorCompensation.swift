@@ -13,9 +13,12 @@ public enum ErrorCompensation {
     /// What one layer's input correlation contributes: the upper Cholesky factor of the damped H^-1.
     public struct Factor: Sendable {
         let upper: [Double]
+        /// Inputs per output (the rows and columns of the correlation matrix).
         public let size: Int
 
-        /// - Parameter gram: `H`, [size, size] row-major.
+        /// - Parameters:
+        ///   - gram: `H`, [size, size] row-major.
+        ///   - size: the layer's inputs per output.
         /// - Returns: nil when H cannot be factored even with more damping (round plainly then).
         public init?(gram: [Float], size: Int) {
             guard size > 0, gram.count == size * size, let upper = ErrorCompensation.inverseCholeskyFactor(gram, size: size) else { return nil }

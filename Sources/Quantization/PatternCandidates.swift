@@ -12,12 +12,14 @@ public enum CandidateFamily: String, Sendable, Codable, CaseIterable {
 
 /// The candidate schemes for one layer, and how many patterns they stand for.
 public struct CandidateSet: Sendable {
+    /// One scheme per distinct value set, in the order they are tried.
     public var schemes: [LayerScheme]
     /// Patterns of `k` stored bits the label notation can write with `n <= maxWidth`, shift 0.
     public var expressible: Int
     /// Distinct representable value sets among them and their binary-point shifts.
     public var distinctSets: Int
 
+    /// A candidate set and how many patterns it was reduced from.
     public init(schemes: [LayerScheme], expressible: Int, distinctSets: Int) {
         self.schemes = schemes
         self.expressible = expressible
@@ -36,7 +38,9 @@ public enum PatternCandidates {
     /// How far below the largest weight the top stored bit may sit, in powers of two.
     static let deepestTopBit = 4
 
+    /// The candidate schemes of one layer.
     /// - Parameters:
+    ///   - family: bit masks, powers of two only, or float-scale baselines.
     ///   - storedBits: `k`, sign included (at least 2).
     ///   - maxWidth: largest total width `n` a label may use.
     ///   - absMax: the largest weight magnitude of the layer.

@@ -11,7 +11,9 @@ public enum RoundingMode: String, Sendable, Codable, CaseIterable {
 
 /// Quantizes weights onto one pattern, precomputing what every weight needs.
 public struct PatternQuantizer: Sendable {
+    /// The pattern weights are mapped onto.
     public let pattern: BitPattern
+    /// How a weight between two representable values is rounded.
     public let rounding: RoundingMode
     let magnitudes: [Double]
     let lsb: Double
@@ -19,6 +21,7 @@ public struct PatternQuantizer: Sendable {
     /// Bits of the (n-1)-bit magnitude code that stay (position p is bit n-2-p).
     let keepMask: Int
 
+    /// A quantizer for `pattern` with `rounding`; the value table is built once.
     public init(pattern: BitPattern, rounding: RoundingMode) {
         self.pattern = pattern
         self.rounding = rounding
@@ -64,6 +67,7 @@ public struct PatternQuantizer: Sendable {
         return weight < 0 ? -value : value
     }
 
+    /// Every weight quantized.
     public func quantize(_ weights: [Float]) -> [Float] { weights.map(quantize) }
 
     /// Sign and magnitude code of a weight, for packing the stored bits.

@@ -9,6 +9,7 @@ public struct SearchScore: Sendable, Codable, Equatable {
     /// Top-1 accuracy against the calibration labels.
     public var accuracy: Double
 
+    /// A score of `loss`, top-1 `agreement` with the float model and calibration `accuracy`.
     public init(loss: Double, agreement: Double, accuracy: Double) {
         self.loss = loss
         self.agreement = agreement
@@ -34,8 +35,12 @@ public protocol SearchEvaluator: Sendable {
     /// Runs from just before layer `layer` to just before layer `layer + 1`, layer `layer` quantized with `scheme` (nil: float).
     func advance(_ checkpoint: Checkpoint, layer: Int, scheme: LayerScheme?) throws -> Checkpoint
     /// Runs from just before layer `layer` to the output, `schemes[j]` for every layer `j >= layer`, and scores the result.
-    /// - Parameter limit: the evaluator may stop and return nil as soon as the loss is sure to exceed
-    ///   this (the loss is a mean of non-negative per-image terms, so a partial sum bounds it).
+    /// - Parameters:
+    ///   - checkpoint: the live values just before layer `layer`.
+    ///   - layer: the first layer run.
+    ///   - schemes: the scheme of every searched layer (nil: float).
+    ///   - limit: the evaluator may stop and return nil as soon as the loss is sure to exceed
+    ///     this (the loss is a mean of non-negative per-image terms, so a partial sum bounds it).
     func score(_ checkpoint: Checkpoint, layer: Int, schemes: [LayerScheme?], stoppingAbove limit: Double?) throws -> SearchScore?
     /// The cheapest proxy: the relative squared error of layer `layer`'s weights under `scheme`.
     func weightError(layer: Int, scheme: LayerScheme) -> Double
@@ -51,7 +56,9 @@ public enum SearchStrategy: String, Sendable, Codable, CaseIterable {
     case exhaustive
 }
 
+/// How the search explores the candidates.
 public struct SearchOptions: Sendable {
+    /// Beam search with coordinate descent, or every combination.
     public var strategy: SearchStrategy
     /// Candidates per layer kept (by the output-error proxy) for scoring through the network.
     public var shortlist: Int
@@ -69,6 +76,7 @@ public struct SearchOptions: Sendable {
     /// use; nil for no limit. Layers then offer candidates of several widths.
     public var budget: Double?
 
+    /// Search settings; the defaults are the ones the README's figures use.
     public init(strategy: SearchStrategy = .beam, shortlist: Int = 8, prefilterFactor: Int = 3, beamWidth: Int = 3, branching: Int = 4,
                 sweeps: Int = 2, exhaustiveLimit: Int = 4096, budget: Double? = nil) {
         self.strategy = strategy
@@ -84,6 +92,7 @@ public struct SearchOptions: Sendable {
 
 /// One candidate of one layer as the search saw it.
 public struct CandidateScore: Sendable, Codable, Equatable {
+    /// The candidate's scheme as text.
     public var scheme: String
     /// Relative squared error of the layer's weights with this scheme (the first filter).
     public var weightError: Double
@@ -97,12 +106,17 @@ public struct CandidateScore: Sendable, Codable, Equatable {
 
 /// The search's findings for one layer.
 public struct LayerSearchResult: Sendable, Codable, Equatable {
+    /// The layer's name.
     public var layer: String
+    /// Stored bits per weight (sign included).
     public var storedBits: Int
     /// Candidates the layer's value range admitted, best proxy first.
     public var candidates: [CandidateScore]
+    /// The chosen scheme as text.
     public var chosen: String
+    /// Patterns of this width that can express the layer's weights.
     public var expressible: Int
+    /// Distinct value sets among them (the candidates actually scored).
     public var distinctSets: Int
 
     enum CodingKeys: String, CodingKey {
@@ -113,8 +127,11 @@ public struct LayerSearchResult: Sendable, Codable, Equatable {
 
 /// The best assignment a search found, with its trail.
 public struct SearchResult: Sendable {
+    /// The chosen scheme of every searched layer, in search order.
     public var schemes: [LayerScheme]
+    /// The chosen assignment's score on the calibration data.
     public var score: SearchScore
+    /// What the search found per layer.
     public var layers: [LayerSearchResult]
     /// Network evaluations actually run (repeats are answered from a memo).
     public var evaluations: Int
@@ -126,6 +143,7 @@ public final class SearchMemo: @unchecked Sendable {
     var scores: [[String]: SearchScore] = [:]
     /// Loss lower bounds of assignments whose scoring stopped early.
     var lowerBounds: [[String]: Double] = [:]
+    /// An empty memo.
     public init() {}
 
     static func key(_ schemes: [LayerScheme?]) -> [String] { schemes.map { $0?.text ?? "float" } }
@@ -136,13 +154,16 @@ public final class SearchMemo: @unchecked Sendable {
 
 /// The layers a search covers, each with its candidates, in execution order.
 public struct SearchLayer: Sendable {
+    /// The layer's name.
     public var name: String
     /// The nominal width; candidates may have other widths under a budget.
     public var storedBits: Int
+    /// The schemes the search may give it.
     public var candidates: CandidateSet
     /// Weights in the layer: what one stored bit per weight costs.
     public var weightCount: Int
 
+    /// A layer to search with its candidates; `weightCount` weighs it in an average-bits budget.
     public init(name: String, storedBits: Int, candidates: CandidateSet, weightCount: Int = 1) {
         self.name = name
         self.storedBits = storedBits
@@ -153,6 +174,7 @@ public struct SearchLayer: Sendable {
 
 /// Post-training search for the scheme of every layer that best keeps the float model's outputs.
 public final class PatternSearch<Evaluator: SearchEvaluator> {
+    /// Called with a phase name, steps done and steps in the phase.
     public typealias Progress = @Sendable (_ phase: String, _ done: Int, _ total: Int) -> Void
 
     let evaluator: Evaluator
@@ -162,7 +184,13 @@ public final class PatternSearch<Evaluator: SearchEvaluator> {
     let memo: SearchMemo
     private var evaluations = 0
 
-    /// - Parameter memo: scores known from an earlier search with the same evaluator and layers.
+    /// A search over `layers`' candidates.
+    /// - Parameters:
+    ///   - evaluator: scores assignments (BMQKit's runs the engine on calibration data).
+    ///   - layers: the layers to search, in network order, with their candidates.
+    ///   - options: strategy, shortlist and beam settings.
+    ///   - memo: scores known from an earlier search with the same evaluator and layers.
+    ///   - progress: called with each phase's steps.
     public init(evaluator: Evaluator, layers: [SearchLayer], options: SearchOptions, memo: SearchMemo = SearchMemo(), progress: Progress? = nil) {
         self.evaluator = evaluator
         self.layers = layers

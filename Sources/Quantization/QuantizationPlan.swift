@@ -36,12 +36,16 @@ public enum LayerSelection: Sendable, Equatable {
 /// A per-layer quantization recipe: which layers, which pattern or baseline each, which rounding.
 /// Stored as versioned JSON (see `formats/quantization-plan.md`).
 public struct QuantizationPlan: Sendable, Equatable {
+    /// One layer's quantization.
     public struct Entry: Sendable, Equatable {
+        /// The layer's name in the graph.
         public var layer: String
+        /// The scheme its weights are quantized with.
         public var weights: LayerScheme
         /// Biases stay float unless a scheme is given.
         public var bias: LayerScheme?
 
+        /// An entry for `layer`; biases stay float unless `bias` is given.
         public init(layer: String, weights: LayerScheme, bias: LayerScheme? = nil) {
             self.layer = layer
             self.weights = weights
@@ -49,17 +53,23 @@ public struct QuantizationPlan: Sendable, Equatable {
         }
     }
 
+    /// The `format` field every plan file carries.
     public static let formatName = "bmq-quantization-plan"
+    /// The plan version this build writes.
     public static let version = 1
 
+    /// How weights are rounded onto their patterns.
     public var rounding: RoundingMode
+    /// One entry per quantized layer.
     public var entries: [Entry]
 
+    /// A plan of `entries` rounded by `rounding`.
     public init(rounding: RoundingMode, entries: [Entry]) {
         self.rounding = rounding
         self.entries = entries
     }
 
+    /// The entry for `layer`, if the plan quantizes it.
     public func entry(for layer: String) -> Entry? { entries.first { $0.layer == layer } }
 
     /// One scheme for every selected layer, with per-layer overrides.
@@ -86,7 +96,9 @@ public struct QuantizationPlan: Sendable, Equatable {
 
 /// A plan that does not fit the model or cannot be read.
 public struct PlanError: Error, Equatable, CustomStringConvertible {
+    /// What is wrong.
     public var message: String
+    /// An error saying `message`.
     public init(_ message: String) { self.message = message }
     public var description: String { message }
 

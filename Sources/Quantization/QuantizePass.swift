@@ -2,11 +2,17 @@ import TensorGraph
 
 /// What the quantize pass did to one layer.
 public struct LayerQuantizationReport: Sendable, Codable, Equatable {
+    /// The layer's name.
     public var layer: String
+    /// The weights' scheme as text.
     public var scheme: String
+    /// Stored bits per weight (sign included).
     public var storedBits: Int
+    /// The number of weights quantized.
     public var weightCount: Int
+    /// What quantizing did to the weights.
     public var weights: QuantizationStatistics
+    /// What quantizing did to the bias, when the plan quantizes it.
     public var bias: QuantizationStatistics?
 
     enum CodingKeys: String, CodingKey {
@@ -15,6 +21,7 @@ public struct LayerQuantizationReport: Sendable, Codable, Equatable {
     }
 }
 
+/// Applies a quantization plan to a graph's weights.
 public enum QuantizePass {
     /// Replaces the weights (and, when asked, biases) of the plan's layers by their quantized values.
     /// - Throws: `PlanError` when the plan names a layer the graph lacks or one without weights.

@@ -6,6 +6,7 @@ public struct QuantizationStatistics: Sendable, Codable, Equatable {
     public var saturatedShare: Double
     /// Share of non-zero weights that became zero.
     public var zeroedShare: Double
+    /// Mean squared difference between the original and quantized values.
     public var meanSquaredError: Double
     /// The float scales of a baseline (one per layer or per channel); empty for patterns.
     public var scales: [Float]
@@ -15,6 +16,7 @@ public struct QuantizationStatistics: Sendable, Codable, Equatable {
     }
 }
 
+/// Quantizes whole tensors with a layer scheme.
 public enum TensorQuantizer {
     /// Quantizes `tensor` with `scheme` (rounding applies to patterns) and measures the effect.
     public static func quantize(_ tensor: Tensor, scheme: LayerScheme, rounding: RoundingMode) -> (Tensor, QuantizationStatistics) {

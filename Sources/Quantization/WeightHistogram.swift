@@ -2,13 +2,21 @@ import TensorGraph
 
 /// A histogram of a layer's weights with the values a scheme can represent, as in the thesis's figures.
 public struct WeightHistogram: Sendable, Codable, Equatable {
+    /// The lower edge of the first bin.
     public var lower: Double
+    /// The upper edge of the last bin.
     public var upper: Double
+    /// Weights per bin.
     public var counts: [Int]
     /// Every representable value (both signs) inside the plotted range.
     public var representable: [Double]
 
-    /// - Parameter bins: number of equal-width bins over a range symmetric around zero that covers
+    /// A histogram of `weights` with `scheme`'s representable values (none for nil).
+    /// - Parameters:
+    ///   - weights: the tensor to count.
+    ///   - scheme: the scheme whose values are marked.
+    ///   - scales: a float-scale scheme's scales (empty for patterns).
+    ///   - bins: number of equal-width bins over a range symmetric around zero that covers
     ///   both the weights and the representable values.
     public init(weights: Tensor, scheme: LayerScheme?, scales: [Float] = [], bins: Int = 64) {
         var values: [Double] = []

@@ -39,6 +39,7 @@ public protocol WeightsReading: ModelFormat {
 }
 
 extension WeightsReading {
+    /// Reads the file as stored and renames its layers by `nameMap`.
     public func readWeights(from url: URL, for graph: Graph, nameMap: [String: String]) throws -> WeightSet {
         try readWeights(from: url).renamed(nameMap)
     }

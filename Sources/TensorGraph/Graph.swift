@@ -3,13 +3,18 @@
 /// Values follow Caffe's rules: a node may write a value that already exists
 /// (in-place layers such as ReLU), and later nodes then read the new contents.
 public struct Node: Sendable, Equatable {
+    /// The layer's name, unique in its graph.
     public var name: String
+    /// The operation and its attributes.
     public var op: Op
+    /// The values the node reads, in the order its operation takes them.
     public var inputs: [String]
+    /// The values the node writes (an in-place layer writes a value it reads).
     public var outputs: [String]
     /// Parameter blobs in the order of `op.parameterNames`; empty until weights are attached.
     public var parameters: [Tensor]
 
+    /// A node; its parameters are usually attached later from a weights file.
     public init(name: String, op: Op, inputs: [String], outputs: [String], parameters: [Tensor] = []) {
         self.name = name
         self.op = op
@@ -21,8 +26,11 @@ public struct Node: Sendable, Equatable {
 
 /// A named network input with its shape (the first dimension is the batch).
 public struct GraphInput: Sendable, Equatable {
+    /// The value name the first layer reads.
     public var name: String
+    /// The input's shape, batch first; a 0 marks a dimension not yet known (a Data layer's image shape).
     public var shape: Shape
+    /// An input named `name` of shape `shape`.
     public init(name: String, shape: Shape) {
         self.name = name
         self.shape = shape
@@ -31,6 +39,7 @@ public struct GraphInput: Sendable, Equatable {
 
 /// How raw dataset bytes become the network's input: `(pixel - mean) * scale`, as Caffe's data transformer does.
 public struct Preprocessing: Sendable, Equatable {
+    /// The factor applied after the mean is subtracted.
     public var scale: Float
     /// One mean per channel (Caffe's `mean_value`), or empty.
     public var meanValues: [Float]
@@ -39,6 +48,7 @@ public struct Preprocessing: Sendable, Equatable {
     /// The per-pixel mean image (C x H x W), once loaded.
     public var meanImage: Tensor?
 
+    /// Preprocessing as Caffe's `transform_param` describes it.
     public init(scale: Float = 1, meanValues: [Float] = [], meanFile: String? = nil, meanImage: Tensor? = nil) {
         self.scale = scale
         self.meanValues = meanValues
@@ -46,12 +56,15 @@ public struct Preprocessing: Sendable, Equatable {
         self.meanImage = meanImage
     }
 
+    /// Raw values as stored: scale 1, no mean.
     public static let identity = Preprocessing()
 }
 
 /// A network: inputs, an ordered list of nodes, and what its output means.
 public struct Graph: Sendable, Equatable {
+    /// The network's name, as its file gives it.
     public var name: String
+    /// The network's inputs; the engine runs networks with exactly one.
     public var inputs: [GraphInput]
     /// Nodes in execution order.
     public var nodes: [Node]
@@ -60,6 +73,7 @@ public struct Graph: Sendable, Equatable {
     /// Preprocessing the model was trained with, when the model says.
     public var preprocessing: Preprocessing?
 
+    /// A graph of `nodes` in execution order reading `inputs`, whose class scores are `output`.
     public init(name: String, inputs: [GraphInput], nodes: [Node], output: String, preprocessing: Preprocessing? = nil) {
         self.name = name
         self.inputs = inputs
@@ -68,6 +82,7 @@ public struct Graph: Sendable, Equatable {
         self.preprocessing = preprocessing
     }
 
+    /// The node called `name`, if any.
     public func node(named name: String) -> Node? { nodes.first { $0.name == name } }
 
     /// Total number of parameter values over all nodes.

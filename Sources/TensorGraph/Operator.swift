@@ -24,8 +24,10 @@ public protocol OperatorAttributes: Sendable, Equatable, Codable {
 }
 
 extension OperatorAttributes {
+    /// One input, unless the operation says otherwise.
     public static var inputCount: ClosedRange<Int> { 1...1 }
     public var parameterNames: [String] { [] }
+    /// Only convolution and inner product carry weights the quantizer works on.
     public static var hasQuantizableWeights: Bool { false }
     public func parameterShapes(input: Shape, rule: ShapeRule) throws -> [Shape] { [] }
 }
@@ -44,6 +46,7 @@ public struct ShapeRule: Sendable {
     /// How many outputs the node declares.
     public var outputCount: Int
 
+    /// Checks for the layer called `layer`, which declares `outputCount` outputs.
     public init(layer: String, outputCount: Int = 1) {
         self.layer = layer
         self.outputCount = outputCount
@@ -146,9 +149,13 @@ public enum Op: Sendable, Equatable {
 
 /// A pair of values for the vertical and horizontal direction; encoded as `[h, w]`.
 public struct Size2: Sendable, Equatable, Codable, CustomStringConvertible {
+    /// The vertical value (rows).
     public var h: Int
+    /// The horizontal value (columns).
     public var w: Int
+    /// A pair of `h` rows and `w` columns.
     public init(_ h: Int, _ w: Int) { self.h = h; self.w = w }
+    /// The same value in both directions.
     public init(square: Int) { self.init(square, square) }
     public var description: String { h == w ? "\(h)" : "\(h)x\(w)" }
 

@@ -1,10 +1,13 @@
 /// The dimensions of a tensor, outermost first (NCHW for images).
 public struct Shape: Hashable, Sendable, CustomStringConvertible, ExpressibleByArrayLiteral {
+    /// The dimensions, outermost first.
     public var dims: [Int]
 
+    /// A shape of `dims`.
     public init(_ dims: [Int]) { self.dims = dims }
     public init(arrayLiteral elements: Int...) { self.dims = elements }
 
+    /// The number of dimensions.
     public var rank: Int { dims.count }
     public subscript(index: Int) -> Int {
         get { dims[index] }
@@ -28,6 +31,7 @@ public struct Shape: Hashable, Sendable, CustomStringConvertible, ExpressibleByA
 
     /// Product of the dimensions in `range` (e.g. the per-image size from axis 1 on).
     public func count(from axis: Int) -> Int { dims[axis...].reduce(1, *) }
+    /// Product of the dimensions before `axis` (e.g. the rows an inner product sees).
     public func count(upTo axis: Int) -> Int { dims[..<axis].reduce(1, *) }
 
     /// The shape without leading dimensions of size 1 (how legacy 4-D Caffe blobs are compared).
@@ -42,18 +46,21 @@ public struct Shape: Hashable, Sendable, CustomStringConvertible, ExpressibleByA
 
 /// Overflow-checked arithmetic for shape inference: every dimension read from a file goes through here.
 public enum ShapeMath {
+    /// `a` x `b`, or a `GraphError` naming `layer` on overflow.
     public static func multiply(_ a: Int, _ b: Int, layer: String) throws -> Int {
         let (value, overflow) = a.multipliedReportingOverflow(by: b)
         guard !overflow else { throw GraphError.invalidShape(layer: layer, reason: "\(a) x \(b) overflows") }
         return value
     }
 
+    /// `a` + `b`, or a `GraphError` naming `layer` on overflow.
     public static func add(_ a: Int, _ b: Int, layer: String) throws -> Int {
         let (value, overflow) = a.addingReportingOverflow(b)
         guard !overflow else { throw GraphError.invalidShape(layer: layer, reason: "\(a) + \(b) overflows") }
         return value
     }
 
+    /// The element count of `shape`, or a `GraphError` naming `layer` when it is negative or overflows.
     public static func count(_ shape: Shape, layer: String) throws -> Int {
         guard let count = shape.checkedCount else {
             throw GraphError.invalidShape(layer: layer, reason: "shape \(shape) has a negative or overflowing size")

@@ -2,12 +2,16 @@
 public enum ShapeInference {
     /// The output shapes of every node, in node order, plus the final shape of every value.
     public struct Result: Sendable {
+        /// Each node's output shapes, in node order.
         public var nodeOutputShapes: [[Shape]]
+        /// Every value's last shape by name.
         public var valueShapes: [String: Shape]
     }
 
     /// Infers all shapes.
-    /// - Parameter checkParameters: also verify that attached parameter blobs have the shapes the layers need.
+    /// - Parameters:
+    ///   - graph: the graph, its input shapes complete.
+    ///   - checkParameters: also verify that attached parameter blobs have the shapes the layers need.
     /// - Throws: `GraphError` naming the first layer whose shapes or attributes are inconsistent.
     public static func infer(_ graph: Graph, checkParameters: Bool = true) throws -> Result {
         var shapes: [String: Shape] = [:]

@@ -1,6 +1,8 @@
 /// A dense float32 tensor in row-major (C) order.
 public struct Tensor: Sendable, Equatable {
+    /// The tensor's dimensions.
     public var shape: Shape
+    /// The values in row-major order (last dimension fastest).
     public var data: [Float]
 
     /// Creates a tensor; `data.count` must equal the shape's element count.
@@ -10,6 +12,7 @@ public struct Tensor: Sendable, Equatable {
         self.data = data
     }
 
+    /// A tensor of zeros.
     public init(zeros shape: Shape) {
         self.shape = shape
         self.data = [Float](repeating: 0, count: shape.count)
@@ -22,6 +25,7 @@ public struct Tensor: Sendable, Equatable {
         self.data = [Float](unsafeUninitializedCapacity: shape.count) { _, initialized in initialized = shape.count }
     }
 
+    /// The number of values.
     public var count: Int { data.count }
 
     /// Same data viewed with another shape of equal element count.
@@ -41,13 +45,20 @@ public struct Tensor: Sendable, Equatable {
 
 /// Minimum, maximum, mean, standard deviation and largest magnitude of a set of values.
 public struct TensorStatistics: Sendable, Equatable, Codable {
+    /// The number of values.
     public var count: Int
+    /// The smallest value.
     public var min: Float
+    /// The largest value.
     public var max: Float
+    /// The mean value.
     public var mean: Double
+    /// The standard deviation (of the whole population).
     public var std: Double
+    /// The largest magnitude.
     public var absMax: Float
 
+    /// The statistics of `values`.
     public init(_ values: [Float]) {
         count = values.count
         guard !values.isEmpty else {

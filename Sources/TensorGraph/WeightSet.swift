@@ -1,10 +1,14 @@
 /// Parameter blobs read from a weights file, grouped by layer name in file order.
 public struct WeightSet: Sendable, Equatable {
+    /// One layer's blobs.
     public struct Layer: Sendable, Equatable {
+        /// The layer name, as the file stores it.
         public var name: String
         /// The layer type as the file records it, when it does.
         public var type: String?
+        /// The parameter blobs in the order the file stores them.
         public var blobs: [Tensor]
+        /// A layer's blobs, with its type when the file records one.
         public init(name: String, type: String? = nil, blobs: [Tensor]) {
             self.name = name
             self.type = type
@@ -12,9 +16,12 @@ public struct WeightSet: Sendable, Equatable {
         }
     }
 
+    /// Every layer with blobs, in file order.
     public var layers: [Layer]
+    /// A set of `layers`.
     public init(layers: [Layer]) { self.layers = layers }
 
+    /// The layer called `name`, if any.
     public func layer(named name: String) -> Layer? { layers.first { $0.name == name } }
 
     /// The set with file layer `map[name]` presented under the graph's `name`.

@@ -3,8 +3,10 @@
 public struct BatchNormAttributes: OperatorAttributes {
     public static let typeName = "BatchNorm"
 
+    /// Added to the variance before its square root (Caffe's default 1e-5).
     public var eps: Float
 
+    /// Batch normalisation with `eps` added to the variance.
     public init(eps: Float = 1e-5) { self.eps = eps }
 
     public var op: Op { .batchNorm(self) }

@@ -3,8 +3,10 @@ public struct ConcatAttributes: OperatorAttributes {
     public static let typeName = "Concat"
     public static let inputCount = 1...Int.max
 
+    /// The axis the inputs are joined along (negative counts from the end).
     public var axis: Int
 
+    /// Concatenation along `axis` (Caffe's default: the channels).
     public init(axis: Int = 1) { self.axis = axis }
 
     public var op: Op { .concat(self) }

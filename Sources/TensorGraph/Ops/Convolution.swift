@@ -3,14 +3,22 @@ public struct ConvolutionAttributes: OperatorAttributes {
     public static let typeName = "Convolution"
     public static let hasQuantizableWeights = true
 
+    /// Output channels (M).
     public var numOutput: Int
+    /// Kernel height and width.
     public var kernel: Size2
+    /// Steps between output positions, in input cells.
     public var stride: Size2
+    /// Zero cells added on each side of the input.
     public var pad: Size2
+    /// Spacing of the kernel's taps (1: adjacent cells).
     public var dilation: Size2
+    /// Channel groups: each output group sees only its input group (C and M are multiples of it).
     public var group: Int
+    /// Whether a bias blob follows the weights.
     public var biasTerm: Bool
 
+    /// A convolution with Caffe's defaults for what is not given.
     public init(numOutput: Int, kernel: Size2, stride: Size2 = Size2(square: 1), pad: Size2 = Size2(square: 0),
                 dilation: Size2 = Size2(square: 1), group: Int = 1, biasTerm: Bool = true) {
         self.numOutput = numOutput

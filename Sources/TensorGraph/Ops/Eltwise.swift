@@ -10,10 +10,12 @@ public struct EltwiseAttributes: OperatorAttributes {
     public static let typeName = "Eltwise"
     public static let inputCount = 2...Int.max
 
+    /// How the inputs are combined.
     public var operation: EltwiseOperation
     /// Per-input coefficients for SUM; empty means all 1.
     public var coefficients: [Float]
 
+    /// An element-wise combination (Caffe's default: SUM with coefficients 1).
     public init(operation: EltwiseOperation = .sum, coefficients: [Float] = []) {
         self.operation = operation
         self.coefficients = coefficients

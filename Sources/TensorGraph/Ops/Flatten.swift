@@ -2,9 +2,12 @@
 public struct FlattenAttributes: OperatorAttributes {
     public static let typeName = "Flatten"
 
+    /// The first axis merged (negative counts from the end).
     public var axis: Int
+    /// The last axis merged (negative counts from the end).
     public var endAxis: Int
 
+    /// Flattening with Caffe's defaults: every axis after the batch.
     public init(axis: Int = 1, endAxis: Int = -1) {
         self.axis = axis
         self.endAxis = endAxis

@@ -4,13 +4,16 @@ public struct InnerProductAttributes: OperatorAttributes {
     public static let typeName = "InnerProduct"
     public static let hasQuantizableWeights = true
 
+    /// Outputs per row (N).
     public var numOutput: Int
+    /// Whether a bias blob follows the weights.
     public var biasTerm: Bool
     /// First axis that is flattened into the input vector.
     public var axis: Int
     /// Weights stored as (input, output) instead of (output, input).
     public var transpose: Bool
 
+    /// An inner product with Caffe's defaults for what is not given.
     public init(numOutput: Int, biasTerm: Bool = true, axis: Int = 1, transpose: Bool = false) {
         self.numOutput = numOutput
         self.biasTerm = biasTerm

@@ -8,12 +8,18 @@ public enum LRNRegion: String, Sendable, Equatable, Codable {
 public struct LRNAttributes: OperatorAttributes {
     public static let typeName = "LRN"
 
+    /// Channels (across) or window side (within) summed over; odd.
     public var localSize: Int
+    /// Scale of the summed squares.
     public var alpha: Float
+    /// Exponent of the denominator.
     public var beta: Float
+    /// Constant added in the denominator (across channels; within a channel Caffe adds 1).
     public var k: Float
+    /// The neighbourhood summed over.
     public var region: LRNRegion
 
+    /// LRN with Caffe's defaults for what is not given.
     public init(localSize: Int = 5, alpha: Float = 1, beta: Float = 0.75, k: Float = 1, region: LRNRegion = .acrossChannels) {
         self.localSize = localSize
         self.alpha = alpha

@@ -9,15 +9,20 @@ public enum PoolingMethod: String, Sendable, Equatable, Codable {
 public struct PoolingAttributes: OperatorAttributes {
     public static let typeName = "Pooling"
 
+    /// Maximum or average.
     public var method: PoolingMethod
+    /// Window height and width.
     public var kernel: Size2
+    /// Steps between windows, in input cells.
     public var stride: Size2
+    /// Cells added on each side (ignored by MAX, counted in AVE's divisor as Caffe does).
     public var pad: Size2
     /// Pool over the whole spatial extent (kernel, stride and pad are then ignored).
     public var global: Bool
     /// Caffe rounds the output size up by default; `false` rounds down.
     public var ceilMode: Bool
 
+    /// Pooling with Caffe's defaults for what is not given.
     public init(method: PoolingMethod, kernel: Size2, stride: Size2 = Size2(square: 1), pad: Size2 = Size2(square: 0),
                 global: Bool = false, ceilMode: Bool = true) {
         self.method = method

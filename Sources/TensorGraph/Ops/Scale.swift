@@ -3,10 +3,14 @@
 public struct ScaleAttributes: OperatorAttributes {
     public static let typeName = "Scale"
 
+    /// The first axis the scale covers.
     public var axis: Int
+    /// How many axes the scale covers.
     public var numAxes: Int
+    /// Whether a bias blob follows the scale.
     public var biasTerm: Bool
 
+    /// A scale with Caffe's defaults: per channel, no bias.
     public init(axis: Int = 1, numAxes: Int = 1, biasTerm: Bool = false) {
         self.axis = axis
         self.numAxes = numAxes

@@ -2,8 +2,10 @@
 public struct SoftmaxAttributes: OperatorAttributes {
     public static let typeName = "Softmax"
 
+    /// The axis normalised over (negative counts from the end).
     public var axis: Int
 
+    /// Softmax over `axis`.
     public init(axis: Int = 1) { self.axis = axis }
 
     public var op: Op { .softmax(self) }

@@ -1,6 +1,7 @@
 /// Copies its one input to every output (Caffe inserts these where a value feeds several layers).
 public struct SplitAttributes: OperatorAttributes {
     public static let typeName = "Split"
+    /// Split has no attributes; its node's outputs say how many copies.
     public init() {}
     public var op: Op { .split(self) }
 
