@@ -50,11 +50,6 @@ public enum FormatRegistry {
         try format(of: url) as? any ModelReading
     }
 
-    /// Whether the file is a self-describing model.
-    public static func isSelfDescribingModel(_ url: URL) -> Bool {
-        ((try? modelReader(for: url)) ?? nil) != nil
-    }
-
     /// The reader for a network definition, by its first bytes.
     /// - Throws: `FormatError` naming the file when no format reads it as a network definition.
     public static func topologyReader(for url: URL) throws -> any TopologyReading {
