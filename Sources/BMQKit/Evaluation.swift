@@ -119,7 +119,17 @@ public enum Evaluation {
 
     /// Reads the request's data, then the model with the data's image shape.
     static func loadDataAndModel(_ request: EvaluationRequest) throws -> (Dataset, LoadedModel) {
-        let dataset = try DatasetReader.read(request.data, format: request.dataFormat).prefix(request.limit)
+        let dataset = try readDataset(request.data, format: request.dataFormat, formatField: .dataFormat).prefix(request.limit)
         return (dataset, try ModelLoader.load(request.model, imageShape: dataset.imageShape))
+    }
+
+    /// Reads a dataset; when its content does not tell its format, the error names the request
+    /// field that can.
+    static func readDataset(_ url: URL, format: DatasetFormat?, formatField: RequestField) throws -> Dataset {
+        do {
+            return try DatasetReader.read(url, format: format)
+        } catch let error as UnrecognizedDataset {
+            throw RequestError(formatField, "\(error.description); name its format with \(formatField)")
+        }
     }
 }

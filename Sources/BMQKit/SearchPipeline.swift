@@ -195,9 +195,10 @@ public enum SearchPipeline {
     /// - Throws: `FormatError`, `GraphError`, `PlanError` or `RequestError` naming the file, layer or field at fault.
     public static func run(_ request: SearchRequest, progress: Progress? = nil) throws -> SearchReport {
         let started = Date()
-        let calibration = try DatasetReader.read(request.calibration, format: request.calibrationFormat).prefix(request.calibrationLimit)
+        let calibration = try Evaluation.readDataset(request.calibration, format: request.calibrationFormat, formatField: .calibrationFormat)
+            .prefix(request.calibrationLimit)
         guard calibration.count > 0 else { throw FormatError(file: request.calibration.path, "holds no images") }
-        let test = try request.test.map { try DatasetReader.read($0, format: request.testFormat).prefix(request.testLimit) }
+        let test = try request.test.map { try Evaluation.readDataset($0, format: request.testFormat, formatField: .dataFormat).prefix(request.testLimit) }
         if let test, test.imageShape != calibration.imageShape, let url = request.test {
             throw FormatError(file: url.path, "images are \(test.imageShape), the calibration images are \(calibration.imageShape)")
         }

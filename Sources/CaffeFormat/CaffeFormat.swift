@@ -76,7 +76,7 @@ public struct CaffeFormat: TopologyReading, RecordedTopologyReading, MeanImageRe
             net = try Caffe_NetParameter(serializedBytes: data)
         } catch {
             if Self.looksLikeText([UInt8](data.prefix(256))) {
-                throw FormatError(file: url.path, "is text, not a binary .caffemodel (a .prototxt goes in --net)")
+                throw FormatError(file: url.path, "is text, not a binary .caffemodel (a .prototxt is a network definition, not weights)")
             }
             let reason = switch error as? BinaryDecodingError {
             case .truncated?: "the protobuf data is truncated"

@@ -16,7 +16,7 @@ enum PrototxtText {
         guard let text = String(data: data, encoding: .utf8) else {
             let offset = firstInvalidUTF8Offset(data)
             throw FormatError(file: file, line: lineNumber(ofByte: offset, in: data),
-                              "not a text file (invalid UTF-8 at byte \(offset)); a binary .caffemodel goes in --weights")
+                              "not a text file (invalid UTF-8 at byte \(offset)); a binary .caffemodel holds weights, not a network definition")
         }
         let lines = text.components(separatedBy: "\n")
         let depths = try scanDepths(lines, file: file)

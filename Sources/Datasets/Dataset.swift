@@ -62,16 +62,24 @@ public struct Dataset: Sendable {
     }
 }
 
+/// A file whose content is no dataset format bmq detects; naming the format may still read it.
+public struct UnrecognizedDataset: Error, CustomStringConvertible {
+    /// The file.
+    public var file: String
+    public var description: String { "\(file): not a dataset bmq knows: expected MNIST IDX images, or CIFAR-10/100 binary records" }
+}
+
 /// Reads datasets and tells their kind from the content.
 public enum DatasetReader {
     /// Reads `url`, detecting the format unless `format` is given. For MNIST the labels file
     /// is found beside the images file (`...-images-idx3-ubyte` → `...-labels-idx1-ubyte`).
-    /// - Throws: `FormatError` naming the file.
+    /// - Throws: `UnrecognizedDataset` when the content does not tell the format, `FormatError`
+    ///   naming the file for anything else.
     public static func read(_ url: URL, format: DatasetFormat? = nil) throws -> Dataset {
         var data = try FileIO.read(url)
         if Gzip.isGzip(data) { data = try Gzip.decompress(data, file: url.path) }
         guard let kind = format ?? detect(data) else {
-            throw FormatError(file: url.path, "not a dataset bmq knows: expected MNIST IDX images, or CIFAR-10/100 binary records (use --data-format)")
+            throw UnrecognizedDataset(file: url.path)
         }
         switch kind {
         case .mnist: return try readMNIST(images: data, url: url)

@@ -370,7 +370,7 @@ public final class PatternSearch<Evaluator: SearchEvaluator> {
     private func exhaustive(_ shortlists: [[LayerScheme]]) throws -> ([LayerScheme], SearchScore) {
         let combinations = shortlists.reduce(1) { $0.multipliedReportingOverflow(by: max(1, $1.count)).partialValue }
         guard combinations <= options.exhaustiveLimit else {
-            throw PlanError("an exhaustive search would score \(combinations) combinations (limit \(options.exhaustiveLimit)); use the beam strategy or a smaller --shortlist")
+            throw PlanError("an exhaustive search would score \(combinations) combinations (limit \(options.exhaustiveLimit)); use the beam strategy or a smaller shortlist")
         }
         var best: ([LayerScheme], SearchScore)?
         var done = 0

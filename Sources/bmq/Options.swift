@@ -150,6 +150,8 @@ extension RequestField {
         case .net: "--net"
         case .weights: "--weights"
         case .meanFile: "--mean-file"
+        case .dataFormat: "--data-format"
+        case .calibrationFormat: "--calibration-format"
         case .inputShape: "--input-shape"
         case .maxWidth: "--max-width"
         case .averageBits: "--average-bits"
