@@ -44,10 +44,12 @@ let package = Package(
         .target(name: "BitPacking"),
         .target(name: "Quantization", dependencies: ["TensorGraph"]),
         .target(name: "PackedFormat", dependencies: ["TensorGraph", "BitPacking", "Quantization"]),
+        .target(name: "IntegerDatapath", dependencies: ["TensorGraph", "Quantization"]),
         .target(name: "Datasets", dependencies: ["TensorGraph", "CZlib"]),
         .target(
             name: "BMQKit",
-            dependencies: ["TensorGraph", "CaffeFormat", "HDF5Format", "PackedFormat", "BitPacking", "Inference", "Datasets", "Quantization"]),
+            dependencies: ["TensorGraph", "CaffeFormat", "HDF5Format", "PackedFormat", "BitPacking", "Inference", "IntegerDatapath", "Datasets",
+                           "Quantization"]),
         .executableTarget(
             name: "bmq",
             dependencies: ["BMQKit", "Datasets", "Quantization", "TensorGraph", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -60,6 +62,7 @@ let package = Package(
         .testTarget(name: "HDF5FormatTests", dependencies: ["HDF5Format", "CaffeFormat", "TensorGraph", "TestSupport"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "TensorGraph", "TestSupport"]),
         .testTarget(name: "PackedFormatTests", dependencies: ["PackedFormat", "BitPacking", "Quantization", "TensorGraph", "TestSupport"]),
+        .testTarget(name: "IntegerDatapathTests", dependencies: ["IntegerDatapath", "Quantization", "TensorGraph", "TestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "TensorGraph", "TestSupport"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TensorGraph", "TestSupport"]),
         .testTarget(

@@ -55,18 +55,22 @@ public struct QuantizationPlan: Sendable, Equatable {
 
     /// The `format` field every plan file carries.
     public static let formatName = "bmq-quantization-plan"
-    /// The plan version this build writes.
-    public static let version = 1
+    /// The plan version this build writes when the plan has activation formats; plans without
+    /// them are written as version 1, which older readers also read.
+    public static let version = 2
 
     /// How weights are rounded onto their patterns.
     public var rounding: RoundingMode
     /// One entry per quantized layer.
     public var entries: [Entry]
+    /// The integer datapath's activation formats (version 2), when chosen.
+    public var activations: ActivationFormats?
 
-    /// A plan of `entries` rounded by `rounding`.
-    public init(rounding: RoundingMode, entries: [Entry]) {
+    /// A plan of `entries` rounded by `rounding`, with `activations` for an integer datapath.
+    public init(rounding: RoundingMode, entries: [Entry], activations: ActivationFormats? = nil) {
         self.rounding = rounding
         self.entries = entries
+        self.activations = activations
     }
 
     /// The entry for `layer`, if the plan quantizes it.
@@ -116,11 +120,42 @@ public struct PlanError: Error, Equatable, CustomStringConvertible {
 // MARK: - JSON
 
 extension QuantizationPlan: Codable {
-    enum CodingKeys: String, CodingKey { case format, version, rounding, layers }
+    enum CodingKeys: String, CodingKey { case format, version, rounding, layers, activations }
     struct EntryJSON: Codable {
         var name: String
         var weights: String
         var bias: String?
+    }
+
+    struct ActivationsJSON: Codable {
+        struct Layer: Codable {
+            var name: String
+            var bits: Int
+            var fraction: Int
+            var signed: Bool
+        }
+
+        var input: FixedPointFormat
+        var layers: [Layer]
+
+        init(_ formats: ActivationFormats) {
+            input = formats.input
+            layers = formats.layers.sorted { $0.key < $1.key }
+                .map { Layer(name: $0.key, bits: $0.value.bits, fraction: $0.value.fraction, signed: $0.value.signed) }
+        }
+
+        func formats() throws -> ActivationFormats {
+            for (name, format) in [("input", input)] + layers.map({ ($0.name, FixedPointFormat(bits: $0.bits, fraction: $0.fraction, signed: $0.signed)) }) {
+                guard (2...32).contains(format.bits) else { throw PlanError("activation format of '\(name)': \(format.bits) bits is not from 2 to 32") }
+                guard abs(format.fraction) <= 64 else { throw PlanError("activation format of '\(name)': fraction \(format.fraction) is out of range") }
+            }
+            var byName: [String: FixedPointFormat] = [:]
+            for layer in layers {
+                guard byName[layer.name] == nil else { throw PlanError("activation format of '\(layer.name)' is given twice") }
+                byName[layer.name] = FixedPointFormat(bits: layer.bits, fraction: layer.fraction, signed: layer.signed)
+            }
+            return ActivationFormats(input: input, layers: byName)
+        }
     }
 
     public init(from decoder: Decoder) throws {
@@ -128,7 +163,9 @@ extension QuantizationPlan: Codable {
         let format = try container.decode(String.self, forKey: .format)
         guard format == Self.formatName else { throw PlanError("'format' is '\(format)', expected '\(Self.formatName)'") }
         let version = try container.decode(Int.self, forKey: .version)
-        guard version == Self.version else { throw PlanError("plan version \(version) is not supported (this bmq reads version \(Self.version))") }
+        guard (1...Self.version).contains(version) else {
+            throw PlanError("plan version \(version) is not supported (this bmq reads versions 1 to \(Self.version))")
+        }
         let roundingText = try container.decode(String.self, forKey: .rounding)
         guard let rounding = RoundingMode(rawValue: roundingText) else {
             throw PlanError("rounding '\(roundingText)' is not one of \(RoundingMode.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -142,14 +179,18 @@ extension QuantizationPlan: Codable {
                 throw PlanError("layer '\(entry.name)': \(error)")
             }
         }
+        let activations = try container.decodeIfPresent(ActivationsJSON.self, forKey: .activations)
+        if activations != nil, version < 2 { throw PlanError("'activations' needs plan version 2") }
+        self.activations = try activations?.formats()
     }
 
     public func encode(to encoder: Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(Self.formatName, forKey: .format)
-        try container.encode(Self.version, forKey: .version)
+        try container.encode(activations == nil ? 1 : Self.version, forKey: .version)
         try container.encode(rounding.rawValue, forKey: .rounding)
         try container.encode(entries.map { EntryJSON(name: $0.layer, weights: $0.weights.text, bias: $0.bias?.text) }, forKey: .layers)
+        try container.encodeIfPresent(activations.map(ActivationsJSON.init), forKey: .activations)
     }
 
     /// Reads a plan file.

@@ -1,0 +1,224 @@
+import Dispatch
+import Foundation
+import Quantization
+import TensorGraph
+
+extension IntegerProgram {
+    /// What a run computed: each image's integer class scores and each layer's statistics.
+    public struct Run: Sendable {
+        /// Class scores, `classes` per image, in the score format.
+        public var scores: [Int32]
+        /// Accumulator and saturation statistics per Convolution or InnerProduct layer.
+        public var layers: [DenseLayerStatistics]
+        /// Every step's output for the first image (for test vectors), when asked for.
+        public var firstImageOutputs: [[Int32]]?
+    }
+
+    /// Runs `count` images of quantized inputs (`inputCount` integers each), one worker per core.
+    /// - Parameter keepOutputs: also return every slot of the first image.
+    public func run(_ inputs: [Int32], count: Int, keepOutputs: Bool = false) -> Run {
+        precondition(inputs.count == count * inputCount, "inputs do not hold \(count) images")
+        let workers = max(1, min(count, ProcessInfo.processInfo.activeProcessorCount))
+        let chunk = (count + workers - 1) / max(workers, 1)
+        var scores = [Int32](repeating: 0, count: count * classes)
+        var statistics = [[DenseLayerStatistics]](repeating: denseLayers, count: workers)
+        var firstOutputs: [[Int32]]?
+        scores.withUnsafeMutableBufferPointer { scoreBuffer in
+            let scorePointer = SendablePointer(scoreBuffer.baseAddress!)
+            statistics.withUnsafeMutableBufferPointer { statisticsBuffer in
+                let statisticsPointer = SendablePointer(statisticsBuffer.baseAddress!)
+                inputs.withUnsafeBufferPointer { inputBuffer in
+                    let inputPointer = SendableConstPointer(inputBuffer.baseAddress!)
+                    DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                        var slots = [[Int32]](repeating: [], count: slotCount)
+                        var scratch: [Int32] = []
+                        for image in (worker * chunk)..<min(count, (worker + 1) * chunk) {
+                            slots[inputSlot] = Array(UnsafeBufferPointer(start: inputPointer.base + image * inputCount, count: inputCount))
+                            execute(&slots, scratch: &scratch, statistics: &statisticsPointer.base[worker])
+                            for c in 0..<classes { scorePointer.base[image * classes + c] = slots[scoreSlot][c] }
+                        }
+                    }
+                }
+            }
+        }
+        if keepOutputs, count > 0 {
+            var slots = [[Int32]](repeating: [], count: slotCount)
+            var scratch: [Int32] = []
+            var ignored = denseLayers
+            slots[inputSlot] = Array(inputs[0..<inputCount])
+            execute(&slots, scratch: &scratch, statistics: &ignored)
+            firstOutputs = slots
+        }
+        var merged = denseLayers
+        for worker in statistics {
+            for (index, layer) in worker.enumerated() {
+                merged[index].largestAccumulator = max(merged[index].largestAccumulator, layer.largestAccumulator)
+                merged[index].saturated += layer.saturated
+                merged[index].outputs += layer.outputs
+            }
+        }
+        return Run(scores: scores, layers: merged, firstImageOutputs: firstOutputs)
+    }
+
+    /// The predicted class of each image: the lowest index among the largest scores.
+    public func predictions(_ scores: [Int32]) -> [Int] {
+        stride(from: 0, to: scores.count, by: classes).map { base in
+            var best = 0
+            for c in 1..<max(classes, 1) where scores[base + c] > scores[base + best] { best = c }
+            return best
+        }
+    }
+
+    func execute(_ slots: inout [[Int32]], scratch: inout [Int32], statistics: inout [DenseLayerStatistics]) {
+        var denseIndex = 0
+        for step in steps {
+            switch step {
+            case let .dense(d):
+                slots[d.output] = dense(d, slots[d.input], scratch: &scratch, statistics: &statistics[denseIndex])
+                denseIndex += 1
+            case let .pool(p):
+                slots[p.output] = pool(p, slots[p.input])
+            case let .relu(input, output):
+                slots[output] = slots[input].map { max($0, 0) }
+            case let .alias(input, output):
+                slots[output] = slots[input]
+            }
+        }
+    }
+
+    /// `formats/datapath/SPEC.md` section 4, for one image.
+    func dense(_ d: Dense, _ x: [Int32], scratch: inout [Int32], statistics: inout DenseLayerStatistics) -> [Int32] {
+        let channels = d.outputShape[1]
+        let positions = d.outputShape.count(from: 2)
+        var y = [Int32](repeating: 0, count: channels * positions)
+        var accumulator = [Int64](repeating: 0, count: positions)
+        let perChannel = d.weights.count / channels
+        if let a = d.convolution {
+            let (c, h, w) = (d.inputShape[1], d.inputShape[2], d.inputShape[3])
+            let (oh, ow) = (d.outputShape[2], d.outputShape[3])
+            let cg = c / a.group, mg = channels / a.group
+            if scratch.count < perChannel * positions { scratch = [Int32](repeating: 0, count: perChannel * positions) }
+            for g in 0..<a.group {
+                // Patch rows (channel, ky, kx) by output positions, zeros where the kernel meets padding.
+                var row = 0
+                for ic in 0..<cg {
+                    let plane = (g * cg + ic) * h * w
+                    for ky in 0..<a.kernel.h {
+                        for kx in 0..<a.kernel.w {
+                            for oy in 0..<oh {
+                                let iy = oy * a.stride.h - a.pad.h + ky * a.dilation.h
+                                for ox in 0..<ow {
+                                    let ix = ox * a.stride.w - a.pad.w + kx * a.dilation.w
+                                    scratch[row * positions + oy * ow + ox] = iy >= 0 && iy < h && ix >= 0 && ix < w ? x[plane + iy * w + ix] : 0
+                                }
+                            }
+                            row += 1
+                        }
+                    }
+                }
+                for oc in (g * mg)..<((g + 1) * mg) {
+                    for p in 0..<positions { accumulator[p] = 0 }
+                    let base = oc * perChannel
+                    for k in 0..<perChannel {
+                        let weight = Int64(d.weights[base + k])
+                        if weight == 0 { continue }
+                        let column = k * positions
+                        for p in 0..<positions { accumulator[p] += weight * Int64(scratch[column + p]) }
+                    }
+                    requantize(d, accumulator, channel: oc, into: &y, statistics: &statistics)
+                }
+            }
+        } else {
+            for n in 0..<channels {
+                var sum: Int64 = 0
+                let base = n * perChannel
+                for k in 0..<perChannel { sum += Int64(d.weights[base + k]) * Int64(x[k]) }
+                accumulator[0] = sum
+                requantize(d, accumulator, channel: n, into: &y, statistics: &statistics)
+            }
+        }
+        return y
+    }
+
+    /// Adds the channel's bias, shifts to the output format with rounding, saturates.
+    @inline(__always)
+    func requantize(_ d: Dense, _ accumulator: [Int64], channel: Int, into y: inout [Int32],
+                    statistics: inout DenseLayerStatistics) {
+        let positions = y.count / d.outputShape[1]
+        let bias = d.bias[channel]
+        for p in 0..<positions {
+            let acc = accumulator[p] + bias
+            statistics.largestAccumulator = max(statistics.largestAccumulator, acc.magnitude > UInt64(Int64.max) ? Int64.max : abs(acc))
+            let shifted = Self.shiftRounding(acc, by: d.shift)
+            let clamped = d.format.saturate(shifted)
+            if clamped != shifted, shifted > 0 || d.format.signed { statistics.saturated += 1 }
+            y[channel * positions + p] = Int32(clamped)
+        }
+        statistics.outputs += positions
+    }
+
+    /// `rshift_round(x, d)`: round to nearest, ties towards +∞; a left shift (saturating) for `d ≤ 0`.
+    @inline(__always)
+    static func shiftRounding(_ x: Int64, by d: Int) -> Int64 {
+        if d > 0 {
+            if d >= 63 { return x >= 0 ? 0 : (x >> 62) < -1 ? -1 : 0 }
+            return (x + (Int64(1) << (d - 1))) >> d
+        }
+        if d == 0 { return x }
+        let (value, overflow) = x.multipliedReportingOverflow(by: Int64(1) << min(-d, 62))
+        return overflow || -d > 62 ? (x > 0 ? Int64.max : x < 0 ? Int64.min : 0) : value
+    }
+
+    /// `formats/datapath/SPEC.md` section 5, for one image.
+    func pool(_ p: Pool, _ x: [Int32]) -> [Int32] {
+        let (c, h, w) = (p.inputShape[1], p.inputShape[2], p.inputShape[3])
+        let (oh, ow) = (p.outputShape[2], p.outputShape[3])
+        let (kernel, stride, pad) = p.attributes.window(height: h, width: w)
+        var y = [Int32](repeating: 0, count: c * oh * ow)
+        for plane in 0..<c {
+            for oy in 0..<oh {
+                for ox in 0..<ow {
+                    let y0 = oy * stride.h - pad.h, x0 = ox * stride.w - pad.w
+                    var best = Int32.min
+                    var sum: Int64 = 0
+                    for iy in max(y0, 0)..<min(y0 + kernel.h, h) {
+                        for ix in max(x0, 0)..<min(x0 + kernel.w, w) {
+                            let value = x[(plane * h + iy) * w + ix]
+                            best = max(best, value)
+                            sum += Int64(value)
+                        }
+                    }
+                    let out = (plane * oh + oy) * ow + ox
+                    if p.attributes.method == .max {
+                        y[out] = best
+                    } else {
+                        let divisor = (min(y0 + kernel.h, h + pad.h) - y0) * (min(x0 + kernel.w, w + pad.w) - x0)
+                        y[out] = Int32(Self.shiftRounding(sum * Self.reciprocal(divisor), by: Self.reciprocalBits))
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    /// Fractional bits of the AVE pooling reciprocal.
+    static let reciprocalBits = 16
+
+    /// `round_half_away(2^16 / divisor)`.
+    static func reciprocal(_ divisor: Int) -> Int64 {
+        let scaled = Int64(1) << reciprocalBits
+        return (2 * scaled + Int64(divisor)) / (2 * Int64(divisor))
+    }
+}
+
+/// A pointer shared by the workers of one run, each writing its own elements.
+struct SendablePointer<T>: @unchecked Sendable {
+    let base: UnsafeMutablePointer<T>
+    init(_ base: UnsafeMutablePointer<T>) { self.base = base }
+}
+
+/// A read-only pointer shared by the workers of one run.
+struct SendableConstPointer<T>: @unchecked Sendable {
+    let base: UnsafePointer<T>
+    init(_ base: UnsafePointer<T>) { self.base = base }
+}

@@ -1,0 +1,290 @@
+import Dispatch
+import Foundation
+import Quantization
+import TensorGraph
+
+/// A layer the integer datapath cannot run as configured, with the reason.
+public struct DatapathError: Error, Equatable, CustomStringConvertible {
+    /// The layer at fault.
+    public var layer: String
+    /// What is wrong.
+    public var message: String
+
+    /// An error about `layer`.
+    public init(layer: String, _ message: String) {
+        self.layer = layer
+        self.message = message
+    }
+
+    public var description: String { "layer '\(layer)': \(message)" }
+}
+
+/// A Convolution or InnerProduct output that needs an activation format, and which node's float
+/// output calibrates it (the fused ReLU's, when there is one).
+public struct FormatSite: Sendable, Equatable {
+    /// The Convolution or InnerProduct layer.
+    public var layer: String
+    /// The node whose output values the format must hold.
+    public var observedNode: Int
+    /// Whether the format is signed (false when a ReLU is fused).
+    public var signed: Bool
+}
+
+/// What one Convolution or InnerProduct step did over a run.
+public struct DenseLayerStatistics: Sendable, Equatable {
+    /// The layer.
+    public var layer: String
+    /// The output format.
+    public var format: FixedPointFormat
+    /// The accumulator's scale, `Fx + Fw`.
+    public var accumulatorFraction: Int
+    /// The worst-case `|acc|` from the formats and the weights.
+    public var bound: Int64
+    /// Accumulator bits that hold `bound` (two's complement).
+    public var accumulatorBits: Int
+    /// The largest `|acc|` seen.
+    public var largestAccumulator: Int64
+    /// Outputs clamped by requantization (a fused ReLU's zeros not counted).
+    public var saturated: Int
+    /// Outputs computed.
+    public var outputs: Int
+}
+
+/// A network compiled to the integer datapath of `formats/datapath/SPEC.md`: integer weights and
+/// biases, shifts and formats fixed per layer, run on quantized inputs.
+public struct IntegerProgram: Sendable {
+    struct Dense: Sendable {
+        var layer: String
+        var input: Int, output: Int
+        /// Convolution geometry, or nil for an inner product over the whole input.
+        var convolution: ConvolutionAttributes?
+        var inputShape: Shape, outputShape: Shape
+        /// [M, K] integer weights (per group for convolutions).
+        var weights: [Int32]
+        var bias: [Int64]
+        var shift: Int
+        var format: FixedPointFormat
+        var accumulatorFraction: Int
+        var bound: Int64
+    }
+
+    struct Pool: Sendable {
+        var input: Int, output: Int
+        var attributes: PoolingAttributes
+        var inputShape: Shape, outputShape: Shape
+    }
+
+    enum Step: Sendable {
+        case dense(Dense)
+        case pool(Pool)
+        case relu(input: Int, output: Int)
+        case alias(input: Int, output: Int)
+    }
+
+    let steps: [Step]
+    let slotCount: Int
+    let inputSlot: Int
+    let scoreSlot: Int
+    /// The quantized input's format.
+    public let inputFormat: FixedPointFormat
+    /// Values per image at the input.
+    public let inputCount: Int
+    /// Class scores per image.
+    public let classes: Int
+    /// The format of the class scores.
+    public let scoreFormat: FixedPointFormat
+
+    /// The layers whose outputs need activation formats, in graph order.
+    /// - Throws: `DatapathError` naming a layer the datapath does not run.
+    public static func formatSites(of graph: Graph) throws -> [FormatSite] {
+        var sites: [FormatSite] = []
+        for (index, node) in graph.nodes.enumerated() {
+            try checkSupported(node, index: index, in: graph)
+            guard node.op.hasWeights else { continue }
+            let relu = fusedReLU(after: index, in: graph)
+            sites.append(FormatSite(layer: node.name, observedNode: relu ?? index, signed: relu == nil))
+        }
+        return sites
+    }
+
+    /// The index of an in-place ReLU (slope 0) right after node `index` that writes its output.
+    static func fusedReLU(after index: Int, in graph: Graph) -> Int? {
+        let nodes = graph.nodes
+        guard index + 1 < nodes.count, case let .relu(a) = nodes[index + 1].op, a.negativeSlope == 0,
+              nodes[index].outputs.count == 1, nodes[index + 1].inputs == nodes[index].outputs,
+              nodes[index + 1].outputs == nodes[index].outputs else { return nil }
+        return index + 1
+    }
+
+    /// The Softmax that ends the network, whose input holds the class scores.
+    static func isFinalSoftmax(_ index: Int, in graph: Graph) -> Bool {
+        guard case .softmax = graph.nodes[index].op else { return false }
+        return index == graph.nodes.count - 1 && graph.nodes[index].outputs.contains(graph.output)
+    }
+
+    static func checkSupported(_ node: Node, index: Int, in graph: Graph) throws {
+        switch node.op {
+        case .convolution, .innerProduct, .pooling, .dropout, .flatten, .split: return
+        case let .relu(a):
+            guard a.negativeSlope == 0 else { throw DatapathError(layer: node.name, "a leaky ReLU has no integer definition in datapath 0.1") }
+        case .softmax:
+            guard isFinalSoftmax(index, in: graph) else {
+                throw DatapathError(layer: node.name, "only a Softmax that ends the network is allowed (the class is the argmax of its input)")
+            }
+        case .lrn, .sigmoid, .tanh, .absVal, .batchNorm, .scale, .eltwise, .concat:
+            throw DatapathError(layer: node.name, "\(node.op.typeName) has no integer definition in datapath 0.1 (formats/datapath/SPEC.md)")
+        }
+    }
+
+    /// Compiles a graph whose weights `plan` has quantized.
+    /// - Parameters:
+    ///   - graph: the graph with quantized weights (every weight a value of its pattern).
+    ///   - plan: the plan that quantized it; every Convolution and InnerProduct must be on a bit pattern.
+    ///   - formats: the activation formats (the plan's, or chosen on calibration data).
+    /// - Throws: `DatapathError` naming the layer that cannot run in integers.
+    public init(graph: Graph, plan: QuantizationPlan, formats: ActivationFormats) throws {
+        let shapes = try ShapeInference.infer(graph.withBatch(1))
+        var slots: [String: Int] = [:]
+        var slotFormats: [Int: FixedPointFormat] = [:]
+        var slotCount = 0
+        func newSlot(_ name: String, _ format: FixedPointFormat) -> Int {
+            defer { slotCount += 1 }
+            slots[name] = slotCount
+            slotFormats[slotCount] = format
+            return slotCount
+        }
+        guard graph.inputs.count == 1 else { throw DatapathError(layer: "input", "the datapath runs nets with one input") }
+        let inputName = graph.inputs[0].name
+        let inputSlot = newSlot(inputName, formats.input)
+        var steps: [Step] = []
+        var skip: Set<Int> = []
+        var scoreSlot: Int?
+        for (index, node) in graph.nodes.enumerated() where !skip.contains(index) {
+            try Self.checkSupported(node, index: index, in: graph)
+            let inputShapes = try node.inputs.map { name -> Shape in
+                guard let shape = shapes.valueShapes[name] ?? Self.shape(of: name, before: index, in: graph, shapes: shapes) else {
+                    throw DatapathError(layer: node.name, "reads '\(name)', which nothing produces")
+                }
+                return shape
+            }
+            let inputSlots = try node.inputs.map { name -> Int in
+                guard let slot = slots[name] else { throw DatapathError(layer: node.name, "reads '\(name)', which nothing produces") }
+                return slot
+            }
+            let outputShape = shapes.nodeOutputShapes[index][0]
+            switch node.op {
+            case .convolution, .innerProduct:
+                let relu = Self.fusedReLU(after: index, in: graph)
+                if let relu { skip.insert(relu) }
+                let dense = try Self.dense(node, input: inputSlots[0], inputFormat: slotFormats[inputSlots[0]]!, inputShape: inputShapes[0],
+                                           outputShape: outputShape, plan: plan, formats: formats, fusedReLU: relu != nil,
+                                           output: slotCount)
+                _ = newSlot(node.outputs[0], dense.format)
+                steps.append(.dense(dense))
+            case let .pooling(a):
+                let format = slotFormats[inputSlots[0]]!
+                steps.append(.pool(Pool(input: inputSlots[0], output: newSlot(node.outputs[0], format), attributes: a,
+                                        inputShape: inputShapes[0], outputShape: outputShape)))
+            case .relu:
+                let format = slotFormats[inputSlots[0]]!
+                steps.append(.relu(input: inputSlots[0], output: newSlot(node.outputs[0], format)))
+            case .dropout, .flatten, .split:
+                let format = slotFormats[inputSlots[0]]!
+                for name in node.outputs { steps.append(.alias(input: inputSlots[0], output: newSlot(name, format))) }
+            case .softmax:
+                scoreSlot = inputSlots[0]
+            default:
+                throw DatapathError(layer: node.name, "\(node.op.typeName) has no integer definition in datapath 0.1")
+            }
+        }
+        guard let scores = scoreSlot ?? slots[graph.output] else {
+            throw DatapathError(layer: "output", "the class scores '\(graph.output)' are not computed")
+        }
+        self.steps = steps
+        self.slotCount = slotCount
+        self.inputSlot = inputSlot
+        self.scoreSlot = scores
+        inputFormat = formats.input
+        inputCount = graph.inputs[0].shape.count(from: 1)
+        scoreFormat = slotFormats[scores]!
+        let scoreShape = scoreSlot == nil ? shapes.valueShapes[graph.output]! : shapes.nodeOutputShapes[graph.nodes.count - 1][0]
+        classes = scoreShape.count(from: 1)
+    }
+
+    static func shape(of name: String, before index: Int, in graph: Graph, shapes: ShapeInference.Result) -> Shape? {
+        if let input = graph.inputs.first(where: { $0.name == name }) { return input.shape.withBatch1 }
+        for earlier in stride(from: index - 1, through: 0, by: -1) {
+            if let position = graph.nodes[earlier].outputs.firstIndex(of: name) { return shapes.nodeOutputShapes[earlier][position] }
+        }
+        return nil
+    }
+
+    static func dense(_ node: Node, input: Int, inputFormat: FixedPointFormat, inputShape: Shape, outputShape: Shape,
+                      plan: QuantizationPlan, formats: ActivationFormats, fusedReLU: Bool, output: Int) throws -> Dense {
+        guard let entry = plan.entry(for: node.name) else {
+            throw DatapathError(layer: node.name, "its weights are float; the integer datapath needs every weight layer on a bit pattern")
+        }
+        guard case let .pattern(pattern) = entry.weights else {
+            throw DatapathError(layer: node.name, "\(entry.weights) needs a float multiplier; the integer datapath takes bit patterns only")
+        }
+        guard var format = formats.layers[node.name] else {
+            throw DatapathError(layer: node.name, "the plan has no activation format for this layer's output")
+        }
+        if fusedReLU { format.signed = false }
+        guard format.bits <= (format.signed ? 32 : 31) else {
+            throw DatapathError(layer: node.name, "activation format \(format) is wider than the datapath's 32-bit tensors")
+        }
+        let weightFraction = pattern.totalBits - 2 + pattern.shift
+        let scale = Double.pow2(weightFraction)
+        let weights = try node.parameters[0].data.map { value -> Int32 in
+            let code = Double(value) * scale
+            guard code == code.rounded(), abs(code) < 2_147_483_648 else {
+                throw DatapathError(layer: node.name, "weight \(value) is not a value of \(pattern.label)")
+            }
+            return Int32(code)
+        }
+        let accumulatorFraction = inputFormat.fraction + weightFraction
+        let biasValues = node.parameters.count > 1 ? node.parameters[1].data : []
+        let channels = outputShape[1]
+        let bias = (0..<channels).map { c -> Int64 in
+            guard c < biasValues.count else { return 0 }
+            return FixedPointFormat(bits: 63, fraction: accumulatorFraction, signed: true).quantize(biasValues[c])
+        }
+        let perChannel = weights.count / channels
+        var bound: Int64 = 0
+        for c in 0..<channels {
+            let sum = weights[(c * perChannel)..<((c + 1) * perChannel)].reduce(Int64(0)) { $0 + Int64(abs(Int64($1))) }
+            let (product, overflow) = sum.multipliedReportingOverflow(by: inputFormat.largestMagnitude)
+            guard !overflow else { throw DatapathError(layer: node.name, "the accumulator bound overflows 64 bits") }
+            bound = max(bound, product + abs(bias[c]))
+        }
+        var convolution: ConvolutionAttributes?
+        if case let .convolution(a) = node.op { convolution = a }
+        if case let .innerProduct(a) = node.op, a.transpose || a.axis != 1 {
+            throw DatapathError(layer: node.name, "a transposed or axis-\(a.axis) InnerProduct is not in datapath 0.1")
+        }
+        return Dense(layer: node.name, input: input, output: output, convolution: convolution, inputShape: inputShape,
+                     outputShape: outputShape, weights: weights, bias: bias, shift: accumulatorFraction - format.fraction,
+                     format: format, accumulatorFraction: accumulatorFraction, bound: bound)
+    }
+
+    /// Accumulator bits that hold every value of magnitude at most `bound`.
+    static func accumulatorBits(_ bound: Int64) -> Int { 1 + (64 - UInt64(bound).leadingZeroBitCount) }
+
+    /// The per-layer accumulator facts known before running: bound and width.
+    public var denseLayers: [DenseLayerStatistics] {
+        steps.compactMap {
+            guard case let .dense(d) = $0 else { return nil }
+            return DenseLayerStatistics(layer: d.layer, format: d.format, accumulatorFraction: d.accumulatorFraction, bound: d.bound,
+                                        accumulatorBits: Self.accumulatorBits(d.bound), largestAccumulator: 0, saturated: 0, outputs: 0)
+        }
+    }
+}
+
+extension Shape {
+    var withBatch1: Shape {
+        var copy = self
+        if rank > 0 { copy[0] = 1 }
+        return copy
+    }
+}

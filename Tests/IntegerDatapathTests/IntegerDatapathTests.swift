@@ -1,0 +1,183 @@
+import Foundation
+@testable import IntegerDatapath
+import Quantization
+import TensorGraph
+import TestSupport
+import Testing
+
+@Suite struct IntegerDatapathTests {
+    /// rshift_round against floor(x / 2^d + 1/2) computed exactly in Double.
+    @Test func shiftRoundsToNearestWithTiesUp() {
+        for d in 1...7 {
+            for x in Int64(-700)...700 {
+                let expected = Int64((Double(x) / Double(1 << d) + 0.5).rounded(.down))
+                #expect(IntegerProgram.shiftRounding(x, by: d) == expected, "x \(x), d \(d)")
+            }
+        }
+        #expect(IntegerProgram.shiftRounding(-3, by: 1) == -1)
+        #expect(IntegerProgram.shiftRounding(3, by: 1) == 2)
+        #expect(IntegerProgram.shiftRounding(5, by: -3) == 40)
+        #expect(IntegerProgram.shiftRounding(Int64.max / 2, by: -4) == Int64.max)
+    }
+
+    @Test func averageReciprocalRoundsHalfAway() {
+        for divisor in 1...100 {
+            let exact = 65536.0 / Double(divisor)
+            #expect(IntegerProgram.reciprocal(divisor) == Int64(exact.rounded(.toNearestOrAwayFromZero)), "divisor \(divisor)")
+        }
+    }
+
+    @Test(arguments: [0.0001, 0.3, 0.99609375, 1, 1.5, 7.9, 100, 1e6])
+    func fittingFormatHoldsTheLargestValueAndNoMore(_ largest: Double) {
+        for signed in [true, false] {
+            let format = FixedPointFormat.fitting(largest: largest, bits: 8, signed: signed)
+            let top = Double(format.maximum)
+            #expect((largest * Double.pow2(format.fraction)).rounded(.toNearestOrAwayFromZero) <= top)
+            #expect((largest * Double.pow2(format.fraction + 1)).rounded(.toNearestOrAwayFromZero) > top)
+        }
+        // MNIST's x / 256: exactly u8.8.
+        #expect(FixedPointFormat.fitting(largest: 255.0 / 256, bits: 8, signed: false) == FixedPointFormat(bits: 8, fraction: 8, signed: false))
+    }
+
+    /// A small net with a fused ReLU, MAX and AVE pooling and an inner product, checked value by
+    /// value against the spec's rules evaluated in Double from the float network's exact values.
+    @Test func smallNetworkFollowsTheSpecValueByValue() throws {
+        let pattern = try BitPattern(parsing: "5_1_1_0")  // X.0XX: magnitudes {0, 1, 2, 3, 4, 5, 6, 7} / 8 without 2^-1
+        var generator = SeededGenerator(state: 5)
+        let values = pattern.magnitudes.map(Float.init)
+        func weights(_ shape: Shape) -> Tensor {
+            Tensor(shape: shape, data: (0..<shape.count).map { _ in
+                values.randomElement(using: &generator)! * (Bool.random(using: &generator) ? 1 : -1)
+            })
+        }
+        let graph = Graph(
+            name: "small", inputs: [GraphInput(name: "data", shape: [1, 2, 7, 6])],
+            nodes: [
+                Node(name: "conv", op: .convolution(ConvolutionAttributes(numOutput: 3, kernel: Size2(square: 3), pad: Size2(square: 1))),
+                     inputs: ["data"], outputs: ["conv"], parameters: [weights([3, 2, 3, 3]), Tensor(shape: [3], data: [0.3, -0.2, 0.05])]),
+                Node(name: "relu", op: .relu(ReLUAttributes()), inputs: ["conv"], outputs: ["conv"]),
+                Node(name: "pool", op: .pooling(PoolingAttributes(method: .average, kernel: Size2(square: 3), stride: Size2(square: 2), pad: Size2(square: 1))),
+                     inputs: ["conv"], outputs: ["pool"]),
+                Node(name: "ip", op: .innerProduct(InnerProductAttributes(numOutput: 4)), inputs: ["pool"], outputs: ["ip"],
+                     parameters: [weights([4, 3 * 4 * 4]), Tensor(shape: [4], data: [0.1, 0, -0.4, 0.25])]),
+                Node(name: "prob", op: .softmax(SoftmaxAttributes()), inputs: ["ip"], outputs: ["prob"]),
+            ],
+            output: "prob")
+        let plan = QuantizationPlan(rounding: .nearest, entries: [
+            .init(layer: "conv", weights: .pattern(pattern)), .init(layer: "ip", weights: .pattern(pattern)),
+        ])
+        let formats = ActivationFormats(input: FixedPointFormat(bits: 8, fraction: 5, signed: true), layers: [
+            "conv": FixedPointFormat(bits: 8, fraction: 4, signed: true), "ip": FixedPointFormat(bits: 10, fraction: 3, signed: true),
+        ])
+        #expect(try IntegerProgram.formatSites(of: graph) == [
+            FormatSite(layer: "conv", observedNode: 1, signed: false), FormatSite(layer: "ip", observedNode: 3, signed: true),
+        ])
+        let program = try IntegerProgram(graph: graph, plan: plan, formats: formats)
+        let input = (0..<(2 * 7 * 6)).map { _ in Int32.random(in: -128...127, using: &generator) }
+        let run = program.run(input, count: 1, keepOutputs: true)
+        let outputs = try #require(run.firstImageOutputs)
+
+        // The spec, written out in Double: every value below is exact in Double.
+        let x = input.map { Double($0) / 32 }
+        let w1 = graph.nodes[0].parameters[0].data.map(Double.init), b1 = [0.3, -0.2, 0.05]
+        func requantize(_ value: Double, fraction: Int, accumulatorFraction: Int, bits: Int, signed: Bool) -> Int64 {
+            let acc = (value * Double.pow2(accumulatorFraction)).rounded()  // exact integer
+            let shifted = (acc / Double.pow2(accumulatorFraction - fraction) + 0.5).rounded(.down)
+            let top = signed ? Double((1 << (bits - 1)) - 1) : Double((1 << bits) - 1)
+            return Int64(min(max(shifted, signed ? -top - 1 : 0), top))
+        }
+        let wf = 3  // 5_1_1_0: Fw = n - 2 + s = 3
+        var conv = [Int64](repeating: 0, count: 3 * 7 * 6)
+        for m in 0..<3 {
+            let biasCode = (b1[m] * Double.pow2(5 + wf)).rounded(.toNearestOrAwayFromZero) / Double.pow2(5 + wf)
+            for oy in 0..<7 {
+                for ox in 0..<6 {
+                    var sum = biasCode
+                    for c in 0..<2 {
+                        for ky in 0..<3 {
+                            for kx in 0..<3 {
+                                let iy = oy - 1 + ky, ix = ox - 1 + kx
+                                guard iy >= 0, iy < 7, ix >= 0, ix < 6 else { continue }
+                                sum += x[(c * 7 + iy) * 6 + ix] * w1[((m * 2 + c) * 3 + ky) * 3 + kx]
+                            }
+                        }
+                    }
+                    conv[(m * 7 + oy) * 6 + ox] = requantize(sum, fraction: 4, accumulatorFraction: 5 + wf, bits: 8, signed: false)
+                }
+            }
+        }
+        #expect(outputs[1].map(Int64.init) == conv, "conv + fused ReLU")
+
+        // Caffe's ceil rounding: 7x6 pooled 3x3 stride 2 pad 1 gives 4x4.
+        var pool = [Int64](repeating: 0, count: 3 * 4 * 4)
+        for plane in 0..<3 {
+            for oy in 0..<4 {
+                for ox in 0..<4 {
+                    let y0 = oy * 2 - 1, x0 = ox * 2 - 1
+                    var sum: Int64 = 0
+                    for iy in max(y0, 0)..<min(y0 + 3, 7) { for ix in max(x0, 0)..<min(x0 + 3, 6) { sum += conv[(plane * 7 + iy) * 6 + ix] } }
+                    let divisor = (min(y0 + 3, 8) - y0) * (min(x0 + 3, 7) - x0)
+                    let reciprocal = (65536.0 / Double(divisor)).rounded(.toNearestOrAwayFromZero)
+                    pool[(plane * 4 + oy) * 4 + ox] = Int64((Double(sum) * reciprocal / 65536 + 0.5).rounded(.down))
+                }
+            }
+        }
+        #expect(outputs[2].map(Int64.init) == pool, "AVE pooling")
+
+        let w2 = graph.nodes[3].parameters[0].data.map(Double.init), b2 = [0.1, 0, -0.4, 0.25]
+        let ip = (0..<4).map { n -> Int64 in
+            let biasCode = (b2[n] * Double.pow2(4 + wf)).rounded(.toNearestOrAwayFromZero) / Double.pow2(4 + wf)
+            let sum = (0..<48).reduce(biasCode) { $0 + Double(pool[$1]) / 16 * w2[n * 48 + $1] }
+            return requantize(sum, fraction: 3, accumulatorFraction: 4 + wf, bits: 10, signed: true)
+        }
+        #expect(run.scores.map(Int64.init) == ip, "inner product")
+        #expect(program.predictions(run.scores) == [ip.indices.max { ip[$0] < ip[$1] || (ip[$0] == ip[$1] && $0 > $1) }!])
+
+        // Bounds: no accumulator exceeded its proven bound.
+        for layer in run.layers { #expect(layer.largestAccumulator <= layer.bound, "\(layer.layer)") }
+    }
+
+    @Test func ties_goToTheLowestClass() throws {
+        let graph = Graph(name: "tie", inputs: [GraphInput(name: "data", shape: [1, 3])], nodes: [
+            Node(name: "ip", op: .innerProduct(InnerProductAttributes(numOutput: 3, biasTerm: false)), inputs: ["data"], outputs: ["ip"],
+                 parameters: [Tensor(shape: [3, 3], data: [1, 0, 0, 0, 1, 0, 0, 0, 1])]),
+        ], output: "ip")
+        let plan = QuantizationPlan(rounding: .nearest, entries: [.init(layer: "ip", weights: .pattern(try BitPattern(parsing: "3_0_0")))])
+        let program = try IntegerProgram(graph: graph, plan: plan, formats: ActivationFormats(
+            input: FixedPointFormat(bits: 8, fraction: 0, signed: true), layers: ["ip": FixedPointFormat(bits: 8, fraction: 0, signed: true)]))
+        #expect(program.predictions(program.run([2, 5, 5, 7, 1, 7], count: 2).scores) == [1, 0])
+    }
+
+    @Test func unsupportedLayersAreRefusedByName() throws {
+        let lrn = Graph(name: "lrn", inputs: [GraphInput(name: "data", shape: [1, 1, 4, 4])], nodes: [
+            Node(name: "norm1", op: .lrn(LRNAttributes()), inputs: ["data"], outputs: ["norm1"]),
+        ], output: "norm1")
+        #expect { try IntegerProgram.formatSites(of: lrn) } throws: { "\($0)".contains("norm1") && "\($0)".contains("LRN") }
+        let ip = Graph(name: "ip", inputs: [GraphInput(name: "data", shape: [1, 2])], nodes: [
+            Node(name: "ip1", op: .innerProduct(InnerProductAttributes(numOutput: 1, biasTerm: false)), inputs: ["data"], outputs: ["ip1"],
+                 parameters: [Tensor(shape: [1, 2], data: [0.5, 0.25])]),
+        ], output: "ip1")
+        let formats = ActivationFormats(input: FixedPointFormat(bits: 8, fraction: 4, signed: true), layers: ["ip1": FixedPointFormat(bits: 8, fraction: 4, signed: true)])
+        let baseline = QuantizationPlan(rounding: .nearest, entries: [.init(layer: "ip1", weights: .floatScale(.maxAbs, bits: 4))])
+        #expect { try IntegerProgram(graph: ip, plan: baseline, formats: formats) } throws: { "\($0)".contains("ip1") && "\($0)".contains("bit patterns") }
+        let none = QuantizationPlan(rounding: .nearest, entries: [])
+        #expect { try IntegerProgram(graph: ip, plan: none, formats: formats) } throws: { "\($0)".contains("ip1") && "\($0)".contains("float") }
+    }
+
+    @Test func plansCarryActivationFormats() throws {
+        let formats = ActivationFormats(input: FixedPointFormat(bits: 8, fraction: 8, signed: false), layers: [
+            "conv1": FixedPointFormat(bits: 8, fraction: 3, signed: false), "ip2": FixedPointFormat(bits: 8, fraction: 2, signed: true),
+        ])
+        let plan = QuantizationPlan(rounding: .nearest, entries: [.init(layer: "conv1", weights: .pattern(try BitPattern(parsing: "4_0_0")))],
+                                    activations: formats)
+        let encoded = try JSONEncoder().encode(plan)
+        let text = String(decoding: encoded, as: UTF8.self)
+        #expect(text.contains("\"version\":2"))
+        #expect(try JSONDecoder().decode(QuantizationPlan.self, from: encoded) == plan)
+        // Without activation formats the plan stays version 1, which earlier readers take.
+        let weightsOnly = QuantizationPlan(rounding: .nearest, entries: plan.entries)
+        #expect(String(decoding: try JSONEncoder().encode(weightsOnly), as: UTF8.self).contains("\"version\":1"))
+        let v1WithActivations = text.replacingOccurrences(of: "\"version\":2", with: "\"version\":1")
+        #expect(throws: PlanError.self) { try JSONDecoder().decode(QuantizationPlan.self, from: Data(v1WithActivations.utf8)) }
+    }
+}
