@@ -27,13 +27,27 @@ public struct EvaluationRequest: Sendable {
     public var quantization: PlanRequest
     /// How the engine runs.
     public var engine: EngineOptions
+    /// Float activations only, or also the integer datapath.
+    public var datapath: Datapath
+    /// Where the integer datapath's activation formats come from when not from the plan.
+    public var activationCalibration: ActivationCalibration?
 
     /// Checks the request's values.
-    /// - Throws: `RequestError` for a batch size or limit that is not positive.
+    /// - Throws: `RequestError` for a batch size or limit that is not positive, or an integer
+    ///   datapath without quantized weights.
     public init(model: ModelSource, data: URL, dataFormat: DatasetFormat? = nil, limit: Int? = nil, batchSize: Int = 100,
-                quantization: PlanRequest = PlanRequest(), engine: EngineOptions = .default) throws {
+                quantization: PlanRequest = PlanRequest(), engine: EngineOptions = .default, datapath: Datapath = .float,
+                activationCalibration: ActivationCalibration? = nil) throws {
         guard batchSize > 0 else { throw RequestError(.batchSize, "\(.batchSize) must be positive") }
         if let limit, limit <= 0 { throw RequestError(.limit, "\(.limit) must be positive") }
+        if datapath == .integer, quantization.isEmpty {
+            throw RequestError(.datapath, "\(.datapath) integer needs weights on bit patterns: give \(.plan) or \(.pattern)")
+        }
+        if activationCalibration != nil, datapath != .integer {
+            throw RequestError(.calibration, "\(.calibration) chooses activation formats, which only \(.datapath) integer uses")
+        }
+        self.datapath = datapath
+        self.activationCalibration = activationCalibration
         self.model = model
         self.data = data
         self.dataFormat = dataFormat
@@ -58,6 +72,8 @@ public struct EvaluationReport: Sendable {
     public var dataset: DatasetFormat
     /// The model as loaded, with its warnings.
     public var model: LoadedModel
+    /// The integer datapath's accuracy and statistics, when asked for.
+    public var integer: IntegerEvaluationReport?
 }
 
 /// Time spent in one layer over a pass of the data.
@@ -80,7 +96,7 @@ public enum Evaluation {
     /// - Throws: `FormatError` or `GraphError` naming the file or layer at fault.
     public static func run(_ request: EvaluationRequest, progress: ((Int, Int) -> Void)? = nil) throws -> EvaluationReport {
         let (dataset, model) = try loadDataAndModel(request)
-        let plan = try request.quantization.plan(for: model.graph)
+        var plan = try request.quantization.plan(for: model.graph)
         let passes = plan == nil ? 1 : 2
         let total = dataset.count * passes
         func measure(_ graph: Graph, pass: Int) throws -> EvaluationResult {
@@ -91,12 +107,28 @@ public enum Evaluation {
         let result = try measure(model.graph, pass: 0)
         var quantized: EvaluationResult?
         var layers: [LayerQuantizationReport] = []
-        if let plan {
-            let (graph, reports) = try QuantizePass.apply(plan, to: model.graph)
+        var integer: IntegerEvaluationReport?
+        if let weightsPlan = plan {
+            let (graph, reports) = try QuantizePass.apply(weightsPlan, to: model.graph)
             layers = reports
             quantized = try measure(graph, pass: 1)
+            if request.datapath == .integer {
+                let preprocessing = model.graph.preprocessing ?? .identity
+                if let calibration = request.activationCalibration {
+                    let images = try readDataset(calibration.data, format: calibration.format, formatField: .calibrationFormat)
+                        .prefix(calibration.limit)
+                    plan?.activations = try IntegerDatapathRunner.chooseFormats(graph: graph, calibration: images, preprocessing: preprocessing,
+                                                                               bits: calibration.bits, batchSize: request.batchSize)
+                }
+                guard let formats = plan?.activations else {
+                    throw RequestError(.calibration, "the plan has no activation formats: give \(.calibration) images to choose them")
+                }
+                integer = try IntegerDatapathRunner.evaluate(graph: graph, plan: weightsPlan, formats: formats, dataset: dataset,
+                                                             preprocessing: preprocessing, batchSize: request.batchSize)
+            }
         }
-        return EvaluationReport(result: result, quantized: quantized, plan: plan, layers: layers, dataset: dataset.format, model: model)
+        return EvaluationReport(result: result, quantized: quantized, plan: plan, layers: layers, dataset: dataset.format, model: model,
+                                integer: integer)
     }
 
     /// Wall time spent in each layer over one pass of the request's data, in node order.

@@ -29,13 +29,15 @@ public struct RequestError: Error, Sendable, CustomStringConvertible {
 
 /// A field of a use-case request.
 public enum RequestField: String, Sendable, CaseIterable {
-    case batchSize, limit, plan, pattern, layers, rounding, biasPattern, runs, convolution, net, weights, meanFile, dataFormat, calibrationFormat, inputShape, maxWidth, averageBits
+    case batchSize, limit, plan, pattern, layers, rounding, biasPattern, runs, convolution, net, weights, meanFile, dataFormat, calibrationFormat, calibration, calibrationLimit, activationBits, datapath, inputShape, maxWidth, averageBits
 
     /// The field as a library caller knows it.
     public var label: String {
         switch self {
         case .batchSize: "batch size"
         case .biasPattern: "bias pattern"
+        case .calibrationLimit: "calibration limit"
+        case .activationBits: "activation bits"
         case .dataFormat: "data format"
         case .calibrationFormat: "calibration format"
         case .net: "network definition"

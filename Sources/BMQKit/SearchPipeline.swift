@@ -86,6 +86,9 @@ public struct SearchRequest: Sendable {
     /// A budget of stored bits per weight, averaged over the searched layers' weights: each layer
     /// may then take a width from one below floor(budget) to one above ceil(budget). nil: `bits` per layer.
     public var averageBits: Double?
+    /// Total bits of the integer datapath's activation formats, chosen after the weights on the
+    /// calibration images and recorded in the plan; nil leaves the plan without them.
+    public var activationBits: Int?
 
     /// Checks the request's values.
     /// - Throws: `RequestError` for a batch size, maximum width or average-bits budget out of range.
@@ -93,8 +96,15 @@ public struct SearchRequest: Sendable {
                 test: URL? = nil, testFormat: DatasetFormat? = nil, testLimit: Int? = nil, bits: BitWidths,
                 layers: LayerSelection = .all, family: CandidateFamily = .masks, maxWidth: Int = 10, rounding: RoundingMode = .nearest,
                 options: SearchOptions = SearchOptions(), batchSize: Int = 100, compare: Bool = true, compensationImages: Int = 0,
-                averageBits: Double? = nil) throws {
+                averageBits: Double? = nil, activationBits: Int? = nil) throws {
         guard batchSize > 0 else { throw RequestError(.batchSize, "\(.batchSize) must be positive") }
+        if let activationBits, !(2...31).contains(activationBits) {
+            throw RequestError(.activationBits, "\(.activationBits) \(activationBits) must be from 2 to 31")
+        }
+        if activationBits != nil, family == .floatScale {
+            throw RequestError(.activationBits, "the integer datapath needs bit patterns; float-scale baselines need a multiplier")
+        }
+        self.activationBits = activationBits
         guard (2...BitPattern.maxTotalBits).contains(maxWidth) else {
             throw RequestError(.maxWidth, "\(.maxWidth) \(maxWidth) must be between 2 and \(BitPattern.maxTotalBits)")
         }
@@ -179,10 +189,48 @@ public struct SearchReport: Sendable, Codable {
     public var totalSeconds: Double
     /// The model with the chosen weights, exactly as scored (not part of the JSON).
     public var quantizedGraph: Graph?
+    /// The chosen weights run on the integer datapath, when activation bits were asked for.
+    public var integer: IntegerSearchResult?
 
     enum CodingKeys: String, CodingKey {
-        case model, calibration, test, family, strategy, rounding, compensated, plan, layers, histograms, comparison, evaluations
+        case model, calibration, test, family, strategy, rounding, compensated, plan, layers, histograms, comparison, evaluations, integer
         case maxWidth = "max_width", searchSeconds = "search_seconds", totalSeconds = "total_seconds"
+    }
+}
+
+/// The searched weights on the integer datapath (`formats/datapath/SPEC.md`).
+public struct IntegerSearchResult: Sendable, Codable {
+    /// One Convolution or InnerProduct layer.
+    public struct Layer: Sendable, Codable {
+        /// The layer's name.
+        public var name: String
+        /// Its output format (`u8.3`: unsigned, 8 bits, 3 fractional).
+        public var format: String
+        /// Accumulator bits that no input can overflow.
+        public var accumulatorBits: Int
+        /// The share of outputs saturated on the test images (calibration when no test set).
+        public var saturated: Double
+
+        enum CodingKeys: String, CodingKey {
+            case name, format, saturated
+            case accumulatorBits = "accumulator_bits"
+        }
+    }
+
+    /// Total bits of every activation format.
+    public var activationBits: Int
+    /// The input's format.
+    public var inputFormat: String
+    /// Per layer: format, accumulator width, saturation.
+    public var layers: [Layer]
+    /// Accuracy on the calibration images.
+    public var calibration: EvaluationResult
+    /// Accuracy on the test images, when given.
+    public var test: EvaluationResult?
+
+    enum CodingKeys: String, CodingKey {
+        case layers, calibration, test
+        case activationBits = "activation_bits", inputFormat = "input_format"
     }
 }
 
@@ -235,9 +283,32 @@ public enum SearchPipeline {
         let result = try PatternSearch(evaluator: evaluator, layers: searchLayers(request.family), options: options, memo: memo,
                                        progress: progress).run()
         let searchSeconds = Date().timeIntervalSince(searchStarted)
-        let plan = QuantizationPlan(rounding: request.rounding, entries: zip(widths, result.schemes).map {
+        var plan = QuantizationPlan(rounding: request.rounding, entries: zip(widths, result.schemes).map {
             QuantizationPlan.Entry(layer: $0.name, weights: $1)
         })
+        var integer: IntegerSearchResult?
+        if let bits = request.activationBits {
+            progress?("activation formats", 0, 1)
+            let quantized = evaluator.quantizedGraph(result.schemes)
+            let preprocessing = graph.preprocessing ?? .identity
+            let formats = try IntegerDatapathRunner.chooseFormats(graph: quantized, calibration: calibration, preprocessing: preprocessing,
+                                                                  bits: bits, batchSize: request.batchSize)
+            plan.activations = formats
+            let onCalibration = try IntegerDatapathRunner.evaluate(graph: quantized, plan: plan, formats: formats, dataset: calibration,
+                                                                   preprocessing: preprocessing, batchSize: request.batchSize)
+            let onTest = try test.map {
+                try IntegerDatapathRunner.evaluate(graph: quantized, plan: plan, formats: formats, dataset: $0, preprocessing: preprocessing,
+                                                   batchSize: request.batchSize)
+            }
+            integer = IntegerSearchResult(
+                activationBits: bits, inputFormat: formats.input.description,
+                layers: (onTest ?? onCalibration).layers.map {
+                    .init(name: $0.layer, format: $0.format.description, accumulatorBits: $0.accumulatorBits,
+                          saturated: Double($0.saturated) / Double(max($0.outputs, 1)))
+                },
+                calibration: onCalibration.result, test: onTest?.result)
+            progress?("activation formats", 1, 1)
+        }
 
         var rows: [ComparisonRow] = [("float", "the model as trained", nil)]
         if request.compare {
@@ -271,7 +342,7 @@ public enum SearchPipeline {
             compensated: evaluator.factors.contains { $0 != nil }, maxWidth: request.maxWidth,
             plan: plan, layers: result.layers, histograms: histograms, comparison: comparison, evaluations: result.evaluations,
             searchSeconds: searchSeconds, totalSeconds: Date().timeIntervalSince(started),
-            quantizedGraph: evaluator.quantizedGraph(result.schemes))
+            quantizedGraph: evaluator.quantizedGraph(result.schemes), integer: integer)
     }
 }
 

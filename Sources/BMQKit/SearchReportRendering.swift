@@ -39,6 +39,18 @@ public enum SearchReportText {
             if let test = row.test { line += " | \(String(format: "%.4f", test.accuracy)) (\(test.correct))" }
             lines.append(line + "   " + row.note)
         }
+        if let integer = report.integer {
+            lines.append("")
+            lines.append("integer datapath (formats/datapath/SPEC.md), \(integer.activationBits)-bit activations chosen on the calibration images; "
+                         + "input \(integer.inputFormat)")
+            for layer in integer.layers {
+                lines.append("    " + pad(layer.name, 14) + pad("output \(layer.format)", 14) + pad("accumulator \(layer.accumulatorBits) bits", 22)
+                             + String(format: "%.2f%% saturated", 100 * layer.saturated))
+            }
+            var line = pad("best, integer", 14) + pad("", 21) + pad(String(format: "%.4f", integer.calibration.accuracy), 10)
+            if let test = integer.test { line += " | \(String(format: "%.4f", test.accuracy)) (\(test.correct))" }
+            lines.append(line + "   the search's choice run in integers")
+        }
         lines.append("")
         lines.append(String(format: "search: %.1f s, %d network evaluations; whole command %.1f s", report.searchSeconds, report.evaluations, report.totalSeconds))
         return lines

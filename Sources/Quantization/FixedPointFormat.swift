@@ -29,10 +29,14 @@ public struct FixedPointFormat: Sendable, Hashable, Codable, CustomStringConvert
     public func saturate(_ x: Int64) -> Int64 { Swift.min(Swift.max(x, minimum), maximum) }
 
     /// `value` as this format's integer: scaled by 2^fraction, rounded half away from zero, saturated.
-    public func quantize(_ value: Float) -> Int64 {
+    public func quantize(_ value: Float) -> Int64 { quantizeReportingSaturation(value).code }
+
+    /// `value` as this format's integer, and whether saturation changed it.
+    public func quantizeReportingSaturation(_ value: Float) -> (code: Int64, saturated: Bool) {
         let scaled = (Double(value) * Double.pow2(fraction)).rounded(.toNearestOrAwayFromZero)
-        guard scaled.isFinite else { return scaled > 0 ? maximum : minimum }
-        return saturate(Int64(Swift.max(Swift.min(scaled, 9.0e18), -9.0e18)))
+        if scaled > Double(maximum) || !scaled.isFinite && scaled > 0 { return (maximum, true) }
+        if scaled < Double(minimum) || !scaled.isFinite { return (minimum, true) }
+        return (Int64(scaled), false)
     }
 
     /// The value an integer of this format stands for.

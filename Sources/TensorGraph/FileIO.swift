@@ -28,6 +28,20 @@ public enum FileIO {
         }
     }
 
+    /// Throws unless a file can be written at `url`: its folder exists and is writable, and `url`
+    /// is not a folder. Lets a long command refuse a bad output name before it starts.
+    public static func checkWritable(_ url: URL) throws {
+        let folder = url.deletingLastPathComponent()
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw FormatError(file: url.path, "cannot be written: the folder \(folder.path) does not exist")
+        }
+        guard access(folder.path, W_OK) == 0 else { throw FormatError(file: url.path, "cannot be written: the folder is not writable") }
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw FormatError(file: url.path, "is a folder; give a file name")
+        }
+    }
+
     /// Writes `data` to a temporary file beside `url`, then renames it into place,
     /// so a failure never leaves a half-written output.
     public static func writeAtomically(_ data: Data, to url: URL) throws {

@@ -1,0 +1,129 @@
+import Datasets
+import Foundation
+import Inference
+import IntegerDatapath
+import Quantization
+import TensorGraph
+
+/// Which arithmetic an evaluation runs.
+public enum Datapath: String, Sendable, CaseIterable {
+    /// float32 activations, as Caffe computes (weights quantized when a plan is given).
+    case float
+    /// The integer datapath of `formats/datapath/SPEC.md`: integer activations, weights and biases.
+    case integer
+}
+
+/// How activation formats are chosen when a plan does not carry them (or should not be used).
+public struct ActivationCalibration: Sendable {
+    /// The calibration images (never the test set).
+    public var data: URL
+    /// The calibration set's layout, when content detection should not decide.
+    public var format: DatasetFormat?
+    /// Use only the first calibration images.
+    public var limit: Int?
+    /// Total bits of every activation format.
+    public var bits: Int
+
+    /// Checks the request's values.
+    /// - Throws: `RequestError` for a width outside 2...31.
+    public init(data: URL, format: DatasetFormat? = nil, limit: Int? = 5000, bits: Int = 8) throws {
+        guard (2...31).contains(bits) else { throw RequestError(.activationBits, "\(.activationBits) \(bits) must be from 2 to 31") }
+        if let limit, limit <= 0 { throw RequestError(.calibrationLimit, "\(.calibrationLimit) must be positive") }
+        self.data = data
+        self.format = format
+        self.limit = limit
+        self.bits = bits
+    }
+}
+
+/// What the integer datapath did on the evaluation data.
+public struct IntegerEvaluationReport: Sendable {
+    /// Accuracy of the integer network (the class is the lowest index among the largest scores).
+    public var result: EvaluationResult
+    /// The activation formats it ran with.
+    public var formats: ActivationFormats
+    /// Per Convolution or InnerProduct layer: format, accumulator bound and width, largest
+    /// accumulator seen, saturated outputs.
+    public var layers: [DenseLayerStatistics]
+    /// Input values clamped by the input format.
+    public var saturatedInputs: Int
+    /// Input values quantized.
+    public var inputs: Int
+}
+
+/// Chooses activation formats and runs networks in integers.
+public enum IntegerDatapathRunner {
+    /// Chooses every activation format on `calibration` images: for each tensor, the format of
+    /// `bits` bits with the most fractional bits that holds its largest calibration value
+    /// (`formats/datapath/SPEC.md`, section 3).
+    /// - Parameters:
+    ///   - graph: the graph with its quantized weights.
+    ///   - calibration: the calibration images.
+    ///   - preprocessing: the model's preprocessing.
+    ///   - bits: total bits of every format.
+    ///   - batchSize: images per forward pass.
+    /// - Throws: `DatapathError` naming a layer the datapath does not run.
+    public static func chooseFormats(graph: Graph, calibration: Dataset, preprocessing: Preprocessing, bits: Int,
+                                     batchSize: Int = 100) throws -> ActivationFormats {
+        let sites = try IntegerProgram.formatSites(of: graph)
+        let network = try Network(graph: graph)
+        var largest = [Double](repeating: 0, count: graph.nodes.count)
+        var inputLargest = 0.0, inputNegative = false
+        let observed = Set(sites.map(\.observedNode))
+        for range in calibration.batchRanges(size: batchSize) {
+            let batch = calibration.batch(range, preprocessing: preprocessing)
+            for value in batch.data {
+                inputLargest = max(inputLargest, Double(abs(value)))
+                if value < 0 { inputNegative = true }
+            }
+            _ = try network.forward(batch) { index, outputs in
+                guard observed.contains(index) else { return }
+                largest[index] = max(largest[index], Double(outputs[0].data.reduce(0) { max($0, abs($1)) }))
+            }
+        }
+        var layers: [String: FixedPointFormat] = [:]
+        for site in sites {
+            layers[site.layer] = FixedPointFormat.fitting(largest: largest[site.observedNode], bits: bits, signed: site.signed)
+        }
+        return ActivationFormats(input: FixedPointFormat.fitting(largest: inputLargest, bits: bits, signed: inputNegative), layers: layers)
+    }
+
+    /// Runs `graph` (quantized by `plan`) in integers over `dataset` and counts correct classes.
+    /// - Parameters:
+    ///   - graph: the graph with its quantized weights.
+    ///   - plan: the plan that quantized it.
+    ///   - formats: the activation formats.
+    ///   - dataset: the evaluation images.
+    ///   - preprocessing: the model's preprocessing, applied in float32 before the input is quantized.
+    ///   - batchSize: images quantized and run at a time.
+    /// - Throws: `DatapathError` naming a layer the datapath does not run.
+    public static func evaluate(graph: Graph, plan: QuantizationPlan, formats: ActivationFormats, dataset: Dataset,
+                                preprocessing: Preprocessing, batchSize: Int) throws -> IntegerEvaluationReport {
+        let program = try IntegerProgram(graph: graph, plan: plan, formats: formats)
+        let start = Date()
+        var correct = 0, saturatedInputs = 0
+        var layers = program.denseLayers
+        for range in dataset.batchRanges(size: max(batchSize, 1)) {
+            let batch = dataset.batch(range, preprocessing: preprocessing)
+            let inputs = batch.data.map { value -> Int32 in
+                let (code, saturated) = formats.input.quantizeReportingSaturation(value)
+                if saturated { saturatedInputs += 1 }
+                return Int32(code)
+            }
+            let run = program.run(inputs, count: range.count)
+            for (prediction, label) in zip(program.predictions(run.scores), dataset.labels[range]) where prediction == label { correct += 1 }
+            for index in layers.indices {
+                layers[index].largestAccumulator = max(layers[index].largestAccumulator, run.layers[index].largestAccumulator)
+                layers[index].saturated += run.layers[index].saturated
+                layers[index].outputs += run.layers[index].outputs
+            }
+        }
+        let seconds = Date().timeIntervalSince(start)
+        let result = EvaluationResult(correct: correct, total: dataset.count,
+                                      accuracy: dataset.count == 0 ? 0 : Double(correct) / Double(dataset.count),
+                                      chanceLevel: dataset.chanceLevel, seconds: seconds,
+                                      imagesPerSecond: seconds > 0 ? Double(dataset.count) / seconds : 0)
+        return IntegerEvaluationReport(result: result, formats: formats, layers: layers, saturatedInputs: saturatedInputs,
+                                       inputs: dataset.count * program.inputCount)
+    }
+}

@@ -1,0 +1,102 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `--datapath integer` and `--activation-bits` on the bundled LeNet: runs on a fresh clone.
+@Suite(.serialized) struct IntegerDatapathCLITests {
+    let net = CLI.example("lenet_train_test.prototxt"), weights = CLI.example("lenet_iter_10000.caffemodel")
+    let calibration = CLI.example("train-5k-images-idx3-ubyte.gz"), data = CLI.example("t10k-images-idx3-ubyte.gz")
+
+    func json(_ result: CLI.Result) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+    }
+
+    /// Formats chosen on calibration images, written into a version-2 plan, and the same integer
+    /// count from that plan alone; the integer count stays near the float-activation one.
+    @Test func activationFormatsRoundTripThroughThePlan() throws {
+        let directory = try SharedData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let saved = directory.appendingPathComponent("plan-int8.json").path
+        let chosen = try CLI.run([
+            "eval", "--net", net, "--weights", weights, "--data", data, "--limit", "1000", "--pattern", "6_0_0", "--datapath", "integer",
+            "--calibration", calibration, "--calibration-limit", "500", "--activation-bits", "8", "--save-plan", saved, "--json",
+        ])
+        #expect(chosen.status == 0, "\(chosen.stderr)")
+        let first = try json(chosen)
+        let integer = try #require(first["integer"] as? [String: Any])
+        let correct = try #require(integer["correct"] as? Int)
+        let floatActivations = try #require(first["correct"] as? Int)
+        #expect(abs(correct - floatActivations) <= 10, "integer \(correct) vs float activations \(floatActivations) of 1000")
+        #expect(integer["input_format"] as? String == "u8.8")
+        for layer in try #require(integer["layers"] as? [[String: Any]]) {
+            let bound = try #require(layer["accumulator_bound"] as? Int), seen = try #require(layer["largest_accumulator"] as? Int)
+            #expect(seen <= bound, "\(layer)")
+        }
+        let plan = try String(contentsOfFile: saved, encoding: .utf8)
+        #expect(plan.contains("\"version\" : 2") && plan.contains("\"activations\""))
+
+        let replay = try CLI.run(["eval", "--net", net, "--weights", weights, "--data", data, "--limit", "1000", "--plan", saved,
+                                  "--datapath", "integer", "--json"])
+        #expect(replay.status == 0, "\(replay.stderr)")
+        #expect((try json(replay)["integer"] as? [String: Any])?["correct"] as? Int == correct)
+        // A plan with activation formats is still a plan for the float commands.
+        let float = try CLI.run(["eval", "--net", net, "--weights", weights, "--data", data, "--limit", "1000", "--plan", saved, "--json"])
+        #expect(float.status == 0)
+        #expect(try json(float)["correct"] as? Int == floatActivations)
+    }
+
+    @Test func searchRecordsFormatsAndTestsTheIntegerNetwork() throws {
+        let directory = try SharedData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let plan = directory.appendingPathComponent("plan.json").path
+        let result = try CLI.run([
+            "search", "--net", net, "--weights", weights, "--calibration", calibration, "--calibration-limit", "300",
+            "--data", data, "--limit", "500", "--bits", "4", "--shortlist", "2", "--no-compare", "--activation-bits", "8", "-o", plan, "--json",
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        let report = try json(result)
+        let integer = try #require(report["integer"] as? [String: Any])
+        let tested = try #require((integer["test"] as? [String: Any])?["correct"] as? Int)
+        let replay = try CLI.run(["eval", "--net", net, "--weights", weights, "--data", data, "--limit", "500", "--plan", plan,
+                                  "--datapath", "integer", "--json"])
+        #expect(replay.status == 0, "\(replay.stderr)")
+        #expect((try json(replay)["integer"] as? [String: Any])?["correct"] as? Int == tested)
+    }
+
+    @Test func badRequestsNameWhatIsWrong() throws {
+        let noPlan = try CLI.run(["eval", "--net", net, "--weights", weights, "--data", data, "--limit", "10", "--datapath", "integer"])
+        #expect(noPlan.status == 64 && noPlan.stderr.contains("--datapath integer") && noPlan.stderr.contains("--plan"))
+
+        let baseline = try CLI.run(["eval", "--net", net, "--weights", weights, "--data", data, "--limit", "10", "--pattern", "max-abs:4",
+                                    "--datapath", "integer", "--calibration", calibration, "--calibration-limit", "20"])
+        #expect(baseline.status != 0 && baseline.stderr.contains("conv1") && baseline.stderr.contains("bit patterns"))
+
+        let partial = try CLI.run(["eval", "--net", net, "--weights", weights, "--data", data, "--limit", "10", "--pattern", "4_0_0",
+                                   "--layers", "conv", "--datapath", "integer", "--calibration", calibration, "--calibration-limit", "20"])
+        #expect(partial.status != 0 && partial.stderr.contains("ip1") && partial.stderr.contains("float"))
+
+        let noFormats = try CLI.run(["eval", "--net", net, "--weights", weights, "--data", data, "--limit", "10",
+                                     "--plan", CLI.example("plan-3bit.json"), "--datapath", "integer"])
+        #expect(noFormats.status == 64 && noFormats.stderr.contains("--calibration"))
+
+        let wide = try CLI.run(["eval", "--net", net, "--weights", weights, "--data", data, "--limit", "10", "--pattern", "4_0_0",
+                                "--datapath", "integer", "--calibration", calibration, "--activation-bits", "40"])
+        #expect(wide.status == 64 && wide.stderr.contains("--activation-bits"))
+
+        let unwritable = try CLI.run(["eval", "--net", net, "--weights", weights, "--data", data, "--limit", "10", "--pattern", "4_0_0",
+                                      "--datapath", "integer", "--calibration", calibration, "--save-plan", "/nonexistent-folder/p.json"])
+        #expect(unwritable.status != 0 && unwritable.stderr.contains("/nonexistent-folder"))
+    }
+
+    /// An op without an integer definition is refused by name (cifar10_full's LRN).
+    @Test(.enabled(if: SharedData.shouldRun, "needs ../shared")) func unsupportedLayerIsNamed() throws {
+        let model = SharedData.url("models/cifar10-full-everpeace")
+        let result = try CLI.run([
+            "eval", "--net", model.appendingPathComponent("cifar10_full_train_test.prototxt").path,
+            "--weights", model.appendingPathComponent("cifar10_full_iter_70000.caffemodel").path, "--mean-file", SharedData.meanFile.path,
+            "--data", SharedData.cifar10Test.path, "--limit", "10", "--pattern", "6_0_0", "--datapath", "integer",
+            "--calibration", SharedData.url("data/cifar10/data_batch_1.bin").path, "--calibration-limit", "10",
+        ])
+        #expect(result.status != 0 && result.stderr.contains("norm1") && result.stderr.contains("LRN"))
+    }
+}
