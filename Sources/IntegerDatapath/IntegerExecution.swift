@@ -117,13 +117,13 @@ extension IntegerProgram {
                     }
                 }
                 for oc in (g * mg)..<((g + 1) * mg) {
-                    for p in 0..<positions { accumulator[p] = 0 }
-                    let base = oc * perChannel
-                    for k in 0..<perChannel {
-                        let weight = Int64(d.weights[base + k])
-                        if weight == 0 { continue }
-                        let column = k * positions
-                        for p in 0..<positions { accumulator[p] += weight * Int64(scratch[column + p]) }
+                    // The bound proves the sum fits: 32-bit arithmetic is then exact, and faster.
+                    if d.bound <= Int64(Int32.max) {
+                        Self.accumulate(Int32.self, weights: d.weights, base: oc * perChannel, count: perChannel,
+                                        patches: scratch, positions: positions, into: &accumulator)
+                    } else {
+                        Self.accumulate(Int64.self, weights: d.weights, base: oc * perChannel, count: perChannel,
+                                        patches: scratch, positions: positions, into: &accumulator)
                     }
                     requantize(d, accumulator, channel: oc, into: &y, statistics: &statistics)
                 }
@@ -138,6 +138,27 @@ extension IntegerProgram {
             }
         }
         return y
+    }
+
+    /// `accumulator[p] = Σ_k weights[base + k] × patches[k × positions + p]`, summed in `Sum`
+    /// (exact when the layer's bound fits it); zero weights (masked patterns have many) are skipped.
+    @inline(__always)
+    static func accumulate<Sum: FixedWidthInteger & SignedInteger>(_: Sum.Type, weights: [Int32], base: Int, count: Int, patches: [Int32],
+                                                                    positions: Int, into accumulator: inout [Int64]) {
+        var sums = [Sum](repeating: 0, count: positions)
+        weights.withUnsafeBufferPointer { w in
+            patches.withUnsafeBufferPointer { x in
+                sums.withUnsafeMutableBufferPointer { s in
+                    for k in 0..<count {
+                        let weight = Sum(w[base + k])
+                        if weight == 0 { continue }
+                        let row = x.baseAddress! + k * positions
+                        for p in 0..<positions { s[p] &+= weight &* Sum(row[p]) }
+                    }
+                }
+            }
+        }
+        for p in 0..<positions { accumulator[p] = Int64(sums[p]) }
     }
 
     /// Adds the channel's bias, shifts to the output format with rounding, saturates.

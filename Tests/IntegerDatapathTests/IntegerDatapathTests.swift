@@ -39,9 +39,11 @@ import Testing
         #expect(FixedPointFormat.fitting(largest: 255.0 / 256, bits: 8, signed: false) == FixedPointFormat(bits: 8, fraction: 8, signed: false))
     }
 
-    /// A small net with a fused ReLU, MAX and AVE pooling and an inner product, checked value by
-    /// value against the spec's rules evaluated in Double from the float network's exact values.
-    @Test func smallNetworkFollowsTheSpecValueByValue() throws {
+    /// A small net with a fused ReLU, AVE pooling and an inner product, checked value by value
+    /// against the spec's rules evaluated in Double. 28-bit inputs push the convolution's proven
+    /// bound past 32 bits, so both accumulator widths the engine uses are covered.
+    @Test(arguments: [8, 28])
+    func smallNetworkFollowsTheSpecValueByValue(inputBits: Int) throws {
         let pattern = try BitPattern(parsing: "5_1_1_0")  // X.0XX: magnitudes {0, 1, 2, 3, 4, 5, 6, 7} / 8 without 2^-1
         var generator = SeededGenerator(state: 5)
         let values = pattern.magnitudes.map(Float.init)
@@ -66,14 +68,15 @@ import Testing
         let plan = QuantizationPlan(rounding: .nearest, entries: [
             .init(layer: "conv", weights: .pattern(pattern)), .init(layer: "ip", weights: .pattern(pattern)),
         ])
-        let formats = ActivationFormats(input: FixedPointFormat(bits: 8, fraction: 5, signed: true), layers: [
+        let formats = ActivationFormats(input: FixedPointFormat(bits: inputBits, fraction: 5, signed: true), layers: [
             "conv": FixedPointFormat(bits: 8, fraction: 4, signed: true), "ip": FixedPointFormat(bits: 10, fraction: 3, signed: true),
         ])
         #expect(try IntegerProgram.formatSites(of: graph) == [
             FormatSite(layer: "conv", observedNode: 1, signed: false), FormatSite(layer: "ip", observedNode: 3, signed: true),
         ])
         let program = try IntegerProgram(graph: graph, plan: plan, formats: formats)
-        let input = (0..<(2 * 7 * 6)).map { _ in Int32.random(in: -128...127, using: &generator) }
+        let top = Int32(1 << (inputBits - 1))
+        let input = (0..<(2 * 7 * 6)).map { _ in Int32.random(in: -top...(top - 1), using: &generator) }
         let run = program.run(input, count: 1, keepOutputs: true)
         let outputs = try #require(run.firstImageOutputs)
 
@@ -133,8 +136,9 @@ import Testing
         #expect(run.scores.map(Int64.init) == ip, "inner product")
         #expect(program.predictions(run.scores) == [ip.indices.max { ip[$0] < ip[$1] || (ip[$0] == ip[$1] && $0 > $1) }!])
 
-        // Bounds: no accumulator exceeded its proven bound.
+        // Bounds: no accumulator exceeded its proven bound, and the wide input needs a wide accumulator.
         for layer in run.layers { #expect(layer.largestAccumulator <= layer.bound, "\(layer.layer)") }
+        #expect((run.layers[0].bound > Int64(Int32.max)) == (inputBits == 28))
     }
 
     @Test func ties_goToTheLowestClass() throws {
