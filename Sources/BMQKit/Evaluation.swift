@@ -109,7 +109,9 @@ public enum Evaluation {
         var layers: [LayerQuantizationReport] = []
         var integer: IntegerEvaluationReport?
         if let weightsPlan = plan {
-            let (graph, reports) = try QuantizePass.apply(weightsPlan, to: model.graph)
+            // The integer datapath quantizes BatchNorm and Scale folded into their convolutions.
+            let base = request.datapath == .integer ? model.graph.foldingBatchNorm() : model.graph
+            let (graph, reports) = try QuantizePass.apply(weightsPlan, to: base)
             layers = reports
             quantized = try measure(graph, pass: 1)
             if request.datapath == .integer {

@@ -44,7 +44,7 @@ public struct IntegerEvaluationReport: Sendable {
     public var formats: ActivationFormats
     /// Per Convolution or InnerProduct layer: format, accumulator bound and width, largest
     /// accumulator seen, saturated outputs.
-    public var layers: [DenseLayerStatistics]
+    public var layers: [RequantizationStatistics]
     /// Input values clamped by the input format.
     public var saturatedInputs: Int
     /// Input values quantized.
@@ -102,7 +102,7 @@ public enum IntegerDatapathRunner {
         let program = try IntegerProgram(graph: graph, plan: plan, formats: formats)
         let start = Date()
         var correct = 0, saturatedInputs = 0
-        var layers = program.denseLayers
+        var layers = program.requantizingLayers
         for range in dataset.batchRanges(size: max(batchSize, 1)) {
             let batch = dataset.batch(range, preprocessing: preprocessing)
             let inputs = batch.data.map { value -> Int32 in

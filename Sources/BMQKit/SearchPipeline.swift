@@ -251,7 +251,8 @@ public enum SearchPipeline {
             throw FormatError(file: url.path, "images are \(test.imageShape), the calibration images are \(calibration.imageShape)")
         }
         let model = try ModelLoader.load(request.model, imageShape: calibration.imageShape)
-        let graph = model.graph
+        // For the integer datapath the weights are searched with BatchNorm and Scale folded in.
+        let graph = request.activationBits == nil ? model.graph : model.graph.foldingBatchNorm()
         let widths = try request.bits.layers(in: graph, selection: request.layers)
         guard !widths.isEmpty else { throw PlanError("no weight layer selected to search") }
         for (name, bits) in widths where request.family != .floatScale && bits > request.maxWidth {

@@ -9,7 +9,7 @@ extension IntegerProgram {
         /// Class scores, `classes` per image, in the score format.
         public var scores: [Int32]
         /// Accumulator and saturation statistics per Convolution or InnerProduct layer.
-        public var layers: [DenseLayerStatistics]
+        public var layers: [RequantizationStatistics]
         /// Every step's output for the first image (for test vectors), when asked for.
         public var firstImageOutputs: [[Int32]]?
     }
@@ -21,7 +21,7 @@ extension IntegerProgram {
         let workers = max(1, min(count, ProcessInfo.processInfo.activeProcessorCount))
         let chunk = (count + workers - 1) / max(workers, 1)
         var scores = [Int32](repeating: 0, count: count * classes)
-        var statistics = [[DenseLayerStatistics]](repeating: denseLayers, count: workers)
+        var statistics = [[RequantizationStatistics]](repeating: requantizingLayers, count: workers)
         var firstOutputs: [[Int32]]?
         scores.withUnsafeMutableBufferPointer { scoreBuffer in
             let scorePointer = SendablePointer(scoreBuffer.baseAddress!)
@@ -44,12 +44,12 @@ extension IntegerProgram {
         if keepOutputs, count > 0 {
             var slots = [[Int32]](repeating: [], count: slotCount)
             var scratch: [Int32] = []
-            var ignored = denseLayers
+            var ignored = requantizingLayers
             slots[inputSlot] = Array(inputs[0..<inputCount])
             execute(&slots, scratch: &scratch, statistics: &ignored)
             firstOutputs = slots
         }
-        var merged = denseLayers
+        var merged = requantizingLayers
         for worker in statistics {
             for (index, layer) in worker.enumerated() {
                 merged[index].largestAccumulator = max(merged[index].largestAccumulator, layer.largestAccumulator)
@@ -69,12 +69,15 @@ extension IntegerProgram {
         }
     }
 
-    func execute(_ slots: inout [[Int32]], scratch: inout [Int32], statistics: inout [DenseLayerStatistics]) {
+    func execute(_ slots: inout [[Int32]], scratch: inout [Int32], statistics: inout [RequantizationStatistics]) {
         var denseIndex = 0
         for step in steps {
             switch step {
             case let .dense(d):
                 slots[d.output] = dense(d, slots[d.input], scratch: &scratch, statistics: &statistics[denseIndex])
+                denseIndex += 1
+            case let .sum(s):
+                slots[s.output] = sum(s, slots, statistics: &statistics[denseIndex])
                 denseIndex += 1
             case let .pool(p):
                 slots[p.output] = pool(p, slots[p.input])
@@ -87,7 +90,7 @@ extension IntegerProgram {
     }
 
     /// `formats/datapath/SPEC.md` section 4, for one image.
-    func dense(_ d: Dense, _ x: [Int32], scratch: inout [Int32], statistics: inout DenseLayerStatistics) -> [Int32] {
+    func dense(_ d: Dense, _ x: [Int32], scratch: inout [Int32], statistics: inout RequantizationStatistics) -> [Int32] {
         let channels = d.outputShape[1]
         let positions = d.outputShape.count(from: 2)
         var y = [Int32](repeating: 0, count: channels * positions)
@@ -164,7 +167,7 @@ extension IntegerProgram {
     /// Adds the channel's bias, shifts to the output format with rounding, saturates.
     @inline(__always)
     func requantize(_ d: Dense, _ accumulator: [Int64], channel: Int, into y: inout [Int32],
-                    statistics: inout DenseLayerStatistics) {
+                    statistics: inout RequantizationStatistics) {
         let positions = y.count / d.outputShape[1]
         let bias = d.bias[channel]
         for p in 0..<positions {
@@ -188,6 +191,22 @@ extension IntegerProgram {
         if d == 0 { return x }
         let (value, overflow) = x.multipliedReportingOverflow(by: Int64(1) << min(-d, 62))
         return overflow || -d > 62 ? (x > 0 ? Int64.max : x < 0 ? Int64.min : 0) : value
+    }
+
+    /// Eltwise SUM: each input rounded to the output format, summed, saturated.
+    func sum(_ s: Sum, _ slots: [[Int32]], statistics: inout RequantizationStatistics) -> [Int32] {
+        let count = slots[s.inputs[0]].count
+        var y = [Int32](repeating: 0, count: count)
+        for i in 0..<count {
+            var total: Int64 = 0
+            for (input, shift) in zip(s.inputs, s.shifts) { total += Self.shiftRounding(Int64(slots[input][i]), by: shift) }
+            statistics.largestAccumulator = max(statistics.largestAccumulator, abs(total))
+            let clamped = s.format.saturate(total)
+            if clamped != total, total > 0 || s.format.signed { statistics.saturated += 1 }
+            y[i] = Int32(clamped)
+        }
+        statistics.outputs += count
+        return y
     }
 
     /// `formats/datapath/SPEC.md` section 5, for one image.

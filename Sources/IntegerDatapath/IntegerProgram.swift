@@ -19,10 +19,10 @@ public struct DatapathError: Error, Equatable, CustomStringConvertible {
     public var description: String { "layer '\(layer)': \(message)" }
 }
 
-/// A Convolution or InnerProduct output that needs an activation format, and which node's float
+/// A Convolution, InnerProduct or Eltwise output that needs an activation format, and which node's float
 /// output calibrates it (the fused ReLU's, when there is one).
 public struct FormatSite: Sendable, Equatable {
-    /// The Convolution or InnerProduct layer.
+    /// The Convolution, InnerProduct or Eltwise layer.
     public var layer: String
     /// The node whose output values the format must hold.
     public var observedNode: Int
@@ -30,8 +30,8 @@ public struct FormatSite: Sendable, Equatable {
     public var signed: Bool
 }
 
-/// What one Convolution or InnerProduct step did over a run.
-public struct DenseLayerStatistics: Sendable, Equatable {
+/// What one requantizing step (Convolution, InnerProduct or Eltwise) did over a run.
+public struct RequantizationStatistics: Sendable, Equatable {
     /// The layer.
     public var layer: String
     /// The output format.
@@ -68,6 +68,16 @@ public struct IntegerProgram: Sendable {
         var bound: Int64
     }
 
+    struct Sum: Sendable {
+        var layer: String
+        var inputs: [Int]
+        /// Each input's shift to the output format (`F_i - F_out`).
+        var shifts: [Int]
+        var output: Int
+        var format: FixedPointFormat
+        var bound: Int64
+    }
+
     struct Pool: Sendable {
         var input: Int, output: Int
         var attributes: PoolingAttributes
@@ -76,6 +86,7 @@ public struct IntegerProgram: Sendable {
 
     enum Step: Sendable {
         case dense(Dense)
+        case sum(Sum)
         case pool(Pool)
         case relu(input: Int, output: Int)
         case alias(input: Int, output: Int)
@@ -100,7 +111,7 @@ public struct IntegerProgram: Sendable {
         var sites: [FormatSite] = []
         for (index, node) in graph.nodes.enumerated() {
             try checkSupported(node, index: index, in: graph)
-            guard node.op.hasWeights else { continue }
+            guard node.op.hasWeights || Self.isSum(node.op) else { continue }
             let relu = fusedReLU(after: index, in: graph)
             sites.append(FormatSite(layer: node.name, observedNode: relu ?? index, signed: relu == nil))
         }
@@ -122,8 +133,19 @@ public struct IntegerProgram: Sendable {
         return index == graph.nodes.count - 1 && graph.nodes[index].outputs.contains(graph.output)
     }
 
+    static func isSum(_ op: Op) -> Bool {
+        if case .eltwise = op { return true }
+        return false
+    }
+
     static func checkSupported(_ node: Node, index: Int, in graph: Graph) throws {
         switch node.op {
+        case let .eltwise(a):
+            guard a.operation == .sum, a.coefficients.allSatisfy({ $0 == 1 }) else {
+                throw DatapathError(layer: node.name, "only Eltwise SUM with coefficients 1 has an integer definition in datapath 0.1")
+            }
+        case .batchNorm, .scale:
+            throw DatapathError(layer: node.name, "\(node.op.typeName) must follow a Convolution in place to be folded into it (formats/datapath/SPEC.md)")
         case .convolution, .innerProduct, .pooling, .dropout, .flatten, .split: return
         case let .relu(a):
             guard a.negativeSlope == 0 else { throw DatapathError(layer: node.name, "a leaky ReLU has no integer definition in datapath 0.1") }
@@ -131,7 +153,7 @@ public struct IntegerProgram: Sendable {
             guard isFinalSoftmax(index, in: graph) else {
                 throw DatapathError(layer: node.name, "only a Softmax that ends the network is allowed (the class is the argmax of its input)")
             }
-        case .lrn, .sigmoid, .tanh, .absVal, .batchNorm, .scale, .eltwise, .concat:
+        case .lrn, .sigmoid, .tanh, .absVal, .concat:
             throw DatapathError(layer: node.name, "\(node.op.typeName) has no integer definition in datapath 0.1 (formats/datapath/SPEC.md)")
         }
     }
@@ -181,6 +203,20 @@ public struct IntegerProgram: Sendable {
                                            output: slotCount)
                 _ = newSlot(node.outputs[0], dense.format)
                 steps.append(.dense(dense))
+            case .eltwise:
+                guard var format = formats.layers[node.name] else {
+                    throw DatapathError(layer: node.name, "the plan has no activation format for this layer's output")
+                }
+                if let relu = Self.fusedReLU(after: index, in: graph) {
+                    skip.insert(relu)
+                    format.signed = false
+                }
+                let inputFormats = inputSlots.map { slotFormats[$0]! }
+                let bound = inputFormats.reduce(Int64(0)) { total, input in
+                    total + Self.shiftRounding(input.largestMagnitude, by: input.fraction - format.fraction)
+                }
+                steps.append(.sum(Sum(layer: node.name, inputs: inputSlots, shifts: inputFormats.map { $0.fraction - format.fraction },
+                                      output: newSlot(node.outputs[0], format), format: format, bound: bound)))
             case let .pooling(a):
                 let format = slotFormats[inputSlots[0]]!
                 steps.append(.pool(Pool(input: inputSlots[0], output: newSlot(node.outputs[0], format), attributes: a,
@@ -272,11 +308,18 @@ public struct IntegerProgram: Sendable {
     static func accumulatorBits(_ bound: Int64) -> Int { 1 + (64 - UInt64(bound).leadingZeroBitCount) }
 
     /// The per-layer accumulator facts known before running: bound and width.
-    public var denseLayers: [DenseLayerStatistics] {
+    public var requantizingLayers: [RequantizationStatistics] {
         steps.compactMap {
-            guard case let .dense(d) = $0 else { return nil }
-            return DenseLayerStatistics(layer: d.layer, format: d.format, accumulatorFraction: d.accumulatorFraction, bound: d.bound,
-                                        accumulatorBits: Self.accumulatorBits(d.bound), largestAccumulator: 0, saturated: 0, outputs: 0)
+            switch $0 {
+            case let .dense(d):
+                return RequantizationStatistics(layer: d.layer, format: d.format, accumulatorFraction: d.accumulatorFraction, bound: d.bound,
+                                                accumulatorBits: Self.accumulatorBits(d.bound), largestAccumulator: 0, saturated: 0, outputs: 0)
+            case let .sum(s):
+                return RequantizationStatistics(layer: s.layer, format: s.format, accumulatorFraction: s.format.fraction, bound: s.bound,
+                                                accumulatorBits: Self.accumulatorBits(s.bound), largestAccumulator: 0, saturated: 0, outputs: 0)
+            default:
+                return nil
+            }
         }
     }
 }

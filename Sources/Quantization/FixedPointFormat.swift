@@ -67,7 +67,7 @@ extension Double {
 public struct ActivationFormats: Sendable, Equatable {
     /// The quantized network input's format.
     public var input: FixedPointFormat
-    /// Each Convolution or InnerProduct layer's output format, by layer name.
+    /// Each Convolution, InnerProduct or Eltwise layer's output format, by layer name.
     public var layers: [String: FixedPointFormat]
 
     /// Formats for the input and for the named layers.

@@ -141,6 +141,40 @@ import Testing
         #expect((run.layers[0].bound > Int64(Int32.max)) == (inputBits == 28))
     }
 
+    /// Two branches with different formats summed by an Eltwise with a fused ReLU, checked against
+    /// the spec's rule in Double.
+    @Test func eltwiseSumAlignsItsInputs() throws {
+        let pattern = try BitPattern(parsing: "4_0_0")  // magnitudes k / 4
+        func conv(_ name: String, _ seed: UInt64) -> Node {
+            var generator = SeededGenerator(state: seed)
+            let weights = (0..<(2 * 3)).map { _ in Float(Int.random(in: -7...7, using: &generator)) / 4 }
+            return Node(name: name, op: .convolution(ConvolutionAttributes(numOutput: 2, kernel: Size2(square: 1), biasTerm: false)),
+                        inputs: ["data"], outputs: [name], parameters: [Tensor(shape: [2, 3, 1, 1], data: weights)])
+        }
+        let graph = Graph(name: "sum", inputs: [GraphInput(name: "data", shape: [1, 3, 2, 2])], nodes: [
+            conv("a", 1), conv("b", 2),
+            Node(name: "sum", op: .eltwise(EltwiseAttributes()), inputs: ["a", "b"], outputs: ["sum"]),
+            Node(name: "relu", op: .relu(ReLUAttributes()), inputs: ["sum"], outputs: ["sum"]),
+        ], output: "sum")
+        let plan = QuantizationPlan(rounding: .nearest, entries: [.init(layer: "a", weights: .pattern(pattern)), .init(layer: "b", weights: .pattern(pattern))])
+        let formats = ActivationFormats(input: FixedPointFormat(bits: 8, fraction: 3, signed: true), layers: [
+            "a": FixedPointFormat(bits: 8, fraction: 4, signed: true), "b": FixedPointFormat(bits: 8, fraction: 2, signed: true),
+            "sum": FixedPointFormat(bits: 6, fraction: 3, signed: true),
+        ])
+        #expect(try IntegerProgram.formatSites(of: graph).last == FormatSite(layer: "sum", observedNode: 3, signed: false))
+        let program = try IntegerProgram(graph: graph, plan: plan, formats: formats)
+        var generator = SeededGenerator(state: 3)
+        let input = (0..<12).map { _ in Int32.random(in: -128...127, using: &generator) }
+        let outputs = try #require(program.run(input, count: 1, keepOutputs: true).firstImageOutputs)
+        func shifted(_ x: Int64, _ d: Int) -> Int64 { Int64((Double(x) / Double.pow2(d) + 0.5).rounded(.down)) }
+        let expected = (0..<8).map { i -> Int64 in
+            let total = shifted(Int64(outputs[1][i]), 4 - 3) + shifted(Int64(outputs[2][i]), 2 - 3)
+            return min(max(total, 0), 63)  // u6.3: the fused ReLU and the top of the range
+        }
+        #expect(outputs[3].map(Int64.init) == expected)
+        #expect(outputs[2].contains { $0 != 0 } && expected.contains(0))
+    }
+
     @Test func ties_goToTheLowestClass() throws {
         let graph = Graph(name: "tie", inputs: [GraphInput(name: "data", shape: [1, 3])], nodes: [
             Node(name: "ip", op: .innerProduct(InnerProductAttributes(numOutput: 3, biasTerm: false)), inputs: ["data"], outputs: ["ip"],
