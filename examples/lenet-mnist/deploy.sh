@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The bundled LeNet, end to end: search the best 3-bit mask pattern for every weight layer on
-# 5,000 training images, write the packed deployable, check its accuracy straight from the
-# packed file on the 10,000 test images, export it for hardware, and point to the report page.
+# 5,000 training images with 8-bit activation formats for the integer datapath, run the network
+# in integers, write the packed deployable, check its accuracy straight from the packed file on
+# the 10,000 test images, export it for hardware, and point to the report page.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bmq=${BMQ:-"$here/../../.build/release/bmq"}
@@ -17,7 +18,10 @@ echo "== search: $bits stored bits per weight, every weight layer, chosen on the
 # --compensate picks each weight's rounding direction so a layer's output error cancels; the
 # weights it chose are saved, since the plan alone would round every weight to its nearest value.
 "$bmq" search --net "$net" --weights "$weights" --calibration "$calibration" --data "$data" \
-    --bits "$bits" --compensate -o "$plan" --save-weights "$searched" --report "$out/search-report"
+    --bits "$bits" --compensate --activation-bits 8 -o "$plan" --save-weights "$searched" --report "$out/search-report"
+
+echo "== integer datapath (formats/datapath/SPEC.md): 8-bit activations from the plan"
+"$bmq" eval --net "$net" --weights "$searched" --plan "$plan" --data "$data" --datapath integer | tail -n 6
 
 echo "== packed deployable"
 "$bmq" convert --net "$net" --weights "$searched" --plan "$plan" --input-shape 1,28,28 -o "$packed"
