@@ -1,4 +1,5 @@
 import Foundation
+import IntegerDatapath
 import Quantization
 import TensorGraph
 
@@ -58,13 +59,21 @@ public enum Conversion {
     }
 
     /// Applies `plan` (when given) to `graph` and writes it in the format the output name asks for.
-    /// - Throws: `FormatError` or `PlanError` naming what is wrong.
+    /// A plan with activation formats is for the integer datapath: BatchNorm and Scale are folded
+    /// into their convolutions first, and a packed output records the datapath.
+    /// - Throws: `FormatError`, `PlanError` or `DatapathError` naming what is wrong.
     public static func write(_ graph: Graph, plan: QuantizationPlan?, to output: URL) throws -> [LayerQuantizationReport] {
         _ = try FormatRegistry.writer(for: output)
-        var graph = graph
+        var graph = plan?.activations == nil ? graph : graph.foldingBatchNorm()
         var reports: [LayerQuantizationReport] = []
-        if let plan { (graph, reports) = try QuantizePass.apply(plan, to: graph) }
-        try FormatRegistry.write(graph, plan: plan, reports: reports, to: output)
+        var datapath: DatapathContract?
+        if let plan {
+            (graph, reports) = try QuantizePass.apply(plan, to: graph)
+            if let formats = plan.activations {
+                datapath = try IntegerProgram(graph: graph, plan: plan, formats: formats).contract
+            }
+        }
+        try FormatRegistry.write(graph, plan: plan, reports: reports, datapath: datapath, to: output)
         return reports
     }
 }

@@ -1,6 +1,7 @@
 import Datasets
 import Foundation
 import Inference
+import IntegerDatapath
 import Quantization
 import TensorGraph
 
@@ -40,7 +41,8 @@ public struct EvaluationRequest: Sendable {
                 activationCalibration: ActivationCalibration? = nil) throws {
         guard batchSize > 0 else { throw RequestError(.batchSize, "\(.batchSize) must be positive") }
         if let limit, limit <= 0 { throw RequestError(.limit, "\(.limit) must be positive") }
-        if datapath == .integer, quantization.isEmpty {
+        // A packed model (no separate net) records its own patterns and datapath.
+        if datapath == .integer, quantization.isEmpty, model.net != nil {
             throw RequestError(.datapath, "\(.datapath) integer needs weights on bit patterns: give \(.plan) or \(.pattern)")
         }
         if activationCalibration != nil, datapath != .integer {
@@ -97,6 +99,15 @@ public enum Evaluation {
     public static func run(_ request: EvaluationRequest, progress: ((Int, Int) -> Void)? = nil) throws -> EvaluationReport {
         let (dataset, model) = try loadDataAndModel(request)
         var plan = try request.quantization.plan(for: model.graph)
+        var recordedDatapath: DatapathContract?
+        if plan == nil, request.datapath == .integer, request.model.net == nil {
+            let recorded = try FormatRegistry.recordedQuantization(of: request.model.weights)
+            guard let recordedPlan = recorded?.plan else {
+                throw RequestError(.datapath, "\(request.model.weights.path) has no bit-pattern weights for \(.datapath) integer")
+            }
+            plan = recordedPlan
+            recordedDatapath = recorded?.datapath
+        }
         let passes = plan == nil ? 1 : 2
         let total = dataset.count * passes
         func measure(_ graph: Graph, pass: Int) throws -> EvaluationResult {
@@ -109,8 +120,8 @@ public enum Evaluation {
         var layers: [LayerQuantizationReport] = []
         var integer: IntegerEvaluationReport?
         if let weightsPlan = plan {
-            // The integer datapath quantizes BatchNorm and Scale folded into their convolutions.
-            let base = request.datapath == .integer ? model.graph.foldingBatchNorm() : model.graph
+            // The integer datapath (and a plan made for it) quantizes BatchNorm and Scale folded into their convolutions.
+            let base = request.datapath == .integer || weightsPlan.activations != nil ? model.graph.foldingBatchNorm() : model.graph
             let (graph, reports) = try QuantizePass.apply(weightsPlan, to: base)
             layers = reports
             quantized = try measure(graph, pass: 1)
@@ -124,6 +135,13 @@ public enum Evaluation {
                 }
                 guard let formats = plan?.activations else {
                     throw RequestError(.calibration, "the plan has no activation formats: give \(.calibration) images to choose them")
+                }
+                if let recordedDatapath, request.activationCalibration == nil {
+                    let contract = try IntegerProgram(graph: graph, plan: weightsPlan, formats: formats).contract
+                    guard contract == recordedDatapath else {
+                        throw FormatError(file: request.model.weights.path,
+                                          "the recorded datapath (biases, accumulator widths) disagrees with the file's weights and formats")
+                    }
                 }
                 integer = try IntegerDatapathRunner.evaluate(graph: graph, plan: weightsPlan, formats: formats, dataset: dataset,
                                                              preprocessing: preprocessing, batchSize: request.batchSize)

@@ -50,6 +50,14 @@ public enum FormatRegistry {
         try format(of: url) as? any ModelReading
     }
 
+    /// The quantization a self-describing model records (its bit-pattern plan and integer
+    /// datapath), or nil for a file that records none.
+    /// - Throws: `FormatError` naming the file.
+    public static func recordedQuantization(of url: URL) throws -> (plan: QuantizationPlan?, datapath: DatapathContract?)? {
+        guard let reader = try format(of: url) as? any QuantizedModelReading else { return nil }
+        return try reader.readQuantization(from: url)
+    }
+
     /// The reader for a network definition, by its first bytes.
     /// - Throws: `FormatError` naming the file when no format reads it as a network definition.
     public static func topologyReader(for url: URL) throws -> any TopologyReading {
@@ -81,12 +89,14 @@ public enum FormatRegistry {
     }
 
     /// Writes `graph` (already quantized by `plan`, when given) in the format the output name
-    /// asks for; formats that store quantized tensors natively get the plan and its reports.
+    /// asks for; formats that store quantized tensors natively get the plan, its reports and the
+    /// integer datapath.
     /// - Throws: `FormatError` naming the file.
-    public static func write(_ graph: Graph, plan: QuantizationPlan?, reports: [LayerQuantizationReport], to url: URL) throws {
+    public static func write(_ graph: Graph, plan: QuantizationPlan?, reports: [LayerQuantizationReport], datapath: DatapathContract?,
+                             to url: URL) throws {
         let writer = try writer(for: url)
         if let plan, let quantizedWriter = writer as? any QuantizedModelWriting {
-            try quantizedWriter.write(graph, quantizedBy: plan, reports: reports, to: url)
+            try quantizedWriter.write(graph, quantizedBy: plan, reports: reports, datapath: datapath, to: url)
         } else {
             try writer.write(graph, to: url)
         }

@@ -39,9 +39,40 @@ public struct PackedInspection: Sendable, Codable {
     public var tensors: [TensorRow]
     /// Values checked against their encodings' value sets, when verification was asked for.
     public var verifiedValues: Int?
+    /// The integer datapath the file records (version 1.1 files), layer by layer.
+    public var datapath: Datapath?
+
+    /// A recorded integer datapath as `bmq inspect` shows it.
+    public struct Datapath: Sendable, Codable {
+        /// One requantizing layer.
+        public struct Layer: Sendable, Codable {
+            /// The layer's name.
+            public var name: String
+            /// Its output format.
+            public var output: String
+            /// The weights' fractional bits, for Convolution and InnerProduct.
+            public var weightFraction: Int?
+            /// Accumulator bits no input can overflow.
+            public var accumulatorBits: Int
+            /// Shift-add terms per weight: the pattern's stored magnitude bits.
+            public var addersPerWeight: Int?
+
+            enum CodingKeys: String, CodingKey {
+                case name, output
+                case weightFraction = "weight_fraction", accumulatorBits = "accumulator_bits", addersPerWeight = "adders_per_weight"
+            }
+        }
+
+        /// The datapath specification version.
+        public var specification: String
+        /// The input's format.
+        public var input: String
+        /// Every requantizing layer in execution order.
+        public var layers: [Layer]
+    }
 
     enum CodingKeys: String, CodingKey {
-        case file, network, layers, tensors
+        case file, network, layers, tensors, datapath
         case fileBytes = "file_bytes", verifiedValues = "verified_values"
     }
 }
@@ -81,6 +112,18 @@ extension Inspection {
                     storedBits: tensor.encoding.bitsPerValue, payloadBytes: tensor.data.count,
                     compression: tensor.data.isEmpty ? 1 : Double(tensor.values.count * 4) / Double(tensor.data.count))
             },
-            verifiedValues: verified)
+            verifiedValues: verified,
+            datapath: model.description.datapath.map { contract in
+                let patterns = Dictionary(model.tensors.compactMap { tensor -> (String, Int)? in
+                    guard case let .pattern(pattern, _) = tensor.encoding, tensor.name.hasSuffix("/weights") else { return nil }
+                    return (String(tensor.name.dropLast("/weights".count)), pattern.storedBits - 1)
+                }, uniquingKeysWith: { a, _ in a })
+                return PackedInspection.Datapath(
+                    specification: contract.specification, input: contract.input.description,
+                    layers: contract.layers.map {
+                        .init(name: $0.name, output: $0.output.description, weightFraction: $0.weightFraction,
+                              accumulatorBits: $0.accumulatorBits, addersPerWeight: patterns[$0.name])
+                    })
+            })
     }
 }

@@ -65,6 +65,7 @@ public struct IntegerProgram: Sendable {
         var shift: Int
         var format: FixedPointFormat
         var accumulatorFraction: Int
+        var inputFraction: Int
         var bound: Int64
     }
 
@@ -301,7 +302,24 @@ public struct IntegerProgram: Sendable {
         }
         return Dense(layer: node.name, input: input, output: output, convolution: convolution, inputShape: inputShape,
                      outputShape: outputShape, weights: weights, bias: bias, shift: accumulatorFraction - format.fraction,
-                     format: format, accumulatorFraction: accumulatorFraction, bound: bound)
+                     format: format, accumulatorFraction: accumulatorFraction, inputFraction: inputFormat.fraction, bound: bound)
+    }
+
+    /// The deployable's statement of this datapath: formats, scales, integer biases, accumulator widths.
+    public var contract: DatapathContract {
+        DatapathContract(input: inputFormat, layers: steps.compactMap {
+            switch $0 {
+            case let .dense(d):
+                return DatapathContract.Layer(name: d.layer, output: d.format, weightFraction: d.accumulatorFraction - d.inputFraction,
+                                              accumulatorFraction: d.accumulatorFraction, accumulatorBits: Self.accumulatorBits(d.bound),
+                                              bias: d.bias)
+            case let .sum(s):
+                return DatapathContract.Layer(name: s.layer, output: s.format, weightFraction: nil, accumulatorFraction: s.format.fraction,
+                                              accumulatorBits: Self.accumulatorBits(s.bound), bias: nil)
+            default:
+                return nil
+            }
+        })
     }
 
     /// Accumulator bits that hold every value of magnitude at most `bound`.

@@ -1,3 +1,4 @@
+import Quantization
 import TensorGraph
 
 /// A graph's structure as plain Codable values (no tensors): the packed file's network
@@ -83,6 +84,8 @@ public struct GraphDescription: Codable, Sendable, Equatable {
     public var layers: [Layer]
     public var output: String
     public var preprocessing: PreprocessingDescription?
+    /// The integer datapath the deployable was built for (version 1.1), when it has one.
+    public var datapath: DatapathContract?
 
     /// The name under which a node's parameter blob is stored: `<layer>/<blob name>`.
     public static func parameterName(layer: String, op: Op, index: Int) -> String {

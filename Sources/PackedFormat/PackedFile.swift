@@ -29,7 +29,9 @@ public struct PackedModel: Sendable {
 enum PackedLayout {
     static let magic: [UInt8] = Array("BMQPACK".utf8) + [0]
     static let major: UInt16 = 1
-    static let minor: UInt16 = 0
+    /// The highest minor version this build writes: 1 adds the network description's `datapath`.
+    /// A file is written with the lowest minor version that describes its content.
+    static let minor: UInt16 = 1
     static let headerSize = 24
     static let networkTag = "NETW"
     static let tensorTag = "TENS"

@@ -4,7 +4,7 @@ import TensorGraph
 
 /// The packed deployable (`.bmq`): a self-describing network whose quantized tensors keep
 /// only their stored bits. See `formats/packed/SPEC.md`.
-public struct PackedFormat: ModelReading, WeightsReading, QuantizedModelWriting {
+public struct PackedFormat: QuantizedModelReading, WeightsReading, QuantizedModelWriting {
     public init() {}
 
     public var identifier: String { "packed" }
@@ -45,8 +45,33 @@ public struct PackedFormat: ModelReading, WeightsReading, QuantizedModelWriting 
 
     /// Writes the graph with every quantized tensor in its plan's encoding: a pattern keeps only
     /// its stored bits, a baseline its integers and scales; everything else stays float32.
-    public func write(_ graph: Graph, quantizedBy plan: QuantizationPlan, reports: [LayerQuantizationReport], to url: URL) throws {
-        try write(graph, encodings: Self.encodings(plan: plan, reports: reports, graph: graph), to: url)
+    public func write(_ graph: Graph, quantizedBy plan: QuantizationPlan, reports: [LayerQuantizationReport], datapath: DatapathContract?,
+                      to url: URL) throws {
+        let bytes = try PackedWriter.encode(graph, encodings: Self.encodings(plan: plan, reports: reports, graph: graph), datapath: datapath,
+                                            file: url.path)
+        try FileIO.writeAtomically(Data(bytes), to: url)
+    }
+
+    /// The plan behind the file's bit-pattern tensors, and its datapath.
+    public func readQuantization(from url: URL) throws -> (plan: QuantizationPlan?, datapath: DatapathContract?) {
+        let model = try read(from: url)
+        var rounding: RoundingMode?
+        var entries: [QuantizationPlan.Entry] = []
+        let byName = Dictionary(model.tensors.map { ($0.name, $0.encoding) }, uniquingKeysWith: { a, _ in a })
+        for layer in model.description.layers where layer.op.hasWeights {
+            guard case let .pattern(pattern, mode)? = byName[GraphDescription.parameterName(layer: layer.name, op: layer.op, index: 0)] else {
+                continue
+            }
+            rounding = rounding ?? mode
+            var bias: LayerScheme?
+            if case let .pattern(biasPattern, _)? = byName[GraphDescription.parameterName(layer: layer.name, op: layer.op, index: 1)] {
+                bias = .pattern(biasPattern)
+            }
+            entries.append(.init(layer: layer.name, weights: .pattern(pattern), bias: bias))
+        }
+        let datapath = model.description.datapath
+        let plan = rounding.map { QuantizationPlan(rounding: $0, entries: entries, activations: datapath?.activationFormats) }
+        return (plan, datapath)
     }
 
     /// Each quantized tensor's encoding by its stored name (`<layer>/<blob>`).

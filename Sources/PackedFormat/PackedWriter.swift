@@ -7,8 +7,9 @@ import TensorGraph
 enum PackedWriter {
     /// - Parameter encodings: per tensor name, how to store it; tensors not listed are float32.
     /// - Throws: `FormatError` when a value is not representable in its encoding.
-    static func encode(_ graph: Graph, encodings: [String: TensorEncoding], file: String) throws -> [UInt8] {
-        let description = GraphDescription(graph)
+    static func encode(_ graph: Graph, encodings: [String: TensorEncoding], datapath: DatapathContract? = nil, file: String) throws -> [UInt8] {
+        var description = GraphDescription(graph)
+        description.datapath = datapath
         var sections: [(String, [UInt8])] = []
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -27,7 +28,7 @@ enum PackedWriter {
         var out = ByteWriter()
         out.raw(PackedLayout.magic)
         out.u16(PackedLayout.major)
-        out.u16(PackedLayout.minor)
+        out.u16(datapath == nil ? 0 : PackedLayout.minor)
         out.u32(UInt32(sections.count))
         out.u32(0)
         out.u32(CRC32.checksum(out.bytes))

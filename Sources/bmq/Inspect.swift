@@ -100,6 +100,17 @@ extension Inspect {
         print("total: \(payload) payload bytes for \(float) bytes of float32 (\(String(format: "%.1fx", Double(float) / Double(max(payload, 1)))) smaller); "
               + "\(inspection.fileBytes - payload) bytes of description and section headers")
         if let verified = inspection.verifiedValues { print("verified: every CRC matches and all \(verified) stored values are valid") }
+        if let datapath = inspection.datapath {
+            print("integer datapath (formats/datapath/SPEC.md \(datapath.specification)), input \(datapath.input):")
+            let header = ["layer", "output", "weight F", "accumulator bits", "adders per weight"]
+            let rows = datapath.layers.map {
+                [$0.name, $0.output, $0.weightFraction.map(String.init) ?? "-", "\($0.accumulatorBits)", $0.addersPerWeight.map(String.init) ?? "-"]
+            }
+            let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
+            for row in [header] + rows {
+                print("  " + row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  "))
+            }
+        }
     }
 }
 

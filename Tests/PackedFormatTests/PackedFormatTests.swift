@@ -67,6 +67,28 @@ func specHexdumps() throws -> [String: String] {
         #expect(model.tensors.map(\.encoding) == [specExampleEncodings["fc/weights"]!, .float32])
     }
 
+    /// A recorded datapath round-trips, marks the file as version 1.1, and gives back the plan;
+    /// files without one stay version 1.0.
+    @Test func datapathRoundTripsAndRaisesTheMinorVersion() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("datapath-\(UUID().uuidString).bmq")
+        defer { try? FileManager.default.removeItem(at: url) }
+        let pattern = try BitPattern(parsing: "X0.0XX")
+        let plan = QuantizationPlan(rounding: .nearest, entries: [.init(layer: "fc", weights: .pattern(pattern))])
+        let contract = DatapathContract(input: FixedPointFormat(bits: 8, fraction: 7, signed: true), layers: [
+            .init(name: "fc", output: FixedPointFormat(bits: 8, fraction: 4, signed: true), weightFraction: 3, accumulatorFraction: 10,
+                  accumulatorBits: 13, bias: [512, -1536]),
+        ])
+        try format.write(specExampleGraph(), quantizedBy: plan, reports: [], datapath: contract, to: url)
+        let bytes = [UInt8](try Data(contentsOf: url))
+        #expect(bytes[10] == 1 && bytes[11] == 0, "minor version")
+        #expect(try format.read(from: url).description.datapath == contract)
+        let recorded = try format.readQuantization(from: url)
+        #expect(recorded.datapath == contract)
+        #expect(recorded.plan == QuantizationPlan(rounding: .nearest, entries: plan.entries, activations: contract.activationFormats))
+        let plain = try format.encode(specExampleGraph(), encodings: specExampleEncodings)
+        #expect(plain[10] == 0 && plain[11] == 0)
+    }
+
     @Test func valuesOutsideThePatternAreRefused() throws {
         var graph = specExampleGraph()
         graph.nodes[0].parameters[0].data[0] = 0.3

@@ -61,6 +61,22 @@ import TestSupport
                                   "--datapath", "integer", "--json"])
         #expect(replay.status == 0, "\(replay.stderr)")
         #expect((try json(replay)["integer"] as? [String: Any])?["correct"] as? Int == tested)
+
+        // The packed deployable records the datapath: the same count from the file alone.
+        let packed = directory.appendingPathComponent("lenet.bmq").path
+        let convert = try CLI.run(["convert", "--net", net, "--weights", weights, "--plan", plan, "--input-shape", "1,28,28", "-o", packed])
+        #expect(convert.status == 0, "\(convert.stderr)")
+        let fromFile = try CLI.run(["eval", packed, "--data", data, "--limit", "500", "--datapath", "integer", "--json"])
+        #expect(fromFile.status == 0, "\(fromFile.stderr)")
+        #expect((try json(fromFile)["integer"] as? [String: Any])?["correct"] as? Int == tested)
+        let inspect = try CLI.run(["inspect", packed])
+        #expect(inspect.status == 0 && inspect.stdout.contains("integer datapath") && inspect.stdout.contains("adders per weight"))
+
+        // A float deployable records no bit patterns to run in integers.
+        let float = directory.appendingPathComponent("float.bmq").path
+        #expect(try CLI.run(["convert", "--net", net, "--weights", weights, "--input-shape", "1,28,28", "-o", float]).status == 0)
+        let refused = try CLI.run(["eval", float, "--data", data, "--limit", "10", "--datapath", "integer"])
+        #expect(refused.status == 64 && refused.stderr.contains("bit-pattern"))
     }
 
     @Test func badRequestsNameWhatIsWrong() throws {
