@@ -60,6 +60,22 @@ extension IntegerProgram {
         return Run(scores: scores, layers: merged, firstImageOutputs: firstOutputs)
     }
 
+    /// Every traced value (`traced`, in order) for one image of quantized inputs.
+    public func trace(_ input: [Int32]) -> [[Int32]] {
+        var slots = [[Int32]](repeating: [], count: slotCount)
+        var scratch: [Int32] = []
+        var ignored = requantizingLayers
+        slots[inputSlot] = input
+        execute(&slots, scratch: &scratch, statistics: &ignored)
+        return traced.map { slots[$0.slot] }
+    }
+
+    /// The class scores among one image's traced values.
+    public func scores(of traced: [[Int32]]) -> [Int32] {
+        guard let index = self.traced.firstIndex(where: { $0.slot == scoreSlot }) else { return [] }
+        return traced[index]
+    }
+
     /// The predicted class of each image: the lowest index among the largest scores.
     public func predictions(_ scores: [Int32]) -> [Int] {
         stride(from: 0, to: scores.count, by: classes).map { base in

@@ -93,8 +93,24 @@ public struct IntegerProgram: Sendable {
         case alias(input: Int, output: Int)
     }
 
+    /// A value the program computes that a test bench can compare: the input and every layer output.
+    public struct TracedValue: Sendable, Equatable {
+        /// The layer that writes it (the input's name for the input).
+        public var layer: String
+        /// The layer's type (`Input` for the input).
+        public var type: String
+        /// Its shape for one image (no batch dimension).
+        public var shape: [Int]
+        /// Its format.
+        public var format: FixedPointFormat
+        let slot: Int
+    }
+
     let steps: [Step]
     let slotCount: Int
+    /// The input, then every layer's output in execution order (a fused ReLU's output is its
+    /// layer's; Dropout, Flatten and Split copy and are not listed).
+    public let traced: [TracedValue]
     let inputSlot: Int
     let scoreSlot: Int
     /// The quantized input's format.
@@ -179,6 +195,12 @@ public struct IntegerProgram: Sendable {
         guard graph.inputs.count == 1 else { throw DatapathError(layer: "input", "the datapath runs nets with one input") }
         let inputName = graph.inputs[0].name
         let inputSlot = newSlot(inputName, formats.input)
+        var traced = [TracedValue(layer: inputName, type: "Input", shape: Array(graph.inputs[0].shape.dims.dropFirst()),
+                                  format: formats.input, slot: inputSlot)]
+        func trace(_ node: Node, _ slot: Int, _ shape: Shape) {
+            traced.append(TracedValue(layer: node.name, type: node.op.typeName, shape: Array(shape.dims.dropFirst()),
+                                      format: slotFormats[slot]!, slot: slot))
+        }
         var steps: [Step] = []
         var skip: Set<Int> = []
         var scoreSlot: Int?
@@ -202,7 +224,7 @@ public struct IntegerProgram: Sendable {
                 let dense = try Self.dense(node, input: inputSlots[0], inputFormat: slotFormats[inputSlots[0]]!, inputShape: inputShapes[0],
                                            outputShape: outputShape, plan: plan, formats: formats, fusedReLU: relu != nil,
                                            output: slotCount)
-                _ = newSlot(node.outputs[0], dense.format)
+                trace(node, newSlot(node.outputs[0], dense.format), outputShape)
                 steps.append(.dense(dense))
             case .eltwise:
                 guard var format = formats.layers[node.name] else {
@@ -216,15 +238,20 @@ public struct IntegerProgram: Sendable {
                 let bound = inputFormats.reduce(Int64(0)) { total, input in
                     total + Self.shiftRounding(input.largestMagnitude, by: input.fraction - format.fraction)
                 }
+                let slot = newSlot(node.outputs[0], format)
+                trace(node, slot, outputShape)
                 steps.append(.sum(Sum(layer: node.name, inputs: inputSlots, shifts: inputFormats.map { $0.fraction - format.fraction },
-                                      output: newSlot(node.outputs[0], format), format: format, bound: bound)))
+                                      output: slot, format: format, bound: bound)))
             case let .pooling(a):
                 let format = slotFormats[inputSlots[0]]!
-                steps.append(.pool(Pool(input: inputSlots[0], output: newSlot(node.outputs[0], format), attributes: a,
-                                        inputShape: inputShapes[0], outputShape: outputShape)))
+                let slot = newSlot(node.outputs[0], format)
+                trace(node, slot, outputShape)
+                steps.append(.pool(Pool(input: inputSlots[0], output: slot, attributes: a, inputShape: inputShapes[0], outputShape: outputShape)))
             case .relu:
                 let format = slotFormats[inputSlots[0]]!
-                steps.append(.relu(input: inputSlots[0], output: newSlot(node.outputs[0], format)))
+                let slot = newSlot(node.outputs[0], format)
+                trace(node, slot, outputShape)
+                steps.append(.relu(input: inputSlots[0], output: slot))
             case .dropout, .flatten, .split:
                 let format = slotFormats[inputSlots[0]]!
                 for name in node.outputs { steps.append(.alias(input: inputSlots[0], output: newSlot(name, format))) }
@@ -238,6 +265,7 @@ public struct IntegerProgram: Sendable {
             throw DatapathError(layer: "output", "the class scores '\(graph.output)' are not computed")
         }
         self.steps = steps
+        self.traced = traced
         self.slotCount = slotCount
         self.inputSlot = inputSlot
         self.scoreSlot = scores

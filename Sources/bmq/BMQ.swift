@@ -15,7 +15,7 @@ struct BMQ: ParsableCommand {
 
             Start with: bmq inspect NET.prototxt WEIGHTS, then bmq eval, then bmq convert -o OUT.bmq.
             """,
-        subcommands: [Inspect.self, Eval.self, Quantize.self, Search.self, Convert.self, Export.self, ReproduceThesis.self, Bench.self, BenchQuantize.self])
+        subcommands: [Inspect.self, Eval.self, Quantize.self, Search.self, Convert.self, Export.self, Vectors.self, ReproduceThesis.self, Bench.self, BenchQuantize.self])
 
     /// Runs the command; a request the library refuses is a command-line mistake (exit 64),
     /// reported with the options' names.

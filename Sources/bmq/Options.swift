@@ -155,6 +155,8 @@ extension RequestField {
         case .calibrationLimit: "--calibration-limit"
         case .activationBits: "--activation-bits"
         case .datapath: "--datapath"
+        case .data: "--data"
+        case .count: "--count"
         case .calibrationFormat: "--calibration-format"
         case .inputShape: "--input-shape"
         case .maxWidth: "--max-width"

@@ -202,6 +202,21 @@ import Testing
         #expect { try IntegerProgram(graph: ip, plan: none, formats: formats) } throws: { "\($0)".contains("ip1") && "\($0)".contains("float") }
     }
 
+    /// Every value of several widths survives `$readmemh` text, two's complement when signed.
+    @Test func vectorValuesRoundTripThroughHex() throws {
+        for bits in [2, 5, 8, 13, 31] {
+            let format = FixedPointFormat(bits: bits, fraction: 0, signed: true)
+            for value in [format.minimum, -1, 0, 1, format.maximum] {
+                let text = TestVectors.hex(Int32(value), bits: bits)
+                #expect(text.count == (bits + 3) / 4)
+                #expect(try TestVectors.parse(Substring(text), bits: bits, signed: true, file: "v", line: 1) == Int32(value))
+            }
+        }
+        #expect(TestVectors.hex(-1, bits: 8) == "ff")
+        #expect(try TestVectors.parse("ff", bits: 8, signed: false, file: "v", line: 1) == 255)
+        #expect { try TestVectors.parse("1ff", bits: 8, signed: true, file: "v.hex", line: 3) } throws: { "\($0)".contains("v.hex:3") }
+    }
+
     @Test func plansCarryActivationFormats() throws {
         let formats = ActivationFormats(input: FixedPointFormat(bits: 8, fraction: 8, signed: false), layers: [
             "conv1": FixedPointFormat(bits: 8, fraction: 3, signed: false), "ip2": FixedPointFormat(bits: 8, fraction: 2, signed: true),

@@ -72,11 +72,34 @@ import TestSupport
         let inspect = try CLI.run(["inspect", packed])
         #expect(inspect.status == 0 && inspect.stdout.contains("integer datapath") && inspect.stdout.contains("adders per weight"))
 
+        // Test vectors from the deployable: written, checked, and a corrupted or changed file caught.
+        let vectors = directory.appendingPathComponent("vectors")
+        let written = try CLI.run(["vectors", packed, "--data", data, "--count", "20", "-o", vectors.path])
+        #expect(written.status == 0, "\(written.stderr)")
+        let manifest = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: vectors.appendingPathComponent("manifest.json"))) as? [String: Any])
+        let files = try #require(manifest["values"] as? [[String: Any]]).compactMap { $0["file"] as? String }
+        #expect(files == ["data.hex", "conv1.hex", "pool1.hex", "conv2.hex", "pool2.hex", "ip1.hex", "ip2.hex"])
+        let checked = try CLI.run(["vectors", packed, "--check", vectors.path])
+        #expect(checked.status == 0 && checked.stdout.contains("20 images, 0 mismatches"), "\(checked.stdout)\(checked.stderr)")
+        let pool = vectors.appendingPathComponent("pool1.hex")
+        var lines = try String(contentsOf: pool, encoding: .utf8).components(separatedBy: "\n")
+        let original = lines[6]
+        lines[6] = original == "00" ? "01" : "00"
+        try lines.joined(separator: "\n").write(to: pool, atomically: true, encoding: .utf8)
+        let changed = try CLI.run(["vectors", packed, "--check", vectors.path])
+        #expect(changed.status != 0 && changed.stdout.contains("1 mismatches") && changed.stdout.contains("pool1.hex:7"), "\(changed.stdout)")
+        lines[6] = "xyz"
+        try lines.joined(separator: "\n").write(to: pool, atomically: true, encoding: .utf8)
+        let corrupt = try CLI.run(["vectors", packed, "--check", vectors.path])
+        #expect(corrupt.status != 0 && corrupt.stderr.contains("pool1.hex:7"), "\(corrupt.stderr)")
+
         // A float deployable records no bit patterns to run in integers.
         let float = directory.appendingPathComponent("float.bmq").path
         #expect(try CLI.run(["convert", "--net", net, "--weights", weights, "--input-shape", "1,28,28", "-o", float]).status == 0)
         let refused = try CLI.run(["eval", float, "--data", data, "--limit", "10", "--datapath", "integer"])
         #expect(refused.status == 64 && refused.stderr.contains("bit-pattern"))
+        let noDatapath = try CLI.run(["vectors", float, "--data", data, "-o", directory.appendingPathComponent("none").path])
+        #expect(noDatapath.status != 0 && noDatapath.stderr.contains("records no integer datapath"))
     }
 
     @Test func badRequestsNameWhatIsWrong() throws {

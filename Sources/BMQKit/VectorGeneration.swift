@@ -1,0 +1,66 @@
+import Datasets
+import Foundation
+import IntegerDatapath
+import Quantization
+import TensorGraph
+
+/// What `bmq vectors` writes or checks: a packed deployable's integer datapath on real images.
+public struct VectorRequest: Sendable {
+    /// The packed model; it must record an integer datapath.
+    public var packed: URL
+    /// The images whose vectors are written (nil when checking).
+    public var data: URL?
+    /// The dataset's layout, when content detection should not decide.
+    public var dataFormat: DatasetFormat?
+    /// Images written.
+    public var count: Int
+    /// The vectors folder.
+    public var directory: URL
+
+    /// Checks the request's values.
+    /// - Throws: `RequestError` for a count that is not positive.
+    public init(packed: URL, data: URL?, dataFormat: DatasetFormat? = nil, count: Int = 100, directory: URL) throws {
+        guard count > 0 else { throw RequestError(.count, "\(.count) must be positive") }
+        self.packed = packed
+        self.data = data
+        self.dataFormat = dataFormat
+        self.count = count
+        self.directory = directory
+    }
+}
+
+/// The vectors use case (`bmq vectors`): test vectors an RTL test bench reads, and their check.
+public enum VectorGeneration {
+    /// Writes the quantized input and every layer's integer output of the first `count` images.
+    /// - Throws: `RequestError` without data, `FormatError` or `DatapathError` naming what is wrong.
+    public static func write(_ request: VectorRequest) throws -> VectorManifest {
+        guard let data = request.data else { throw RequestError(.data, "give the images with \(.data)") }
+        let (program, graph) = try load(request.packed)
+        let dataset = try Evaluation.readDataset(data, format: request.dataFormat, formatField: .dataFormat).prefix(request.count)
+        let batch = dataset.batch(0..<dataset.count, preprocessing: graph.preprocessing ?? .identity)
+        let inputs = stride(from: 0, to: batch.count, by: program.inputCount).map { start in
+            batch.data[start..<(start + program.inputCount)].map { Int32(program.inputFormat.quantize($0)) }
+        }
+        return try TestVectors.write(program, inputs: inputs, labels: dataset.labels, to: request.directory)
+    }
+
+    /// Recomputes every layer of a vectors folder from its inputs and compares.
+    /// - Throws: `FormatError` naming the file and line that is missing or malformed.
+    public static func check(_ request: VectorRequest) throws -> TestVectors.CheckResult {
+        try TestVectors.check(try load(request.packed).program, directory: request.directory)
+    }
+
+    /// The packed model's integer program, after checking the recorded datapath against the weights.
+    static func load(_ packed: URL) throws -> (program: IntegerProgram, graph: Graph) {
+        guard let recorded = try FormatRegistry.recordedQuantization(of: packed), let plan = recorded.plan,
+              let contract = recorded.datapath else {
+            throw FormatError(file: packed.path, "records no integer datapath (write it with bmq convert and a plan with activation formats)")
+        }
+        let graph = try ModelLoader.load(ModelSource(net: nil, weights: packed)).graph
+        let program = try IntegerProgram(graph: graph, plan: plan, formats: contract.activationFormats)
+        guard program.contract == contract else {
+            throw FormatError(file: packed.path, "the recorded datapath (biases, accumulator widths) disagrees with the file's weights and formats")
+        }
+        return (program, graph)
+    }
+}
