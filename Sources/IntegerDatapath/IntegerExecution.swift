@@ -201,8 +201,11 @@ extension IntegerProgram {
     @inline(__always)
     static func shiftRounding(_ x: Int64, by d: Int) -> Int64 {
         if d > 0 {
-            if d >= 63 { return x >= 0 ? 0 : (x >> 62) < -1 ? -1 : 0 }
-            return (x + (Int64(1) << (d - 1))) >> d
+            // |x| < 2^63: x / 2^d + 1/2 only reaches below 0 for d = 63 and x < -2^62.
+            if d >= 63 { return d == 63 && x < -(Int64(1) << 62) ? -1 : 0 }
+            // x = q·2^d + r with 0 ≤ r < 2^d; adding half a unit carries into q when r ≥ 2^(d-1).
+            let q = x >> d, r = x & ((Int64(1) << d) - 1)
+            return q + (r >= Int64(1) << (d - 1) ? 1 : 0)
         }
         if d == 0 { return x }
         let (value, overflow) = x.multipliedReportingOverflow(by: Int64(1) << min(-d, 62))

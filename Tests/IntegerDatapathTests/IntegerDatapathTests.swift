@@ -18,6 +18,11 @@ import Testing
         #expect(IntegerProgram.shiftRounding(3, by: 1) == 2)
         #expect(IntegerProgram.shiftRounding(5, by: -3) == 40)
         #expect(IntegerProgram.shiftRounding(Int64.max / 2, by: -4) == Int64.max)
+        // No overflow near the ends of the range, and exact for the widest shifts.
+        #expect(IntegerProgram.shiftRounding(Int64.max, by: 1) == Int64(1) << 62)
+        #expect(IntegerProgram.shiftRounding(Int64.min, by: 63) == -1)
+        #expect(IntegerProgram.shiftRounding(Int64.min, by: 64) == 0)
+        #expect(IntegerProgram.shiftRounding(-(Int64(1) << 62), by: 63) == 0)
     }
 
     @Test func averageReciprocalRoundsHalfAway() {
