@@ -44,6 +44,8 @@ public enum HardwareExport: String, Sendable, CaseIterable {
     case coe
     /// The decoded weights as a `.caffemodel`, for Caffe.
     case caffemodel
+    /// A self-contained C99 program of the integer datapath that checks a test-vectors folder.
+    case cReference = "c-reference"
 
     /// Writes the export into `directory` and returns the files written.
     /// - Throws: `FormatError` naming the file that could not be read or written.
@@ -56,6 +58,12 @@ public enum HardwareExport: String, Sendable, CaseIterable {
         }
         let base = Self.identifier(model.description.name.isEmpty ? packed.deletingPathExtension().lastPathComponent : model.description.name)
         switch self {
+        case .cReference:
+            let program = try VectorGeneration.load(packed).program
+            let source = directory.appendingPathComponent("bmq_ref.c"), readme = directory.appendingPathComponent("README.md")
+            try FileIO.writeAtomically(Data(program.cReference(name: base).utf8), to: source)
+            try FileIO.writeAtomically(Data(Self.cReferenceReadme(base: base, model: packed.lastPathComponent).utf8), to: readme)
+            return [source, readme]
         case .caffemodel:
             let url = directory.appendingPathComponent("\(base).caffemodel")
             try FormatRegistry.writer(for: url).write(try model.graph(), to: url)
@@ -79,6 +87,27 @@ public enum HardwareExport: String, Sendable, CaseIterable {
                 return url
             }
         }
+    }
+
+    static func cReferenceReadme(base: String, model: String) -> String {
+        """
+        # \(base): C reference of the integer datapath
+
+        `bmq_ref.c` computes the network of `\(model)` exactly as `formats/datapath/SPEC.md` defines
+        it, in integers, with no dependencies beyond a C99 compiler and its standard library.
+
+        ```sh
+        cc -std=c99 -O2 -o bmq_ref bmq_ref.c
+        bmq vectors \(model) --data IMAGES --count 100 -o vectors
+        ./bmq_ref vectors
+        ```
+
+        It reads the vectors folder's input file, recomputes every layer of every image, compares
+        each layer's file value by value and prints `N images, M mismatches`; it exits 1 on a
+        mismatch (naming the first one's file and line) and 2 on a missing or malformed file.
+        A simulation that dumps its layer outputs in the same `$readmemh` form is checked the same way.
+
+        """
     }
 
     /// Each value's stored bits as an integer (float32 tensors: the IEEE bit pattern).

@@ -10,6 +10,7 @@ struct Export: ParsableCommand {
             hex:        Verilog $readmemh files, one per tensor, one stored value per line
             coe:        Xilinx COE memory files, one per tensor
             caffemodel: the decoded weights, for Caffe
+            c-reference: bmq_ref.c, a C99 program of the integer datapath that checks `bmq vectors` output
             Bit orders are stated in formats/export.md.
 
             Example:
@@ -19,7 +20,7 @@ struct Export: ParsableCommand {
     @Argument(help: ArgumentHelp("A packed .bmq model.", valueName: "model.bmq"))
     var model: String
 
-    @Option(help: ArgumentHelp("c, hex, coe or caffemodel.", valueName: "format"))
+    @Option(help: ArgumentHelp("c, hex, coe, caffemodel or c-reference.", valueName: "format"))
     var to: HardwareExport
 
     @Option(name: .shortAndLong, help: ArgumentHelp("Folder to write into (created if needed).", valueName: "dir"))

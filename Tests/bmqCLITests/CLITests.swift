@@ -18,9 +18,12 @@ struct CLI {
         return folder.appendingPathComponent("bmq")
     }()
 
-    static func run(_ arguments: [String]) throws -> Result {
+    static func run(_ arguments: [String]) throws -> Result { try runProgram(binary.path, arguments) }
+
+    /// Runs any program and collects its output.
+    static func runProgram(_ path: String, _ arguments: [String]) throws -> Result {
         let process = Process()
-        process.executableURL = binary
+        process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
