@@ -14,13 +14,17 @@ public struct VectorRequest: Sendable {
     public var dataFormat: DatasetFormat?
     /// Images written.
     public var count: Int
+    /// Images of the dataset skipped before the first one written (to write large sets in parts).
+    public var start: Int
     /// The vectors folder.
     public var directory: URL
 
     /// Checks the request's values.
     /// - Throws: `RequestError` for a count that is not positive.
-    public init(packed: URL, data: URL?, dataFormat: DatasetFormat? = nil, count: Int = 100, directory: URL) throws {
+    public init(packed: URL, data: URL?, dataFormat: DatasetFormat? = nil, count: Int = 100, start: Int = 0, directory: URL) throws {
         guard count > 0 else { throw RequestError(.count, "\(.count) must be positive") }
+        guard start >= 0 else { throw RequestError(.start, "\(.start) must not be negative") }
+        self.start = start
         self.packed = packed
         self.data = data
         self.dataFormat = dataFormat
@@ -36,12 +40,14 @@ public enum VectorGeneration {
     public static func write(_ request: VectorRequest) throws -> VectorManifest {
         guard let data = request.data else { throw RequestError(.data, "give the images with \(.data)") }
         let (program, graph) = try load(request.packed)
-        let dataset = try Evaluation.readDataset(data, format: request.dataFormat, formatField: .dataFormat).prefix(request.count)
-        let batch = dataset.batch(0..<dataset.count, preprocessing: graph.preprocessing ?? .identity)
+        let dataset = try Evaluation.readDataset(data, format: request.dataFormat, formatField: .dataFormat)
+        let range = min(request.start, dataset.count)..<min(request.start + request.count, dataset.count)
+        guard !range.isEmpty else { throw RequestError(.start, "\(.start) \(request.start) is past the \(dataset.count) images") }
+        let batch = dataset.batch(range, preprocessing: graph.preprocessing ?? .identity)
         let inputs = stride(from: 0, to: batch.count, by: program.inputCount).map { start in
             batch.data[start..<(start + program.inputCount)].map { Int32(program.inputFormat.quantize($0)) }
         }
-        return try TestVectors.write(program, inputs: inputs, labels: dataset.labels, to: request.directory)
+        return try TestVectors.write(program, inputs: inputs, labels: Array(dataset.labels[range]), to: request.directory)
     }
 
     /// Recomputes every layer of a vectors folder from its inputs and compares.

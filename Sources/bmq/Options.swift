@@ -157,6 +157,7 @@ extension RequestField {
         case .datapath: "--datapath"
         case .data: "--data"
         case .count: "--count"
+        case .start: "--start"
         case .calibrationFormat: "--calibration-format"
         case .inputShape: "--input-shape"
         case .maxWidth: "--max-width"

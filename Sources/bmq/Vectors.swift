@@ -28,8 +28,11 @@ struct Vectors: ParsableCommand {
     @Option(help: ArgumentHelp("Override content detection: mnist, cifar10 or cifar100.", valueName: "format"))
     var dataFormat: DatasetFormat?
 
-    @Option(help: "Images to write (the first N).")
+    @Option(help: "Images to write (N from --start).")
     var count: Int = 100
+
+    @Option(help: "Images of the dataset to skip first, to write a large set in parts.")
+    var start: Int = 0
 
     @Option(name: .shortAndLong, help: ArgumentHelp("Folder to write the vectors into (created if needed).", valueName: "dir"))
     var output: String?
@@ -47,7 +50,7 @@ struct Vectors: ParsableCommand {
 
     func run() throws {
         let request = try VectorRequest(packed: URL(fileURLWithPath: model), data: data.map { URL(fileURLWithPath: $0) },
-                                        dataFormat: dataFormat, count: count, directory: URL(fileURLWithPath: check ?? output ?? ""))
+                                        dataFormat: dataFormat, count: count, start: start, directory: URL(fileURLWithPath: check ?? output ?? ""))
         if check != nil {
             let result = try VectorGeneration.check(request)
             print("\(result.images) images, \(result.mismatches) mismatches")

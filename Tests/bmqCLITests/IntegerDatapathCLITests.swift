@@ -81,6 +81,14 @@ import TestSupport
         #expect(files == ["data.hex", "conv1.hex", "pool1.hex", "conv2.hex", "pool2.hex", "ip1.hex", "ip2.hex"])
         let checked = try CLI.run(["vectors", packed, "--check", vectors.path])
         #expect(checked.status == 0 && checked.stdout.contains("20 images, 0 mismatches"), "\(checked.stdout)\(checked.stderr)")
+        // A later part of the set: images 15 to 19 again, the same values as in the first folder.
+        let part = directory.appendingPathComponent("part")
+        #expect(try CLI.run(["vectors", packed, "--data", data, "--start", "15", "--count", "5", "-o", part.path]).status == 0)
+        let whole = try String(contentsOf: vectors.appendingPathComponent("ip2.hex"), encoding: .utf8).split(separator: "\n")
+        let tail = try String(contentsOf: part.appendingPathComponent("ip2.hex"), encoding: .utf8).split(separator: "\n")
+        #expect(Array(whole.suffix(50)) == tail)
+        let past = try CLI.run(["vectors", packed, "--data", data, "--start", "20000", "-o", directory.appendingPathComponent("past").path])
+        #expect(past.status == 64 && past.stderr.contains("--start"))
         let pool = vectors.appendingPathComponent("pool1.hex")
         var lines = try String(contentsOf: pool, encoding: .utf8).components(separatedBy: "\n")
         let original = lines[6]
