@@ -51,8 +51,76 @@ public struct IntegerEvaluationReport: Sendable {
     public var inputs: Int
 }
 
+/// How one activation tensor's calibration values spread against its format's range: counts of
+/// magnitudes by power of two, as hls4ml's profiling plots show them.
+public struct ActivationProfile: Sendable, Codable, Equatable {
+    /// The layer whose output it is (the input's name for the input).
+    public var layer: String
+    /// The format chosen for it.
+    public var format: String
+    /// The power of two of the first bin: bin `i` counts magnitudes in [2^(lowestPower + i), 2^(lowestPower + i + 1)).
+    public var lowestPower: Int
+    /// Values per bin.
+    public var counts: [Int]
+    /// Values that are exactly 0.
+    public var zeros: Int
+    /// The smallest non-zero magnitude the format holds, as a power of two (its LSB).
+    public var lsbPower: Int
+    /// The largest magnitude the format holds.
+    public var largestRepresentable: Double
+
+    enum CodingKeys: String, CodingKey {
+        case layer, format, counts, zeros
+        case lowestPower = "lowest_power", lsbPower = "lsb_power", largestRepresentable = "largest_representable"
+    }
+
+    /// The power of two of the first bin of every profile.
+    static let lowestBin = -24
+    /// Bins per profile (magnitudes from 2^-24 to 2^16).
+    static let binCount = 40
+
+    init(layer: String, format: FixedPointFormat) {
+        self.layer = layer
+        self.format = format.description
+        lowestPower = Self.lowestBin
+        counts = [Int](repeating: 0, count: Self.binCount)
+        zeros = 0
+        lsbPower = -format.fraction
+        largestRepresentable = format.value(format.largestMagnitude)
+    }
+
+    mutating func add(_ values: [Float]) {
+        for value in values {
+            let magnitude = abs(value)
+            if magnitude == 0 { zeros += 1; continue }
+            let bin = Int(magnitude.exponent) - lowestPower
+            counts[min(max(bin, 0), counts.count - 1)] += 1
+        }
+    }
+}
+
 /// Chooses activation formats and runs networks in integers.
 public enum IntegerDatapathRunner {
+    /// Each activation tensor's calibration values by power of two beside its chosen format
+    /// (the input first, then every format site in graph order).
+    /// - Throws: `DatapathError` naming a layer the datapath does not run.
+    public static func profiles(graph: Graph, formats: ActivationFormats, calibration: Dataset, preprocessing: Preprocessing,
+                                batchSize: Int = 100) throws -> [ActivationProfile] {
+        let sites = try IntegerProgram.formatSites(of: graph)
+        let network = try Network(graph: graph)
+        var input = ActivationProfile(layer: graph.inputs[0].name, format: formats.input)
+        var profiles = sites.map { ActivationProfile(layer: $0.layer, format: formats.layers[$0.layer] ?? formats.input) }
+        let byNode = Dictionary(sites.enumerated().map { ($1.observedNode, $0) }, uniquingKeysWith: { a, _ in a })
+        for range in calibration.batchRanges(size: batchSize) {
+            let batch = calibration.batch(range, preprocessing: preprocessing)
+            input.add(batch.data)
+            _ = try network.forward(batch) { index, outputs in
+                if let site = byNode[index] { profiles[site].add(outputs[0].data) }
+            }
+        }
+        return [input] + profiles
+    }
+
     /// Chooses every activation format on `calibration` images: for each tensor, the format of
     /// `bits` bits with the most fractional bits that holds its largest calibration value
     /// (`formats/datapath/SPEC.md`, section 3).

@@ -210,10 +210,12 @@ public struct IntegerSearchResult: Sendable, Codable {
         public var accumulatorBits: Int
         /// The share of outputs saturated on the test images (calibration when no test set).
         public var saturated: Double
+        /// The share of outputs saturated on the calibration images.
+        public var calibrationSaturated: Double
 
         enum CodingKeys: String, CodingKey {
             case name, format, saturated
-            case accumulatorBits = "accumulator_bits"
+            case accumulatorBits = "accumulator_bits", calibrationSaturated = "calibration_saturated"
         }
     }
 
@@ -227,9 +229,11 @@ public struct IntegerSearchResult: Sendable, Codable {
     public var calibration: EvaluationResult
     /// Accuracy on the test images, when given.
     public var test: EvaluationResult?
+    /// Each activation's calibration values against its format's range (the input first).
+    public var profiles: [ActivationProfile]
 
     enum CodingKeys: String, CodingKey {
-        case layers, calibration, test
+        case layers, calibration, test, profiles
         case activationBits = "activation_bits", inputFormat = "input_format"
     }
 }
@@ -303,11 +307,14 @@ public enum SearchPipeline {
             }
             integer = IntegerSearchResult(
                 activationBits: bits, inputFormat: formats.input.description,
-                layers: (onTest ?? onCalibration).layers.map {
-                    .init(name: $0.layer, format: $0.format.description, accumulatorBits: $0.accumulatorBits,
-                          saturated: Double($0.saturated) / Double(max($0.outputs, 1)))
+                layers: zip((onTest ?? onCalibration).layers, onCalibration.layers).map { layer, calibrated in
+                    .init(name: layer.layer, format: layer.format.description, accumulatorBits: layer.accumulatorBits,
+                          saturated: Double(layer.saturated) / Double(max(layer.outputs, 1)),
+                          calibrationSaturated: Double(calibrated.saturated) / Double(max(calibrated.outputs, 1)))
                 },
-                calibration: onCalibration.result, test: onTest?.result)
+                calibration: onCalibration.result, test: onTest?.result,
+                profiles: try IntegerDatapathRunner.profiles(graph: quantized, formats: formats, calibration: calibration,
+                                                             preprocessing: preprocessing, batchSize: request.batchSize))
             progress?("activation formats", 1, 1)
         }
 

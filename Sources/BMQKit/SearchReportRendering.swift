@@ -139,9 +139,56 @@ public enum SearchReportPage {
             }
             page += "</table>\n"
         }
+        if let integer = report.integer { page += integerSection(integer) }
         page += String(format: "<p>Search %.1f s, %d network evaluations; whole run %.1f s.</p>\n</body></html>\n",
                        report.searchSeconds, report.evaluations, report.totalSeconds)
         return page
+    }
+
+    /// The integer datapath: formats, accumulators, saturation, and each activation's profile.
+    static func integerSection(_ integer: IntegerSearchResult) -> String {
+        var html = "<h2 id=\"integer\">Integer datapath, \(integer.activationBits)-bit activations</h2>\n"
+            + "<p>Formats chosen on the calibration images (<code>formats/datapath/SPEC.md</code>); input <code>\(escape(integer.inputFormat))</code>. "
+            + String(format: "Calibration accuracy %.4f", integer.calibration.accuracy)
+            + (integer.test.map { String(format: ", test accuracy %.4f (%d / %d)", $0.accuracy, $0.correct, $0.total) } ?? "") + ".</p>\n"
+            + "<table><tr><th>layer</th><th>output format</th><th>accumulator bits</th><th>saturated (calibration)</th><th>saturated (test)</th></tr>\n"
+        for layer in integer.layers {
+            html += "<tr><td>\(escape(layer.name))</td><td><code>\(escape(layer.format))</code></td><td>\(layer.accumulatorBits)</td>"
+                + String(format: "<td>%.3f%%</td><td>%.3f%%</td></tr>\n", 100 * layer.calibrationSaturated, 100 * layer.saturated)
+        }
+        html += "</table>\n<p>Each activation's calibration values by magnitude (powers of two) against the range its format holds "
+            + "(shaded: from the LSB to the largest value; bars left of it round to zero or lose precision, bars right of it saturate).</p>\n"
+            + "<div class=\"plots\">\n"
+        for profile in integer.profiles { html += profileSVG(profile) }
+        return html + "</div>\n"
+    }
+
+    /// One activation's magnitudes by power of two, with the format's range shaded.
+    static func profileSVG(_ profile: ActivationProfile) -> String {
+        let used = profile.counts.indices.filter { profile.counts[$0] > 0 }
+        let topPower = Int(log2(max(profile.largestRepresentable, 1e-30)).rounded(.up))
+        let first = min(used.first.map { $0 + profile.lowestPower } ?? profile.lsbPower, profile.lsbPower) - 1
+        let last = max(used.last.map { $0 + profile.lowestPower } ?? topPower, topPower) + 1
+        let (left, width, top, height) = (40.0, 300.0, 26.0, 90.0)
+        let span = Double(max(last - first, 1))
+        func x(_ power: Double) -> Double { left + (power - Double(first)) / span * width }
+        let largest = Double(profile.counts.max() ?? 1)
+        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(left + width + 20))\" height=\"\(Int(top + height + 30))\" "
+            + "font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+            + "<text x=\"6\" y=\"16\" font-size=\"13\">\(escape(profile.layer)) <tspan fill=\"#555\">\(escape(profile.format))</tspan></text>\n"
+        let bandStart = x(Double(profile.lsbPower)), bandEnd = x(log2(max(profile.largestRepresentable, 1e-30)))
+        svg += String(format: "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#dcefdc\"/>\n",
+                      bandStart, top, max(1, bandEnd - bandStart), height)
+        for (index, count) in profile.counts.enumerated() where count > 0 {
+            let power = Double(index + profile.lowestPower)
+            let barHeight = max(1, (log10(Double(count)) + 1) / (log10(largest) + 1) * height)
+            svg += String(format: "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#4a7ab5\"/>\n",
+                          x(power) + 0.5, top + height - barHeight, max(1, x(power + 1) - x(power) - 1), barHeight)
+        }
+        for power in stride(from: first, through: last, by: max(1, (last - first) / 6)) {
+            svg += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">2^%d</text>\n", x(Double(power)), top + height + 14, power)
+        }
+        return svg + "</svg>\n"
     }
 
     /// Horizontal bars: each shortlisted candidate's KL with only this layer quantized.

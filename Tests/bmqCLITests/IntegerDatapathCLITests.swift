@@ -57,6 +57,11 @@ import TestSupport
         let report = try json(result)
         let integer = try #require(report["integer"] as? [String: Any])
         let tested = try #require((integer["test"] as? [String: Any])?["correct"] as? Int)
+        // One profile per activation: the input, then conv1, conv2, ip1, ip2; every calibration value counted.
+        let profiles = try #require(integer["profiles"] as? [[String: Any]])
+        #expect(profiles.compactMap { $0["layer"] as? String } == ["data", "conv1", "conv2", "ip1", "ip2"])
+        let inputValues = (profiles[0]["counts"] as? [Int] ?? []).reduce(0, +) + (profiles[0]["zeros"] as? Int ?? 0)
+        #expect(inputValues == 300 * 784)
         let replay = try CLI.run(["eval", "--net", net, "--weights", weights, "--data", data, "--limit", "500", "--plan", plan,
                                   "--datapath", "integer", "--json"])
         #expect(replay.status == 0, "\(replay.stderr)")
