@@ -44,7 +44,7 @@ let package = Package(
         .target(name: "BitPacking"),
         .target(name: "Quantization", dependencies: ["TensorGraph"]),
         .target(name: "PackedFormat", dependencies: ["TensorGraph", "BitPacking", "Quantization"]),
-        .target(name: "IntegerDatapath", dependencies: ["TensorGraph", "Quantization"]),
+        .target(name: "IntegerDatapath", dependencies: ["TensorGraph", "Quantization", "Inference"]),
         .target(name: "Datasets", dependencies: ["TensorGraph", "CZlib"]),
         .target(
             name: "BMQKit",

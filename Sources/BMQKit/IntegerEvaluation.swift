@@ -178,7 +178,7 @@ public enum IntegerDatapathRunner {
                 if saturated { saturatedInputs += 1 }
                 return Int32(code)
             }
-            let run = program.run(inputs, count: range.count)
+            let run = try program.run(inputs, count: range.count)
             for (prediction, label) in zip(program.predictions(run.scores), dataset.labels[range]) where prediction == label { correct += 1 }
             for index in layers.indices {
                 layers[index].largestAccumulator = max(layers[index].largestAccumulator, run.layers[index].largestAccumulator)

@@ -1,5 +1,5 @@
-import Dispatch
 import Foundation
+import Inference
 import Quantization
 import TensorGraph
 
@@ -8,56 +8,41 @@ extension IntegerProgram {
     public struct Run: Sendable {
         /// Class scores, `classes` per image, in the score format.
         public var scores: [Int32]
-        /// Accumulator and saturation statistics per Convolution or InnerProduct layer.
+        /// Accumulator and saturation statistics per Convolution, InnerProduct or Eltwise layer.
         public var layers: [RequantizationStatistics]
-        /// Every step's output for the first image (for test vectors), when asked for.
+        /// The first image's traced values (`traced`, in order), when asked for.
         public var firstImageOutputs: [[Int32]]?
     }
 
     /// Runs `count` images of quantized inputs (`inputCount` integers each), one worker per core.
-    /// - Parameter keepOutputs: also return every slot of the first image.
-    public func run(_ inputs: [Int32], count: Int, keepOutputs: Bool = false) -> Run {
+    /// - Parameter keepOutputs: also return the first image's traced values.
+    /// - Throws: only if a worker is lost (the datapath itself cannot fail once compiled).
+    public func run(_ inputs: [Int32], count: Int, keepOutputs: Bool = false) throws -> Run {
         precondition(inputs.count == count * inputCount, "inputs do not hold \(count) images")
-        let workers = max(1, min(count, ProcessInfo.processInfo.activeProcessorCount))
-        let chunk = (count + workers - 1) / max(workers, 1)
-        var scores = [Int32](repeating: 0, count: count * classes)
-        var statistics = [[RequantizationStatistics]](repeating: requantizingLayers, count: workers)
-        var firstOutputs: [[Int32]]?
-        scores.withUnsafeMutableBufferPointer { scoreBuffer in
-            let scorePointer = SendablePointer(scoreBuffer.baseAddress!)
-            statistics.withUnsafeMutableBufferPointer { statisticsBuffer in
-                let statisticsPointer = SendablePointer(statisticsBuffer.baseAddress!)
-                inputs.withUnsafeBufferPointer { inputBuffer in
-                    let inputPointer = SendableConstPointer(inputBuffer.baseAddress!)
-                    DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                        var slots = [[Int32]](repeating: [], count: slotCount)
-                        var scratch: [Int32] = []
-                        for image in (worker * chunk)..<min(count, (worker + 1) * chunk) {
-                            slots[inputSlot] = Array(UnsafeBufferPointer(start: inputPointer.base + image * inputCount, count: inputCount))
-                            execute(&slots, scratch: &scratch, statistics: &statisticsPointer.base[worker])
-                            for c in 0..<classes { scorePointer.base[image * classes + c] = slots[scoreSlot][c] }
-                        }
-                    }
-                }
-            }
-        }
-        if keepOutputs, count > 0 {
+        let workers = max(1, min(count, Parallel.workers))
+        // Each worker runs a contiguous block of images and returns its scores and statistics.
+        let parts = try Parallel.map(workers) { worker -> (scores: [Int32], statistics: [RequantizationStatistics]) in
             var slots = [[Int32]](repeating: [], count: slotCount)
             var scratch: [Int32] = []
-            var ignored = requantizingLayers
-            slots[inputSlot] = Array(inputs[0..<inputCount])
-            execute(&slots, scratch: &scratch, statistics: &ignored)
-            firstOutputs = slots
+            var statistics = requantizingLayers
+            var scores: [Int32] = []
+            for image in (worker * count / workers)..<((worker + 1) * count / workers) {
+                slots[inputSlot] = Array(inputs[(image * inputCount)..<((image + 1) * inputCount)])
+                execute(&slots, scratch: &scratch, statistics: &statistics)
+                scores += slots[scoreSlot].prefix(classes)
+            }
+            return (scores, statistics)
         }
         var merged = requantizingLayers
-        for worker in statistics {
-            for (index, layer) in worker.enumerated() {
+        for part in parts {
+            for (index, layer) in part.statistics.enumerated() {
                 merged[index].largestAccumulator = max(merged[index].largestAccumulator, layer.largestAccumulator)
                 merged[index].saturated += layer.saturated
                 merged[index].outputs += layer.outputs
             }
         }
-        return Run(scores: scores, layers: merged, firstImageOutputs: firstOutputs)
+        let firstOutputs = keepOutputs && count > 0 ? trace(Array(inputs[0..<inputCount])) : nil
+        return Run(scores: parts.flatMap(\.scores), layers: merged, firstImageOutputs: firstOutputs)
     }
 
     /// Every traced value (`traced`, in order) for one image of quantized inputs.
@@ -268,16 +253,4 @@ extension IntegerProgram {
         let scaled = Int64(1) << reciprocalBits
         return (2 * scaled + Int64(divisor)) / (2 * Int64(divisor))
     }
-}
-
-/// A pointer shared by the workers of one run, each writing its own elements.
-struct SendablePointer<T>: @unchecked Sendable {
-    let base: UnsafeMutablePointer<T>
-    init(_ base: UnsafeMutablePointer<T>) { self.base = base }
-}
-
-/// A read-only pointer shared by the workers of one run.
-struct SendableConstPointer<T>: @unchecked Sendable {
-    let base: UnsafePointer<T>
-    init(_ base: UnsafePointer<T>) { self.base = base }
 }
