@@ -13,6 +13,38 @@ public enum Datapath: String, Sendable, CaseIterable {
     case integer
 }
 
+/// Total bits of activation formats: one width for every tensor, and per-layer overrides (the
+/// input by its name).
+public struct ActivationWidths: Sendable, Equatable {
+    /// The width of every tensor not named.
+    public var all: Int
+    /// Widths of named layers' outputs.
+    public var perLayer: [String: Int]
+
+    /// Every tensor `all` bits wide, except those in `perLayer`.
+    public init(all: Int = 8, perLayer: [String: Int] = [:]) {
+        self.all = all
+        self.perLayer = perLayer
+    }
+
+    /// Parses `8`, `8,conv1=6`, or `conv1=6` (the rest 8).
+    /// - Throws: `RequestError` naming a part that is not a width from 2 to 31.
+    public init(parsing text: String) throws {
+        self.init()
+        var sawAll = false
+        for part in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            let pieces = part.split(separator: "=", maxSplits: 1).map(String.init)
+            guard let bits = Int(pieces.last ?? ""), (2...31).contains(bits), pieces.count == 2 || !sawAll else {
+                throw RequestError(.activationBits, "'\(part)' in \(.activationBits) is not B or LAYER=B with B from 2 to 31")
+            }
+            if pieces.count == 2 { perLayer[pieces[0]] = bits } else { all = bits; sawAll = true }
+        }
+    }
+
+    /// The width of `layer`'s output.
+    public func bits(of layer: String) -> Int { perLayer[layer] ?? all }
+}
+
 /// How activation formats are chosen when a plan does not carry them (or should not be used).
 public struct ActivationCalibration: Sendable {
     /// The calibration images (never the test set).
@@ -21,13 +53,12 @@ public struct ActivationCalibration: Sendable {
     public var format: DatasetFormat?
     /// Use only the first calibration images.
     public var limit: Int?
-    /// Total bits of every activation format.
-    public var bits: Int
+    /// Total bits of the activation formats.
+    public var bits: ActivationWidths
 
     /// Checks the request's values.
-    /// - Throws: `RequestError` for a width outside 2...31.
-    public init(data: URL, format: DatasetFormat? = nil, limit: Int? = 5000, bits: Int = 8) throws {
-        guard (2...31).contains(bits) else { throw RequestError(.activationBits, "\(.activationBits) \(bits) must be from 2 to 31") }
+    /// - Throws: `RequestError` for a limit that is not positive.
+    public init(data: URL, format: DatasetFormat? = nil, limit: Int? = 5000, bits: ActivationWidths = ActivationWidths()) throws {
         if let limit, limit <= 0 { throw RequestError(.calibrationLimit, "\(.calibrationLimit) must be positive") }
         self.data = data
         self.format = format
@@ -122,18 +153,23 @@ public enum IntegerDatapathRunner {
     }
 
     /// Chooses every activation format on `calibration` images: for each tensor, the format of
-    /// `bits` bits with the most fractional bits that holds its largest calibration value
+    /// its width with the most fractional bits that holds its largest calibration value
     /// (`formats/datapath/SPEC.md`, section 3).
     /// - Parameters:
     ///   - graph: the graph with its quantized weights.
     ///   - calibration: the calibration images.
     ///   - preprocessing: the model's preprocessing.
-    ///   - bits: total bits of every format.
+    ///   - bits: total bits of each format.
     ///   - batchSize: images per forward pass.
-    /// - Throws: `DatapathError` naming a layer the datapath does not run.
-    public static func chooseFormats(graph: Graph, calibration: Dataset, preprocessing: Preprocessing, bits: Int,
+    /// - Throws: `DatapathError` naming a layer the datapath does not run, `RequestError` for a
+    ///   width given to a layer that has no format.
+    public static func chooseFormats(graph: Graph, calibration: Dataset, preprocessing: Preprocessing, bits: ActivationWidths,
                                      batchSize: Int = 100) throws -> ActivationFormats {
         let sites = try IntegerProgram.formatSites(of: graph)
+        let named = Set(sites.map(\.layer) + [graph.inputs[0].name])
+        if let unknown = bits.perLayer.keys.sorted().first(where: { !named.contains($0) }) {
+            throw RequestError(.activationBits, "\(.activationBits) names '\(unknown)', which has no activation format (formats belong to the input and to Convolution, InnerProduct and Eltwise layers)")
+        }
         let network = try Network(graph: graph)
         var largest = [Double](repeating: 0, count: graph.nodes.count)
         var inputLargest = 0.0, inputNegative = false
@@ -151,9 +187,10 @@ public enum IntegerDatapathRunner {
         }
         var layers: [String: FixedPointFormat] = [:]
         for site in sites {
-            layers[site.layer] = FixedPointFormat.fitting(largest: largest[site.observedNode], bits: bits, signed: site.signed)
+            layers[site.layer] = FixedPointFormat.fitting(largest: largest[site.observedNode], bits: bits.bits(of: site.layer), signed: site.signed)
         }
-        return ActivationFormats(input: FixedPointFormat.fitting(largest: inputLargest, bits: bits, signed: inputNegative), layers: layers)
+        let input = FixedPointFormat.fitting(largest: inputLargest, bits: bits.bits(of: graph.inputs[0].name), signed: inputNegative)
+        return ActivationFormats(input: input, layers: layers)
     }
 
     /// Runs `graph` (quantized by `plan`) in integers over `dataset` and counts correct classes.

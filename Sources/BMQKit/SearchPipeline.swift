@@ -88,7 +88,7 @@ public struct SearchRequest: Sendable {
     public var averageBits: Double?
     /// Total bits of the integer datapath's activation formats, chosen after the weights on the
     /// calibration images and recorded in the plan; nil leaves the plan without them.
-    public var activationBits: Int?
+    public var activationBits: ActivationWidths?
 
     /// Checks the request's values.
     /// - Throws: `RequestError` for a batch size, maximum width or average-bits budget out of range.
@@ -96,11 +96,8 @@ public struct SearchRequest: Sendable {
                 test: URL? = nil, testFormat: DatasetFormat? = nil, testLimit: Int? = nil, bits: BitWidths,
                 layers: LayerSelection = .all, family: CandidateFamily = .masks, maxWidth: Int = 10, rounding: RoundingMode = .nearest,
                 options: SearchOptions = SearchOptions(), batchSize: Int = 100, compare: Bool = true, compensationImages: Int = 0,
-                averageBits: Double? = nil, activationBits: Int? = nil) throws {
+                averageBits: Double? = nil, activationBits: ActivationWidths? = nil) throws {
         guard batchSize > 0 else { throw RequestError(.batchSize, "\(.batchSize) must be positive") }
-        if let activationBits, !(2...31).contains(activationBits) {
-            throw RequestError(.activationBits, "\(.activationBits) \(activationBits) must be from 2 to 31")
-        }
         if activationBits != nil, family == .floatScale {
             throw RequestError(.activationBits, "the integer datapath needs bit patterns; float-scale baselines need a multiplier")
         }
@@ -219,7 +216,7 @@ public struct IntegerSearchResult: Sendable, Codable {
         }
     }
 
-    /// Total bits of every activation format.
+    /// Total bits of the activation formats (of those not given their own width).
     public var activationBits: Int
     /// The input's format.
     public var inputFormat: String
@@ -306,7 +303,7 @@ public enum SearchPipeline {
                                                    batchSize: request.batchSize)
             }
             integer = IntegerSearchResult(
-                activationBits: bits, inputFormat: formats.input.description,
+                activationBits: bits.all, inputFormat: formats.input.description,
                 layers: zip((onTest ?? onCalibration).layers, onCalibration.layers).map { layer, calibrated in
                     .init(name: layer.layer, format: layer.format.description, accumulatorBits: layer.accumulatorBits,
                           saturated: Double(layer.saturated) / Double(max(layer.outputs, 1)),

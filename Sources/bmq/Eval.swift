@@ -42,8 +42,8 @@ struct Eval: ParsableCommand {
     @Option(help: "Use only the first N calibration images.")
     var calibrationLimit: Int = 5000
 
-    @Option(help: ArgumentHelp("Total bits of every activation format chosen on --calibration.", valueName: "bits"))
-    var activationBits: Int = 8
+    @Option(help: ArgumentHelp("Total bits of the activation formats chosen on --calibration: B for every tensor, LAYER=B per layer, or both (8,conv1=6).", valueName: "bits"))
+    var activationBits: String = "8"
 
     @Option(help: ArgumentHelp("Write the plan with the activation formats it ran with (version 2).", valueName: "plan.json"))
     var savePlan: String?
@@ -93,7 +93,7 @@ struct Eval: ParsableCommand {
             model: try model.source, data: URL(fileURLWithPath: dataOptions.data), dataFormat: dataOptions.dataFormat,
             limit: dataOptions.limit, batchSize: dataOptions.batchSize, quantization: quantization.request, datapath: datapath,
             activationCalibration: try calibration.map {
-                try ActivationCalibration(data: URL(fileURLWithPath: $0), format: calibrationFormat, limit: calibrationLimit, bits: activationBits)
+                try ActivationCalibration(data: URL(fileURLWithPath: $0), format: calibrationFormat, limit: calibrationLimit, bits: try ActivationWidths(parsing: activationBits))
             }) }
         // Refuse an unwritable plan name before the evaluation runs.
         if let savePlan { try FileIO.checkWritable(URL(fileURLWithPath: savePlan)) }

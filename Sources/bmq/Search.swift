@@ -65,9 +65,10 @@ struct Search: ParsableCommand {
 
     @Option(help: ArgumentHelp("""
         Also choose the integer datapath's activation formats (formats/datapath/SPEC.md) with this many bits \
-        (8, 6, 4) on the calibration images, record them in the plan (version 2) and test the integer network.
+        (8, 6, 4; LAYER=B per layer, e.g. 8,conv1=6) on the calibration images, record them in the plan (version 2) \
+        and test the integer network.
         """, valueName: "bits"))
-    var activationBits: Int?
+    var activationBits: String?
 
     @Option(help: ArgumentHelp("Layers a plain K applies to: conv, fc, all (default), or a comma list of names.", valueName: "layers"))
     var layers: String = "all"
@@ -139,7 +140,7 @@ struct Search: ParsableCommand {
             bits: try bits.map(BitWidths.init(parsing:)) ?? BitWidths(all: max(2, Int((averageBits ?? 2).rounded(.down)))), layers: LayerSelection(parsing: layers), family: family, maxWidth: maxWidth,
             rounding: rounding, options: SearchOptions(strategy: strategy, shortlist: shortlist, beamWidth: beamWidth),
             batchSize: batchSize, compare: !noCompare, compensationImages: compensate ? compensationImages : 0, averageBits: averageBits,
-            activationBits: activationBits) }
+            activationBits: try activationBits.map(ActivationWidths.init(parsing:))) }
         // Refuse an output name of no known format before the search runs, not after.
         if let saveWeights { _ = try FormatRegistry.writer(for: URL(fileURLWithPath: saveWeights)) }
         let progress = PhaseProgress(enabled: !json)

@@ -134,6 +134,9 @@ import TestSupport
         let wide = try CLI.run(["eval", "--net", net, "--weights", weights, "--data", data, "--limit", "10", "--pattern", "4_0_0",
                                 "--datapath", "integer", "--calibration", calibration, "--activation-bits", "40"])
         #expect(wide.status == 64 && wide.stderr.contains("--activation-bits"))
+        let unknown = try CLI.run(["eval", "--net", net, "--weights", weights, "--data", data, "--limit", "10", "--pattern", "4_0_0",
+                                   "--datapath", "integer", "--calibration", calibration, "--calibration-limit", "20", "--activation-bits", "8,pool1=6"])
+        #expect(unknown.status == 64 && unknown.stderr.contains("pool1") && unknown.stderr.contains("--activation-bits"))
 
         let unwritable = try CLI.run(["eval", "--net", net, "--weights", weights, "--data", data, "--limit", "10", "--pattern", "4_0_0",
                                       "--datapath", "integer", "--calibration", calibration, "--save-plan", "/nonexistent-folder/p.json"])
