@@ -16,9 +16,10 @@ struct Eval: ParsableCommand {
               bmq eval --net lenet_train_test.prototxt --weights lenet_iter_10000.caffemodel \\
                        --data t10k-images-idx3-ubyte
               bmq eval ... --layers conv --pattern conv1=X0.0XX --pattern conv2=X0.00XX
-              bmq eval ... --plan plan.json --datapath integer      # the plan's activation formats
-              bmq eval ... --plan plan.json --datapath integer --calibration train-images-idx3-ubyte \\
-                       --activation-bits 8 --save-plan plan-int8.json
+              bmq eval ... --plan plan.json --datapath integer
+              bmq eval ... --plan plan.json --datapath integer \\
+                       --calibration train-images-idx3-ubyte --activation-bits 8 \\
+                       --save-plan plan-int8.json
 
             With --datapath integer the quantized model also runs as formats/datapath/SPEC.md \
             defines it: integer activations, weights, biases and accumulators. Activation formats \
