@@ -13,8 +13,8 @@ struct Eval: ParsableCommand {
             With --plan or --pattern the quantized model is measured too, beside the float one.
 
             Examples:
-              bmq eval --net lenet_train_test.prototxt --weights lenet_iter_10000.caffemodel \\
-                       --data t10k-images-idx3-ubyte
+              bmq eval --net lenet_train_test.prototxt \\
+                       --weights lenet_iter_10000.caffemodel --data t10k-images-idx3-ubyte
               bmq eval ... --layers conv --pattern conv1=X0.0XX --pattern conv2=X0.00XX
               bmq eval ... --plan plan.json --datapath integer
               bmq eval ... --plan plan.json --datapath integer \\
