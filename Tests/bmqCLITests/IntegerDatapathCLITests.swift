@@ -48,10 +48,11 @@ import TestSupport
     @Test func searchRecordsFormatsAndTestsTheIntegerNetwork() throws {
         let directory = try SharedData.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let plan = directory.appendingPathComponent("plan.json").path
+        let plan = directory.appendingPathComponent("plan.json").path, saved = directory.appendingPathComponent("searched.bmq").path
         let result = try CLI.run([
             "search", "--net", net, "--weights", weights, "--calibration", calibration, "--calibration-limit", "300",
-            "--data", data, "--limit", "500", "--bits", "4", "--shortlist", "2", "--no-compare", "--activation-bits", "8", "-o", plan, "--json",
+            "--data", data, "--limit", "500", "--bits", "4", "--shortlist", "2", "--no-compare", "--activation-bits", "8", "-o", plan,
+            "--save-weights", saved, "--json",
         ])
         #expect(result.status == 0, "\(result.stderr)")
         let report = try json(result)
@@ -66,6 +67,10 @@ import TestSupport
                                   "--datapath", "integer", "--json"])
         #expect(replay.status == 0, "\(replay.stderr)")
         #expect((try json(replay)["integer"] as? [String: Any])?["correct"] as? Int == tested)
+        // The deployable the search saves records the datapath too.
+        let fromSearch = try CLI.run(["eval", saved, "--data", data, "--limit", "500", "--datapath", "integer", "--json"])
+        #expect(fromSearch.status == 0, "\(fromSearch.stderr)")
+        #expect((try json(fromSearch)["integer"] as? [String: Any])?["correct"] as? Int == tested)
 
         // The packed deployable records the datapath: the same count from the file alone.
         let packed = directory.appendingPathComponent("lenet.bmq").path
