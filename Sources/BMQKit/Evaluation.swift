@@ -131,7 +131,7 @@ public enum Evaluation {
                     let images = try readDataset(calibration.data, format: calibration.format, formatField: .calibrationFormat)
                         .prefix(calibration.limit)
                     plan?.activations = try IntegerDatapathRunner.chooseFormats(graph: graph, calibration: images, preprocessing: preprocessing,
-                                                                               bits: calibration.bits, batchSize: request.batchSize)
+                                                                               bits: calibration.bits, batchSize: request.batchSize).formats
                 }
                 guard let formats = plan?.activations else {
                     throw RequestError(.calibration, "the plan has no activation formats: give \(.calibration) images to choose them")

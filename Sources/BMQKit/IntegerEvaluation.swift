@@ -110,51 +110,48 @@ public struct ActivationProfile: Sendable, Codable, Equatable {
     /// Bins per profile (magnitudes from 2^-24 to 2^16).
     static let binCount = 40
 
-    init(layer: String, format: FixedPointFormat) {
+    /// The largest magnitude seen (what the format must hold); not part of the JSON.
+    var largest = 0.0
+    /// Whether a negative value was seen (the input's signedness); not part of the JSON.
+    var negative = false
+
+    init(layer: String) {
         self.layer = layer
-        self.format = format.description
+        format = ""
         lowestPower = Self.lowestBin
         counts = [Int](repeating: 0, count: Self.binCount)
         zeros = 0
-        lsbPower = -format.fraction
-        largestRepresentable = format.value(format.largestMagnitude)
+        lsbPower = 0
+        largestRepresentable = 0
     }
 
     mutating func add(_ values: [Float]) {
         for value in values {
             let magnitude = abs(value)
+            largest = max(largest, Double(magnitude))
+            if value < 0 { negative = true }
             if magnitude == 0 { zeros += 1; continue }
             let bin = Int(magnitude.exponent) - lowestPower
             counts[min(max(bin, 0), counts.count - 1)] += 1
         }
     }
+
+    /// The profile beside the format chosen for it.
+    func with(_ format: FixedPointFormat) -> ActivationProfile {
+        var copy = self
+        copy.format = format.description
+        copy.lsbPower = -format.fraction
+        copy.largestRepresentable = format.value(format.largestMagnitude)
+        return copy
+    }
 }
 
 /// Chooses activation formats and runs networks in integers.
 public enum IntegerDatapathRunner {
-    /// Each activation tensor's calibration values by power of two beside its chosen format
-    /// (the input first, then every format site in graph order).
-    /// - Throws: `DatapathError` naming a layer the datapath does not run.
-    public static func profiles(graph: Graph, formats: ActivationFormats, calibration: Dataset, preprocessing: Preprocessing,
-                                batchSize: Int = 100) throws -> [ActivationProfile] {
-        let sites = try IntegerProgram.formatSites(of: graph)
-        let network = try Network(graph: graph)
-        var input = ActivationProfile(layer: graph.inputs[0].name, format: formats.input)
-        var profiles = sites.map { ActivationProfile(layer: $0.layer, format: formats.layers[$0.layer] ?? formats.input) }
-        let byNode = Dictionary(sites.enumerated().map { ($1.observedNode, $0) }, uniquingKeysWith: { a, _ in a })
-        for range in calibration.batchRanges(size: batchSize) {
-            let batch = calibration.batch(range, preprocessing: preprocessing)
-            input.add(batch.data)
-            _ = try network.forward(batch) { index, outputs in
-                if let site = byNode[index] { profiles[site].add(outputs[0].data) }
-            }
-        }
-        return [input] + profiles
-    }
-
     /// Chooses every activation format on `calibration` images: for each tensor, the format of
     /// its width with the most fractional bits that holds its largest calibration value
-    /// (`formats/datapath/SPEC.md`, section 3).
+    /// (`formats/datapath/SPEC.md`, section 3). One float pass also profiles every tensor's values
+    /// by power of two against its format (the input first, then each format site in graph order).
     /// - Parameters:
     ///   - graph: the graph with its quantized weights.
     ///   - calibration: the calibration images.
@@ -164,33 +161,30 @@ public enum IntegerDatapathRunner {
     /// - Throws: `DatapathError` naming a layer the datapath does not run, `RequestError` for a
     ///   width given to a layer that has no format.
     public static func chooseFormats(graph: Graph, calibration: Dataset, preprocessing: Preprocessing, bits: ActivationWidths,
-                                     batchSize: Int = 100) throws -> ActivationFormats {
+                                     batchSize: Int = 100) throws -> (formats: ActivationFormats, profiles: [ActivationProfile]) {
         let sites = try IntegerProgram.formatSites(of: graph)
-        let named = Set(sites.map(\.layer) + [graph.inputs[0].name])
+        let inputName = graph.inputs[0].name
+        let named = Set(sites.map(\.layer) + [inputName])
         if let unknown = bits.perLayer.keys.sorted().first(where: { !named.contains($0) }) {
             throw RequestError(.activationBits, "\(.activationBits) names '\(unknown)', which has no activation format (formats belong to the input and to Convolution, InnerProduct and Eltwise layers)")
         }
         let network = try Network(graph: graph)
-        var largest = [Double](repeating: 0, count: graph.nodes.count)
-        var inputLargest = 0.0, inputNegative = false
-        let observed = Set(sites.map(\.observedNode))
+        var input = ActivationProfile(layer: inputName)
+        var profiles = sites.map { ActivationProfile(layer: $0.layer) }
+        let byNode = Dictionary(sites.enumerated().map { ($1.observedNode, $0) }, uniquingKeysWith: { a, _ in a })
         for range in calibration.batchRanges(size: batchSize) {
             let batch = calibration.batch(range, preprocessing: preprocessing)
-            for value in batch.data {
-                inputLargest = max(inputLargest, Double(abs(value)))
-                if value < 0 { inputNegative = true }
-            }
+            input.add(batch.data)
             _ = try network.forward(batch) { index, outputs in
-                guard observed.contains(index) else { return }
-                largest[index] = max(largest[index], Double(outputs[0].data.reduce(0) { max($0, abs($1)) }))
+                if let site = byNode[index] { profiles[site].add(outputs[0].data) }
             }
         }
-        var layers: [String: FixedPointFormat] = [:]
-        for site in sites {
-            layers[site.layer] = FixedPointFormat.fitting(largest: largest[site.observedNode], bits: bits.bits(of: site.layer), signed: site.signed)
+        let inputFormat = FixedPointFormat.fitting(largest: input.largest, bits: bits.bits(of: inputName), signed: input.negative)
+        let layerFormats = zip(sites, profiles).map { site, profile in
+            FixedPointFormat.fitting(largest: profile.largest, bits: bits.bits(of: site.layer), signed: site.signed)
         }
-        let input = FixedPointFormat.fitting(largest: inputLargest, bits: bits.bits(of: graph.inputs[0].name), signed: inputNegative)
-        return ActivationFormats(input: input, layers: layers)
+        let formats = ActivationFormats(input: inputFormat, layers: Dictionary(uniqueKeysWithValues: zip(sites.map(\.layer), layerFormats)))
+        return (formats, [input.with(inputFormat)] + zip(profiles, layerFormats).map { $0.with($1) })
     }
 
     /// Runs `graph` (quantized by `plan`) in integers over `dataset` and counts correct classes.

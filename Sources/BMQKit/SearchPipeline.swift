@@ -293,8 +293,8 @@ public enum SearchPipeline {
             progress?("activation formats", 0, 1)
             let quantized = evaluator.quantizedGraph(result.schemes)
             let preprocessing = graph.preprocessing ?? .identity
-            let formats = try IntegerDatapathRunner.chooseFormats(graph: quantized, calibration: calibration, preprocessing: preprocessing,
-                                                                  bits: bits, batchSize: request.batchSize)
+            let (formats, profiles) = try IntegerDatapathRunner.chooseFormats(graph: quantized, calibration: calibration,
+                                                                              preprocessing: preprocessing, bits: bits, batchSize: request.batchSize)
             plan.activations = formats
             let onCalibration = try IntegerDatapathRunner.evaluate(graph: quantized, plan: plan, formats: formats, dataset: calibration,
                                                                    preprocessing: preprocessing, batchSize: request.batchSize)
@@ -310,8 +310,7 @@ public enum SearchPipeline {
                           calibrationSaturated: Double(calibrated.saturated) / Double(max(calibrated.outputs, 1)))
                 },
                 calibration: onCalibration.result, test: onTest?.result,
-                profiles: try IntegerDatapathRunner.profiles(graph: quantized, formats: formats, calibration: calibration,
-                                                             preprocessing: preprocessing, batchSize: request.batchSize))
+                profiles: profiles)
             progress?("activation formats", 1, 1)
         }
 

@@ -10,14 +10,11 @@ extension IntegerProgram {
         public var scores: [Int32]
         /// Accumulator and saturation statistics per Convolution, InnerProduct or Eltwise layer.
         public var layers: [RequantizationStatistics]
-        /// The first image's traced values (`traced`, in order), when asked for.
-        public var firstImageOutputs: [[Int32]]?
     }
 
     /// Runs `count` images of quantized inputs (`inputCount` integers each), one worker per core.
-    /// - Parameter keepOutputs: also return the first image's traced values.
     /// - Throws: only if a worker is lost (the datapath itself cannot fail once compiled).
-    public func run(_ inputs: [Int32], count: Int, keepOutputs: Bool = false) throws -> Run {
+    public func run(_ inputs: [Int32], count: Int) throws -> Run {
         precondition(inputs.count == count * inputCount, "inputs do not hold \(count) images")
         let workers = max(1, min(count, Parallel.workers))
         // Each worker runs a contiguous block of images and returns its scores and statistics.
@@ -41,8 +38,7 @@ extension IntegerProgram {
                 merged[index].outputs += layer.outputs
             }
         }
-        let firstOutputs = keepOutputs && count > 0 ? trace(Array(inputs[0..<inputCount])) : nil
-        return Run(scores: parts.flatMap(\.scores), layers: merged, firstImageOutputs: firstOutputs)
+        return Run(scores: parts.flatMap(\.scores), layers: merged)
     }
 
     /// Every traced value (`traced`, in order) for one image of quantized inputs.
