@@ -101,12 +101,11 @@ public enum Evaluation {
         var plan = try request.quantization.plan(for: model.graph)
         var recordedDatapath: DatapathContract?
         if plan == nil, request.datapath == .integer, request.model.net == nil {
-            let recorded = try FormatRegistry.recordedQuantization(of: request.model.weights)
-            guard let recordedPlan = recorded?.plan else {
+            guard let recordedPlan = model.recordedPlan else {
                 throw RequestError(.datapath, "\(request.model.weights.path) has no bit-pattern weights for \(.datapath) integer")
             }
             plan = recordedPlan
-            recordedDatapath = recorded?.datapath
+            recordedDatapath = model.recordedDatapath
         }
         let passes = plan == nil ? 1 : 2
         let total = dataset.count * passes

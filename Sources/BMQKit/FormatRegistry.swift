@@ -50,14 +50,6 @@ public enum FormatRegistry {
         try format(of: url) as? any ModelReading
     }
 
-    /// The quantization a self-describing model records (its bit-pattern plan and integer
-    /// datapath), or nil for a file that records none.
-    /// - Throws: `FormatError` naming the file.
-    public static func recordedQuantization(of url: URL) throws -> (plan: QuantizationPlan?, datapath: DatapathContract?)? {
-        guard let reader = try format(of: url) as? any QuantizedModelReading else { return nil }
-        return try reader.readQuantization(from: url)
-    }
-
     /// The reader for a network definition, by its first bytes.
     /// - Throws: `FormatError` naming the file when no format reads it as a network definition.
     public static func topologyReader(for url: URL) throws -> any TopologyReading {

@@ -1,4 +1,5 @@
 import Foundation
+import Quantization
 import TensorGraph
 
 /// Where a model comes from, and preprocessing given on the command line.
@@ -36,6 +37,10 @@ public struct LoadedModel: Sendable {
     public var unusedWeightLayers: [String]
     /// What the user should know about the load (ignored blobs).
     public var warnings: [String]
+    /// The plan a self-describing file's bit-pattern tensors record (packed `.bmq`), if any.
+    public var recordedPlan: QuantizationPlan? = nil
+    /// The integer datapath a self-describing file records, if any.
+    public var recordedDatapath: DatapathContract? = nil
 }
 
 /// Loads models for the use cases: network, weights and preprocessing from any registered format.
@@ -83,10 +88,17 @@ public enum ModelLoader {
         guard let reader = try FormatRegistry.modelReader(for: source.weights) else {
             throw RequestError(.net, "'\(source.weights.path)' holds weights only: \(.net) is needed too")
         }
-        var graph = try reader.readModel(from: source.weights)
+        // One read gives the network and, where the format records them, its patterns and datapath.
+        var graph: Graph
+        var plan: QuantizationPlan?, datapath: DatapathContract?
+        if let quantized = reader as? any QuantizedModelReading {
+            (graph, plan, datapath) = try quantized.readQuantizedModel(from: source.weights)
+        } else {
+            graph = try reader.readModel(from: source.weights)
+        }
         if let imageShape { try checkImageShape(graph, imageShape, file: source.weights) }
         graph.preprocessing = try resolvePreprocessing(graph.preprocessing, source: source)
-        return LoadedModel(graph: graph, unusedWeightLayers: [], warnings: [])
+        return LoadedModel(graph: graph, unusedWeightLayers: [], warnings: [], recordedPlan: plan, recordedDatapath: datapath)
     }
 
     /// Throws unless the net's declared input image shape equals the data's.

@@ -58,11 +58,11 @@ public enum VectorGeneration {
 
     /// The packed model's integer program, after checking the recorded datapath against the weights.
     static func load(_ packed: URL) throws -> (program: IntegerProgram, graph: Graph) {
-        guard let recorded = try FormatRegistry.recordedQuantization(of: packed), let plan = recorded.plan,
-              let contract = recorded.datapath else {
+        let model = try ModelLoader.load(ModelSource(net: nil, weights: packed))
+        guard let plan = model.recordedPlan, let contract = model.recordedDatapath else {
             throw FormatError(file: packed.path, "records no integer datapath (write it with bmq convert and a plan with activation formats)")
         }
-        let graph = try ModelLoader.load(ModelSource(net: nil, weights: packed)).graph
+        let graph = model.graph
         let program = try IntegerProgram(graph: graph, plan: plan, formats: contract.activationFormats)
         guard program.contract == contract else {
             throw FormatError(file: packed.path, "the recorded datapath (biases, accumulator widths) disagrees with the file's weights and formats")

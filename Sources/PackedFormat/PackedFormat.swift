@@ -19,9 +19,12 @@ public struct PackedFormat: QuantizedModelReading, WeightsReading, QuantizedMode
     }
 
     /// The runnable graph stored in the file, tensors decoded to float32.
-    public func readModel(from url: URL) throws -> Graph {
+    public func readModel(from url: URL) throws -> Graph { try graph(of: try read(from: url), file: url) }
+
+    /// The model's graph, with a graph error reported against the file's description.
+    func graph(of model: PackedModel, file url: URL) throws -> Graph {
         do {
-            return try read(from: url).graph()
+            return try model.graph()
         } catch let error as GraphError {
             throw FormatError(file: url.path, "network description: \(error)")
         }
@@ -52,8 +55,8 @@ public struct PackedFormat: QuantizedModelReading, WeightsReading, QuantizedMode
         try FileIO.writeAtomically(Data(bytes), to: url)
     }
 
-    /// The plan behind the file's bit-pattern tensors, and its datapath.
-    public func readQuantization(from url: URL) throws -> (plan: QuantizationPlan?, datapath: DatapathContract?) {
+    /// The graph, the plan behind the file's bit-pattern tensors, and its datapath, from one read.
+    public func readQuantizedModel(from url: URL) throws -> (graph: Graph, plan: QuantizationPlan?, datapath: DatapathContract?) {
         let model = try read(from: url)
         var rounding: RoundingMode?
         var entries: [QuantizationPlan.Entry] = []
@@ -71,7 +74,7 @@ public struct PackedFormat: QuantizedModelReading, WeightsReading, QuantizedMode
         }
         let datapath = model.description.datapath
         let plan = rounding.map { QuantizationPlan(rounding: $0, entries: entries, activations: datapath?.activationFormats) }
-        return (plan, datapath)
+        return (try graph(of: model, file: url), plan, datapath)
     }
 
     /// Each quantized tensor's encoding by its stored name (`<layer>/<blob>`).

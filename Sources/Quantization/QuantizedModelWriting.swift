@@ -14,8 +14,9 @@ public protocol QuantizedModelWriting: ModelWriting {
 
 /// A self-describing model that also records how it was quantized.
 public protocol QuantizedModelReading: ModelReading {
-    /// The plan the file's tensors were quantized with (every bit-pattern tensor; nil when none
-    /// is quantized) and its integer datapath, when it records one.
-    /// - Throws: `FormatError` naming the file.
-    func readQuantization(from url: URL) throws -> (plan: QuantizationPlan?, datapath: DatapathContract?)
+    /// From one read of the file: the runnable graph, the plan its tensors were quantized with
+    /// (every bit-pattern tensor; nil when none is quantized) and its integer datapath, when it
+    /// records one.
+    /// - Throws: `FormatError` naming the file and the part at fault.
+    func readQuantizedModel(from url: URL) throws -> (graph: Graph, plan: QuantizationPlan?, datapath: DatapathContract?)
 }
