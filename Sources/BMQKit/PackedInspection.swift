@@ -56,10 +56,13 @@ public struct PackedInspection: Sendable, Codable {
             public var accumulatorBits: Int
             /// Shift-add terms per weight: the pattern's stored magnitude bits.
             public var addersPerWeight: Int?
+            /// Entries of an LRN's factor table.
+            public var tableEntries: Int?
 
             enum CodingKeys: String, CodingKey {
                 case name, output
                 case weightFraction = "weight_fraction", accumulatorBits = "accumulator_bits", addersPerWeight = "adders_per_weight"
+                case tableEntries = "table_entries"
             }
         }
 
@@ -122,7 +125,8 @@ extension Inspection {
                     specification: contract.specification, input: contract.input.description,
                     layers: contract.layers.map {
                         .init(name: $0.name, output: $0.output.description, weightFraction: $0.weightFraction,
-                              accumulatorBits: $0.accumulatorBits, addersPerWeight: patterns[$0.name])
+                              accumulatorBits: $0.accumulatorBits, addersPerWeight: patterns[$0.name],
+                              tableEntries: $0.table?.values.count)
                     })
             })
     }

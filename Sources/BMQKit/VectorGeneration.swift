@@ -64,7 +64,7 @@ public enum VectorGeneration {
         }
         let graph = model.graph
         let program = try IntegerProgram(graph: graph, plan: plan, formats: contract.activationFormats)
-        guard program.contract == contract else {
+        guard program.contract.definesSameDatapath(as: contract) else {
             throw FormatError(file: packed.path, "the recorded datapath (biases, accumulator widths) disagrees with the file's weights and formats")
         }
         return (program, graph)

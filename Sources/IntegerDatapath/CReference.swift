@@ -4,7 +4,7 @@ import TensorGraph
 
 extension IntegerProgram {
     /// A self-contained C99 program that runs this datapath exactly as `formats/datapath/SPEC.md`
-    /// defines it: it reads a test-vectors folder (section 11), recomputes every layer of every
+    /// defines it: it reads a test-vectors folder (section 12), recomputes every layer of every
     /// image from the input vectors, compares each file, prints `N images, M mismatches` and exits
     /// non-zero on any mismatch or malformed file.
     public func cReference(name: String) -> String {
@@ -26,6 +26,10 @@ extension IntegerProgram {
                 sizes[p.output] = p.outputShape.count(from: 1)
                 c += poolFunction(p, index: index)
                 body.append("    step\(index)(s\(p.input), s\(p.output));")
+            case let .normalization(n):
+                sizes[n.output] = sizes[n.input]
+                c += normalizationFunction(n, index: index)
+                body.append("    step\(index)(s\(n.input), s\(n.output));")
             case let .relu(input, output):
                 sizes[output] = sizes[input]
                 body.append("    for (i = 0; i < \(sizes[output]); i++) s\(output)[i] = s\(input)[i] > 0 ? s\(input)[i] : 0;")
@@ -115,6 +119,35 @@ extension IntegerProgram {
                                 y[(c * \(oh) + oy) * \(ow) + ox] = (int32_t)rshift_round(sum * reciprocal, \(Self.reciprocalBits));
                             }
                     """ : "y[(c * \(oh) + oy) * \(ow) + ox] = best; (void)sum;")
+                }
+            }
+
+            """
+    }
+
+    func normalizationFunction(_ n: Normalization, index: Int) -> String {
+        let (channels, h, w) = (n.shape[1], n.shape[2], n.shape[3])
+        let half = (n.localSize - 1) / 2
+        let window = n.region == .acrossChannels
+            ? "for (o = c - \(half) < 0 ? 0 : c - \(half); o <= (c + \(half) < \(channels) ? c + \(half) : \(channels - 1)); o++) { const int64_t v = x[(o * \(h) + py) * \(w) + px]; s += v * v; }"
+            : """
+            for (yy = py - \(half) < 0 ? 0 : py - \(half); yy <= (py + \(half) < \(h) ? py + \(half) : \(h - 1)); yy++)
+                            for (xx = px - \(half) < 0 ? 0 : px - \(half); xx <= (px + \(half) < \(w) ? px + \(half) : \(w - 1)); xx++) { const int64_t v = x[(c * \(h) + yy) * \(w) + xx]; s += v * v; }
+            """
+        return """
+
+            /* \(n.layer): LRN \(n.region.rawValue) \(n.localSize), factor interpolated in a table at the sum of squares, \(n.tableShift) bits a step. */
+            static const int32_t t\(index)[\(n.table.count)] = {\(Self.cList(n.table.map(String.init)))};
+            static void step\(index)(const int32_t *x, int32_t *y) {
+                int c, py, px, o, yy, xx;
+                (void)o; (void)yy; (void)xx;
+                for (c = 0; c < \(channels); c++) for (py = 0; py < \(h); py++) for (px = 0; px < \(w); px++) {
+                    int64_t s = 0, entry, factor;
+                    const long at = ((long)c * \(h) + py) * \(w) + px;
+                    \(window)
+                    entry = s >> \(n.tableShift);
+                    factor = ((int64_t)t\(index)[entry] << \(n.tableShift)) + ((int64_t)t\(index)[entry + 1] - t\(index)[entry]) * (s - (entry << \(n.tableShift)));
+                    y[at] = (int32_t)saturate(rshift_round((int64_t)x[at] * factor, \(Self.lrnTableBits + n.tableShift)), \(n.format.minimum)LL, \(n.format.maximum)LL);
                 }
             }
 

@@ -78,6 +78,9 @@ extension IntegerProgram {
                 denseIndex += 1
             case let .pool(p):
                 slots[p.output] = pool(p, slots[p.input])
+            case let .normalization(n):
+                slots[n.output] = normalize(n, slots[n.input], statistics: &statistics[denseIndex])
+                denseIndex += 1
             case let .relu(input, output):
                 slots[output] = slots[input].map { max($0, 0) }
             case let .alias(input, output):
@@ -238,6 +241,45 @@ extension IntegerProgram {
                 }
             }
         }
+        return y
+    }
+
+    /// LRN (`formats/datapath/SPEC.md` section 8), for one image: each value times the factor
+    /// interpolated from the table at its window's sum of squares (zero beyond the edges), rounded, saturated.
+    func normalize(_ n: Normalization, _ x: [Int32], statistics: inout RequantizationStatistics) -> [Int32] {
+        let (c, h, w) = (n.shape[1], n.shape[2], n.shape[3])
+        let half = (n.localSize - 1) / 2, plane = h * w
+        var y = [Int32](repeating: 0, count: x.count)
+        for channel in 0..<c {
+            for py in 0..<h {
+                for px in 0..<w {
+                    var squares: Int64 = 0
+                    if n.region == .acrossChannels {
+                        for other in max(channel - half, 0)...min(channel + half, c - 1) {
+                            let v = Int64(x[other * plane + py * w + px])
+                            squares += v * v
+                        }
+                    } else {
+                        for yy in max(py - half, 0)...min(py + half, h - 1) {
+                            for xx in max(px - half, 0)...min(px + half, w - 1) {
+                                let v = Int64(x[channel * plane + yy * w + xx])
+                                squares += v * v
+                            }
+                        }
+                    }
+                    statistics.largestAccumulator = max(statistics.largestAccumulator, squares)
+                    let index = channel * plane + py * w + px
+                    let entry = Int(squares >> n.tableShift), remainder = squares - (Int64(entry) << n.tableShift)
+                    let low = Int64(n.table[entry]), high = Int64(n.table[entry + 1])
+                    let factor = (low << n.tableShift) + (high - low) * remainder
+                    let scaled = Self.shiftRounding(Int64(x[index]) * factor, by: Self.lrnTableBits + n.tableShift)
+                    let clamped = n.format.saturate(scaled)
+                    if clamped != scaled { statistics.saturated += 1 }
+                    y[index] = Int32(clamped)
+                }
+            }
+        }
+        statistics.outputs += x.count
         return y
     }
 

@@ -30,10 +30,22 @@ public struct FormatSite: Sendable, Equatable {
     public var signed: Bool
 }
 
-/// What one requantizing step (Convolution, InnerProduct or Eltwise) did over a run.
+/// What one requantizing step (Convolution, InnerProduct, Eltwise or LRN) did over a run.
 public struct RequantizationStatistics: Sendable, Equatable {
+    /// What a step's wide intermediate value is.
+    public enum Accumulation: String, Sendable, Equatable, Codable {
+        /// Convolution and InnerProduct: weights times inputs, plus the bias.
+        case products = "accumulator"
+        /// Eltwise SUM: the aligned inputs.
+        case sum = "sum"
+        /// LRN: the window's sum of squares.
+        case squares = "sum of squares"
+    }
+
     /// The layer.
     public var layer: String
+    /// What the step accumulates.
+    public var accumulation: Accumulation
     /// The output format.
     public var format: FixedPointFormat
     /// The accumulator's scale, `Fx + Fw`.
@@ -85,10 +97,26 @@ public struct IntegerProgram: Sendable {
         var inputShape: Shape, outputShape: Shape
     }
 
+    /// LRN by table (`formats/datapath/SPEC.md` section 8): the window's sum of squares `S`
+    /// interpolates linearly between entries `S >> tableShift` and the next of a factor table with
+    /// `lrnTableBits` fractional bits.
+    struct Normalization: Sendable {
+        var layer: String
+        var input: Int, output: Int
+        var region: LRNRegion
+        var localSize: Int
+        var shape: Shape
+        var format: FixedPointFormat
+        var tableShift: Int
+        var table: [Int32]
+        var bound: Int64
+    }
+
     enum Step: Sendable {
         case dense(Dense)
         case sum(Sum)
         case pool(Pool)
+        case normalization(Normalization)
         case relu(input: Int, output: Int)
         case alias(input: Int, output: Int)
     }
@@ -170,7 +198,8 @@ public struct IntegerProgram: Sendable {
             guard isFinalSoftmax(index, in: graph) else {
                 throw DatapathError(layer: node.name, "only a Softmax that ends the network is allowed (the class is the argmax of its input)")
             }
-        case .lrn, .sigmoid, .tanh, .absVal, .concat:
+        case .lrn: return
+        case .sigmoid, .tanh, .absVal, .concat:
             throw DatapathError(layer: node.name, "\(node.op.typeName) has no integer definition in datapath 0.1 (formats/datapath/SPEC.md)")
         }
     }
@@ -247,6 +276,11 @@ public struct IntegerProgram: Sendable {
                 let slot = newSlot(node.outputs[0], format)
                 trace(node, slot, outputShape)
                 steps.append(.pool(Pool(input: inputSlots[0], output: slot, attributes: a, inputShape: inputShapes[0], outputShape: outputShape)))
+            case let .lrn(a):
+                let format = slotFormats[inputSlots[0]]!
+                let slot = newSlot(node.outputs[0], format)
+                trace(node, slot, outputShape)
+                steps.append(.normalization(try Self.normalization(node, a, input: inputSlots[0], output: slot, shape: outputShape, format: format)))
             case .relu:
                 let format = slotFormats[inputSlots[0]]!
                 let slot = newSlot(node.outputs[0], format)
@@ -333,6 +367,35 @@ public struct IntegerProgram: Sendable {
                      format: format, accumulatorFraction: accumulatorFraction, inputFraction: inputFormat.fraction, bound: bound)
     }
 
+    /// Fractional bits of the LRN factor table's entries.
+    static let lrnTableBits = 16
+    /// The LRN table's largest number of entries.
+    static let lrnTableLimit = 1024
+
+    /// The LRN step: `(k + α/N × S × 2^-2F)^-β` tabulated at `S = i × 2^t` for the smallest `t`
+    /// that keeps every sum of squares the input format allows within `lrnTableLimit` entries.
+    static func normalization(_ node: Node, _ a: LRNAttributes, input: Int, output: Int, shape: Shape,
+                              format: FixedPointFormat) throws -> Normalization {
+        guard format.bits <= 16 else {
+            throw DatapathError(layer: node.name, "LRN's input format \(format) is wider than the 16 bits its table arithmetic allows")
+        }
+        let cells = a.region == .acrossChannels ? a.localSize : a.localSize * a.localSize
+        let bound = Int64(cells) * format.largestMagnitude * format.largestMagnitude
+        var shift = 0
+        while (bound >> shift) + 2 > Int64(lrnTableLimit) { shift += 1 }
+        let k = a.region == .acrossChannels ? Double(a.k) : 1
+        let table = try (0...((bound >> shift) + 1)).map { index -> Int32 in
+            let squares = Double(index) * Double.pow2(shift) * Double.pow2(-2 * format.fraction)
+            let base = k + Double(a.alpha) / Double(cells) * squares
+            guard base > 0 else { throw DatapathError(layer: node.name, "LRN's k + α·Σx²/n is not positive (k = \(a.k))") }
+            let factor = Foundation.pow(base, -Double(a.beta))
+            guard factor < 2 else { throw DatapathError(layer: node.name, "LRN's factor \(factor) is 2 or more; the table holds factors below 2") }
+            return Int32((factor * Double.pow2(lrnTableBits)).rounded(.toNearestOrAwayFromZero))
+        }
+        return Normalization(layer: node.name, input: input, output: output, region: a.region, localSize: a.localSize, shape: shape,
+                             format: format, tableShift: shift, table: table, bound: bound)
+    }
+
     /// The deployable's statement of this datapath: formats, scales, integer biases, accumulator widths.
     public var contract: DatapathContract {
         DatapathContract(input: inputFormat, layers: steps.compactMap {
@@ -344,6 +407,10 @@ public struct IntegerProgram: Sendable {
             case let .sum(s):
                 return DatapathContract.Layer(name: s.layer, output: s.format, weightFraction: nil, accumulatorFraction: s.format.fraction,
                                               accumulatorBits: Self.accumulatorBits(s.bound), bias: nil)
+            case let .normalization(n):
+                return DatapathContract.Layer(name: n.layer, output: n.format, weightFraction: nil, accumulatorFraction: 2 * n.format.fraction,
+                                              accumulatorBits: Self.accumulatorBits(n.bound), bias: nil,
+                                              table: DatapathContract.Table(shift: n.tableShift, fraction: Self.lrnTableBits, values: n.table))
             default:
                 return nil
             }
@@ -358,11 +425,14 @@ public struct IntegerProgram: Sendable {
         steps.compactMap {
             switch $0 {
             case let .dense(d):
-                return RequantizationStatistics(layer: d.layer, format: d.format, accumulatorFraction: d.accumulatorFraction, bound: d.bound,
+                return RequantizationStatistics(layer: d.layer, accumulation: .products, format: d.format, accumulatorFraction: d.accumulatorFraction, bound: d.bound,
                                                 accumulatorBits: Self.accumulatorBits(d.bound), largestAccumulator: 0, saturated: 0, outputs: 0)
             case let .sum(s):
-                return RequantizationStatistics(layer: s.layer, format: s.format, accumulatorFraction: s.format.fraction, bound: s.bound,
+                return RequantizationStatistics(layer: s.layer, accumulation: .sum, format: s.format, accumulatorFraction: s.format.fraction, bound: s.bound,
                                                 accumulatorBits: Self.accumulatorBits(s.bound), largestAccumulator: 0, saturated: 0, outputs: 0)
+            case let .normalization(n):
+                return RequantizationStatistics(layer: n.layer, accumulation: .squares, format: n.format, accumulatorFraction: 2 * n.format.fraction, bound: n.bound,
+                                                accumulatorBits: Self.accumulatorBits(n.bound), largestAccumulator: 0, saturated: 0, outputs: 0)
             default:
                 return nil
             }

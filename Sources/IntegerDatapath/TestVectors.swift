@@ -2,7 +2,7 @@ import Foundation
 import Quantization
 import TensorGraph
 
-/// RTL test vectors (`formats/datapath/SPEC.md`, section 11): the quantized input and every
+/// RTL test vectors (`formats/datapath/SPEC.md`, section 12): the quantized input and every
 /// layer's integer output, one `$readmemh` file per value, with a manifest.
 public struct VectorManifest: Sendable, Equatable, Codable {
     /// One file of values.

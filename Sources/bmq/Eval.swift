@@ -69,6 +69,7 @@ struct Eval: ParsableCommand {
         struct Layer: Encodable {
             var name: String
             var format: String
+            var accumulates: String
             var accumulator_bits: Int
             var accumulator_bound: Int64
             var largest_accumulator: Int64
@@ -116,7 +117,7 @@ struct Eval: ParsableCommand {
                         images_per_second: integer.result.imagesPerSecond, input_format: integer.formats.input.description,
                         saturated_inputs: integer.saturatedInputs,
                         layers: integer.layers.map {
-                            .init(name: $0.layer, format: $0.format.description, accumulator_bits: $0.accumulatorBits,
+                            .init(name: $0.layer, format: $0.format.description, accumulates: $0.accumulation.rawValue, accumulator_bits: $0.accumulatorBits,
                                   accumulator_bound: $0.bound, largest_accumulator: $0.largestAccumulator, saturated: $0.saturated,
                                   outputs: $0.outputs)
                         })
@@ -145,7 +146,7 @@ struct Eval: ParsableCommand {
             print("integer datapath (formats/datapath/SPEC.md), input \(integer.formats.input), "
                   + "\(percent(Double(integer.saturatedInputs) / Double(max(integer.inputs, 1)))) of inputs saturated:")
             for layer in integer.layers {
-                print("  \(layer.layer): output \(layer.format), accumulator \(layer.accumulatorBits) bits (bound \(layer.bound), "
+                print("  \(layer.layer): output \(layer.format), \(layer.accumulation.rawValue) \(layer.accumulatorBits) bits (bound \(layer.bound), "
                       + "largest seen \(layer.largestAccumulator)), \(percent(Double(layer.saturated) / Double(max(layer.outputs, 1)))) saturated")
             }
             let r = integer.result

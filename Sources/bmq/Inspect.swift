@@ -102,9 +102,10 @@ extension Inspect {
         if let verified = inspection.verifiedValues { print("verified: every CRC matches and all \(verified) stored values are valid") }
         if let datapath = inspection.datapath {
             print("integer datapath (formats/datapath/SPEC.md \(datapath.specification)), input \(datapath.input):")
-            let header = ["layer", "output", "weight F", "accumulator bits", "adders per weight"]
+            let header = ["layer", "output", "weight F", "accumulator bits", "adders per weight", "LRN table"]
             let rows = datapath.layers.map {
-                [$0.name, $0.output, $0.weightFraction.map(String.init) ?? "-", "\($0.accumulatorBits)", $0.addersPerWeight.map(String.init) ?? "-"]
+                [$0.name, $0.output, $0.weightFraction.map(String.init) ?? "-", "\($0.accumulatorBits)", $0.addersPerWeight.map(String.init) ?? "-",
+                 $0.tableEntries.map { "\($0) entries" } ?? "-"]
             }
             let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
             for row in [header] + rows {

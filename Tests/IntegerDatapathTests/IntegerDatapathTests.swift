@@ -191,11 +191,75 @@ import Testing
         #expect(program.predictions(try program.run([2, 5, 5, 7, 1, 7], count: 2).scores) == [1, 0])
     }
 
+    /// LRN in both regions, value by value: the spec's table and interpolation written out in
+    /// Double, and the result within the table's error of Caffe's float formula on the same inputs.
+    @Test(arguments: [LRNRegion.acrossChannels, .withinChannel])
+    func lrnFollowsTheSpecAndStaysNearTheFormula(_ region: LRNRegion) throws {
+        let (c, h, w) = (5, 4, 6)
+        // A strong α so the factor moves far from 1; k = 2 across channels (within, Caffe adds 1).
+        let attributes = LRNAttributes(localSize: region == .acrossChannels ? 5 : 3, alpha: 0.5, beta: 0.75, k: 2, region: region)
+        let graph = Graph(name: "lrn", inputs: [GraphInput(name: "data", shape: [1, c, h, w])], nodes: [
+            Node(name: "norm", op: .lrn(attributes), inputs: ["data"], outputs: ["norm"]),
+        ], output: "norm")
+        let format = FixedPointFormat(bits: 8, fraction: 4, signed: true)
+        let program = try IntegerProgram(graph: graph, plan: QuantizationPlan(rounding: .nearest, entries: []),
+                                         formats: ActivationFormats(input: format, layers: [:]))
+        var generator = SeededGenerator(state: 11)
+        var input = (0..<(c * h * w)).map { _ in Int32.random(in: -128...127, using: &generator) }
+        input[0] = -128  // the format's largest magnitude reaches the table's last interval
+        input[1] = -128
+        input[c * h * w / 2] = 127
+        let output = try program.run(input, count: 1).scores
+
+        let cells = region == .acrossChannels ? 5 : 9, k = region == .acrossChannels ? 2.0 : 1.0
+        let bound = cells * 128 * 128
+        let t = (0...).first { (bound >> $0) + 2 <= 1024 }!
+        let table = (0...((bound >> t) + 1)).map { i in
+            (65536 * Foundation.pow(k + 0.5 / Double(cells) * Double(i << t) / 256, -0.75)).rounded(.toNearestOrAwayFromZero)
+        }
+        let contract = program.contract.layers[0]
+        #expect(contract.table?.values.map(Double.init) == table && contract.table?.shift == t)
+        var largestError = 0.0
+        for channel in 0..<c {
+            for y in 0..<h {
+                for x in 0..<w {
+                    var squares = 0
+                    for other in 0..<c {
+                        for yy in 0..<h {
+                            for xx in 0..<w {
+                                let inside = region == .acrossChannels
+                                    ? abs(other - channel) <= 2 && yy == y && xx == x
+                                    : other == channel && abs(yy - y) <= 1 && abs(xx - x) <= 1
+                                if inside { squares += Int(input[(other * h + yy) * w + xx] * input[(other * h + yy) * w + xx]) }
+                            }
+                        }
+                    }
+                    let at = (channel * h + y) * w + x, value = Double(input[at])
+                    let i = squares >> t, r = Double(squares - (i << t))
+                    let factor = table[i] * Double(1 << t) + (table[i + 1] - table[i]) * r
+                    let expected = min(max((value * factor / Double.pow2(16 + t) + 0.5).rounded(.down), -128), 127)
+                    #expect(Double(output[at]) == expected, "(\(channel), \(y), \(x))")
+                    let formula = value * Foundation.pow(k + 0.5 / Double(cells) * Double(squares) / 256, -0.75)
+                    largestError = max(largestError, abs(Double(output[at]) - formula))
+                }
+            }
+        }
+        // Rounding to the output's unit (1/2) plus the table's approximation (a small fraction).
+        #expect(largestError <= 0.6, "largest difference from the float formula: \(largestError) units")
+    }
+
     @Test func unsupportedLayersAreRefusedByName() throws {
-        let lrn = Graph(name: "lrn", inputs: [GraphInput(name: "data", shape: [1, 1, 4, 4])], nodes: [
+        let tanh = Graph(name: "tanh", inputs: [GraphInput(name: "data", shape: [1, 1, 4, 4])], nodes: [
+            Node(name: "squash", op: .tanh(TanHAttributes()), inputs: ["data"], outputs: ["squash"]),
+        ], output: "squash")
+        #expect { try IntegerProgram.formatSites(of: tanh) } throws: { "\($0)".contains("squash") && "\($0)".contains("TanH") }
+        let wide = Graph(name: "lrn", inputs: [GraphInput(name: "data", shape: [1, 1, 4, 4])], nodes: [
             Node(name: "norm1", op: .lrn(LRNAttributes()), inputs: ["data"], outputs: ["norm1"]),
         ], output: "norm1")
-        #expect { try IntegerProgram.formatSites(of: lrn) } throws: { "\($0)".contains("norm1") && "\($0)".contains("LRN") }
+        let wideFormats = ActivationFormats(input: FixedPointFormat(bits: 20, fraction: 4, signed: true), layers: [:])
+        #expect { try IntegerProgram(graph: wide, plan: QuantizationPlan(rounding: .nearest, entries: []), formats: wideFormats) } throws: {
+            "\($0)".contains("norm1") && "\($0)".contains("16 bits")
+        }
         let ip = Graph(name: "ip", inputs: [GraphInput(name: "data", shape: [1, 2])], nodes: [
             Node(name: "ip1", op: .innerProduct(InnerProductAttributes(numOutput: 1, biasTerm: false)), inputs: ["data"], outputs: ["ip1"],
                  parameters: [Tensor(shape: [1, 2], data: [0.5, 0.25])]),
@@ -220,6 +284,21 @@ import Testing
         #expect(TestVectors.hex(-1, bits: 8) == "ff")
         #expect(try TestVectors.parse("ff", bits: 8, signed: false, file: "v", line: 1) == 255)
         #expect { try TestVectors.parse("1ff", bits: 8, signed: true, file: "v.hex", line: 3) } throws: { "\($0)".contains("v.hex:3") }
+    }
+
+    /// A contract written under 0.1 still reads and states the same datapath; a newer one is refused by name.
+    @Test func contractsFromEarlierSpecificationsRead() throws {
+        let contract = DatapathContract(input: FixedPointFormat(bits: 8, fraction: 8, signed: false), layers: [
+            .init(name: "ip1", output: FixedPointFormat(bits: 8, fraction: 2, signed: true), weightFraction: 3, accumulatorFraction: 11,
+                  accumulatorBits: 20, bias: [5, -7]),
+        ])
+        let text = String(decoding: try JSONEncoder().encode(contract), as: UTF8.self)
+        #expect(text.contains("\"specification\":\"\(DatapathContract.specification)\""))
+        let old = try JSONDecoder().decode(DatapathContract.self, from: Data(text.replacingOccurrences(
+            of: "\"specification\":\"\(DatapathContract.specification)\"", with: "\"specification\":\"0.1\"").utf8))
+        #expect(old.specification == "0.1" && old.definesSameDatapath(as: contract) && old != contract)
+        let newer = text.replacingOccurrences(of: "\"specification\":\"\(DatapathContract.specification)\"", with: "\"specification\":\"9.0\"")
+        #expect { try JSONDecoder().decode(DatapathContract.self, from: Data(newer.utf8)) } throws: { "\($0)".contains("9.0") }
     }
 
     @Test func plansCarryActivationFormats() throws {

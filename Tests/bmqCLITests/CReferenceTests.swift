@@ -3,7 +3,7 @@ import Testing
 import TestSupport
 
 /// The generated C reference against bmq's own test vectors on the shared models: every value of
-/// every layer must agree (`formats/datapath/SPEC.md`, sections 1-11).
+/// every layer must agree (`formats/datapath/SPEC.md`, sections 1-12).
 @Suite(.serialized, .enabled(if: SharedData.shouldRun, "needs ../shared"))
 struct CReferenceTests {
     struct Model: Sendable, CustomStringConvertible {
@@ -23,6 +23,9 @@ struct CReferenceTests {
         Model(name: "cifar10_quick", net: "models/cifar10-quick-everpeace/cifar10_quick_train_test.prototxt",
               weights: "models/cifar10-quick-everpeace/cifar10_quick_iter_5000.caffemodel", mean: true, data: "data/cifar10/test_batch.bin",
               calibration: "data/cifar10/data_batch_1.bin", images: 200),
+        Model(name: "cifar10_full", net: "models/cifar10-full-everpeace/cifar10_full_train_test.prototxt",
+              weights: "models/cifar10-full-everpeace/cifar10_full_iter_70000.caffemodel", mean: true, data: "data/cifar10/test_batch.bin",
+              calibration: "data/cifar10/data_batch_1.bin", images: 100),
         Model(name: "ResNet-20", net: "models/resnet20-cifar10/res20_cifar_train_test.prototxt",
               weights: "models/resnet20-cifar10/ResNet_20.caffemodel", mean: true, data: "data/cifar10/test_batch.bin",
               calibration: "data/cifar10/data_batch_1.bin", images: 100),
