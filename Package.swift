@@ -67,7 +67,8 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TensorGraph", "TestSupport"]),
         .testTarget(
             name: "BMQKitTests",
-            dependencies: ["BMQKit", "CaffeFormat", "Datasets", "HDF5Format", "Inference", "PackedFormat", "Quantization", "TensorGraph", "TestSupport"]),
+            dependencies: ["BMQKit", "CaffeFormat", "Datasets", "HDF5Format", "Inference", "IntegerDatapath", "PackedFormat", "Quantization",
+                           "TensorGraph", "TestSupport"]),
         .testTarget(name: "bmqCLITests", dependencies: ["PackedFormat", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -84,6 +84,14 @@ public struct Network: Sendable {
         return sets
     }
 
+    /// Runs one node on a batch with the engine's kernels, for callers that drive the layers
+    /// themselves (the integer datapath runs its integer-valued products here; see there why exactly).
+    /// - Parameter outputShapes: the node's output shapes for this batch.
+    public static func runNode(_ node: Node, inputs: [Tensor], outputShapes: [Shape], options: EngineOptions = .default) -> [Tensor] {
+        var inputs = inputs
+        return run(node, inputs: &inputs, outputShapes: outputShapes, options: options)
+    }
+
     /// Runs one node with the engine's kernels; `inputs` may be consumed by in-place kernels.
     static func run(_ node: Node, inputs: inout [Tensor], outputShapes: [Shape], options: EngineOptions = .default) -> [Tensor] {
         let p = node.parameters

@@ -12,21 +12,35 @@ extension IntegerProgram {
         public var layers: [RequantizationStatistics]
     }
 
+    /// How Convolution and InnerProduct sums are computed; both give the same integers.
+    public enum Arithmetic: Sendable, CaseIterable {
+        /// The engine's float kernels wherever the layer's bound makes them exact (`bound ≤ 2^24`),
+        /// 32- or 64-bit integer loops elsewhere.
+        case fastest
+        /// Integer loops everywhere: the spec's arithmetic written out, for verification.
+        case integer
+    }
+
+    /// Images a worker runs through the layers together.
+    static let batchSize = 16
+
     /// Runs `count` images of quantized inputs (`inputCount` integers each), one worker per core.
     /// - Throws: only if a worker is lost (the datapath itself cannot fail once compiled).
-    public func run(_ inputs: [Int32], count: Int) throws -> Run {
+    public func run(_ inputs: [Int32], count: Int, arithmetic: Arithmetic = .fastest) throws -> Run {
         precondition(inputs.count == count * inputCount, "inputs do not hold \(count) images")
         let workers = max(1, min(count, Parallel.workers))
         // Each worker runs a contiguous block of images and returns its scores and statistics.
         let parts = try Parallel.map(workers) { worker -> (scores: [Int32], statistics: [RequantizationStatistics]) in
-            var slots = [[Int32]](repeating: [], count: slotCount)
-            var scratch: [Int32] = []
             var statistics = requantizingLayers
             var scores: [Int32] = []
-            for image in (worker * count / workers)..<((worker + 1) * count / workers) {
-                slots[inputSlot] = Array(inputs[(image * inputCount)..<((image + 1) * inputCount)])
-                execute(&slots, scratch: &scratch, statistics: &statistics)
-                scores += slots[scoreSlot].prefix(classes)
+            let block = (worker * count / workers)..<((worker + 1) * count / workers)
+            for first in stride(from: block.lowerBound, to: block.upperBound, by: Self.batchSize) {
+                let batch = min(Self.batchSize, block.upperBound - first)
+                var slots = [[Int32]](repeating: [], count: slotCount)
+                slots[inputSlot] = Array(inputs[(first * inputCount)..<((first + batch) * inputCount)])
+                execute(&slots, batch: batch, arithmetic: arithmetic, statistics: &statistics)
+                let perImage = slots[scoreSlot].count / batch
+                for image in 0..<batch { scores += slots[scoreSlot][(image * perImage)..<(image * perImage + classes)] }
             }
             return (scores, statistics)
         }
@@ -42,12 +56,11 @@ extension IntegerProgram {
     }
 
     /// Every traced value (`traced`, in order) for one image of quantized inputs.
-    public func trace(_ input: [Int32]) -> [[Int32]] {
+    public func trace(_ input: [Int32], arithmetic: Arithmetic = .fastest) -> [[Int32]] {
         var slots = [[Int32]](repeating: [], count: slotCount)
-        var scratch: [Int32] = []
         var ignored = requantizingLayers
         slots[inputSlot] = input
-        execute(&slots, scratch: &scratch, statistics: &ignored)
+        execute(&slots, batch: 1, arithmetic: arithmetic, statistics: &ignored)
         return traced.map { slots[$0.slot] }
     }
 
@@ -66,21 +79,30 @@ extension IntegerProgram {
         }
     }
 
-    func execute(_ slots: inout [[Int32]], scratch: inout [Int32], statistics: inout [RequantizationStatistics]) {
-        var denseIndex = 0
+    /// Runs every step on `batch` images held one after another in each slot.
+    func execute(_ slots: inout [[Int32]], batch: Int, arithmetic: Arithmetic, statistics: inout [RequantizationStatistics]) {
+        var requantizing = 0
+        /// Applies a one-image function to each image of a slot.
+        func imageByImage(_ x: [Int32], _ body: ([Int32]) -> [Int32]) -> [Int32] {
+            guard batch > 1 else { return body(x) }
+            let size = x.count / batch
+            var y: [Int32] = []
+            for image in 0..<batch { y += body(Array(x[(image * size)..<((image + 1) * size)])) }
+            return y
+        }
         for step in steps {
             switch step {
             case let .dense(d):
-                slots[d.output] = dense(d, slots[d.input], scratch: &scratch, statistics: &statistics[denseIndex])
-                denseIndex += 1
+                slots[d.output] = dense(d, slots[d.input], batch: batch, arithmetic: arithmetic, statistics: &statistics[requantizing])
+                requantizing += 1
             case let .sum(s):
-                slots[s.output] = sum(s, slots, statistics: &statistics[denseIndex])
-                denseIndex += 1
+                slots[s.output] = sum(s, slots, statistics: &statistics[requantizing])
+                requantizing += 1
             case let .pool(p):
-                slots[p.output] = pool(p, slots[p.input])
+                slots[p.output] = imageByImage(slots[p.input]) { pool(p, $0) }
             case let .normalization(n):
-                slots[n.output] = normalize(n, slots[n.input], statistics: &statistics[denseIndex])
-                denseIndex += 1
+                slots[n.output] = imageByImage(slots[n.input]) { normalize(n, $0, statistics: &statistics[requantizing]) }
+                requantizing += 1
             case let .relu(input, output):
                 slots[output] = slots[input].map { max($0, 0) }
             case let .alias(input, output):
@@ -89,11 +111,48 @@ extension IntegerProgram {
         }
     }
 
-    /// `formats/datapath/SPEC.md` section 4, for one image.
-    func dense(_ d: Dense, _ x: [Int32], scratch: inout [Int32], statistics: inout RequantizationStatistics) -> [Int32] {
+    /// `formats/datapath/SPEC.md` section 4, for `batch` images.
+    func dense(_ d: Dense, _ x: [Int32], batch: Int, arithmetic: Arithmetic, statistics: inout RequantizationStatistics) -> [Int32] {
         let channels = d.outputShape[1]
         let positions = d.outputShape.count(from: 2)
-        var y = [Int32](repeating: 0, count: channels * positions)
+        var y = [Int32](repeating: 0, count: batch * channels * positions)
+        if arithmetic == .fastest, let node = d.exactInFloat {
+            var inputShape = d.inputShape, outputShape = d.outputShape
+            inputShape[0] = batch
+            outputShape[0] = batch
+            let sums = Network.runNode(node, inputs: [Tensor(shape: inputShape, data: x.map(Float.init))], outputShapes: [outputShape])[0]
+            for image in 0..<batch {
+                for channel in 0..<channels {
+                    let base = (image * channels + channel) * positions
+                    if (1...30).contains(d.shift) {
+                        sums.data.withUnsafeBufferPointer { sums in
+                            requantizeInLanes(d, UnsafeBufferPointer(rebasing: sums[base..<(base + positions)]), channel: channel, into: &y,
+                                              at: base, statistics: &statistics)
+                        }
+                    } else {
+                        requantize(d, sums.data[base..<(base + positions)].lazy.map { Int64($0) }, channel: channel, into: &y, at: base,
+                                   statistics: &statistics)
+                    }
+                }
+            }
+            return y
+        }
+        let perImage = d.inputShape.count(from: 1)
+        var scratch: [Int32] = []
+        for image in 0..<batch {
+            let offset = image * channels * positions
+            let input = Array(x[(image * perImage)..<((image + 1) * perImage)])
+            integerDense(d, input, scratch: &scratch) { channel, sums in
+                requantize(d, sums, channel: channel, into: &y, at: offset + channel * positions, statistics: &statistics)
+            }
+        }
+        return y
+    }
+
+    /// One image's sums, channel by channel, in 32-bit integers when the bound fits them, else 64.
+    func integerDense(_ d: Dense, _ x: [Int32], scratch: inout [Int32], _ emit: (Int, [Int64]) -> Void) {
+        let channels = d.outputShape[1]
+        let positions = d.outputShape.count(from: 2)
         var accumulator = [Int64](repeating: 0, count: positions)
         let perChannel = d.weights.count / channels
         if let a = d.convolution {
@@ -128,7 +187,7 @@ extension IntegerProgram {
                         Self.accumulate(Int64.self, weights: d.weights, base: oc * perChannel, count: perChannel,
                                         patches: scratch, positions: positions, into: &accumulator)
                     }
-                    requantize(d, accumulator, channel: oc, into: &y, statistics: &statistics)
+                    emit(oc, accumulator)
                 }
             }
         } else {
@@ -137,10 +196,9 @@ extension IntegerProgram {
                 let base = n * perChannel
                 for k in 0..<perChannel { sum += Int64(d.weights[base + k]) * Int64(x[k]) }
                 accumulator[0] = sum
-                requantize(d, accumulator, channel: n, into: &y, statistics: &statistics)
+                emit(n, accumulator)
             }
         }
-        return y
     }
 
     /// `accumulator[p] = Σ_k weights[base + k] × patches[k × positions + p]`, summed in `Sum`
@@ -164,21 +222,54 @@ extension IntegerProgram {
         for p in 0..<positions { accumulator[p] = Int64(sums[p]) }
     }
 
-    /// Adds the channel's bias, shifts to the output format with rounding, saturates.
+    /// Adds the channel's bias to each sum, shifts to the output format with rounding, saturates,
+    /// and writes the results from `y[base]` on.
     @inline(__always)
-    func requantize(_ d: Dense, _ accumulator: [Int64], channel: Int, into y: inout [Int32],
-                    statistics: inout RequantizationStatistics) {
-        let positions = y.count / d.outputShape[1]
+    func requantize<Sums: Collection<Int64>>(_ d: Dense, _ sums: Sums, channel: Int, into y: inout [Int32], at base: Int,
+                                             statistics: inout RequantizationStatistics) {
         let bias = d.bias[channel]
-        for p in 0..<positions {
-            let acc = accumulator[p] + bias
+        var index = base
+        for sum in sums {
+            let acc = sum + bias
             statistics.largestAccumulator = max(statistics.largestAccumulator, acc.magnitude > UInt64(Int64.max) ? Int64.max : abs(acc))
             let shifted = Self.shiftRounding(acc, by: d.shift)
             let clamped = d.format.saturate(shifted)
             if clamped != shifted, shifted > 0 || d.format.signed { statistics.saturated += 1 }
-            y[channel * positions + p] = Int32(clamped)
+            y[index] = Int32(clamped)
+            index += 1
         }
-        statistics.outputs += positions
+        statistics.outputs += index - base
+    }
+
+    /// `requantize` for exact float sums (`|sum + bias| ≤ bound < 2^22`) and a right shift of 1 to
+    /// 30 bits: the same integers, sixteen lanes at a time in 32-bit arithmetic.
+    func requantizeInLanes(_ d: Dense, _ sums: UnsafeBufferPointer<Float>, channel: Int, into y: inout [Int32], at base: Int,
+                           statistics: inout RequantizationStatistics) {
+        typealias Lanes = SIMD16<Int32>
+        let bias = Lanes(repeating: Int32(d.bias[channel])), half = Lanes(repeating: 1 << (d.shift - 1))
+        let low = Lanes(repeating: Int32(d.format.minimum)), high = Lanes(repeating: Int32(d.format.maximum))
+        let countsSaturation = Lanes(repeating: d.format.signed ? Int32.min : 1)
+        var largest = Lanes(), saturated = Lanes()
+        let whole = sums.count / Lanes.scalarCount * Lanes.scalarCount
+        y.withUnsafeMutableBufferPointer { y in
+            for start in stride(from: 0, to: whole, by: Lanes.scalarCount) {
+                // An integer float below 2^22 in magnitude, plus 1.5 × 2^23, holds itself in its low mantissa bits.
+                let floats = UnsafeRawPointer(sums.baseAddress! + start).loadUnaligned(as: SIMD16<Float>.self) + 12_582_912
+                let acc = unsafeBitCast(floats, to: Lanes.self) &- 0x4B40_0000 &+ bias
+                largest = pointwiseMax(largest, pointwiseMax(acc, 0 &- acc))
+                let shifted = (acc &+ half) &>> Lanes(repeating: Int32(d.shift))
+                let clamped = pointwiseMin(pointwiseMax(shifted, low), high)
+                // A clamp counts unless it is a fused ReLU's zero (unsigned output, negative value).
+                saturated &+= Lanes(repeating: 1).replacing(with: 0, where: clamped .== shifted .| shifted .< countsSaturation)
+                UnsafeMutableRawPointer(y.baseAddress! + base + start).storeBytes(of: clamped, as: Lanes.self)
+            }
+        }
+        statistics.largestAccumulator = max(statistics.largestAccumulator, Int64(largest.max()))
+        statistics.saturated += Int(saturated.wrappedSum())
+        statistics.outputs += whole
+        if whole < sums.count {
+            requantize(d, sums[whole...].lazy.map { Int64($0) }, channel: channel, into: &y, at: base + whole, statistics: &statistics)
+        }
     }
 
     /// `rshift_round(x, d)`: round to nearest, ties towards +∞; a left shift (saturating) for `d ≤ 0`.
@@ -217,31 +308,38 @@ extension IntegerProgram {
         let (c, h, w) = (p.inputShape[1], p.inputShape[2], p.inputShape[3])
         let (oh, ow) = (p.outputShape[2], p.outputShape[3])
         let (kernel, stride, pad) = p.attributes.window(height: h, width: w)
-        var y = [Int32](repeating: 0, count: c * oh * ow)
-        for plane in 0..<c {
-            for oy in 0..<oh {
-                for ox in 0..<ow {
-                    let y0 = oy * stride.h - pad.h, x0 = ox * stride.w - pad.w
-                    var best = Int32.min
-                    var sum: Int64 = 0
-                    for iy in max(y0, 0)..<min(y0 + kernel.h, h) {
-                        for ix in max(x0, 0)..<min(x0 + kernel.w, w) {
-                            let value = x[(plane * h + iy) * w + ix]
-                            best = max(best, value)
-                            sum += Int64(value)
+        let average = p.attributes.method == .average
+        // Each output's reciprocal of Caffe's divisor (the window clipped to the padded input).
+        let reciprocals = average ? (0..<(oh * ow)).map { index -> Int64 in
+            let y0 = index / ow * stride.h - pad.h, x0 = index % ow * stride.w - pad.w
+            return Self.reciprocal((min(y0 + kernel.h, h + pad.h) - y0) * (min(x0 + kernel.w, w + pad.w) - x0))
+        } : []
+        return [Int32](unsafeUninitializedCapacity: c * oh * ow) { y, initialized in
+            x.withUnsafeBufferPointer { x in
+                for plane in 0..<c {
+                    let input = x.baseAddress! + plane * h * w
+                    for oy in 0..<oh {
+                        let y0 = oy * stride.h - pad.h
+                        let rows = max(y0, 0)..<min(y0 + kernel.h, h)
+                        for ox in 0..<ow {
+                            let x0 = ox * stride.w - pad.w
+                            let columns = max(x0, 0)..<min(x0 + kernel.w, w)
+                            let out = (plane * oh + oy) * ow + ox
+                            if average {
+                                var sum: Int64 = 0
+                                for iy in rows { for ix in columns { sum += Int64(input[iy * w + ix]) } }
+                                y[out] = Int32(Self.shiftRounding(sum * reciprocals[oy * ow + ox], by: Self.reciprocalBits))
+                            } else {
+                                var best = Int32.min
+                                for iy in rows { for ix in columns { best = max(best, input[iy * w + ix]) } }
+                                y[out] = best
+                            }
                         }
-                    }
-                    let out = (plane * oh + oy) * ow + ox
-                    if p.attributes.method == .max {
-                        y[out] = best
-                    } else {
-                        let divisor = (min(y0 + kernel.h, h + pad.h) - y0) * (min(x0 + kernel.w, w + pad.w) - x0)
-                        y[out] = Int32(Self.shiftRounding(sum * Self.reciprocal(divisor), by: Self.reciprocalBits))
                     }
                 }
             }
+            initialized = c * oh * ow
         }
-        return y
     }
 
     /// LRN (`formats/datapath/SPEC.md` section 8), for one image: each value times the factor

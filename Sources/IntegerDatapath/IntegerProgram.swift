@@ -79,6 +79,11 @@ public struct IntegerProgram: Sendable {
         var accumulatorFraction: Int
         var inputFraction: Int
         var bound: Int64
+        /// The layer with its integer weights as floats and no bias, for the engine's float
+        /// kernels: when `bound < 2^22` every product and partial sum is an integer float32 holds
+        /// exactly (up to 2^24), so any summation order gives the integer sum, which then converts
+        /// to an integer by adding 1.5 × 2^23 (nil for wider bounds).
+        var exactInFloat: Node?
     }
 
     struct Sum: Sendable {
@@ -362,9 +367,25 @@ public struct IntegerProgram: Sendable {
         if case let .innerProduct(a) = node.op, a.transpose || a.axis != 1 {
             throw DatapathError(layer: node.name, "a transposed or axis-\(a.axis) InnerProduct is not in datapath 0.1")
         }
+        var exactInFloat: Node?
+        if bound < Int64(1) << 22 {
+            var floatNode = node
+            switch node.op {
+            case var .convolution(a):
+                a.biasTerm = false
+                floatNode.op = .convolution(a)
+            case var .innerProduct(a):
+                a.biasTerm = false
+                floatNode.op = .innerProduct(a)
+            default: break
+            }
+            floatNode.parameters = [Tensor(shape: node.parameters[0].shape, data: weights.map(Float.init))]
+            exactInFloat = floatNode
+        }
         return Dense(layer: node.name, input: input, output: output, convolution: convolution, inputShape: inputShape,
                      outputShape: outputShape, weights: weights, bias: bias, shift: accumulatorFraction - format.fraction,
-                     format: format, accumulatorFraction: accumulatorFraction, inputFraction: inputFormat.fraction, bound: bound)
+                     format: format, accumulatorFraction: accumulatorFraction, inputFraction: inputFormat.fraction, bound: bound,
+                     exactInFloat: exactInFloat)
     }
 
     /// Fractional bits of the LRN factor table's entries.

@@ -84,6 +84,8 @@ import Testing
         let input = (0..<(2 * 7 * 6)).map { _ in Int32.random(in: -top...(top - 1), using: &generator) }
         let run = try program.run(input, count: 1)
         let outputs = program.trace(input)
+        #expect(try program.run(input, count: 1, arithmetic: .integer).scores == run.scores)
+        #expect(program.trace(input, arithmetic: .integer) == outputs)
 
         // The spec, written out in Double: every value below is exact in Double.
         let x = input.map { Double($0) / 32 }
