@@ -1,43 +1,64 @@
+import Datasets
 import Foundation
 import Inference
 import Quantization
 import TensorGraph
 
+/// What one timed run executes: the float engine with one setting, or the integer datapath.
+public enum BenchmarkSubject: Sendable, Equatable {
+    /// float32 activations with these engine settings.
+    case float(EngineOptions)
+    /// The integer datapath (`formats/datapath/SPEC.md`) of the quantized model.
+    case integer
+
+    /// A short name: the convolution method, or `integer`.
+    public var label: String {
+        switch self {
+        case let .float(engine): engine.convolution.rawValue
+        case .integer: "integer"
+        }
+    }
+}
+
 /// What a benchmark times: whole evaluations of one request, repeated, with one or more engine
-/// settings interleaved run by run so that machine drift affects them alike.
+/// settings (and the integer datapath) interleaved run by run so that machine drift affects them alike.
 public struct BenchmarkRequest: Sendable {
     /// The evaluation to time (its `engine` is replaced by each of `engines` in turn).
     public var evaluation: EvaluationRequest
-    /// Timed runs per engine setting.
+    /// Timed runs per subject.
     public var runs: Int
-    /// The engine settings to compare; at least one.
-    public var engines: [EngineOptions]
+    /// What each round runs, in order: the float engine settings, then the integer datapath if asked.
+    public var subjects: [BenchmarkSubject]
 
     /// Checks the request's values.
-    /// - Throws: `RequestError` when `runs` is not positive or no engine setting is given.
-    public init(evaluation: EvaluationRequest, runs: Int = 5, engines: [EngineOptions] = [.default]) throws {
+    /// - Parameter datapaths: float (time `engines`), integer (time the integer datapath, which
+    ///   needs a quantized model with activation formats: a `.bmq` that records its datapath, a
+    ///   plan with formats, or calibration images), or both.
+    /// - Throws: `RequestError` when `runs` is not positive or nothing is to be timed.
+    public init(evaluation: EvaluationRequest, runs: Int = 5, engines: [EngineOptions] = [.default], datapaths: [Datapath] = [.float]) throws {
         guard runs > 0 else { throw RequestError(.runs, "\(.runs) must be positive") }
-        guard !engines.isEmpty else { throw RequestError(.convolution, "give at least one \(.convolution) method") }
+        guard !datapaths.contains(.float) || !engines.isEmpty else { throw RequestError(.convolution, "give at least one \(.convolution) method") }
+        guard !datapaths.isEmpty else { throw RequestError(.datapath, "give at least one \(.datapath)") }
         self.evaluation = evaluation
         self.runs = runs
-        self.engines = engines
+        subjects = (datapaths.contains(.float) ? engines.map(BenchmarkSubject.float) : []) + (datapaths.contains(.integer) ? [.integer] : [])
     }
 }
 
 /// One timed evaluation.
 public struct BenchmarkRun: Sendable {
-    /// 1-based round; every engine setting runs once per round.
+    /// 1-based round; every subject runs once per round.
     public var round: Int
-    /// The engine setting of this run.
-    public var engine: EngineOptions
+    /// What ran.
+    public var subject: BenchmarkSubject
     /// What the run measured (its seconds and images per second included).
     public var result: EvaluationResult
 }
 
-/// The fastest and median runs of one engine setting.
+/// The fastest and median runs of one subject.
 public struct BenchmarkSummary: Sendable {
-    /// The engine setting.
-    public var engine: EngineOptions
+    /// What ran.
+    public var subject: BenchmarkSubject
     /// Seconds of the fastest run.
     public var fastest: Double
     /// Seconds of the median run.
@@ -93,23 +114,63 @@ public enum Benchmark {
     ///   - onRun: called after each run, to show progress.
     /// - Throws: as ``Evaluation/run(_:progress:)``.
     public static func run(_ request: BenchmarkRequest, onRun: ((BenchmarkRun) -> Void)? = nil) throws -> BenchmarkReport {
+        let integer = request.subjects.contains(.integer) ? try IntegerRun(request.evaluation) : nil
         var evaluation = request.evaluation
         var runs: [BenchmarkRun] = []
         for round in 1...request.runs {
-            for engine in request.engines {
-                evaluation.engine = engine
-                let run = BenchmarkRun(round: round, engine: engine, result: try Evaluation.run(evaluation).result)
+            for subject in request.subjects {
+                let result: EvaluationResult
+                switch subject {
+                case let .float(engine):
+                    evaluation.engine = engine
+                    result = try Evaluation.run(evaluation).result
+                case .integer:
+                    result = try integer!.time()
+                }
+                let run = BenchmarkRun(round: round, subject: subject, result: result)
                 runs.append(run)
                 onRun?(run)
             }
         }
-        let summaries = request.engines.indices.map { index in
-            let mine = stride(from: index, to: runs.count, by: request.engines.count).map { runs[$0] }
+        let summaries = request.subjects.indices.map { index in
+            let mine = stride(from: index, to: runs.count, by: request.subjects.count).map { runs[$0] }
             let seconds = mine.map(\.result.seconds).sorted()
-            return BenchmarkSummary(engine: request.engines[index], fastest: seconds[0], median: seconds[seconds.count / 2],
+            return BenchmarkSummary(subject: request.subjects[index], fastest: seconds[0], median: seconds[seconds.count / 2],
                                     images: mine[0].result.total)
         }
         return BenchmarkReport(runs: runs, summaries: summaries)
+    }
+
+    /// The integer datapath of an evaluation request, set up once (formats checked or chosen,
+    /// weights quantized) so that each timed run is the integer pass alone.
+    struct IntegerRun {
+        let graph: Graph
+        let plan: QuantizationPlan
+        let formats: ActivationFormats
+        let dataset: Dataset
+        let preprocessing: Preprocessing
+        let batchSize: Int
+
+        init(_ request: EvaluationRequest) throws {
+            var setup = request
+            setup.datapath = .integer
+            let report = try Evaluation.run(setup)
+            guard let plan = report.plan, let formats = report.integer?.formats else {
+                throw RequestError(.datapath, "\(.datapath) integer needs a quantized model")
+            }
+            let (dataset, model) = try Evaluation.loadDataAndModel(request)
+            (graph, _) = try QuantizePass.apply(plan, to: model.graph.foldingBatchNorm())
+            self.plan = plan
+            self.formats = formats
+            self.dataset = dataset
+            preprocessing = model.graph.preprocessing ?? .identity
+            batchSize = request.batchSize
+        }
+
+        func time() throws -> EvaluationResult {
+            try IntegerDatapathRunner.evaluate(graph: graph, plan: plan, formats: formats, dataset: dataset, preprocessing: preprocessing,
+                                               batchSize: batchSize).result
+        }
     }
 
     /// Times the quantize pass alone (weights already in memory).

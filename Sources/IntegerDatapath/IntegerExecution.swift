@@ -22,7 +22,7 @@ extension IntegerProgram {
     }
 
     /// Images a worker runs through the layers together.
-    static let batchSize = 16
+    static let batchSize = 64
 
     /// Runs `count` images of quantized inputs (`inputCount` integers each), one worker per core.
     /// - Throws: only if a worker is lost (the datapath itself cannot fail once compiled).

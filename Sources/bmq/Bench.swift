@@ -25,13 +25,19 @@ struct Bench: ParsableCommand {
             help: ArgumentHelp("Convolution method(s): direct (register kernels, the default where the CPU has AVX2 and FMA) or gemm (im2col + OpenBLAS, as Caffe). Give both to time them side by side, interleaved run by run.", valueName: "method"))
     var convolution: [ConvolutionMethod] = []
 
+    @Option(parsing: .upToNextOption,
+            help: ArgumentHelp("float (the engine, float32 activations), integer (the integer datapath of a packed model that records it, or whose formats --calibration chooses), or both, timed side by side.", valueName: "kind"))
+    var datapath: [Datapath] = []
+
+    @OptionGroup var calibration: ActivationCalibrationOptions
+
     func run() throws {
         var evaluation = try commandLineRequest { try EvaluationRequest(
             model: try model.source, data: URL(fileURLWithPath: dataOptions.data), dataFormat: dataOptions.dataFormat,
-            limit: dataOptions.limit, batchSize: dataOptions.batchSize) }
+            limit: dataOptions.limit, batchSize: dataOptions.batchSize, activationCalibration: try calibration.request) }
         let engines = (convolution.isEmpty ? [ConvolutionMethod.preferred] : convolution)
             .map { EngineOptions(convolution: $0, blasThreads: blasThreads ?? 1) }
-        let request = try BenchmarkRequest(evaluation: evaluation, runs: runs, engines: engines)
+        let request = try BenchmarkRequest(evaluation: evaluation, runs: runs, engines: engines, datapaths: datapath.isEmpty ? [.float] : datapath)
         if perLayer {
             evaluation.engine = engines[0]
             let layers = try Evaluation.profileLayers(evaluation)
@@ -43,11 +49,11 @@ struct Bench: ParsableCommand {
         }
         let report = try Benchmark.run(request) { run in
             let r = run.result
-            print("run \(run.round) \(run.engine.convolution.rawValue): \(String(format: "%.3f", r.seconds)) s, \(String(format: "%.0f", r.imagesPerSecond)) images/s, \(r.correct)/\(r.total) correct")
+            print("run \(run.round) \(run.subject.label): \(String(format: "%.3f", r.seconds)) s, \(String(format: "%.0f", r.imagesPerSecond)) images/s, \(r.correct)/\(r.total) correct")
         }
         for summary in report.summaries {
             let images = Double(summary.images)
-            print("\(summary.engine.convolution.rawValue): min \(String(format: "%.3f", summary.fastest)) s (\(String(format: "%.0f", images / summary.fastest)) images/s), median \(String(format: "%.3f", summary.median)) s (\(String(format: "%.0f", images / summary.median)) images/s), batch \(dataOptions.batchSize)")
+            print("\(summary.subject.label): min \(String(format: "%.3f", summary.fastest)) s (\(String(format: "%.0f", images / summary.fastest)) images/s), median \(String(format: "%.3f", summary.median)) s (\(String(format: "%.0f", images / summary.median)) images/s), batch \(dataOptions.batchSize)")
         }
     }
 }

@@ -34,17 +34,7 @@ struct Eval: ParsableCommand {
     @Option(help: ArgumentHelp("float (float32 activations, as Caffe) or integer (also run the integer datapath).", valueName: "kind"))
     var datapath: Datapath = .float
 
-    @Option(help: ArgumentHelp("Calibration images that choose the integer datapath's activation formats (instead of the plan's).", valueName: "path"))
-    var calibration: String?
-
-    @Option(help: ArgumentHelp("Override content detection of the calibration images: mnist, cifar10 or cifar100.", valueName: "format"))
-    var calibrationFormat: DatasetFormat?
-
-    @Option(help: "Use only the first N calibration images.")
-    var calibrationLimit: Int = 5000
-
-    @Option(help: ArgumentHelp("Total bits of the activation formats chosen on --calibration: B for every tensor, LAYER=B per layer, or both (8,conv1=6).", valueName: "bits"))
-    var activationBits: String = "8"
+    @OptionGroup var calibration: ActivationCalibrationOptions
 
     @Option(help: ArgumentHelp("Write the plan with the activation formats it ran with (version 2).", valueName: "plan.json"))
     var savePlan: String?
@@ -94,9 +84,7 @@ struct Eval: ParsableCommand {
         let request = try commandLineRequest { try EvaluationRequest(
             model: try model.source, data: URL(fileURLWithPath: dataOptions.data), dataFormat: dataOptions.dataFormat,
             limit: dataOptions.limit, batchSize: dataOptions.batchSize, quantization: quantization.request, datapath: datapath,
-            activationCalibration: try calibration.map {
-                try ActivationCalibration(data: URL(fileURLWithPath: $0), format: calibrationFormat, limit: calibrationLimit, bits: try ActivationWidths(parsing: activationBits))
-            }) }
+            activationCalibration: try calibration.request) }
         // Refuse an unwritable plan name before the evaluation runs.
         if let savePlan { try FileIO.checkWritable(URL(fileURLWithPath: savePlan)) }
         let progress = ProgressLine(label: "evaluating", enabled: !json)
@@ -172,3 +160,28 @@ func layerLine(_ layer: LayerQuantizationReport) -> String {
 
 func fixed(_ value: Double) -> String { String(format: "%.4f", value) }
 func percent(_ share: Double) -> String { String(format: "%.1f%%", 100 * share) }
+
+/// Where the integer datapath's activation formats come from when the plan has none.
+struct ActivationCalibrationOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Calibration images that choose the integer datapath's activation formats (instead of the plan's).", valueName: "path"))
+    var calibration: String?
+
+    @Option(help: ArgumentHelp("Override content detection of the calibration images: mnist, cifar10 or cifar100.", valueName: "format"))
+    var calibrationFormat: DatasetFormat?
+
+    @Option(help: "Use only the first N calibration images.")
+    var calibrationLimit: Int = 5000
+
+    @Option(help: ArgumentHelp("Total bits of the activation formats chosen on --calibration: B for every tensor, LAYER=B per layer, or both (8,conv1=6).", valueName: "bits"))
+    var activationBits: String = "8"
+
+    /// The calibration request, when calibration images are given.
+    var request: ActivationCalibration? {
+        get throws {
+            try calibration.map {
+                try ActivationCalibration(data: URL(fileURLWithPath: $0), format: calibrationFormat, limit: calibrationLimit,
+                                          bits: try ActivationWidths(parsing: activationBits))
+            }
+        }
+    }
+}
