@@ -180,7 +180,14 @@ final class NetworkSearchEvaluator: SearchEvaluator, @unchecked Sendable {
         guard let scores = output[network.graph.output] else {
             throw GraphError.undefinedValue(layer: "output", value: network.graph.output)
         }
-        let quantizedLog = logProbabilities(scores)
+        let (divergence, agreeing) = compare(logProbabilities(scores), batch: batch)
+        return (divergence, agreeing, Evaluator.countCorrect(scores, labels: Array(dataset.labels[range])))
+    }
+
+    /// The KL divergence sum from the float model's class probabilities and the top-1 agreements
+    /// (the lowest index among equal largest) of one calibration batch's log-probabilities.
+    func compare(_ quantizedLog: [Double], batch: Int) -> (divergence: Double, agreeing: Int) {
+        let range = batchRanges[batch]
         let reference = referenceLogProbabilities[batch]
         let classes = reference.count / range.count
         var divergence = 0.0
@@ -196,7 +203,7 @@ final class NetworkSearchEvaluator: SearchEvaluator, @unchecked Sendable {
             }
             if floatTop == quantizedTop { agreeing += 1 }
         }
-        return (divergence, agreeing, Evaluator.countCorrect(scores, labels: Array(dataset.labels[range])))
+        return (divergence, agreeing)
     }
 
     func weightError(layer: Int, scheme: LayerScheme) -> Double {
@@ -244,8 +251,12 @@ final class NetworkSearchEvaluator: SearchEvaluator, @unchecked Sendable {
         return power
     }
 
-    /// Log class probabilities of a batch of outputs, as doubles.
-    func logProbabilities(_ scores: Tensor) -> [Double] {
+    /// Log class probabilities of a batch of outputs (probabilities when the network ends in a
+    /// Softmax, scores otherwise), as doubles.
+    func logProbabilities(_ scores: Tensor) -> [Double] { Self.logProbabilities(scores, areProbabilities: outputIsProbability) }
+
+    /// Log class probabilities of a batch of probabilities or of scores (by log-softmax).
+    static func logProbabilities(_ scores: Tensor, areProbabilities outputIsProbability: Bool) -> [Double] {
         let rows = max(1, scores.shape.rank > 0 ? scores.shape[0] : 1)
         let classes = scores.count / rows
         var result = [Double](repeating: 0, count: scores.count)

@@ -89,6 +89,10 @@ public struct SearchRequest: Sendable {
     /// Total bits of the integer datapath's activation formats, chosen after the weights on the
     /// calibration images and recorded in the plan; nil leaves the plan without them.
     public var activationBits: ActivationWidths?
+    /// What the search minimises: the float-activation network's divergence from the float model
+    /// (`float`), or, after that search, the integer datapath's (`integer`: coordinate descent over
+    /// the shortlists with the activation formats fixed; needs `activationBits`).
+    public var objective: Datapath
 
     /// Checks the request's values.
     /// - Throws: `RequestError` for a batch size, maximum width or average-bits budget out of range.
@@ -96,8 +100,12 @@ public struct SearchRequest: Sendable {
                 test: URL? = nil, testFormat: DatasetFormat? = nil, testLimit: Int? = nil, bits: BitWidths,
                 layers: LayerSelection = .all, family: CandidateFamily = .masks, maxWidth: Int = 10, rounding: RoundingMode = .nearest,
                 options: SearchOptions = SearchOptions(), batchSize: Int = 100, compare: Bool = true, compensationImages: Int = 0,
-                averageBits: Double? = nil, activationBits: ActivationWidths? = nil) throws {
+                averageBits: Double? = nil, activationBits: ActivationWidths? = nil, objective: Datapath = .float) throws {
         guard batchSize > 0 else { throw RequestError(.batchSize, "\(.batchSize) must be positive") }
+        if objective == .integer, activationBits == nil {
+            throw RequestError(.objective, "\(.objective) integer needs the activation formats' widths: give \(.activationBits)")
+        }
+        self.objective = objective
         if activationBits != nil, family == .floatScale {
             throw RequestError(.activationBits, "the integer datapath needs bit patterns; float-scale baselines need a multiplier")
         }
@@ -228,11 +236,27 @@ public struct IntegerSearchResult: Sendable, Codable {
     public var test: EvaluationResult?
     /// Each activation's calibration values against its format's range (the input first).
     public var profiles: [ActivationProfile]
+    /// What the integer objective changed, when the search used it.
+    public var refinement: IntegerRefinement?
 
     enum CodingKeys: String, CodingKey {
-        case layers, calibration, test, profiles
+        case layers, calibration, test, profiles, refinement
         case activationBits = "activation_bits", inputFormat = "input_format"
     }
+}
+
+/// The integer objective's refinement of the float search's choice (`formats/datapath/SPEC.md`).
+public struct IntegerRefinement: Sendable, Codable {
+    /// The float search's choice scored on the integer datapath (calibration images).
+    public var start: SearchScore
+    /// The refined choice's integer score (never worse than `start`).
+    public var result: SearchScore
+    /// Integer network evaluations run.
+    public var evaluations: Int
+    /// Layers whose pattern changed.
+    public var changed: [String]
+    /// Seconds the refinement took.
+    public var seconds: Double
 }
 
 /// The search use case (`bmq search`): each layer's pattern chosen on calibration data.
@@ -256,6 +280,11 @@ public enum SearchPipeline {
         let graph = request.activationBits == nil ? model.graph : model.graph.foldingBatchNorm()
         let widths = try request.bits.layers(in: graph, selection: request.layers)
         guard !widths.isEmpty else { throw PlanError("no weight layer selected to search") }
+        if request.objective == .integer, let unsearched = graph.nodes.first(where: { node in
+            node.op.hasWeights && !widths.contains { $0.name == node.name }
+        }) {
+            throw RequestError(.objective, "\(.objective) integer runs the whole network in integers: layer '\(unsearched.name)' must be searched too")
+        }
         for (name, bits) in widths where request.family != .floatScale && bits > request.maxWidth {
             throw RequestError(.maxWidth, "layer '\(name)': \(bits) stored bits do not fit in \(.maxWidth) \(request.maxWidth)")
         }
@@ -282,19 +311,42 @@ public enum SearchPipeline {
         }
         let searchStarted = Date()
         let memo = SearchMemo()
-        let result = try PatternSearch(evaluator: evaluator, layers: searchLayers(request.family), options: options, memo: memo,
+        var result = try PatternSearch(evaluator: evaluator, layers: searchLayers(request.family), options: options, memo: memo,
                                        progress: progress).run()
-        let searchSeconds = Date().timeIntervalSince(searchStarted)
+        var searchSeconds = Date().timeIntervalSince(searchStarted)
         var plan = QuantizationPlan(rounding: request.rounding, entries: zip(widths, result.schemes).map {
             QuantizationPlan.Entry(layer: $0.name, weights: $1)
         })
         var integer: IntegerSearchResult?
+        var refinement: IntegerRefinement?
         if let bits = request.activationBits {
             progress?("activation formats", 0, 1)
-            let quantized = evaluator.quantizedGraph(result.schemes)
+            var quantized = evaluator.quantizedGraph(result.schemes)
             let preprocessing = graph.preprocessing ?? .identity
             let (formats, profiles) = try IntegerDatapathRunner.chooseFormats(graph: quantized, calibration: calibration,
                                                                               preprocessing: preprocessing, bits: bits, batchSize: request.batchSize)
+            if request.objective == .integer {
+                let refineStarted = Date()
+                let layers = searchLayers(request.family)
+                // Each layer's shortlist: the candidates the float search scored through the network, best first.
+                let shortlists = zip(layers, result.layers).map { layer, found in
+                    found.candidates.filter { $0.alone != nil }.compactMap { record in layer.candidates.schemes.first { $0.text == record.scheme } }
+                }
+                let integerEvaluator = try IntegerSearchEvaluator(float: evaluator, layers: widths.map(\.name), schemes: result.schemes,
+                                                                  formats: formats)
+                let refined = try PatternSearch(evaluator: integerEvaluator, layers: layers, options: options, progress: progress)
+                    .refine(from: result.schemes, shortlists: shortlists)
+                refinement = IntegerRefinement(start: refined.start, result: refined.score, evaluations: refined.evaluations,
+                                               changed: zip(widths, zip(result.schemes, refined.schemes)).compactMap { layer, pair in
+                                                   pair.0 == pair.1 ? nil : layer.name
+                                               },
+                                               seconds: Date().timeIntervalSince(refineStarted))
+                result.schemes = refined.schemes
+                for index in result.layers.indices { result.layers[index].chosen = refined.schemes[index].text }
+                plan.entries = zip(widths, refined.schemes).map { QuantizationPlan.Entry(layer: $0.name, weights: $1) }
+                quantized = evaluator.quantizedGraph(refined.schemes)
+                searchSeconds += refinement!.seconds
+            }
             plan.activations = formats
             let onCalibration = try IntegerDatapathRunner.evaluate(graph: quantized, plan: plan, formats: formats, dataset: calibration,
                                                                    preprocessing: preprocessing, batchSize: request.batchSize)
@@ -310,7 +362,7 @@ public enum SearchPipeline {
                           calibrationSaturated: Double(calibrated.saturated) / Double(max(calibrated.outputs, 1)))
                 },
                 calibration: onCalibration.result, test: onTest?.result,
-                profiles: profiles)
+                profiles: profiles, refinement: refinement)
             progress?("activation formats", 1, 1)
         }
 

@@ -47,6 +47,12 @@ public enum SearchReportText {
                 lines.append("    " + pad(layer.name, 14) + pad("output \(layer.format)", 14) + pad("accumulator \(layer.accumulatorBits) bits", 22)
                              + String(format: "%.2f%% saturated", 100 * layer.saturated))
             }
+            if let refinement = integer.refinement {
+                lines.append(String(format: "integer objective: calibration KL %.4f -> %.4f, accuracy %.4f -> %.4f in %d integer evaluations (%.1f s); ",
+                                    refinement.start.loss, refinement.result.loss, refinement.start.accuracy, refinement.result.accuracy,
+                                    refinement.evaluations, refinement.seconds)
+                             + (refinement.changed.isEmpty ? "no layer changed" : "changed " + refinement.changed.joined(separator: ", ")))
+            }
             var line = pad("best, integer", 14) + pad("", 21) + pad(String(format: "%.4f", integer.calibration.accuracy), 10)
             if let test = integer.test { line += " | \(String(format: "%.4f", test.accuracy)) (\(test.correct))" }
             lines.append(line + "   the search's choice run in integers")
@@ -151,6 +157,12 @@ public enum SearchReportPage {
             + "<p>Formats chosen on the calibration images (<code>formats/datapath/SPEC.md</code>); input <code>\(escape(integer.inputFormat))</code>. "
             + String(format: "Calibration accuracy %.4f", integer.calibration.accuracy)
             + (integer.test.map { String(format: ", test accuracy %.4f (%d / %d)", $0.accuracy, $0.correct, $0.total) } ?? "") + ".</p>\n"
+            + (integer.refinement.map { refinement in
+                String(format: "<p>Integer objective: the float search's choice refined on the integer datapath, calibration KL %.4f → %.4f, "
+                       + "accuracy %.4f → %.4f (%d integer evaluations, %.1f s); ", refinement.start.loss, refinement.result.loss,
+                       refinement.start.accuracy, refinement.result.accuracy, refinement.evaluations, refinement.seconds)
+                    + (refinement.changed.isEmpty ? "no layer changed" : "changed " + refinement.changed.map(escape).joined(separator: ", ")) + ".</p>\n"
+            } ?? "")
             + "<table><tr><th>layer</th><th>output format</th><th>accumulator bits</th><th>saturated (calibration)</th><th>saturated (test)</th></tr>\n"
         for layer in integer.layers {
             html += "<tr><td>\(escape(layer.name))</td><td><code>\(escape(layer.format))</code></td><td>\(layer.accumulatorBits)</td>"

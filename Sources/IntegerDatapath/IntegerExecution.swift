@@ -79,9 +79,68 @@ extension IntegerProgram {
         }
     }
 
+    /// A batch of images partway through the program: the values the remaining steps read.
+    public struct PartialRun: Sendable {
+        var slots: [[Int32]]
+        /// Images in the batch.
+        public let batch: Int
+        /// The next step to run.
+        public internal(set) var step: Int
+    }
+
+    /// A batch of quantized inputs (`inputCount` integers per image) before the first step.
+    public func start(_ inputs: [Int32], count: Int) -> PartialRun {
+        var slots = [[Int32]](repeating: [], count: slotCount)
+        slots[inputSlot] = inputs
+        return PartialRun(slots: slots, batch: count, step: 0)
+    }
+
+    /// Runs steps from `run.step` up to `step` (the program's end when nil), keeping only the
+    /// values later steps read and the class scores.
+    public func advance(_ run: PartialRun, to step: Int? = nil, arithmetic: Arithmetic = .fastest) -> PartialRun {
+        var next = run
+        var ignored = requantizingLayers
+        let end = step ?? steps.count
+        execute(&next.slots, batch: run.batch, range: run.step..<end, arithmetic: arithmetic, statistics: &ignored)
+        next.step = end
+        var live: Set<Int> = [scoreSlot]
+        for later in steps[end...] { live.formUnion(Self.reads(later)) }
+        for slot in next.slots.indices where !live.contains(slot) { next.slots[slot] = [] }
+        return next
+    }
+
+    /// The class scores of a finished run (`classes` per image).
+    public func scores(of run: PartialRun) -> [Int32] {
+        let values = run.slots[scoreSlot], perImage = values.count / max(run.batch, 1)
+        return (0..<run.batch).flatMap { values[($0 * perImage)..<($0 * perImage + classes)] }
+    }
+
+    static func reads(_ step: Step) -> [Int] {
+        switch step {
+        case let .dense(d): [d.input]
+        case let .sum(s): s.inputs
+        case let .pool(p): [p.input]
+        case let .normalization(n): [n.input]
+        case let .relu(input, _), let .alias(input, _): [input]
+        }
+    }
+
+    static func requantizes(_ step: Step) -> Bool {
+        switch step {
+        case .dense, .sum, .normalization: true
+        case .pool, .relu, .alias: false
+        }
+    }
+
     /// Runs every step on `batch` images held one after another in each slot.
     func execute(_ slots: inout [[Int32]], batch: Int, arithmetic: Arithmetic, statistics: inout [RequantizationStatistics]) {
-        var requantizing = 0
+        execute(&slots, batch: batch, range: steps.indices, arithmetic: arithmetic, statistics: &statistics)
+    }
+
+    /// Runs steps `range` on `batch` images held one after another in each slot.
+    func execute(_ slots: inout [[Int32]], batch: Int, range: Range<Int>, arithmetic: Arithmetic,
+                 statistics: inout [RequantizationStatistics]) {
+        var requantizing = steps[..<range.lowerBound].filter(Self.requantizes).count
         /// Applies a one-image function to each image of a slot.
         func imageByImage(_ x: [Int32], _ body: ([Int32]) -> [Int32]) -> [Int32] {
             guard batch > 1 else { return body(x) }
@@ -90,7 +149,7 @@ extension IntegerProgram {
             for image in 0..<batch { y += body(Array(x[(image * size)..<((image + 1) * size)])) }
             return y
         }
-        for step in steps {
+        for step in steps[range] {
             switch step {
             case let .dense(d):
                 slots[d.output] = dense(d, slots[d.input], batch: batch, arithmetic: arithmetic, statistics: &statistics[requantizing])

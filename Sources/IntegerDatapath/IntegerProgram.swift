@@ -79,6 +79,11 @@ public struct IntegerProgram: Sendable {
         var accumulatorFraction: Int
         var inputFraction: Int
         var bound: Int64
+        /// The graph's node (its float bias), the input's format and whether a ReLU is fused: what
+        /// compiling the layer again with other weights needs.
+        var node: Node
+        var inputFormat: FixedPointFormat
+        var fusedReLU: Bool
         /// The layer with its integer weights as floats and no bias, for the engine's float
         /// kernels: when `bound < 2^22` every product and partial sum is an integer float32 holds
         /// exactly (up to 2^24), so any summation order gives the integer sum, which then converts
@@ -139,7 +144,7 @@ public struct IntegerProgram: Sendable {
         let slot: Int
     }
 
-    let steps: [Step]
+    private(set) var steps: [Step]
     let slotCount: Int
     /// The input, then every layer's output in execution order (a fused ReLU's output is its
     /// layer's; Dropout, Flatten and Split copy and are not listed).
@@ -385,7 +390,7 @@ public struct IntegerProgram: Sendable {
         return Dense(layer: node.name, input: input, output: output, convolution: convolution, inputShape: inputShape,
                      outputShape: outputShape, weights: weights, bias: bias, shift: accumulatorFraction - format.fraction,
                      format: format, accumulatorFraction: accumulatorFraction, inputFraction: inputFormat.fraction, bound: bound,
-                     exactInFloat: exactInFloat)
+                     node: node, inputFormat: inputFormat, fusedReLU: fusedReLU, exactInFloat: exactInFloat)
     }
 
     /// Fractional bits of the LRN factor table's entries.
@@ -415,6 +420,29 @@ public struct IntegerProgram: Sendable {
         }
         return Normalization(layer: node.name, input: input, output: output, region: a.region, localSize: a.localSize, shape: shape,
                              format: format, tableShift: shift, table: table, bound: bound)
+    }
+
+    /// The index of the step that computes Convolution or InnerProduct `layer`.
+    public func stepIndex(ofLayer layer: String) -> Int? {
+        steps.firstIndex { if case let .dense(d) = $0 { d.layer == layer } else { false } }
+    }
+
+    /// This program with `layer`'s weights replaced by `weights`, values of `pattern` (formats kept).
+    /// - Throws: `DatapathError` when the layer is not a Convolution or InnerProduct here, or a
+    ///   weight is not a value of `pattern`.
+    public func replacingWeights(of layer: String, with weights: Tensor, pattern: BitPattern) throws -> IntegerProgram {
+        guard let index = stepIndex(ofLayer: layer), case let .dense(d) = steps[index] else {
+            throw DatapathError(layer: layer, "is not a Convolution or InnerProduct of this program")
+        }
+        var node = d.node
+        node.parameters[0] = weights
+        let replaced = try Self.dense(node, input: d.input, inputFormat: d.inputFormat, inputShape: d.inputShape, outputShape: d.outputShape,
+                                      plan: QuantizationPlan(rounding: .nearest, entries: [.init(layer: layer, weights: .pattern(pattern))]),
+                                      formats: ActivationFormats(input: inputFormat, layers: [layer: d.format]), fusedReLU: d.fusedReLU,
+                                      output: d.output)
+        var copy = self
+        copy.steps[index] = .dense(replaced)
+        return copy
     }
 
     /// The deployable's statement of this datapath: formats, scales, integer biases, accumulator widths.

@@ -228,6 +228,23 @@ public final class PatternSearch<Evaluator: SearchEvaluator> {
         return SearchResult(schemes: best.schemes, score: best.score, layers: results, evaluations: evaluations)
     }
 
+    /// Coordinate-descent sweeps from a complete assignment, each layer trying its shortlist with the
+    /// others fixed: a second objective (the integer datapath's) refining what a first search chose.
+    /// - Parameters:
+    ///   - schemes: the starting scheme of every layer.
+    ///   - shortlists: each layer's candidates to try.
+    /// - Returns: the best assignment found (the start when nothing beats it), its score, and the
+    ///   start's score.
+    /// - Throws: whatever the evaluator throws.
+    public func refine(from schemes: [LayerScheme], shortlists: [[LayerScheme]]) throws
+        -> (schemes: [LayerScheme], score: SearchScore, start: SearchScore, evaluations: Int) {
+        guard let startScore = try scored(try evaluator.start(), layer: 0, schemes: schemes.map(Optional.some)) else {
+            throw PlanError("the starting assignment could not be scored")
+        }
+        let (best, score) = try descend(from: (schemes, startScore), shortlists: shortlists)
+        return (best, score, startScore, evaluations)
+    }
+
     /// The score of an assignment, or nil when its loss is sure to exceed `limit`.
     private func scored(_ checkpoint: Evaluator.Checkpoint, layer: Int, schemes: [LayerScheme?], limit: Double? = nil) throws -> SearchScore? {
         let key = SearchMemo.key(schemes)

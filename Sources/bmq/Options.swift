@@ -155,6 +155,7 @@ extension RequestField {
         case .calibrationLimit: "--calibration-limit"
         case .activationBits: "--activation-bits"
         case .datapath: "--datapath"
+        case .objective: "--objective"
         case .data: "--data"
         case .count: "--count"
         case .start: "--start"

@@ -70,6 +70,11 @@ struct Search: ParsableCommand {
         """, valueName: "bits"))
     var activationBits: String?
 
+    @Option(help: ArgumentHelp("""
+        float: minimise the float-activation network's divergence from the float model. integer: then refine the choice         on the integer datapath itself (coordinate descent over each layer's shortlist, activation formats fixed;         needs --activation-bits and every weight layer searched).
+        """, valueName: "kind"))
+    var objective: Datapath = .float
+
     @Option(help: ArgumentHelp("Layers a plain K applies to: conv, fc, all (default), or a comma list of names.", valueName: "layers"))
     var layers: String = "all"
 
@@ -140,7 +145,7 @@ struct Search: ParsableCommand {
             bits: try bits.map(BitWidths.init(parsing:)) ?? BitWidths(all: max(2, Int((averageBits ?? 2).rounded(.down)))), layers: LayerSelection(parsing: layers), family: family, maxWidth: maxWidth,
             rounding: rounding, options: SearchOptions(strategy: strategy, shortlist: shortlist, beamWidth: beamWidth),
             batchSize: batchSize, compare: !noCompare, compensationImages: compensate ? compensationImages : 0, averageBits: averageBits,
-            activationBits: try activationBits.map(ActivationWidths.init(parsing:))) }
+            activationBits: try activationBits.map(ActivationWidths.init(parsing:)), objective: objective) }
         // Refuse an output name of no known format before the search runs, not after.
         if let saveWeights { _ = try FormatRegistry.writer(for: URL(fileURLWithPath: saveWeights)) }
         let progress = PhaseProgress(enabled: !json)

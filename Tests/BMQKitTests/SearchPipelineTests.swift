@@ -53,6 +53,34 @@ struct SearchPipelineTests {
         #expect(evaluation.quantized?.correct == best.test?.correct)
     }
 
+    /// The integer objective refines the float search's choice on the integer datapath: never a
+    /// worse integer score, and the refined weights, run by the integer engine on their own, score
+    /// exactly what the refinement reported.
+    @Test func integerObjectiveRefinesOnTheDatapath() throws {
+        let model = ModelSource(net: Self.lenet.appendingPathComponent("lenet_train_test.prototxt"),
+                                weights: Self.lenet.appendingPathComponent("lenet_iter_10000.caffemodel"))
+        let calibration = SharedData.url("data/mnist/train-images-idx3-ubyte")
+        func request(_ layers: LayerSelection = .all, objective: Datapath = .integer, activationBits: ActivationWidths? = ActivationWidths(all: 4))
+            throws -> SearchRequest {
+            try SearchRequest(model: model, calibration: calibration, calibrationLimit: 500, bits: try BitWidths(parsing: "3"), layers: layers,
+                              options: SearchOptions(shortlist: 3), compare: false, compensationImages: 128, activationBits: activationBits,
+                              objective: objective)
+        }
+        let report = try SearchPipeline.run(try request())
+        let integer = try #require(report.integer)
+        let refinement = try #require(integer.refinement)
+        #expect(refinement.result.loss <= refinement.start.loss)
+        #expect(refinement.evaluations > 0)
+        #expect(integer.calibration.accuracy == refinement.result.accuracy, "an independent integer run of the refined weights")
+        #expect(report.plan.entries.map { $0.weights.text } == report.layers.map(\.chosen))
+        #expect(report.plan.activations != nil)
+
+        // The float objective leaves no refinement; the integer one needs formats and every layer.
+        #expect(try SearchPipeline.run(try request(objective: .float)).integer?.refinement == nil)
+        #expect { try request(activationBits: nil) } throws: { "\($0)".contains("activation bits") }
+        #expect { try SearchPipeline.run(try request(.convolutions)) } throws: { "\($0)".contains("ip1") }
+    }
+
     @Test func bitWidthsParseAndReportMistakes() throws {
         #expect(try BitWidths(parsing: "3,ip1=2") == BitWidths(all: 3, perLayer: ["ip1": 2]))
         #expect(try BitWidths(parsing: "conv1=4, ip1=2") == BitWidths(all: nil, perLayer: ["conv1": 4, "ip1": 2]))
