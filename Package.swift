@@ -39,6 +39,9 @@ let package = Package(
             name: "CaffeFormat",
             dependencies: ["TensorGraph", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "HDF5Format", dependencies: ["TensorGraph", "CHDF5"]),
+        .target(
+            name: "ONNXFormat",
+            dependencies: ["TensorGraph", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "SIMDKernels", swiftSettings: vectorUnitFlags),
         .target(name: "Inference", dependencies: ["TensorGraph", "COpenBLAS", "SIMDKernels"]),
         .target(name: "BitPacking"),
@@ -48,7 +51,7 @@ let package = Package(
         .target(name: "Datasets", dependencies: ["TensorGraph", "CZlib"]),
         .target(
             name: "BMQKit",
-            dependencies: ["TensorGraph", "CaffeFormat", "HDF5Format", "PackedFormat", "BitPacking", "Inference", "IntegerDatapath", "Datasets",
+            dependencies: ["TensorGraph", "CaffeFormat", "HDF5Format", "ONNXFormat", "PackedFormat", "BitPacking", "Inference", "IntegerDatapath", "Datasets",
                            "Quantization"]),
         .executableTarget(
             name: "bmq",

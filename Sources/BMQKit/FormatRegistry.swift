@@ -1,6 +1,7 @@
 import CaffeFormat
 import Foundation
 import HDF5Format
+import ONNXFormat
 import PackedFormat
 import Quantization
 import TensorGraph
@@ -12,7 +13,7 @@ import TensorGraph
 /// file ending the output name has. A new format is a module plus one line in ``formats``.
 public enum FormatRegistry {
     /// Every format plug-in, in the order files are tried.
-    public static let formats: [any ModelFormat] = [CaffeFormat(), HDF5WeightsFormat(), packed]
+    public static let formats: [any ModelFormat] = [CaffeFormat(), HDF5WeightsFormat(), packed, ONNXFormat()]
 
     /// The packed deployable, for the commands that work on its stored bits (inspect, export).
     static let packed = PackedFormat()

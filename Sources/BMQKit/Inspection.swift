@@ -129,7 +129,9 @@ public enum Inspection {
         var graph: Graph
         var stored: WeightSet?
         var recorded: Result<Graph, any Error>?
-        if let weights {
+        // A self-describing model (an .onnx file) carries its network and weights together.
+        let model = net == nil ? try weights.flatMap { try FormatRegistry.modelReader(for: $0)?.readModel(from: $0) } : nil
+        if let weights, model == nil {
             let reader = try FormatRegistry.weightsReader(for: weights)
             if net == nil, let recording = reader as? any RecordedTopologyReading {
                 (stored, recorded) = try recording.readRecordedModel(from: weights)
@@ -137,7 +139,9 @@ public enum Inspection {
                 stored = try reader.readWeights(from: weights)
             }
         }
-        if let net {
+        if let model {
+            graph = model
+        } else if let net {
             graph = try FormatRegistry.topologyReader(for: net).readTopology(from: net)
         } else if let weights, let recorded {
             switch recorded {

@@ -10,15 +10,15 @@ public struct ModelSource: Sendable {
     public var weights: URL
     /// Replaces the mean file the model names (which usually does not exist on this machine).
     public var meanFile: URL?
-    /// Replaces the model's input scale.
-    public var scale: Float?
+    /// Replaces the model's input scale: one value, or one per channel.
+    public var scale: [Float]?
     /// Replaces the model's per-channel mean values.
     public var meanValues: [Float]?
     /// Net layer name → the weights file's name for it, where they differ (Keras imports).
     public var nameMap: [String: String]
 
     /// A model from `net` (nil for a self-describing file) and `weights`, with optional preprocessing overrides.
-    public init(net: URL?, weights: URL, meanFile: URL? = nil, scale: Float? = nil, meanValues: [Float]? = nil,
+    public init(net: URL?, weights: URL, meanFile: URL? = nil, scale: [Float]? = nil, meanValues: [Float]? = nil,
                 nameMap: [String: String] = [:]) {
         self.net = net
         self.weights = weights
@@ -79,7 +79,7 @@ public enum ModelLoader {
         if !report.unusedLayers.isEmpty {
             warnings.append("weights for layers not in the net were ignored: \(report.unusedLayers.joined(separator: ", "))")
         }
-        resolved.preprocessing = try resolvePreprocessing(graph.preprocessing, source: source)
+        resolved.preprocessing = try resolvePreprocessing(graph.preprocessing, source: source, channels: graph.inputChannels)
         return LoadedModel(graph: resolved, unusedWeightLayers: report.unusedLayers, warnings: warnings)
     }
 
@@ -97,7 +97,7 @@ public enum ModelLoader {
             graph = try reader.readModel(from: source.weights)
         }
         if let imageShape { try checkImageShape(graph, imageShape, file: source.weights) }
-        graph.preprocessing = try resolvePreprocessing(graph.preprocessing, source: source)
+        graph.preprocessing = try resolvePreprocessing(graph.preprocessing, source: source, channels: graph.inputChannels)
         return LoadedModel(graph: graph, unusedWeightLayers: [], warnings: [], recordedPlan: plan, recordedDatapath: datapath)
     }
 
@@ -109,9 +109,17 @@ public enum ModelLoader {
         }
     }
 
-    static func resolvePreprocessing(_ declared: Preprocessing?, source: ModelSource) throws -> Preprocessing {
+    static func resolvePreprocessing(_ declared: Preprocessing?, source: ModelSource, channels: Int) throws -> Preprocessing {
+        for (field, values) in [(RequestField.scale, source.scale), (.meanValue, source.meanValues)] {
+            if let values, values.count != 1, values.count != channels {
+                throw RequestError(field, "\(field) has \(values.count) values; give one, or one per channel (the net's input has \(channels))")
+            }
+        }
         var preprocessing = declared ?? .identity
-        if let scale = source.scale { preprocessing.scale = scale }
+        if let scale = source.scale {
+            preprocessing.scale = scale.count == 1 ? scale[0] : 1
+            preprocessing.channelScales = scale.count == 1 ? [] : scale
+        }
         if let values = source.meanValues {
             preprocessing.meanValues = values
             preprocessing.meanFile = nil
@@ -143,4 +151,9 @@ extension Graph {
         copy.inputs[0].shape = Shape([batch] + imageShape.dims)
         return copy
     }
+}
+
+extension Graph {
+    /// Channels of the first input (dimension 1), or 1 for an input without one.
+    var inputChannels: Int { inputs.first.map { $0.shape.rank > 1 ? $0.shape[1] : 1 } ?? 1 }
 }

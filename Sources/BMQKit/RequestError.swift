@@ -29,7 +29,7 @@ public struct RequestError: Error, Sendable, CustomStringConvertible {
 
 /// A field of a use-case request.
 public enum RequestField: String, Sendable, CaseIterable {
-    case batchSize, limit, plan, pattern, layers, rounding, biasPattern, runs, convolution, net, weights, meanFile, dataFormat, calibrationFormat, calibration, calibrationLimit, activationBits, datapath, objective, data, count, start, inputShape, maxWidth, averageBits
+    case batchSize, limit, plan, pattern, layers, rounding, biasPattern, runs, convolution, net, weights, meanFile, dataFormat, calibrationFormat, calibration, calibrationLimit, activationBits, datapath, objective, scale, meanValue, data, count, start, inputShape, maxWidth, averageBits
 
     /// The field as a library caller knows it.
     public var label: String {
@@ -45,6 +45,7 @@ public enum RequestField: String, Sendable, CaseIterable {
         case .inputShape: "input shape"
         case .maxWidth: "maximum width"
         case .averageBits: "average bits"
+        case .meanValue: "mean values"
         default: rawValue
         }
     }

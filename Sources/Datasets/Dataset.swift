@@ -35,7 +35,8 @@ public struct Dataset: Sendable {
         stride(from: 0, to: count, by: max(1, size)).map { $0..<Swift.min($0 + max(1, size), count) }
     }
 
-    /// Images `range` as a float batch, preprocessed as `(pixel - mean) * scale`.
+    /// Images `range` as a float batch, preprocessed as `(pixel - mean) * scale` (per channel
+    /// when the preprocessing has one scale per channel).
     public func batch(_ range: Range<Int>, preprocessing: Preprocessing) -> Tensor {
         let size = imageShape.count
         let channels = imageShape[0]
@@ -43,7 +44,7 @@ public struct Dataset: Sendable {
         var data = [Float](repeating: 0, count: range.count * size)
         let mean = preprocessing.meanImage?.data
         let meanValues = preprocessing.meanValues
-        let scale = preprocessing.scale
+        let scales = (0..<channels).map { preprocessing.scale(ofChannel: $0) }
         pixels.withUnsafeBufferPointer { src in
             for (slot, image) in range.enumerated() {
                 let from = image * size, to = slot * size
@@ -54,7 +55,7 @@ public struct Dataset: Sendable {
                     } else if !meanValues.isEmpty {
                         value -= meanValues[meanValues.count == 1 ? 0 : i / plane]
                     }
-                    data[to + i] = value * scale
+                    data[to + i] = value * scales[i / plane]
                 }
             }
         }

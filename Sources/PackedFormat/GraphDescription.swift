@@ -69,13 +69,15 @@ public struct GraphDescription: Codable, Sendable, Equatable {
 
     public struct PreprocessingDescription: Codable, Sendable, Equatable {
         public var scale: Float
+        /// One scale per channel, when the model has them (absent otherwise).
+        public var channelScales: [Float]?
         public var meanValues: [Float]
         /// Name of the tensor holding the C x H x W mean image, if any.
         public var meanImage: String?
 
         enum CodingKeys: String, CodingKey {
             case scale
-            case meanValues = "mean_values", meanImage = "mean_image"
+            case channelScales = "channel_scales", meanValues = "mean_values", meanImage = "mean_image"
         }
     }
 
@@ -101,7 +103,8 @@ public struct GraphDescription: Codable, Sendable, Equatable {
         layers = graph.nodes.map(Layer.init)
         output = graph.output
         preprocessing = graph.preprocessing.map {
-            PreprocessingDescription(scale: $0.scale, meanValues: $0.meanValues, meanImage: $0.meanImage == nil ? nil : Self.meanImageName)
+            PreprocessingDescription(scale: $0.scale, channelScales: $0.channelScales.isEmpty ? nil : $0.channelScales, meanValues: $0.meanValues,
+                                     meanImage: $0.meanImage == nil ? nil : Self.meanImageName)
         }
     }
 
@@ -126,6 +129,7 @@ public struct GraphDescription: Codable, Sendable, Equatable {
                 meanImage = tensor
             }
             result.preprocessing = Preprocessing(scale: p.scale, meanValues: p.meanValues, meanImage: meanImage)
+            result.preprocessing?.channelScales = p.channelScales ?? []
         }
         return result
     }

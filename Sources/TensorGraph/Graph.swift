@@ -39,8 +39,11 @@ public struct GraphInput: Sendable, Equatable {
 
 /// How raw dataset bytes become the network's input: `(pixel - mean) * scale`, as Caffe's data transformer does.
 public struct Preprocessing: Sendable, Equatable {
-    /// The factor applied after the mean is subtracted.
+    /// The factor applied after the mean is subtracted (when `channelScales` is empty).
     public var scale: Float
+    /// One factor per channel, replacing `scale` when not empty (`(x/255 - mean_c) / std_c` is
+    /// `(x - 255 mean_c) × 1/(255 std_c)`).
+    public var channelScales: [Float] = []
     /// One mean per channel (Caffe's `mean_value`), or empty.
     public var meanValues: [Float]
     /// The mean file named by the model, as written there (may not exist on this machine).
@@ -54,6 +57,11 @@ public struct Preprocessing: Sendable, Equatable {
         self.meanValues = meanValues
         self.meanFile = meanFile
         self.meanImage = meanImage
+    }
+
+    /// The factor for `channel` of `channels`.
+    public func scale(ofChannel channel: Int) -> Float {
+        channelScales.isEmpty ? scale : channelScales[channelScales.count == 1 ? 0 : channel]
     }
 
     /// Raw values as stored: scale 1, no mean.

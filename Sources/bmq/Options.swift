@@ -45,7 +45,7 @@ struct ModelOptions: ParsableArguments {
             }
             return ModelSource(net: net.map { URL(fileURLWithPath: $0) }, weights: URL(fileURLWithPath: packedModel ?? weights ?? ""),
                                meanFile: preprocessing.meanFile.map { URL(fileURLWithPath: $0) },
-                               scale: preprocessing.scale, meanValues: preprocessing.meanValue.isEmpty ? nil : preprocessing.meanValue,
+                               scale: preprocessing.scale.isEmpty ? nil : preprocessing.scale, meanValues: preprocessing.meanValue.isEmpty ? nil : preprocessing.meanValue,
                                nameMap: nameMap)
         }
     }
@@ -58,8 +58,15 @@ struct PreprocessingOptions: ParsableArguments {
         valueName: "file"))
     var meanFile: String?
 
-    @Option(name: .long, help: "Multiply inputs by this after the mean is subtracted (LeNet uses 0.00390625).")
-    var scale: Float?
+    @Option(name: .long, parsing: .singleValue, help: ArgumentHelp(
+        "Multiply inputs by this after the mean is subtracted (LeNet uses 0.00390625); repeat once per channel for per-channel scales.",
+        valueName: "scale"))
+    var scale: [Float] = []
+
+    func validate() throws {
+        if let bad = scale.first(where: { !$0.isFinite || $0 == 0 }) { throw ValidationError("--scale \(bad) must be a finite, non-zero number") }
+        if let bad = meanValue.first(where: { !$0.isFinite }) { throw ValidationError("--mean-value \(bad) must be a finite number") }
+    }
 
     @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("Per-channel mean to subtract; repeat once per channel.", valueName: "value"))
     var meanValue: [Float] = []
@@ -156,6 +163,8 @@ extension RequestField {
         case .activationBits: "--activation-bits"
         case .datapath: "--datapath"
         case .objective: "--objective"
+        case .scale: "--scale"
+        case .meanValue: "--mean-value"
         case .data: "--data"
         case .count: "--count"
         case .start: "--start"
