@@ -62,6 +62,7 @@ let package = Package(
         .testTarget(name: "BitPackingTests", dependencies: ["BitPacking"]),
         .testTarget(name: "SIMDKernelsTests", dependencies: ["SIMDKernels", "Inference", "TensorGraph", "TestSupport"]),
         .testTarget(name: "CaffeFormatTests", dependencies: ["CaffeFormat", "TensorGraph", "TestSupport"]),
+        .testTarget(name: "ONNXFormatTests", dependencies: ["ONNXFormat", "Inference", "TensorGraph", "TestSupport"]),
         .testTarget(name: "HDF5FormatTests", dependencies: ["HDF5Format", "CaffeFormat", "TensorGraph", "TestSupport"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "TensorGraph", "TestSupport"]),
         .testTarget(name: "PackedFormatTests", dependencies: ["PackedFormat", "BitPacking", "Quantization", "TensorGraph", "TestSupport"]),
