@@ -39,6 +39,9 @@ public enum FormatRegistry {
     public static func weightsReader(for url: URL) throws -> any WeightsReading {
         let format = try format(of: url)
         guard let reader = format as? any WeightsReading else {
+            if format is any ModelReading {
+                throw FormatError(file: url.path, "is a \(format.identifier) model, which carries its own network: give it alone, without a net definition")
+            }
             throw FormatError(file: url.path, "is a \(format.identifier) file, which holds no weights bmq reads")
         }
         return reader

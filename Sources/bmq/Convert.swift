@@ -7,12 +7,16 @@ struct Convert: ParsableCommand {
         abstract: "Convert weights between formats, optionally quantizing them on the way.",
         discussion: """
             Reads the net definition and weights in any supported format (.caffemodel, Caffe \
-            .caffemodel.h5, Keras-style .h5 with --map where names differ) and writes the format \
-            the output name asks for: .caffemodel or .caffemodel.h5 / .h5 (Caffe's HDF5 layout).
+            .caffemodel.h5, Keras-style .h5 with --map where names differ), or a model that carries \
+            its own network (.onnx, .bmq), and writes the format the output name asks for: \
+            .caffemodel, .caffemodel.h5 / .h5 (Caffe's HDF5 layout), or .bmq (the packed \
+            deployable: only the stored bits of each quantized weight; give a plan or a pattern).
 
             Examples:
               bmq convert --net lenet.prototxt --weights lenet_iter_10000.caffemodel -o lenet.caffemodel.h5
               bmq convert --net lenet.prototxt --weights keras.h5 --map ip1=dense_1,ip2=dense_2 -o lenet.caffemodel
+              bmq convert --net lenet.prototxt --weights lenet_iter_10000.caffemodel --plan plan.json -o lenet.bmq
+              bmq convert model.onnx --scale 0.00392156862745098 --plan plan.json -o model.bmq
             """)
 
     @OptionGroup var model: ModelOptions

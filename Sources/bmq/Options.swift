@@ -7,7 +7,8 @@ import TensorGraph
 
 /// --net and --weights (or one packed model), shared by every command that loads a model.
 struct ModelOptions: ParsableArguments {
-    @Argument(help: ArgumentHelp("A packed .bmq model, which carries its own network (instead of --net and --weights).", valueName: "model.bmq"))
+    @Argument(help: ArgumentHelp("A packed .bmq or an .onnx model, which carries its own network (instead of --net and --weights); detected by content.",
+                                 valueName: "model"))
     var packedModel: String?
 
     @Option(name: .long, help: ArgumentHelp("Caffe net definition (.prototxt); a train_test file is read in its TEST phase.", valueName: "prototxt"))
