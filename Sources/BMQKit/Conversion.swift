@@ -14,6 +14,8 @@ public struct ConversionRequest: Sendable {
     public var output: URL
     /// The image shape (C x H x W) for nets whose input comes from a Data layer.
     public var imageShape: Shape?
+    /// Write bit-pattern weights as integer codes with a power-of-two scale (ONNX QDQ).
+    public var integerWeights: Bool
 
     /// Checks that the output name has a format and is not one of the inputs.
     /// - Parameters:
@@ -22,9 +24,16 @@ public struct ConversionRequest: Sendable {
     ///   - output: the file to write; its name picks the format.
     ///   - imageShape: C x H x W for nets whose input comes from a Data layer.
     ///   - requirePlan: refuse a request with nothing to quantize (`bmq quantize`).
+    ///   - integerWeights: write bit-pattern weights as integer codes and a power-of-two scale
+    ///     (`DequantizeLinear` in an `.onnx` output).
     /// - Throws: `RequestError` without a required plan, `FormatError` naming the output.
     public init(model: ModelSource, quantization: PlanRequest = PlanRequest(), output: URL, imageShape: Shape? = nil,
-                requirePlan: Bool = false) throws {
+                requirePlan: Bool = false, integerWeights: Bool = false) throws {
+        if integerWeights, !output.lastPathComponent.lowercased().hasSuffix(".onnx") {
+            throw RequestError(.qdq, "\(.qdq) writes .onnx outputs; '\(output.lastPathComponent)' is not one")
+        }
+        if integerWeights { try quantization.requireQuantization() }
+        self.integerWeights = integerWeights
         if requirePlan { try quantization.requireQuantization() }
         let inputs = [model.net, model.weights].compactMap { $0?.standardizedFileURL.resolvingSymlinksInPath().path }
         guard !inputs.contains(output.standardizedFileURL.resolvingSymlinksInPath().path) else {
@@ -55,14 +64,16 @@ public enum Conversion {
     public static func run(_ request: ConversionRequest) throws -> ConversionReport {
         let model = try ModelLoader.load(request.model, imageShape: request.imageShape)
         let plan = try request.quantization.plan(for: model.graph)
-        return ConversionReport(plan: plan, layers: try write(model.graph, plan: plan, to: request.output), output: request.output)
+        return ConversionReport(plan: plan, layers: try write(model.graph, plan: plan, to: request.output, integerWeights: request.integerWeights),
+                                output: request.output)
     }
 
     /// Applies `plan` (when given) to `graph` and writes it in the format the output name asks for.
     /// A plan with activation formats is for the integer datapath: BatchNorm and Scale are folded
     /// into their convolutions first, and a packed output records the datapath.
     /// - Throws: `FormatError`, `PlanError` or `DatapathError` naming what is wrong.
-    public static func write(_ graph: Graph, plan: QuantizationPlan?, to output: URL) throws -> [LayerQuantizationReport] {
+    public static func write(_ graph: Graph, plan: QuantizationPlan?, to output: URL, integerWeights: Bool = false) throws
+        -> [LayerQuantizationReport] {
         _ = try FormatRegistry.writer(for: output)
         var graph = plan?.activations == nil ? graph : graph.foldingBatchNorm()
         var reports: [LayerQuantizationReport] = []
@@ -73,7 +84,7 @@ public enum Conversion {
                 datapath = try IntegerProgram(graph: graph, plan: plan, formats: formats).contract
             }
         }
-        try FormatRegistry.write(graph, plan: plan, reports: reports, datapath: datapath, to: output)
+        try FormatRegistry.write(graph, plan: plan, reports: reports, datapath: datapath, to: output, integerWeights: integerWeights)
         return reports
     }
 }

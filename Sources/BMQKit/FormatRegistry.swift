@@ -88,10 +88,21 @@ public enum FormatRegistry {
     /// asks for; formats that store quantized tensors natively get the plan, its reports and the
     /// integer datapath.
     /// - Throws: `FormatError` naming the file.
+    /// - Parameter integerWeights: write each bit-pattern layer's weights as integer codes and a
+    ///   power-of-two scale where the format can (ONNX: `DequantizeLinear`), instead of floats.
     public static func write(_ graph: Graph, plan: QuantizationPlan?, reports: [LayerQuantizationReport], datapath: DatapathContract?,
-                             to url: URL) throws {
+                             to url: URL, integerWeights: Bool = false) throws {
         let writer = try writer(for: url)
-        if let plan, let quantizedWriter = writer as? any QuantizedModelWriting {
+        if integerWeights {
+            guard let onnx = writer as? ONNXFormat else {
+                throw FormatError(file: url.path, "integer weights with a dequantizing scale are written to .onnx files only")
+            }
+            let fractions = Dictionary(uniqueKeysWithValues: (plan?.entries ?? []).compactMap { entry -> (String, Int)? in
+                guard case let .pattern(pattern) = entry.weights else { return nil }
+                return (entry.layer, pattern.totalBits - 2 + pattern.shift)
+            })
+            try onnx.write(graph, weightFractions: fractions, to: url)
+        } else if let plan, let quantizedWriter = writer as? any QuantizedModelWriting {
             try quantizedWriter.write(graph, quantizedBy: plan, reports: reports, datapath: datapath, to: url)
         } else {
             try writer.write(graph, to: url)

@@ -46,10 +46,22 @@ public enum HardwareExport: String, Sendable, CaseIterable {
     case caffemodel
     /// A self-contained C99 program of the integer datapath that checks a test-vectors folder.
     case cReference = "c-reference"
+    /// The network as an ONNX model with the decoded weights as floats.
+    case onnx
+    /// The network as an ONNX model with bit-pattern weights as integer codes and a
+    /// power-of-two scale (`DequantizeLinear`).
+    case onnxQDQ = "onnx-qdq"
 
-    /// Writes the export into `directory` and returns the files written.
+    /// Writes the export into `directory` (for ONNX, also a file name ending in `.onnx`) and
+    /// returns the files written.
     /// - Throws: `FormatError` naming the file that could not be read or written.
     func write(_ packed: URL, to directory: URL) throws -> [URL] {
+        if self == .onnx || self == .onnxQDQ, directory.pathExtension.lowercased() == "onnx" {
+            let model = try ModelLoader.load(ModelSource(net: nil, weights: packed))
+            try FormatRegistry.write(model.graph, plan: model.recordedPlan, reports: [], datapath: nil, to: directory,
+                                     integerWeights: self == .onnxQDQ)
+            return [directory]
+        }
         let model = try FormatRegistry.packed.read(from: packed)
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -64,6 +76,8 @@ public enum HardwareExport: String, Sendable, CaseIterable {
             try FileIO.writeAtomically(Data(program.cReference(name: base).utf8), to: source)
             try FileIO.writeAtomically(Data(Self.cReferenceReadme(base: base, model: packed.lastPathComponent).utf8), to: readme)
             return [source, readme]
+        case .onnx, .onnxQDQ:
+            return try write(packed, to: directory.appendingPathComponent("\(base).onnx"))
         case .caffemodel:
             let url = directory.appendingPathComponent("\(base).caffemodel")
             try FormatRegistry.writer(for: url).write(try model.graph(), to: url)

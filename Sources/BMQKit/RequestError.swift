@@ -29,7 +29,7 @@ public struct RequestError: Error, Sendable, CustomStringConvertible {
 
 /// A field of a use-case request.
 public enum RequestField: String, Sendable, CaseIterable {
-    case batchSize, limit, plan, pattern, layers, rounding, biasPattern, runs, convolution, net, weights, meanFile, dataFormat, calibrationFormat, calibration, calibrationLimit, activationBits, datapath, objective, scale, meanValue, data, count, start, inputShape, maxWidth, averageBits
+    case batchSize, limit, plan, pattern, layers, rounding, biasPattern, runs, convolution, net, weights, meanFile, dataFormat, calibrationFormat, calibration, calibrationLimit, activationBits, datapath, objective, scale, meanValue, qdq, data, count, start, inputShape, maxWidth, averageBits
 
     /// The field as a library caller knows it.
     public var label: String {

@@ -4,7 +4,7 @@ import TensorGraph
 
 /// ONNX models (`.onnx`): network and weights in one file, read into a graph with the semantics
 /// the file states (`formats/onnx/README.md` lists what maps onto what).
-public struct ONNXFormat: ModelReading {
+public struct ONNXFormat: ModelReading, ModelWriting {
     public let identifier = "onnx"
     public let fileExtensions = ["onnx"]
 
@@ -29,6 +29,26 @@ public struct ONNXFormat: ModelReading {
         }
         var importer = ONNXImporter(model: model, file: url)
         return try importer.graph()
+    }
+
+    public func write(_ graph: Graph, to url: URL) throws {
+        try write(graph, weightFractions: [:], to: url)
+    }
+
+    /// Writes `graph` with the weights of the layers in `weightFractions` as integer codes and a
+    /// power-of-two scale, dequantized in the model (`DequantizeLinear`: int8 where every code
+    /// fits, else int32): exact for weights that are integers times `2^-F`.
+    /// - Parameter weightFractions: layer name → the weights' fractional bits `F`.
+    /// - Throws: `FormatError` naming the file when a layer has no ONNX form or a weight is not an
+    ///   integer times its scale.
+    public func write(_ graph: Graph, weightFractions: [String: Int], to url: URL) throws {
+        let model: Onnx_ModelProto
+        do {
+            model = try ONNXExporter.model(graph, dequantized: weightFractions)
+        } catch let error as GraphError {
+            throw FormatError(file: url.path, error.description)
+        }
+        try FileIO.writeAtomically(try model.serializedData(), to: url)
     }
 
     static func describe(_ error: any Error) -> String {

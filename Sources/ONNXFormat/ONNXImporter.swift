@@ -31,6 +31,8 @@ struct ONNXImporter {
     var usedNames: Set<String> = []
     /// The node being imported, for `add` and `refuse`.
     var current: (node: Onnx_NodeProto, index: Int)?
+    /// `(x - mean) × scale` found on the input, as bmq writes a model's preprocessing.
+    var preprocessing: Preprocessing?
 
     init(model: Onnx_ModelProto, file: URL) {
         self.model = model
@@ -51,8 +53,17 @@ struct ONNXImporter {
             throw fail("has \(dynamic.count) inputs besides its initializers (\(dynamic.map(\.name).joined(separator: ", "))); bmq runs nets with one")
         }
         input = GraphInput(name: first.name, shape: try inputShape(first))
-        for (index, node) in graph.node.enumerated() {
-            try importNode(node, index: index, opset: Int(opset))
+        var index = foldPreprocessing(graph.node)
+        while index < graph.node.count {
+            if let lrn = withinChannelLRN(graph.node, at: index) {
+                current = (graph.node[index + 5], index + 5)
+                add(.lrn(lrn.attributes), [resolve(lrn.input)])
+                current = nil
+                index += 6
+                continue
+            }
+            try importNode(graph.node[index], index: index, opset: Int(opset))
+            index += 1
         }
         if !unsupported.isEmpty {
             throw fail("has nodes bmq does not run: " + unsupported.joined(separator: ", "))
@@ -60,7 +71,7 @@ struct ONNXImporter {
         guard let output = graph.output.first else { throw fail("declares no output") }
         guard let input else { throw fail("declares no input") }
         let result = Graph(name: graph.name.isEmpty ? file.deletingPathExtension().lastPathComponent : graph.name, inputs: [input],
-                           nodes: nodes, output: resolve(output.name))
+                           nodes: nodes, output: resolve(output.name), preprocessing: preprocessing)
         do {
             _ = try ShapeInference.infer(result)
         } catch let error as GraphError {
@@ -100,6 +111,61 @@ struct ONNXImporter {
         while usedNames.contains(name) { name += "_" }
         usedNames.insert(name)
         return name
+    }
+
+    /// Folds a leading `Sub(input, mean)` and/or `Mul(·, scale)` by constants into the model's
+    /// preprocessing (bmq writes preprocessing so); returns the first node left to import.
+    mutating func foldPreprocessing(_ graphNodes: [Onnx_NodeProto]) -> Int {
+        guard let input else { return 0 }
+        let channels = input.shape[1], pixels = input.shape.count(from: 1)
+        var position = 0
+        var value = input.name
+        var result = Preprocessing()
+        func operand(_ node: Onnx_NodeProto) -> Constant? {
+            node.input.count == 2 && node.input[0] == value ? constants[node.input[1]] : nil
+        }
+        if position < graphNodes.count, graphNodes[position].opType == "Sub", let mean = operand(graphNodes[position]),
+           [1, channels, pixels].contains(mean.count) {
+            if mean.count == pixels {
+                result.meanImage = Tensor(shape: Shape(Array(input.shape.dims.dropFirst())), data: mean.values.map(Float.init))
+            } else {
+                result.meanValues = mean.values.map(Float.init)
+            }
+            value = graphNodes[position].output[0]
+            aliases[value] = input.name
+            position += 1
+        }
+        if position < graphNodes.count, graphNodes[position].opType == "Mul", let scale = operand(graphNodes[position]),
+           [1, channels].contains(scale.count) {
+            if scale.count == 1 { result.scale = Float(scale.values[0]) } else { result.channelScales = scale.values.map(Float.init) }
+            aliases[graphNodes[position].output[0]] = input.name
+            position += 1
+        }
+        if position > 0 { preprocessing = result }
+        return position
+    }
+
+    /// Caffe's within-channel LRN as bmq writes it: `Mul(x, x)`, an n×n `AveragePool` counting
+    /// padding, `Mul` by α, `Add` 1, `Pow` by -β, `Mul` by x.
+    func withinChannelLRN(_ graphNodes: [Onnx_NodeProto], at index: Int) -> (attributes: LRNAttributes, input: String)? {
+        guard index + 5 < graphNodes.count else { return nil }
+        let chain = Array(graphNodes[index...(index + 5)])
+        let x = chain[0].input.first ?? ""
+        func scalar(_ node: Onnx_NodeProto, _ op: String) -> Double? {
+            guard node.opType == op, node.input.count == 2, let c = constants[node.input[1]], c.count == 1 else { return nil }
+            return c.values[0]
+        }
+        guard chain[0].opType == "Mul", chain[0].input == [x, x], constants[x] == nil,
+              chain[1].opType == "AveragePool", chain[1].input == chain[0].output,
+              let alpha = scalar(chain[2], "Mul"), chain[2].input[0] == chain[1].output[0],
+              scalar(chain[3], "Add") == 1, chain[3].input[0] == chain[2].output[0],
+              let exponent = scalar(chain[4], "Pow"), chain[4].input[0] == chain[3].output[0],
+              chain[5].opType == "Mul", Set(chain[5].input) == [x, chain[4].output[0]] else { return nil }
+        let a = ONNXAttributes(chain[1])
+        guard let kernel = a.ints("kernel_shape"), kernel.count == 2, kernel[0] == kernel[1], kernel[0] % 2 == 1,
+              (a.ints("strides") ?? [1, 1]) == [1, 1], a.ints("pads") == [Int](repeating: (kernel[0] - 1) / 2, count: 4),
+              a.int("count_include_pad", 0) == 1 else { return nil }
+        return (LRNAttributes(localSize: kernel[0], alpha: Float(alpha), beta: Float(-exponent), region: .withinChannel), x)
     }
 
     // MARK: Tensors

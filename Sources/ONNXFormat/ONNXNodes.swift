@@ -65,6 +65,24 @@ extension ONNXImporter {
                 return
             }
             constants[output] = try constant(value.t)
+        case "DequantizeLinear" where allConstant:
+            guard let codes = const(0), let scale = const(1) else { refuse("needs constant codes and scale"); return }
+            let zero = const(2)
+            let rank = max(codes.dims.count, 1)
+            var axis = a.int("axis", 1)
+            if axis < 0 { axis += rank }
+            // Per tensor (one scale) or per slice along `axis`.
+            let inner = codes.dims.count > axis ? codes.dims[(axis + 1)...].reduce(1, *) : 1
+            let slices = scale.count
+            guard slices == 1 || (codes.dims.count > axis && codes.dims[axis] == slices), zero.map({ $0.count == slices }) ?? true else {
+                refuse("has \(slices) scales for a tensor of shape \(codes.dims)")
+                return
+            }
+            let values = codes.values.enumerated().map { index, code -> Double in
+                let slice = slices == 1 ? 0 : (index / inner) % slices
+                return Double(Float(code - (zero?.values[slice] ?? 0)) * Float(scale.values[slice]))
+            }
+            constants[output] = Constant(dims: codes.dims, values: values)
         case "Identity", "Dropout", "Cast":
             if let value = const(0) { constants[output] = value } else { aliases[output] = try dynamic(0) }
         case "Shape":
@@ -117,6 +135,17 @@ extension ONNXImporter {
                 parameters: [Tensor(shape: Shape(matrix.dims), data: matrix.values.map(Float.init))])
         case "Add", "Sub", "Mul", "Div":
             try importArithmetic(node, output: output, first: const(0), second: const(1))
+        case "Sum" where inputs.count > 2, "Max":
+            let operands = try inputs.indices.map { try dynamic($0) }
+            add(.eltwise(EltwiseAttributes(operation: node.opType == "Max" ? .max : .sum)), operands)
+        case "Sum" where inputs.count == 1:
+            aliases[output] = try dynamic(0)
+        case "Sum":
+            let operands = try inputs.indices.map { try dynamic($0) }
+            add(.eltwise(EltwiseAttributes(operation: .sum)), operands)
+        case "Abs":
+            let input = try dynamic(0)
+            add(.absVal(AbsValAttributes()), [input])
         case "Relu":
             let input = try dynamic(0)
             add(.relu(ReLUAttributes()), [input])

@@ -24,10 +24,13 @@ struct Convert: ParsableCommand {
 
     @OptionGroup var destination: OutputOptions
 
+    @Flag(help: "In an .onnx output, store each bit-pattern layer's weights as integer codes (int8 where they fit, else int32) with a power-of-two scale, dequantized in the model (DequantizeLinear): exact, and the integers hardware multiplies.")
+    var qdq = false
+
     func run() throws {
         let report = try Conversion.run(try ConversionRequest(
             model: try model.source, quantization: try quantization.request, output: destination.url,
-            imageShape: try destination.imageShape))
+            imageShape: try destination.imageShape, integerWeights: qdq))
         if let plan = report.plan { print("quantized \(report.layers.count) layers (\(plan.rounding.rawValue) rounding)") }
         print("wrote \(destination.output)")
     }

@@ -11,6 +11,8 @@ struct Export: ParsableCommand {
             coe:        Xilinx COE memory files, one per tensor
             caffemodel: the decoded weights, for Caffe
             c-reference: bmq_ref.c, a C99 program of the integer datapath that checks `bmq vectors` output
+            onnx:       the network as an ONNX model (weights as floats); -o may name the .onnx file
+            onnx-qdq:   the same with bit-pattern weights as integer codes and a power-of-two scale (DequantizeLinear)
             Bit orders are stated in formats/export.md.
 
             Example:
@@ -20,10 +22,10 @@ struct Export: ParsableCommand {
     @Argument(help: ArgumentHelp("A packed .bmq model.", valueName: "model.bmq"))
     var model: String
 
-    @Option(help: ArgumentHelp("c, hex, coe, caffemodel or c-reference.", valueName: "format"))
+    @Option(help: ArgumentHelp("c, hex, coe, caffemodel, c-reference, onnx or onnx-qdq.", valueName: "format"))
     var to: HardwareExport
 
-    @Option(name: .shortAndLong, help: ArgumentHelp("Folder to write into (created if needed).", valueName: "dir"))
+    @Option(name: .shortAndLong, help: ArgumentHelp("Folder to write into (created if needed); for onnx and onnx-qdq also a file name ending in .onnx.", valueName: "dir"))
     var output: String
 
     func run() throws {

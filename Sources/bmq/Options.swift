@@ -165,6 +165,7 @@ extension RequestField {
         case .datapath: "--datapath"
         case .objective: "--objective"
         case .scale: "--scale"
+        case .qdq: "--qdq"
         case .meanValue: "--mean-value"
         case .data: "--data"
         case .count: "--count"
