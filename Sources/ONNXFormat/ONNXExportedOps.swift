@@ -76,6 +76,8 @@ extension ONNXExporter {
                             constant(node.name + ".variance", Tensor(shape: [channels], data: p[1].data.map { $0 * divide }))]
             let value = scale.map { define($0.outputs[0], by: $0.name) } ?? output()
             self.node("BatchNormalization", operands, [value], name: node.name, [Self.float("epsilon", a.eps)])
+            // The folded Scale's own name, so that reading the file back restores both layers' names.
+            if let scale { proto.node[proto.node.count - 1].docString = Self.scaleNamePrefix + scale.name }
         case let .scale(a):
             guard a.axis == 1, a.numAxes == 1, inputShapes[0].rank >= 2 else {
                 throw GraphError.invalidAttribute(layer: node.name, reason: "ONNX export takes Scale over the channel axis")
@@ -144,6 +146,11 @@ extension ONNXExporter {
         self.node("Pow", [base, constant("\(node.name).exponent", Tensor(shape: [], data: [-a.beta]))], [factor], name: "\(node.name)/power")
         self.node("Mul", [input, factor], [output], name: node.name)
     }
+}
+
+extension ONNXExporter {
+    /// How a BatchNormalization node's doc string names the Scale layer folded into it.
+    static let scaleNamePrefix = "bmq scale layer: "
 }
 
 extension Op {

@@ -183,7 +183,10 @@ extension ONNXImporter {
             func tensor(_ c: Constant) -> Tensor { Tensor(shape: [channels], data: c.values.map(Float.init)) }
             add(.batchNorm(BatchNormAttributes(eps: a.float("epsilon", 1e-5))), [input],
                 parameters: [tensor(mean), tensor(variance), Tensor(shape: [1], data: [1])], name: name)
-            nodes.append(Node(name: name + "_scale", op: .scale(ScaleAttributes(biasTerm: true)), inputs: [output], outputs: [output],
+            let scaleName = node.docString.hasPrefix(ONNXExporter.scaleNamePrefix)
+                ? String(node.docString.dropFirst(ONNXExporter.scaleNamePrefix.count)) : name + "_scale"
+            usedNames.insert(scaleName)
+            nodes.append(Node(name: scaleName, op: .scale(ScaleAttributes(biasTerm: true)), inputs: [output], outputs: [output],
                               parameters: [tensor(gamma), tensor(beta)]))
         case "LRN":
             let input = try dynamic(0)

@@ -20,6 +20,12 @@ struct CLI {
 
     static func run(_ arguments: [String]) throws -> Result { try runProgram(binary.path, arguments) }
 
+    /// A helper program that did not give what a test needs.
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+        init(_ description: String) { self.description = description }
+    }
+
     /// Runs any program and collects its output.
     static func runProgram(_ path: String, _ arguments: [String]) throws -> Result {
         let process = Process()
