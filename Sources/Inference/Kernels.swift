@@ -151,6 +151,27 @@ enum Kernels {
         }
     }
 
+    /// Caffe's PReLU: max(x, 0) + slope × min(x, 0), the slope per channel (axis 1) or shared.
+    static func prelu(_ y: inout Tensor, slopes: Tensor) {
+        let channels = y.shape.rank > 1 ? y.shape[1] : 1, plane = y.shape.rank > 2 ? y.shape.count(from: 2) : 1
+        let slope = slopes.data
+        y.data.withUnsafeMutableBufferPointer { values in
+            for start in stride(from: 0, to: values.count, by: plane) {
+                let a = slope[slope.count == 1 ? 0 : (start / plane) % channels]
+                for i in start..<(start + plane) {
+                    let v = values[i]
+                    values[i] = Swift.max(v, 0) + a * Swift.min(v, 0)
+                }
+            }
+        }
+    }
+
+    static func clip(_ y: inout Tensor, min: Float, max: Float) {
+        y.data.withUnsafeMutableBufferPointer { values in
+            for i in values.indices { values[i] = Swift.min(Swift.max(values[i], min), max) }
+        }
+    }
+
     static func absVal(_ y: inout Tensor) {
         y.data.withUnsafeMutableBufferPointer { v in
             for i in v.indices { v[i] = abs(v[i]) }

@@ -117,6 +117,10 @@ public struct Network: Sendable {
             return inPlace { Kernels.tanh(&$0) }
         case .absVal:
             return inPlace { Kernels.absVal(&$0) }
+        case .prelu:
+            return inPlace { Kernels.prelu(&$0, slopes: p[0]) }
+        case let .clip(a):
+            return inPlace { Kernels.clip(&$0, min: a.min, max: a.max) }
         case let .softmax(a):
             return [Kernels.softmax(inputs[0], axis: a.axis)]
         case let .lrn(a):

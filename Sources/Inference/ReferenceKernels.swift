@@ -24,6 +24,16 @@ enum ReferenceKernels {
             return map { Foundation.tanh($0) }
         case .absVal:
             return map { $0 < 0 ? -$0 : $0 }
+        case .prelu:
+            let x = inputs[0]
+            let channels = x.shape.rank > 1 ? x.shape[1] : 1, plane = x.shape.rank > 2 ? x.shape.count(from: 2) : 1
+            var y = x
+            for i in y.data.indices where y.data[i] < 0 {
+                y.data[i] *= p[0].data[p[0].count == 1 ? 0 : (i / plane) % channels]
+            }
+            return [y]
+        case let .clip(a):
+            return map { Swift.min(Swift.max($0, a.min), a.max) }
         case let .softmax(a):
             return [softmax(inputs[0], axis: a.axis)]
         case let .lrn(a):

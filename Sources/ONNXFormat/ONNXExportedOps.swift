@@ -47,6 +47,14 @@ extension ONNXExporter {
         case .sigmoid: self.node("Sigmoid", inputs, [output()], name: node.name)
         case .tanh: self.node("Tanh", inputs, [output()], name: node.name)
         case .absVal: self.node("Abs", inputs, [output()], name: node.name)
+        case let .prelu(a):
+            // The slopes broadcast from the channel axis: [C, 1, 1] for a feature map.
+            let rank = inputShapes[0].rank
+            let shape = a.channelShared ? Shape([1]) : Shape([p[0].count] + [Int](repeating: 1, count: max(rank - 2, 0)))
+            self.node("PRelu", [inputs[0], constant(node.name + ".slopes", Tensor(shape: shape, data: p[0].data))], [output()], name: node.name)
+        case let .clip(a):
+            self.node("Clip", [inputs[0], constant(node.name + ".min", Tensor(shape: [], data: [a.min])),
+                               constant(node.name + ".max", Tensor(shape: [], data: [a.max]))], [output()], name: node.name)
         case let .softmax(a):
             self.node("Softmax", inputs, [output()], name: node.name, [Self.int("axis", a.axis)])
         case let .lrn(a):

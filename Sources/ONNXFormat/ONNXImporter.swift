@@ -113,8 +113,9 @@ struct ONNXImporter {
         return name
     }
 
-    /// Folds a leading `Sub(input, mean)` and/or `Mul(·, scale)` by constants into the model's
-    /// preprocessing (bmq writes preprocessing so); returns the first node left to import.
+    /// Folds the `Sub(input, mean)` and `Mul(·, scale)` nodes bmq writes for a model's
+    /// preprocessing (named `preprocessing.mean` and `preprocessing.scale`) back into it; other
+    /// models' arithmetic stays in the graph. Returns the first node left to import.
     mutating func foldPreprocessing(_ graphNodes: [Onnx_NodeProto]) -> Int {
         guard let input else { return 0 }
         let channels = input.shape[1], pixels = input.shape.count(from: 1)
@@ -124,7 +125,8 @@ struct ONNXImporter {
         func operand(_ node: Onnx_NodeProto) -> Constant? {
             node.input.count == 2 && node.input[0] == value ? constants[node.input[1]] : nil
         }
-        if position < graphNodes.count, graphNodes[position].opType == "Sub", let mean = operand(graphNodes[position]),
+        if position < graphNodes.count, graphNodes[position].opType == "Sub", graphNodes[position].name == "preprocessing.mean",
+           let mean = operand(graphNodes[position]),
            [1, channels, pixels].contains(mean.count) {
             if mean.count == pixels {
                 result.meanImage = Tensor(shape: Shape(Array(input.shape.dims.dropFirst())), data: mean.values.map(Float.init))
@@ -135,7 +137,8 @@ struct ONNXImporter {
             aliases[value] = input.name
             position += 1
         }
-        if position < graphNodes.count, graphNodes[position].opType == "Mul", let scale = operand(graphNodes[position]),
+        if position < graphNodes.count, graphNodes[position].opType == "Mul", graphNodes[position].name == "preprocessing.scale",
+           let scale = operand(graphNodes[position]),
            [1, channels].contains(scale.count) {
             if scale.count == 1 { result.scale = Float(scale.values[0]) } else { result.channelScales = scale.values.map(Float.init) }
             aliases[graphNodes[position].output[0]] = input.name

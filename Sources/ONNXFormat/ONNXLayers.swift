@@ -70,10 +70,11 @@ extension ONNXImporter {
         let kernel = Size2(kernelShape[0], kernelShape[1]), stride = Size2(strides[0], strides[1])
         let ownPads = a.ints("pads") ?? [0, 0, 0, 0]
         let ceil = a.int("ceil_mode", 0) == 1
-        // bmq's AVE divides by the window clipped to the padded input (Caffe's rule): ONNX's
-        // count_include_pad = 1 without ceil_mode, or padding that a Pad node made real zeros.
-        if average, ownPads.contains(where: { $0 != 0 }), a.int("count_include_pad", 0) == 0 || ceil {
-            refuse("averages over padding with a divisor bmq does not implement (count_include_pad = 0 or ceil_mode with padding)")
+        // bmq's AVE divides by the window clipped to the padded input (Caffe's rule), which is
+        // count_include_pad = 1 (as ONNX Runtime computes it, ceil_mode included), or padding a
+        // Pad node made real zeros.
+        if average, ownPads.contains(where: { $0 != 0 }), a.int("count_include_pad", 0) == 0 {
+            refuse("averages over padding excluding it from the divisor (count_include_pad = 0), which bmq does not implement")
             return
         }
         let shape = try self.shape(of: source)

@@ -152,6 +152,25 @@ extension ONNXImporter {
         case "LeakyRelu":
             let input = try dynamic(0)
             add(.relu(ReLUAttributes(negativeSlope: a.float("alpha", 0.01))), [input])
+        case "PRelu":
+            let input = try dynamic(0)
+            let channels = try shape(of: input).dropFirst().first ?? 1
+            guard let slopes = const(1), slopes.count == 1 || (slopes.count == channels && slopes.dims.filter({ $0 != 1 }).count <= 1) else {
+                refuse("needs constant slopes, one or one per channel")
+                return
+            }
+            add(.prelu(PReLUAttributes(channelShared: slopes.count == 1 && channels != 1)), [input],
+                parameters: [Tensor(shape: [slopes.count], data: slopes.values.map(Float.init))])
+        case "Clip":
+            let input = try dynamic(0)
+            let bound = Float.greatestFiniteMagnitude
+            let low = opset < 11 ? a.float("min", -bound) : const(1).map { Float($0.values[0]) } ?? -bound
+            let high = opset < 11 ? a.float("max", bound) : const(2).map { Float($0.values[0]) } ?? bound
+            if (opset >= 11 && ((inputs.count > 1 && !inputs[1].isEmpty && const(1) == nil) || (inputs.count > 2 && !inputs[2].isEmpty && const(2) == nil))) {
+                refuse("clips to bounds that are not constants")
+                return
+            }
+            add(.clip(ClipAttributes(min: low, max: high)), [input])
         case "Sigmoid":
             let input = try dynamic(0)
             add(.sigmoid(SigmoidAttributes()), [input])
@@ -163,7 +182,8 @@ extension ONNXImporter {
             let rank = try shape(of: input).count
             var axis = a.int("axis", opset < 13 ? 1 : -1)
             if axis < 0 { axis += rank }
-            guard axis == 1, rank == 2 || opset < 13 else { refuse("softmax over axis \(axis) of a rank-\(rank) tensor"); return }
+            // Before opset 13 Softmax normalizes over every axis from `axis` on (one axis only for rank 2).
+            guard axis == 1, rank == 2 || opset >= 13 else { refuse("softmax over axes \(axis)... of a rank-\(rank) tensor"); return }
             add(.softmax(SoftmaxAttributes(axis: 1)), [input])
         case "MaxPool", "AveragePool":
             try importPooling(node, a: a, input: try dynamic(0))

@@ -90,6 +90,8 @@ public enum Op: Sendable, Equatable {
     case sigmoid(SigmoidAttributes)
     case tanh(TanHAttributes)
     case absVal(AbsValAttributes)
+    case prelu(PReLUAttributes)
+    case clip(ClipAttributes)
     case softmax(SoftmaxAttributes)
     case lrn(LRNAttributes)
     /// Identity at inference time; the ratio is kept so writers can round-trip it.
@@ -105,7 +107,8 @@ public enum Op: Sendable, Equatable {
     /// Every operation's attributes type: the table formats decode type names with.
     public static let catalog: [any OperatorAttributes.Type] = [
         ConvolutionAttributes.self, PoolingAttributes.self, InnerProductAttributes.self, ReLUAttributes.self,
-        SigmoidAttributes.self, TanHAttributes.self, AbsValAttributes.self, SoftmaxAttributes.self, LRNAttributes.self,
+        SigmoidAttributes.self, TanHAttributes.self, AbsValAttributes.self, PReLUAttributes.self, ClipAttributes.self,
+        SoftmaxAttributes.self, LRNAttributes.self,
         DropoutAttributes.self, FlattenAttributes.self, ConcatAttributes.self, EltwiseAttributes.self,
         BatchNormAttributes.self, ScaleAttributes.self, SplitAttributes.self,
     ]
@@ -125,6 +128,8 @@ public enum Op: Sendable, Equatable {
         case let .sigmoid(a): a
         case let .tanh(a): a
         case let .absVal(a): a
+        case let .prelu(a): a
+        case let .clip(a): a
         case let .softmax(a): a
         case let .lrn(a): a
         case let .dropout(a): a

@@ -2,6 +2,7 @@ import CaffeFormat
 import Foundation
 import HDF5Format
 @testable import Inference
+import ONNXFormat
 import PackedFormat
 import TensorGraph
 import TestSupport
@@ -30,13 +31,15 @@ struct OperatorExample: Sendable {
             .pooling(PoolingAttributes(method: .average, kernel: Size2(square: 3), stride: Size2(square: 2), pad: Size2(square: 1))),
             inputs: [[2, 3, 7, 6]]),
         InnerProductAttributes.typeName: OperatorExample(.innerProduct(InnerProductAttributes(numOutput: 5)), inputs: [[2, 3, 2, 2]]),
-        ReLUAttributes.typeName: OperatorExample(.relu(ReLUAttributes(negativeSlope: 0.1)), inputs: [[2, 3, 4]]),
-        SigmoidAttributes.typeName: OperatorExample(.sigmoid(SigmoidAttributes()), inputs: [[2, 5]]),
-        TanHAttributes.typeName: OperatorExample(.tanh(TanHAttributes()), inputs: [[2, 5]]),
-        AbsValAttributes.typeName: OperatorExample(.absVal(AbsValAttributes()), inputs: [[2, 3, 4]]),
-        SoftmaxAttributes.typeName: OperatorExample(.softmax(SoftmaxAttributes(axis: 1)), inputs: [[2, 4, 3]]),
+        ReLUAttributes.typeName: OperatorExample(.relu(ReLUAttributes(negativeSlope: 0.1)), inputs: [[2, 3, 4, 1]]),
+        SigmoidAttributes.typeName: OperatorExample(.sigmoid(SigmoidAttributes()), inputs: [[2, 5, 1, 1]]),
+        TanHAttributes.typeName: OperatorExample(.tanh(TanHAttributes()), inputs: [[2, 5, 1, 1]]),
+        AbsValAttributes.typeName: OperatorExample(.absVal(AbsValAttributes()), inputs: [[2, 3, 4, 1]]),
+        PReLUAttributes.typeName: OperatorExample(.prelu(PReLUAttributes()), inputs: [[2, 3, 2, 2]]),
+        ClipAttributes.typeName: OperatorExample(.clip(ClipAttributes(min: -0.25, max: 0.5)), inputs: [[2, 3, 2, 2]]),
+        SoftmaxAttributes.typeName: OperatorExample(.softmax(SoftmaxAttributes(axis: 1)), inputs: [[2, 4, 3, 1]]),
         LRNAttributes.typeName: OperatorExample(.lrn(LRNAttributes(localSize: 3, alpha: 0.5, beta: 0.75, k: 2)), inputs: [[2, 5, 4, 4]]),
-        DropoutAttributes.typeName: OperatorExample(.dropout(DropoutAttributes(ratio: 0.3)), inputs: [[2, 6]]),
+        DropoutAttributes.typeName: OperatorExample(.dropout(DropoutAttributes(ratio: 0.3)), inputs: [[2, 6, 1, 1]]),
         FlattenAttributes.typeName: OperatorExample(.flatten(FlattenAttributes(axis: 1, endAxis: 2)), inputs: [[2, 3, 2, 2]]),
         ConcatAttributes.typeName: OperatorExample(.concat(ConcatAttributes(axis: 1)), inputs: [[2, 3, 2], [2, 1, 2]]),
         EltwiseAttributes.typeName: OperatorExample(
@@ -100,6 +103,17 @@ struct OperatorExample: Sendable {
         #expect(weights.layer(named: node.name)?.blobs ?? [] == node.parameters)
         let fromText = try caffe.readNet(text: try caffe.prototxt(for: graph))
         #expect(fromText.nodes.map(\.op) == [node.op], "\(typeName) through .prototxt text")
+
+        // ONNX: the model written and read back computes the same (one image input; Concat,
+        // Eltwise and Split take or give several values and are covered by whole networks).
+        let severalValues = example.inputs.count > 1 || node.outputs.count > 1
+        if !severalValues, case .flatten = node.op {} else if !severalValues {
+            let onnx = directory.appendingPathComponent("example.onnx")
+            try ONNXFormat().write(graph, to: onnx)
+            let imported = try ONNXFormat().readModel(from: onnx)
+            let output = try Network(graph: imported).forward(inputs[0])
+            #expect(output.shape == fast[0].shape && largestRelativeDifference(output, fast[0]) <= 1e-5, "\(typeName) through ONNX")
+        }
 
         // HDF5 (Caffe's snapshot layout) for operations with parameters.
         if !node.parameters.isEmpty {

@@ -544,6 +544,24 @@ nonisolated struct Caffe_LayerParameter: @unchecked Sendable {
   /// Clears the value of `reluParam`. Subsequent reads from it will return its default value.
   mutating func clearReluParam() {_uniqueStorage()._reluParam = nil}
 
+  var preluParam: Caffe_PReLUParameter {
+    get {_storage._preluParam ?? Caffe_PReLUParameter()}
+    set {_uniqueStorage()._preluParam = newValue}
+  }
+  /// Returns true if `preluParam` has been explicitly set.
+  var hasPreluParam: Bool {_storage._preluParam != nil}
+  /// Clears the value of `preluParam`. Subsequent reads from it will return its default value.
+  mutating func clearPreluParam() {_uniqueStorage()._preluParam = nil}
+
+  var clipParam: Caffe_ClipParameter {
+    get {_storage._clipParam ?? Caffe_ClipParameter()}
+    set {_uniqueStorage()._clipParam = newValue}
+  }
+  /// Returns true if `clipParam` has been explicitly set.
+  var hasClipParam: Bool {_storage._clipParam != nil}
+  /// Clears the value of `clipParam`. Subsequent reads from it will return its default value.
+  mutating func clearClipParam() {_uniqueStorage()._clipParam = nil}
+
   var scaleParam: Caffe_ScaleParameter {
     get {_storage._scaleParam ?? Caffe_ScaleParameter()}
     set {_uniqueStorage()._scaleParam = newValue}
@@ -2107,6 +2125,58 @@ nonisolated struct Caffe_PoolingParameter: Sendable {
   fileprivate var _roundMode: Caffe_PoolingParameter.RoundMode? = nil
 }
 
+nonisolated struct Caffe_PReLUParameter: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  var channelShared: Bool {
+    get {_channelShared ?? false}
+    set {_channelShared = newValue}
+  }
+  /// Returns true if `channelShared` has been explicitly set.
+  var hasChannelShared: Bool {self._channelShared != nil}
+  /// Clears the value of `channelShared`. Subsequent reads from it will return its default value.
+  mutating func clearChannelShared() {self._channelShared = nil}
+
+  var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  init() {}
+
+  fileprivate var _channelShared: Bool? = nil
+}
+
+nonisolated struct Caffe_ClipParameter: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  var min: Float {
+    get {_min ?? 0}
+    set {_min = newValue}
+  }
+  /// Returns true if `min` has been explicitly set.
+  var hasMin: Bool {self._min != nil}
+  /// Clears the value of `min`. Subsequent reads from it will return its default value.
+  mutating func clearMin() {self._min = nil}
+
+  var max: Float {
+    get {_max ?? 0}
+    set {_max = newValue}
+  }
+  /// Returns true if `max` has been explicitly set.
+  var hasMax: Bool {self._max != nil}
+  /// Clears the value of `max`. Subsequent reads from it will return its default value.
+  mutating func clearMax() {self._max = nil}
+
+  var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  init() {}
+
+  fileprivate var _min: Float? = nil
+  fileprivate var _max: Float? = nil
+}
+
 nonisolated struct Caffe_ReLUParameter: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -2651,7 +2721,7 @@ nonisolated extension Caffe_ParamSpec.DimCheckMode: SwiftProtobuf._ProtoNameProv
 
 nonisolated extension Caffe_LayerParameter: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   static let protoMessageName: String = _protobuf_package + ".LayerParameter"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}type\0\u{1}bottom\0\u{1}top\0\u{3}loss_weight\0\u{1}param\0\u{1}blobs\0\u{1}include\0\u{1}exclude\0\u{1}phase\0\u{3}propagate_down\0\u{4}Y\u{1}transform_param\0\u{3}loss_param\0\u{3}accuracy_param\0\u{3}argmax_param\0\u{3}concat_param\0\u{4}\u{2}convolution_param\0\u{3}data_param\0\u{3}dropout_param\0\u{4}\u{2}eltwise_param\0\u{4}\u{5}image_data_param\0\u{4}\u{2}inner_product_param\0\u{3}lrn_param\0\u{4}\u{3}pooling_param\0\u{4}\u{2}relu_param\0\u{3}sigmoid_param\0\u{3}softmax_param\0\u{4}\u{2}tanh_param\0\u{4}\u{8}flatten_param\0\u{4}\u{4}batch_norm_param\0\u{4}\u{3}scale_param\0\u{3}input_param\0")
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}type\0\u{1}bottom\0\u{1}top\0\u{3}loss_weight\0\u{1}param\0\u{1}blobs\0\u{1}include\0\u{1}exclude\0\u{1}phase\0\u{3}propagate_down\0\u{4}Y\u{1}transform_param\0\u{3}loss_param\0\u{3}accuracy_param\0\u{3}argmax_param\0\u{3}concat_param\0\u{4}\u{2}convolution_param\0\u{3}data_param\0\u{3}dropout_param\0\u{4}\u{2}eltwise_param\0\u{4}\u{5}image_data_param\0\u{4}\u{2}inner_product_param\0\u{3}lrn_param\0\u{4}\u{3}pooling_param\0\u{4}\u{2}relu_param\0\u{3}sigmoid_param\0\u{3}softmax_param\0\u{4}\u{2}tanh_param\0\u{4}\u{4}prelu_param\0\u{4}\u{4}flatten_param\0\u{4}\u{4}batch_norm_param\0\u{4}\u{3}scale_param\0\u{3}input_param\0\u{4}\u{5}clip_param\0")
 
   fileprivate class _StorageClass {
     var _name: String? = nil
@@ -2682,6 +2752,8 @@ nonisolated extension Caffe_LayerParameter: SwiftProtobuf.Message, SwiftProtobuf
     var _lrnParam: Caffe_LRNParameter? = nil
     var _poolingParam: Caffe_PoolingParameter? = nil
     var _reluParam: Caffe_ReLUParameter? = nil
+    var _preluParam: Caffe_PReLUParameter? = nil
+    var _clipParam: Caffe_ClipParameter? = nil
     var _scaleParam: Caffe_ScaleParameter? = nil
     var _sigmoidParam: Caffe_SigmoidParameter? = nil
     var _softmaxParam: Caffe_SoftmaxParameter? = nil
@@ -2724,6 +2796,8 @@ nonisolated extension Caffe_LayerParameter: SwiftProtobuf.Message, SwiftProtobuf
       _lrnParam = source._lrnParam
       _poolingParam = source._poolingParam
       _reluParam = source._reluParam
+      _preluParam = source._preluParam
+      _clipParam = source._clipParam
       _scaleParam = source._scaleParam
       _sigmoidParam = source._sigmoidParam
       _softmaxParam = source._softmaxParam
@@ -2774,10 +2848,12 @@ nonisolated extension Caffe_LayerParameter: SwiftProtobuf.Message, SwiftProtobuf
         case 124: try { try decoder.decodeSingularMessageField(value: &_storage._sigmoidParam) }()
         case 125: try { try decoder.decodeSingularMessageField(value: &_storage._softmaxParam) }()
         case 127: try { try decoder.decodeSingularMessageField(value: &_storage._tanhParam) }()
+        case 131: try { try decoder.decodeSingularMessageField(value: &_storage._preluParam) }()
         case 135: try { try decoder.decodeSingularMessageField(value: &_storage._flattenParam) }()
         case 139: try { try decoder.decodeSingularMessageField(value: &_storage._batchNormParam) }()
         case 142: try { try decoder.decodeSingularMessageField(value: &_storage._scaleParam) }()
         case 143: try { try decoder.decodeSingularMessageField(value: &_storage._inputParam) }()
+        case 148: try { try decoder.decodeSingularMessageField(value: &_storage._clipParam) }()
         default: break
         }
       }
@@ -2874,6 +2950,9 @@ nonisolated extension Caffe_LayerParameter: SwiftProtobuf.Message, SwiftProtobuf
       try { if let v = _storage._tanhParam {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 127)
       } }()
+      try { if let v = _storage._preluParam {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 131)
+      } }()
       try { if let v = _storage._flattenParam {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 135)
       } }()
@@ -2885,6 +2964,9 @@ nonisolated extension Caffe_LayerParameter: SwiftProtobuf.Message, SwiftProtobuf
       } }()
       try { if let v = _storage._inputParam {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 143)
+      } }()
+      try { if let v = _storage._clipParam {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 148)
       } }()
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -2923,6 +3005,8 @@ nonisolated extension Caffe_LayerParameter: SwiftProtobuf.Message, SwiftProtobuf
         if _storage._lrnParam != rhs_storage._lrnParam {return false}
         if _storage._poolingParam != rhs_storage._poolingParam {return false}
         if _storage._reluParam != rhs_storage._reluParam {return false}
+        if _storage._preluParam != rhs_storage._preluParam {return false}
+        if _storage._clipParam != rhs_storage._clipParam {return false}
         if _storage._scaleParam != rhs_storage._scaleParam {return false}
         if _storage._sigmoidParam != rhs_storage._sigmoidParam {return false}
         if _storage._softmaxParam != rhs_storage._softmaxParam {return false}
@@ -4347,6 +4431,79 @@ nonisolated extension Caffe_PoolingParameter.Engine: SwiftProtobuf._ProtoNamePro
 
 nonisolated extension Caffe_PoolingParameter.RoundMode: SwiftProtobuf._ProtoNameProviding {
   static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CEIL\0\u{1}FLOOR\0")
+}
+
+nonisolated extension Caffe_PReLUParameter: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  static let protoMessageName: String = _protobuf_package + ".PReLUParameter"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{4}\u{2}channel_shared\0")
+
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 2: try { try decoder.decodeSingularBoolField(value: &self._channelShared) }()
+      default: break
+      }
+    }
+  }
+
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._channelShared {
+      try visitor.visitSingularBoolField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  static func ==(lhs: Caffe_PReLUParameter, rhs: Caffe_PReLUParameter) -> Bool {
+    if lhs._channelShared != rhs._channelShared {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Caffe_ClipParameter: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  static let protoMessageName: String = _protobuf_package + ".ClipParameter"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}min\0\u{1}max\0")
+
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularFloatField(value: &self._min) }()
+      case 2: try { try decoder.decodeSingularFloatField(value: &self._max) }()
+      default: break
+      }
+    }
+  }
+
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._min {
+      try visitor.visitSingularFloatField(value: v, fieldNumber: 1)
+    } }()
+    try { if let v = self._max {
+      try visitor.visitSingularFloatField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  static func ==(lhs: Caffe_ClipParameter, rhs: Caffe_ClipParameter) -> Bool {
+    if lhs._min != rhs._min {return false}
+    if lhs._max != rhs._max {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
 }
 
 nonisolated extension Caffe_ReLUParameter: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
