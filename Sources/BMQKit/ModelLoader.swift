@@ -96,7 +96,11 @@ public enum ModelLoader {
         } else {
             graph = try reader.readModel(from: source.weights)
         }
-        if let imageShape { try checkImageShape(graph, imageShape, file: source.weights) }
+        if let imageShape {
+            // A flattened or channels-last input takes the dataset's C x H x W images through a first layout layer.
+            graph = graph.adaptingInput(to: imageShape)
+            try checkImageShape(graph, imageShape, file: source.weights)
+        }
         graph.preprocessing = try resolvePreprocessing(graph.preprocessing, source: source, channels: graph.inputChannels)
         return LoadedModel(graph: graph, unusedWeightLayers: [], warnings: [], recordedPlan: plan, recordedDatapath: datapath)
     }

@@ -166,6 +166,31 @@ enum Kernels {
         }
     }
 
+    /// Axis permutation: walks the output in order, stepping through the input by its strides.
+    static func permute(_ x: Tensor, order: [Int], outputShape: Shape) -> Tensor {
+        let rank = order.count
+        var inputStrides = [Int](repeating: 1, count: rank)
+        for axis in stride(from: rank - 2, through: 0, by: -1) { inputStrides[axis] = inputStrides[axis + 1] * x.shape[axis + 1] }
+        let steps = order.map { inputStrides[$0] }
+        var y = Tensor(uninitialized: outputShape)
+        var index = [Int](repeating: 0, count: rank)
+        var source = 0
+        for position in 0..<y.count {
+            y.data[position] = x.data[source]
+            // Advance the output index like an odometer, keeping the input offset in step.
+            var axis = rank - 1
+            while axis >= 0 {
+                index[axis] += 1
+                source += steps[axis]
+                if index[axis] < outputShape[axis] { break }
+                source -= steps[axis] * index[axis]
+                index[axis] = 0
+                axis -= 1
+            }
+        }
+        return y
+    }
+
     static func clip(_ y: inout Tensor, min: Float, max: Float) {
         y.data.withUnsafeMutableBufferPointer { values in
             for i in values.indices { values[i] = Swift.min(Swift.max(values[i], min), max) }

@@ -121,6 +121,8 @@ public struct Network: Sendable {
             return inPlace { Kernels.prelu(&$0, slopes: p[0]) }
         case let .clip(a):
             return inPlace { Kernels.clip(&$0, min: a.min, max: a.max) }
+        case let .permute(a):
+            return [Kernels.permute(inputs[0], order: a.fullOrder(rank: inputs[0].shape.rank), outputShape: outputShapes[0])]
         case let .softmax(a):
             return [Kernels.softmax(inputs[0], axis: a.axis)]
         case let .lrn(a):

@@ -34,6 +34,22 @@ enum ReferenceKernels {
             return [y]
         case let .clip(a):
             return map { Swift.min(Swift.max($0, a.min), a.max) }
+        case let .permute(a):
+            // Each output element from its coordinates, mapped back through the order.
+            let x = inputs[0], out = outputShapes[0], order = a.fullOrder(rank: x.shape.rank)
+            var y = Tensor(zeros: out)
+            for position in 0..<y.count {
+                var rest = position
+                var coordinates = [Int](repeating: 0, count: out.rank)
+                for axis in stride(from: out.rank - 1, through: 0, by: -1) {
+                    coordinates[axis] = rest % out[axis]
+                    rest /= out[axis]
+                }
+                var source = [Int](repeating: 0, count: out.rank)
+                for (axis, from) in order.enumerated() { source[from] = coordinates[axis] }
+                y.data[position] = x.data[source.enumerated().reduce(0) { $0 * x.shape[$1.offset] + $1.element }]
+            }
+            return [y]
         case let .softmax(a):
             return [softmax(inputs[0], axis: a.axis)]
         case let .lrn(a):

@@ -209,7 +209,7 @@ public struct IntegerProgram: Sendable {
                 throw DatapathError(layer: node.name, "only a Softmax that ends the network is allowed (the class is the argmax of its input)")
             }
         case .lrn: return
-        case .sigmoid, .tanh, .absVal, .concat, .prelu, .clip:
+        case .sigmoid, .tanh, .absVal, .concat, .prelu, .clip, .permute:
             throw DatapathError(layer: node.name, "\(node.op.typeName) has no integer definition in datapath 0.1 (formats/datapath/SPEC.md)")
         }
     }

@@ -52,6 +52,8 @@ extension ONNXExporter {
             let rank = inputShapes[0].rank
             let shape = a.channelShared ? Shape([1]) : Shape([p[0].count] + [Int](repeating: 1, count: max(rank - 2, 0)))
             self.node("PRelu", [inputs[0], constant(node.name + ".slopes", Tensor(shape: shape, data: p[0].data))], [output()], name: node.name)
+        case let .permute(a):
+            self.node("Transpose", inputs, [output()], name: node.name, [Self.ints("perm", a.fullOrder(rank: inputShapes[0].rank))])
         case let .clip(a):
             self.node("Clip", [inputs[0], constant(node.name + ".min", Tensor(shape: [], data: [a.min])),
                                constant(node.name + ".max", Tensor(shape: [], data: [a.max]))], [output()], name: node.name)

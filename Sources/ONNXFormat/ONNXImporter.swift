@@ -93,8 +93,9 @@ struct ONNXImporter {
             }
             return Int(size)
         }
-        guard dims.count == 4 else {
-            throw fail("input '\(value.name)' has shape \(dims); bmq reads image inputs shaped [batch, channels, height, width]")
+        guard (2...4).contains(dims.count) else {
+            throw fail("input '\(value.name)' has shape \(dims); bmq reads images as [batch, channels, height, width], "
+                       + "[batch, height, width, channels] or flattened [batch, values]")
         }
         return Shape(dims)
     }

@@ -171,6 +171,13 @@ extension ONNXImporter {
                 return
             }
             add(.clip(ClipAttributes(min: low, max: high)), [input])
+        case "Transpose":
+            let input = try dynamic(0)
+            let rank = try shape(of: input).count
+            let order = a.ints("perm") ?? Array((0..<rank).reversed())
+            guard order.first == 0 else { refuse("moves the batch axis"); return }
+            if order == Array(0..<rank) { aliases[output] = input; return }
+            add(.permute(PermuteAttributes(order: order)), [input])
         case "Sigmoid":
             let input = try dynamic(0)
             add(.sigmoid(SigmoidAttributes()), [input])

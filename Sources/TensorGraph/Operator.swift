@@ -92,6 +92,7 @@ public enum Op: Sendable, Equatable {
     case absVal(AbsValAttributes)
     case prelu(PReLUAttributes)
     case clip(ClipAttributes)
+    case permute(PermuteAttributes)
     case softmax(SoftmaxAttributes)
     case lrn(LRNAttributes)
     /// Identity at inference time; the ratio is kept so writers can round-trip it.
@@ -108,7 +109,7 @@ public enum Op: Sendable, Equatable {
     public static let catalog: [any OperatorAttributes.Type] = [
         ConvolutionAttributes.self, PoolingAttributes.self, InnerProductAttributes.self, ReLUAttributes.self,
         SigmoidAttributes.self, TanHAttributes.self, AbsValAttributes.self, PReLUAttributes.self, ClipAttributes.self,
-        SoftmaxAttributes.self, LRNAttributes.self,
+        SoftmaxAttributes.self, LRNAttributes.self, PermuteAttributes.self,
         DropoutAttributes.self, FlattenAttributes.self, ConcatAttributes.self, EltwiseAttributes.self,
         BatchNormAttributes.self, ScaleAttributes.self, SplitAttributes.self,
     ]
@@ -130,6 +131,7 @@ public enum Op: Sendable, Equatable {
         case let .absVal(a): a
         case let .prelu(a): a
         case let .clip(a): a
+        case let .permute(a): a
         case let .softmax(a): a
         case let .lrn(a): a
         case let .dropout(a): a

@@ -36,6 +36,7 @@ struct OperatorExample: Sendable {
         TanHAttributes.typeName: OperatorExample(.tanh(TanHAttributes()), inputs: [[2, 5, 1, 1]]),
         AbsValAttributes.typeName: OperatorExample(.absVal(AbsValAttributes()), inputs: [[2, 3, 4, 1]]),
         PReLUAttributes.typeName: OperatorExample(.prelu(PReLUAttributes()), inputs: [[2, 3, 2, 2]]),
+        PermuteAttributes.typeName: OperatorExample(.permute(PermuteAttributes(order: [0, 2, 3, 1])), inputs: [[2, 3, 4, 5]]),
         ClipAttributes.typeName: OperatorExample(.clip(ClipAttributes(min: -0.25, max: 0.5)), inputs: [[2, 3, 2, 2]]),
         SoftmaxAttributes.typeName: OperatorExample(.softmax(SoftmaxAttributes(axis: 1)), inputs: [[2, 4, 3, 1]]),
         LRNAttributes.typeName: OperatorExample(.lrn(LRNAttributes(localSize: 3, alpha: 0.5, beta: 0.75, k: 2)), inputs: [[2, 5, 4, 4]]),

@@ -164,6 +164,28 @@ import TestSupport
         }
     }
 
+    /// Flattened and channels-last inputs are read as declared (a loader adapts them to a
+    /// dataset's images); a Transpose keeping the batch first is a Permute.
+    @Test func otherInputLayoutsAndTransposeRead() throws {
+        let directory = try SharedData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var flat = ONNXModelBuilder(shape: [nil, 784])
+        flat.initializer("w", randomTensor([10, 784], seed: 13))
+        flat.node("Gemm", ["x", "w"], ["y"], ["transB": .int(1)])
+        flat.output("y", shape: [nil, 10])
+        try flat.write(to: directory.appendingPathComponent("flat.onnx"))
+        let flatGraph = try ONNXFormat().readModel(from: directory.appendingPathComponent("flat.onnx"))
+        #expect(flatGraph.inputs[0].shape == [1, 784])
+
+        var last = ONNXModelBuilder(shape: [1, 28, 28, 1])
+        last.node("Transpose", ["x"], ["t"], ["perm": .ints([0, 3, 1, 2])])
+        last.node("Relu", ["t"], ["y"])
+        last.output("y", shape: [1, 1, 28, 28])
+        try last.write(to: directory.appendingPathComponent("last.onnx"))
+        let lastGraph = try ONNXFormat().readModel(from: directory.appendingPathComponent("last.onnx"))
+        #expect(lastGraph.nodes.first?.op == .permute(PermuteAttributes(order: [0, 3, 1, 2])))
+    }
+
     /// Content detection: ONNX files are told from Caffe's binary files and from text.
     @Test func filesAreRecognisedByTheirFirstBytes() throws {
         let format = ONNXFormat()

@@ -562,6 +562,15 @@ nonisolated struct Caffe_LayerParameter: @unchecked Sendable {
   /// Clears the value of `clipParam`. Subsequent reads from it will return its default value.
   mutating func clearClipParam() {_uniqueStorage()._clipParam = nil}
 
+  var permuteParam: Caffe_PermuteParameter {
+    get {_storage._permuteParam ?? Caffe_PermuteParameter()}
+    set {_uniqueStorage()._permuteParam = newValue}
+  }
+  /// Returns true if `permuteParam` has been explicitly set.
+  var hasPermuteParam: Bool {_storage._permuteParam != nil}
+  /// Clears the value of `permuteParam`. Subsequent reads from it will return its default value.
+  mutating func clearPermuteParam() {_uniqueStorage()._permuteParam = nil}
+
   var scaleParam: Caffe_ScaleParameter {
     get {_storage._scaleParam ?? Caffe_ScaleParameter()}
     set {_uniqueStorage()._scaleParam = newValue}
@@ -2125,6 +2134,18 @@ nonisolated struct Caffe_PoolingParameter: Sendable {
   fileprivate var _roundMode: Caffe_PoolingParameter.RoundMode? = nil
 }
 
+nonisolated struct Caffe_PermuteParameter: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  var order: [UInt32] = []
+
+  var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  init() {}
+}
+
 nonisolated struct Caffe_PReLUParameter: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -2721,7 +2742,7 @@ nonisolated extension Caffe_ParamSpec.DimCheckMode: SwiftProtobuf._ProtoNameProv
 
 nonisolated extension Caffe_LayerParameter: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   static let protoMessageName: String = _protobuf_package + ".LayerParameter"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}type\0\u{1}bottom\0\u{1}top\0\u{3}loss_weight\0\u{1}param\0\u{1}blobs\0\u{1}include\0\u{1}exclude\0\u{1}phase\0\u{3}propagate_down\0\u{4}Y\u{1}transform_param\0\u{3}loss_param\0\u{3}accuracy_param\0\u{3}argmax_param\0\u{3}concat_param\0\u{4}\u{2}convolution_param\0\u{3}data_param\0\u{3}dropout_param\0\u{4}\u{2}eltwise_param\0\u{4}\u{5}image_data_param\0\u{4}\u{2}inner_product_param\0\u{3}lrn_param\0\u{4}\u{3}pooling_param\0\u{4}\u{2}relu_param\0\u{3}sigmoid_param\0\u{3}softmax_param\0\u{4}\u{2}tanh_param\0\u{4}\u{4}prelu_param\0\u{4}\u{4}flatten_param\0\u{4}\u{4}batch_norm_param\0\u{4}\u{3}scale_param\0\u{3}input_param\0\u{4}\u{5}clip_param\0")
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}type\0\u{1}bottom\0\u{1}top\0\u{3}loss_weight\0\u{1}param\0\u{1}blobs\0\u{1}include\0\u{1}exclude\0\u{1}phase\0\u{3}propagate_down\0\u{4}Y\u{1}transform_param\0\u{3}loss_param\0\u{3}accuracy_param\0\u{3}argmax_param\0\u{3}concat_param\0\u{4}\u{2}convolution_param\0\u{3}data_param\0\u{3}dropout_param\0\u{4}\u{2}eltwise_param\0\u{4}\u{5}image_data_param\0\u{4}\u{2}inner_product_param\0\u{3}lrn_param\0\u{4}\u{3}pooling_param\0\u{4}\u{2}relu_param\0\u{3}sigmoid_param\0\u{3}softmax_param\0\u{4}\u{2}tanh_param\0\u{4}\u{4}prelu_param\0\u{4}\u{4}flatten_param\0\u{4}\u{4}batch_norm_param\0\u{4}\u{3}scale_param\0\u{3}input_param\0\u{4}\u{5}clip_param\0\u{4}6permute_param\0")
 
   fileprivate class _StorageClass {
     var _name: String? = nil
@@ -2754,6 +2775,7 @@ nonisolated extension Caffe_LayerParameter: SwiftProtobuf.Message, SwiftProtobuf
     var _reluParam: Caffe_ReLUParameter? = nil
     var _preluParam: Caffe_PReLUParameter? = nil
     var _clipParam: Caffe_ClipParameter? = nil
+    var _permuteParam: Caffe_PermuteParameter? = nil
     var _scaleParam: Caffe_ScaleParameter? = nil
     var _sigmoidParam: Caffe_SigmoidParameter? = nil
     var _softmaxParam: Caffe_SoftmaxParameter? = nil
@@ -2798,6 +2820,7 @@ nonisolated extension Caffe_LayerParameter: SwiftProtobuf.Message, SwiftProtobuf
       _reluParam = source._reluParam
       _preluParam = source._preluParam
       _clipParam = source._clipParam
+      _permuteParam = source._permuteParam
       _scaleParam = source._scaleParam
       _sigmoidParam = source._sigmoidParam
       _softmaxParam = source._softmaxParam
@@ -2854,6 +2877,7 @@ nonisolated extension Caffe_LayerParameter: SwiftProtobuf.Message, SwiftProtobuf
         case 142: try { try decoder.decodeSingularMessageField(value: &_storage._scaleParam) }()
         case 143: try { try decoder.decodeSingularMessageField(value: &_storage._inputParam) }()
         case 148: try { try decoder.decodeSingularMessageField(value: &_storage._clipParam) }()
+        case 202: try { try decoder.decodeSingularMessageField(value: &_storage._permuteParam) }()
         default: break
         }
       }
@@ -2968,6 +2992,9 @@ nonisolated extension Caffe_LayerParameter: SwiftProtobuf.Message, SwiftProtobuf
       try { if let v = _storage._clipParam {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 148)
       } }()
+      try { if let v = _storage._permuteParam {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 202)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -3007,6 +3034,7 @@ nonisolated extension Caffe_LayerParameter: SwiftProtobuf.Message, SwiftProtobuf
         if _storage._reluParam != rhs_storage._reluParam {return false}
         if _storage._preluParam != rhs_storage._preluParam {return false}
         if _storage._clipParam != rhs_storage._clipParam {return false}
+        if _storage._permuteParam != rhs_storage._permuteParam {return false}
         if _storage._scaleParam != rhs_storage._scaleParam {return false}
         if _storage._sigmoidParam != rhs_storage._sigmoidParam {return false}
         if _storage._softmaxParam != rhs_storage._softmaxParam {return false}
@@ -4431,6 +4459,36 @@ nonisolated extension Caffe_PoolingParameter.Engine: SwiftProtobuf._ProtoNamePro
 
 nonisolated extension Caffe_PoolingParameter.RoundMode: SwiftProtobuf._ProtoNameProviding {
   static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CEIL\0\u{1}FLOOR\0")
+}
+
+nonisolated extension Caffe_PermuteParameter: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  static let protoMessageName: String = _protobuf_package + ".PermuteParameter"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}order\0")
+
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedUInt32Field(value: &self.order) }()
+      default: break
+      }
+    }
+  }
+
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.order.isEmpty {
+      try visitor.visitRepeatedUInt32Field(value: self.order, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  static func ==(lhs: Caffe_PermuteParameter, rhs: Caffe_PermuteParameter) -> Bool {
+    if lhs.order != rhs.order {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
 }
 
 nonisolated extension Caffe_PReLUParameter: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
