@@ -11,7 +11,7 @@ struct ModelOptions: ParsableArguments {
                                  valueName: "model"))
     var packedModel: String?
 
-    @Option(name: .long, help: ArgumentHelp("Caffe net definition (.prototxt); a train_test file is read in its TEST phase.", valueName: "prototxt"))
+    @Option(name: .long, help: ArgumentHelp("Caffe net definition (.prototxt); a train_test file is read in its TEST phase. An .onnx or .bmq model here needs no --weights.", valueName: "prototxt"))
     var net: String?
 
     @Option(name: .long, help: ArgumentHelp(
@@ -19,9 +19,17 @@ struct ModelOptions: ParsableArguments {
         valueName: "file"))
     var weights: String?
 
+    /// `--net` naming a model that carries its own weights (an .onnx or .bmq file).
+    var selfDescribingNet: String? {
+        guard packedModel == nil, weights == nil, let net,
+              (try? FormatRegistry.modelReader(for: URL(fileURLWithPath: net))) != nil else { return nil }
+        return net
+    }
+
     func validate() throws {
         switch (packedModel, weights) {
-        case (nil, nil): throw ValidationError("give --net and --weights, or a packed .bmq model")
+        case (nil, nil) where selfDescribingNet != nil: break
+        case (nil, nil): throw ValidationError("give --net and --weights, or a packed .bmq or .onnx model")
         case (.some, .some): throw ValidationError("give either a packed model or --weights, not both")
         default: break
         }
@@ -43,6 +51,11 @@ struct ModelOptions: ParsableArguments {
                     throw ValidationError("--map takes NET_LAYER=FILE_LAYER, got '\(pair)'")
                 }
                 nameMap[parts[0]] = parts[1]
+            }
+            if let model = selfDescribingNet {
+                return ModelSource(net: nil, weights: URL(fileURLWithPath: model), meanFile: preprocessing.meanFile.map { URL(fileURLWithPath: $0) },
+                                   scale: preprocessing.scale.isEmpty ? nil : preprocessing.scale,
+                                   meanValues: preprocessing.meanValue.isEmpty ? nil : preprocessing.meanValue)
             }
             return ModelSource(net: net.map { URL(fileURLWithPath: $0) }, weights: URL(fileURLWithPath: packedModel ?? weights ?? ""),
                                meanFile: preprocessing.meanFile.map { URL(fileURLWithPath: $0) },
