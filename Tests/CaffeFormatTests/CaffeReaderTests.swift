@@ -127,14 +127,14 @@ func tinyGraph() -> Graph {
             input: "data"
             input_shape { dim: 1 dim: 3 dim: 8 dim: 8 }
             layer { name: "up" type: "Deconvolution" bottom: "data" top: "up" convolution_param { num_output: 3 kernel_size: 2 } }
-            layer { name: "act" type: "PReLU" bottom: "up" top: "up" }
+            layer { name: "act" type: "Power" bottom: "up" top: "up" }
             layer { name: "relu" type: "ReLU" bottom: "up" top: "up" }
             """
         #expect {
             try caffe.readNet(text: text, file: "net.prototxt")
         } throws: { error in
             let message = "\(error)"
-            return message.contains("'up' (Deconvolution)") && message.contains("'act' (PReLU)") && message.contains("net.prototxt")
+            return message.contains("'up' (Deconvolution)") && message.contains("'act' (Power)") && message.contains("net.prototxt")
         }
     }
 

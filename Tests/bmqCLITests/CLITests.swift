@@ -204,7 +204,7 @@ struct SharedCLITests {
         #expect(try CLI.run(["convert", "--net", deploy, "--weights", h5, "-o", back]).status == 0)
         let result = try CLI.run(["eval", "--net", net, "--weights", back, "--data", data, "--limit", "1000"])
         #expect(result.status == 0 && result.stdout.contains("/ 1000"), "\(result.stderr)")
-        let unknown = try CLI.run(["convert", "--net", deploy, "--weights", weights, "-o", directory.appendingPathComponent("x.onnx").path])
+        let unknown = try CLI.run(["convert", "--net", deploy, "--weights", weights, "-o", directory.appendingPathComponent("x.tflite").path])
         #expect(unknown.status != 0 && unknown.stderr.contains("cannot tell the output format"))
     }
 }

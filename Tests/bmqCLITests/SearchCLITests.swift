@@ -63,7 +63,7 @@ import TestSupport
             ([], "--average-bits"),
             (["--bits", "3", "--average-bits", "3"], "not both"),
             (["--average-bits", "1.5"], "--average-bits 1.5"),
-            (["--bits", "3", "--save-weights", "model.onnx"], "cannot tell the output format"),
+            (["--bits", "3", "--save-weights", "model.tflite"], "cannot tell the output format"),
         ]
         for (arguments, message) in cases {
             let result = try CLI.run(common + arguments)
