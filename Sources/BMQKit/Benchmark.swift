@@ -31,9 +31,13 @@ public struct BenchmarkRequest: Sendable {
     public var subjects: [BenchmarkSubject]
 
     /// Checks the request's values.
-    /// - Parameter datapaths: float (time `engines`), integer (time the integer datapath, which
-    ///   needs a quantized model with activation formats: a `.bmq` that records its datapath, a
-    ///   plan with formats, or calibration images), or both.
+    /// - Parameters:
+    ///   - evaluation: the evaluation to time.
+    ///   - runs: timed runs per subject.
+    ///   - engines: the float engine settings to compare.
+    ///   - datapaths: float (time `engines`), integer (time the integer datapath, which needs a
+    ///     quantized model with activation formats: a `.bmq` that records its datapath, or
+    ///     calibration images), or both.
     /// - Throws: `RequestError` when `runs` is not positive or nothing is to be timed.
     public init(evaluation: EvaluationRequest, runs: Int = 5, engines: [EngineOptions] = [.default], datapaths: [Datapath] = [.float]) throws {
         guard runs > 0 else { throw RequestError(.runs, "\(.runs) must be positive") }

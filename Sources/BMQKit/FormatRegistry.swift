@@ -88,8 +88,14 @@ public enum FormatRegistry {
     /// asks for; formats that store quantized tensors natively get the plan, its reports and the
     /// integer datapath.
     /// - Throws: `FormatError` naming the file.
-    /// - Parameter integerWeights: write each bit-pattern layer's weights as integer codes and a
-    ///   power-of-two scale where the format can (ONNX: `DequantizeLinear`), instead of floats.
+    /// - Parameters:
+    ///   - graph: the graph, already quantized by `plan` when one is given.
+    ///   - plan: the plan that quantized it, or nil.
+    ///   - reports: what the quantize pass computed per layer (baseline scales).
+    ///   - datapath: the integer datapath, for formats that record it.
+    ///   - url: the output file; its name picks the format.
+    ///   - integerWeights: write each bit-pattern layer's weights as integer codes and a
+    ///     power-of-two scale where the format can (ONNX: `DequantizeLinear`), instead of floats.
     public static func write(_ graph: Graph, plan: QuantizationPlan?, reports: [LayerQuantizationReport], datapath: DatapathContract?,
                              to url: URL, integerWeights: Bool = false) throws {
         let writer = try writer(for: url)
