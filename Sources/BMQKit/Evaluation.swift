@@ -98,6 +98,7 @@ public enum Evaluation {
     /// - Throws: `FormatError` or `GraphError` naming the file or layer at fault.
     public static func run(_ request: EvaluationRequest, progress: ((Int, Int) -> Void)? = nil) throws -> EvaluationReport {
         let (dataset, model) = try loadDataAndModel(request)
+        try checkLabels(dataset, fit: model.graph, file: request.data)
         var plan = try request.quantization.plan(for: model.graph)
         var recordedDatapath: DatapathContract?
         if plan == nil, request.datapath == .integer, request.model.net == nil {
@@ -169,6 +170,14 @@ public enum Evaluation {
     }
 
     /// Reads the request's data, then the model with the data's image shape.
+    /// Throws when the data's labels name classes the net does not score (a CIFAR-100 file for a
+    /// 10-class net), which would otherwise be counted as plain mistakes.
+    static func checkLabels(_ dataset: Dataset, fit graph: Graph, file: URL) throws {
+        guard let classes = try ShapeInference.infer(graph, checkParameters: false).valueShapes[graph.output]?.count(from: 1),
+              let largest = dataset.labels.max(), largest >= classes else { return }
+        throw FormatError(file: file.path, "has labels up to \(largest), but the net scores \(classes) classes: is it the dataset this net was trained on?")
+    }
+
     static func loadDataAndModel(_ request: EvaluationRequest) throws -> (Dataset, LoadedModel) {
         let dataset = try readDataset(request.data, format: request.dataFormat, formatField: .dataFormat).prefix(request.limit)
         return (dataset, try ModelLoader.load(request.model, imageShape: dataset.imageShape))

@@ -60,8 +60,8 @@ public enum ModelLoader {
             graph = graph.withInput(batch: graph.inputs[0].shape[0], imageShape: imageShape)
         }
         guard graph.hasCompleteInputs else {
-            throw FormatError(file: net.path,
-                              "the input '\(graph.inputs[0].name)' comes from a Data layer, so its image shape is not known without data")
+            let input = graph.inputs[0].name
+            throw RequestError(.inputShape, "\(net.path): the input '\(input)' comes from a Data layer, so its image shape is not known without data; give it as \(.inputShape) C,H,W (e.g. 3,32,32)")
         }
         let weights = try FormatRegistry.weightsReader(for: source.weights)
             .readWeights(from: source.weights, for: graph, nameMap: source.nameMap)

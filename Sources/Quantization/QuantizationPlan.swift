@@ -109,7 +109,8 @@ public struct PlanError: Error, Equatable, CustomStringConvertible {
     /// Throws unless `name` is a layer of `graph` that has weights.
     public static func checkWeightLayer(_ name: String, in graph: Graph) throws {
         guard let node = graph.node(named: name) else {
-            throw PlanError("the plan names layer '\(name)', which the net does not have")
+            let weighted = graph.nodes.filter(\.op.hasWeights).map(\.name)
+            throw PlanError("the net has no layer '\(name)' (its layers with weights: \(weighted.joined(separator: ", ")))")
         }
         guard node.op.hasWeights else {
             throw PlanError("layer '\(name)' is a \(node.op.typeName) layer, which has no weights to quantize")

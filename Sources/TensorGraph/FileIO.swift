@@ -42,6 +42,22 @@ public enum FileIO {
         }
     }
 
+    /// Throws unless `folder` is a writable folder, or can be created in a writable one.
+    /// - Throws: `FormatError` naming the folder.
+    public static func checkCreatableFolder(_ folder: URL) throws {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw FormatError(file: folder.path, "is a file, not a folder") }
+            guard access(folder.path, W_OK) == 0 else { throw FormatError(file: folder.path, "cannot be written: the folder is not writable") }
+            return
+        }
+        let parent = folder.deletingLastPathComponent()
+        guard FileManager.default.fileExists(atPath: parent.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw FormatError(file: folder.path, "cannot be created: the folder \(parent.path) does not exist")
+        }
+        guard access(parent.path, W_OK) == 0 else { throw FormatError(file: folder.path, "cannot be created: \(parent.path) is not writable") }
+    }
+
     /// Writes `data` to a temporary file beside `url`, then renames it into place,
     /// so a failure never leaves a half-written output.
     public static func writeAtomically(_ data: Data, to url: URL) throws {

@@ -3,6 +3,7 @@ import BMQKit
 import Datasets
 import Foundation
 import Quantization
+import TensorGraph
 
 struct Search: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -146,8 +147,10 @@ struct Search: ParsableCommand {
             rounding: rounding, options: SearchOptions(strategy: strategy, shortlist: shortlist, beamWidth: beamWidth),
             batchSize: batchSize, compare: !noCompare, compensationImages: compensate ? compensationImages : 0, averageBits: averageBits,
             activationBits: try activationBits.map(ActivationWidths.init(parsing:)), objective: objective) }
-        // Refuse an output name of no known format before the search runs, not after.
+        // Refuse an output name of no known format, or a place that cannot be written, before the search runs, not after.
         if let saveWeights { _ = try FormatRegistry.writer(for: URL(fileURLWithPath: saveWeights)) }
+        for path in [output, saveWeights].compactMap({ $0 }) { try FileIO.checkWritable(URL(fileURLWithPath: path)) }
+        if let report { try FileIO.checkCreatableFolder(URL(fileURLWithPath: report, isDirectory: true)) }
         let progress = PhaseProgress(enabled: !json)
         let result = try SearchPipeline.run(request, progress: progress.update)
         progress.finish()

@@ -215,7 +215,7 @@ struct PatternVectorTests {
         #expect { try QuantizationPlan.make(graph: graph(), selection: .names(["relu"]), scheme: pattern, overrides: [], bias: nil, rounding: .nearest) }
             throws: { "\($0)" == "layer 'relu' is a ReLU layer, which has no weights to quantize" }
         #expect { try QuantizationPlan.make(graph: graph(), selection: .all, scheme: nil, overrides: [("conv9", pattern)], bias: nil, rounding: .nearest) }
-            throws: { "\($0)" == "the plan names layer 'conv9', which the net does not have" }
+            throws: { "\($0)" == "the net has no layer 'conv9' (its layers with weights: conv1, ip1)" }
     }
 
     @Test func passQuantizesWeightsAndKeepsBiasesFloat() throws {

@@ -1,0 +1,58 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// A new user's rough edges, each with the exit status and message it gives now.
+@Suite(.enabled(if: SharedData.shouldRun, "needs ../shared")) struct RoughEdgeTests {
+    static let lenet = SharedData.url("models/lenet-caffe")
+    static let quick = SharedData.url("models/cifar10-quick-everpeace")
+    static var lenetSource: [String] {
+        ["--net", lenet.appendingPathComponent("lenet_train_test.prototxt").path,
+         "--weights", lenet.appendingPathComponent("lenet_iter_10000.caffemodel").path]
+    }
+
+    /// An output that cannot be written is refused before the search runs, not after.
+    @Test func searchOutputsAreCheckedFirst() throws {
+        let common = ["search"] + Self.lenetSource + ["--calibration", SharedData.url("data/mnist/train-images-idx3-ubyte").path, "--bits", "3"]
+        for (option, path) in [("-o", "/nonexistent-folder/plan.json"), ("--save-weights", "/nonexistent-folder/w.caffemodel"),
+                               ("--report", "/nonexistent-folder/report")] {
+            let result = try CLI.run(common + [option, path])
+            #expect(result.status != 0 && result.stderr.contains(path) && result.stderr.contains("does not exist"), "\(option): \(result.stderr)")
+            #expect(!result.stderr.contains("scan"), "\(option): the search ran first")
+        }
+    }
+
+    /// A train_test net converted without data says which option gives the image shape.
+    @Test func missingImageShapeNamesTheOption() throws {
+        let result = try CLI.run(["convert", "--net", Self.quick.appendingPathComponent("cifar10_quick_train_test.prototxt").path,
+                                  "--weights", Self.quick.appendingPathComponent("cifar10_quick_iter_5000.caffemodel").path,
+                                  "-o", FileManager.default.temporaryDirectory.appendingPathComponent("never.caffemodel").path])
+        #expect(result.status == 64 && result.stderr.contains("--input-shape C,H,W"), "\(result.stderr)")
+    }
+
+    /// CIFAR-100 images given to a 10-class net are refused, not scored as mistakes.
+    @Test func labelsBeyondTheNetsClassesAreRefused() throws {
+        let data = SharedData.url("data/cifar100/test_first20.bin").path
+        let result = try CLI.run(["eval", "--net", Self.quick.appendingPathComponent("cifar10_quick_train_test.prototxt").path,
+                                  "--weights", Self.quick.appendingPathComponent("cifar10_quick_iter_5000.caffemodel").path,
+                                  "--mean-file", SharedData.meanFile.path, "--data", data])
+        #expect(result.status != 0 && result.stderr.contains(data) && result.stderr.contains("scores 10 classes"), "\(result.stderr)")
+    }
+
+    /// A pattern for a layer the net lacks names the net's weight layers, not a plan nobody gave.
+    @Test func unknownLayersInPatternsListTheRealOnes() throws {
+        let result = try CLI.run(["eval"] + Self.lenetSource + ["--data", SharedData.mnistTest.path, "--limit", "10", "--pattern", "foo=3_0_0"])
+        #expect(result.status != 0 && result.stderr.contains("no layer 'foo'") && result.stderr.contains("conv1, conv2, ip1, ip2"))
+        #expect(!result.stderr.contains("plan"))
+    }
+
+    /// Preprocessing values that cannot be right are command-line mistakes (exit 64).
+    @Test func badPreprocessingIsAMistake() throws {
+        let base = ["eval"] + Self.lenetSource + ["--data", SharedData.mnistTest.path, "--limit", "10"]
+        for (arguments, text) in [(["--scale", "nan"], "--scale nan"), (["--scale", "0"], "--scale 0"),
+                                  (["--scale", "1", "--scale", "2"], "--scale has 2 values")] {
+            let result = try CLI.run(base + arguments)
+            #expect(result.status == 64 && result.stderr.contains(text), "\(arguments): \(result.stderr)")
+        }
+    }
+}
