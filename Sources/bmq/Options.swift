@@ -30,7 +30,12 @@ struct ModelOptions: ParsableArguments {
         switch (packedModel, weights) {
         case (nil, nil) where selfDescribingNet != nil: break
         case (nil, nil): throw ValidationError("give --net and --weights, or a packed .bmq or .onnx model")
-        case (.some, .some): throw ValidationError("give either a packed model or --weights, not both")
+        case let (.some(model), .some):
+            // A stray word is usually the value of a misspelled option (`--patern 4_0_0`).
+            guard FileManager.default.fileExists(atPath: model) else {
+                throw ValidationError("unexpected argument '\(model)': it is no file; is an option before it misspelled?")
+            }
+            throw ValidationError("give either a packed model or --weights, not both")
         default: break
         }
     }

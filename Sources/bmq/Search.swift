@@ -143,7 +143,9 @@ struct Search: ParsableCommand {
         let request = try commandLineRequest { try SearchRequest(
             model: try model.source, calibration: URL(fileURLWithPath: calibration), calibrationFormat: calibrationFormat,
             calibrationLimit: calibrationLimit, test: data.map { URL(fileURLWithPath: $0) }, testFormat: dataFormat, testLimit: limit,
-            bits: try bits.map(BitWidths.init(parsing:)) ?? BitWidths(all: max(2, Int((averageBits ?? 2).rounded(.down)))), layers: LayerSelection(parsing: layers), family: family, maxWidth: maxWidth,
+            bits: try bits.map { text in
+                do { return try BitWidths(parsing: text) } catch let error as PlanError { throw CommandLineMistake(message: "--bits: \(error.message)") }
+            } ?? BitWidths(all: max(2, Int((averageBits ?? 2).rounded(.down)))), layers: LayerSelection(parsing: layers), family: family, maxWidth: maxWidth,
             rounding: rounding, options: SearchOptions(strategy: strategy, shortlist: shortlist, beamWidth: beamWidth),
             batchSize: batchSize, compare: !noCompare, compensationImages: compensate ? compensationImages : 0, averageBits: averageBits,
             activationBits: try activationBits.map(ActivationWidths.init(parsing:)), objective: objective) }

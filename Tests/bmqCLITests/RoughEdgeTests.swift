@@ -46,6 +46,17 @@ import TestSupport
         #expect(!result.stderr.contains("plan"))
     }
 
+    /// Widths out of range and a misspelled option are command-line mistakes (exit 64) that say so.
+    @Test func mistakesNameTheirCause() throws {
+        let search = ["search"] + Self.lenetSource + ["--calibration", SharedData.url("data/mnist/train-images-idx3-ubyte").path]
+        for bits in ["0", "40"] {
+            let result = try CLI.run(search + ["--bits", bits])
+            #expect(result.status == 64 && result.stderr.contains("--bits: bit width '\(bits)'"), "\(result.stderr)")
+        }
+        let typo = try CLI.run(["eval"] + Self.lenetSource + ["--data", SharedData.mnistTest.path, "--patern", "4_0_0"])
+        #expect(typo.status == 64 && typo.stderr.contains("unexpected argument '4_0_0'") && typo.stderr.contains("misspelled"), "\(typo.stderr)")
+    }
+
     /// Preprocessing values that cannot be right are command-line mistakes (exit 64).
     @Test func badPreprocessingIsAMistake() throws {
         let base = ["eval"] + Self.lenetSource + ["--data", SharedData.mnistTest.path, "--limit", "10"]
