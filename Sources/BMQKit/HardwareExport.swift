@@ -16,7 +16,8 @@ public struct ExportRequest: Sendable {
     /// - Throws: `FormatError` naming the output.
     public init(packed: URL, target: HardwareExport, directory: URL) throws {
         var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), !isDirectory.boolValue {
+        let onnxFile = (target == .onnx || target == .onnxQDQ) && directory.pathExtension.lowercased() == "onnx"
+        if !onnxFile, FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), !isDirectory.boolValue {
             throw FormatError(file: directory.path, "is a file; the export writes into a folder")
         }
         self.packed = packed
@@ -63,11 +64,7 @@ public enum HardwareExport: String, Sendable, CaseIterable {
             return [directory]
         }
         let model = try FormatRegistry.packed.read(from: packed)
-        do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        } catch {
-            throw FormatError(file: directory.path, "cannot be created: \((error as NSError).localizedFailureReason ?? error.localizedDescription)")
-        }
+        try FileIO.createFolder(directory)
         let base = Self.identifier(model.description.name.isEmpty ? packed.deletingPathExtension().lastPathComponent : model.description.name)
         switch self {
         case .cReference:

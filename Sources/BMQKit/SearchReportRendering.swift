@@ -86,11 +86,7 @@ public enum SearchReportPage {
     /// Writes `index.html` (SVG inline) into `folder`, creating it; the page is written atomically.
     /// - Throws: `FormatError` when the folder cannot be created or written.
     public static func write(_ report: SearchReport, to folder: URL) throws {
-        do {
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        } catch {
-            throw FormatError(file: folder.path, "cannot create the report folder: \(error.localizedDescription)")
-        }
+        try FileIO.createFolder(folder)
         try FileIO.writeAtomically(Data(html(report).utf8), to: folder.appendingPathComponent("index.html"))
     }
 

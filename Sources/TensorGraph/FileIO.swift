@@ -42,6 +42,22 @@ public enum FileIO {
         }
     }
 
+    /// Creates `folder` (and its parents) unless it exists.
+    /// - Throws: `FormatError` naming the folder when it is a file or cannot be created.
+    public static func createFolder(_ folder: URL) throws {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw FormatError(file: folder.path, "is a file, not a folder") }
+            return
+        }
+        do {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        } catch {
+            let reason = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError).map { String(cString: strerror(Int32($0.code))) }
+            throw FormatError(file: folder.path, "cannot be created: \(reason ?? "the folder above it is missing or not writable")")
+        }
+    }
+
     /// Throws unless `folder` is a writable folder, or can be created in a writable one.
     /// - Throws: `FormatError` naming the folder.
     public static func checkCreatableFolder(_ folder: URL) throws {

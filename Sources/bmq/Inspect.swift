@@ -67,7 +67,7 @@ struct Inspect: ParsableCommand {
         let inspection = try Inspection.model(request)
         if let svg {
             let folder = URL(fileURLWithPath: svg)
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try FileIO.createFolder(folder)
             for layer in inspection.layers {
                 guard let view = layer.quantization else { continue }
                 let picture = HistogramRendering.svg(view.histogram, title: "\(layer.name): \(view.scheme), \(view.rounding)")

@@ -57,6 +57,20 @@ import TestSupport
         #expect(typo.status == 64 && typo.stderr.contains("unexpected argument '4_0_0'") && typo.stderr.contains("misspelled"), "\(typo.stderr)")
     }
 
+    /// Folders that cannot be made are named in words, not as a Foundation error dump.
+    @Test func unusableFoldersAreNamed() throws {
+        let directory = try SharedData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("plain-file")
+        try Data("x".utf8).write(to: file)
+        let files = [Self.lenet.appendingPathComponent("lenet_train_test.prototxt").path,
+                     Self.lenet.appendingPathComponent("lenet_iter_10000.caffemodel").path]
+        let inspect = try CLI.run(["inspect"] + files + ["--pattern", "4_0_0", "--svg", file.path])
+        #expect(inspect.status != 0 && inspect.stderr.contains("is a file, not a folder") && !inspect.stderr.contains("NSCocoaErrorDomain"))
+        let below = try CLI.run(["inspect"] + files + ["--pattern", "4_0_0", "--svg", file.appendingPathComponent("svg").path])
+        #expect(below.status != 0 && below.stderr.contains("cannot be created") && !below.stderr.contains("NSCocoaErrorDomain"))
+    }
+
     /// Preprocessing values that cannot be right are command-line mistakes (exit 64).
     @Test func badPreprocessingIsAMistake() throws {
         let base = ["eval"] + Self.lenetSource + ["--data", SharedData.mnistTest.path, "--limit", "10"]
