@@ -105,7 +105,12 @@ extension Inspection {
                 }
                 verified! += tensor.values.count
             }
-            _ = try model.graph()
+            // The network description must run: shapes, strides, groups, every value produced before it is read.
+            do {
+                _ = try ShapeInference.infer(try model.graph())
+            } catch let error as GraphError {
+                throw FormatError(file: url.path, "the network description cannot run: \(error.description)")
+            }
         }
         return PackedInspection(
             file: url.path, fileBytes: size, network: model.description.name, layers: model.description.layers.count,

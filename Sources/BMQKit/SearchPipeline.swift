@@ -102,6 +102,8 @@ public struct SearchRequest: Sendable {
                 options: SearchOptions = SearchOptions(), batchSize: Int = 100, compare: Bool = true, compensationImages: Int = 0,
                 averageBits: Double? = nil, activationBits: ActivationWidths? = nil, objective: Datapath = .float) throws {
         guard batchSize > 0 else { throw RequestError(.batchSize, "\(.batchSize) must be positive") }
+        if let calibrationLimit, calibrationLimit <= 0 { throw RequestError(.calibrationLimit, "\(.calibrationLimit) must be positive") }
+        if let testLimit, testLimit <= 0 { throw RequestError(.limit, "\(.limit) must be positive") }
         if objective == .integer, activationBits == nil {
             throw RequestError(.objective, "\(.objective) integer needs the activation formats' widths: give \(.activationBits)")
         }

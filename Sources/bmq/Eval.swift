@@ -169,7 +169,7 @@ struct ActivationCalibrationOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Override content detection of the calibration images: mnist, cifar10 or cifar100.", valueName: "format"))
     var calibrationFormat: DatasetFormat?
 
-    @Option(help: "Use only the first N calibration images.")
+    @Option(parsing: .unconditional, help: "Use only the first N calibration images.")
     var calibrationLimit: Int = 5000
 
     @Option(help: ArgumentHelp("Total bits of the activation formats chosen on --calibration: B for every tensor, LAYER=B per layer, or both (8,conv1=6).", valueName: "bits"))

@@ -100,7 +100,7 @@ struct DataOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Override content detection: mnist, cifar10 or cifar100.", valueName: "format"))
     var dataFormat: DatasetFormat?
 
-    @Option(name: .long, help: "Use only the first N images.")
+    @Option(name: .long, parsing: .unconditional, help: "Use only the first N images.")
     var limit: Int?
 
     @Option(name: .long, help: "Images per forward pass.")

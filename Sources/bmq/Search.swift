@@ -40,7 +40,7 @@ struct Search: ParsableCommand {
     @Option(help: ArgumentHelp("Images the search chooses on: an MNIST images file or a CIFAR .bin batch (a training set, never the test set).", valueName: "path"))
     var calibration: String
 
-    @Option(help: ArgumentHelp("Use the first N calibration images.", valueName: "N"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Use the first N calibration images.", valueName: "N"))
     var calibrationLimit: Int = 5000
 
     @Option(help: ArgumentHelp("Override content detection of the calibration data: mnist, cifar10 or cifar100.", valueName: "format"))
@@ -52,7 +52,7 @@ struct Search: ParsableCommand {
     @Option(help: ArgumentHelp("Override content detection of the test data.", valueName: "format"))
     var dataFormat: DatasetFormat?
 
-    @Option(help: "Use only the first N test images.")
+    @Option(parsing: .unconditional, help: "Use only the first N test images.")
     var limit: Int?
 
     @Option(help: ArgumentHelp("Stored bits per weight, sign included: K for every selected layer, LAYER=K per layer, or both (3,ip1=2).", valueName: "bits"))

@@ -28,10 +28,10 @@ struct Vectors: ParsableCommand {
     @Option(help: ArgumentHelp("Override content detection: mnist, cifar10 or cifar100.", valueName: "format"))
     var dataFormat: DatasetFormat?
 
-    @Option(help: "Images to write (N from --start).")
+    @Option(parsing: .unconditional, help: "Images to write (N from --start).")
     var count: Int = 100
 
-    @Option(help: "Images of the dataset to skip first, to write a large set in parts.")
+    @Option(parsing: .unconditional, help: "Images of the dataset to skip first, to write a large set in parts.")
     var start: Int = 0
 
     @Option(name: .shortAndLong, help: ArgumentHelp("Folder to write the vectors into (created if needed).", valueName: "dir"))

@@ -51,3 +51,26 @@ struct PackedRoundTripTests {
         }
     }
 }
+
+/// `inspect --verify` refuses a packed file whose network description cannot run, as eval would.
+@Suite struct PackedVerifyTests {
+    @Test(arguments: ["stride 0", "group 0", "reads a later value"])
+    func unrunnableDescriptionsAreRefused(_ fault: String) throws {
+        let directory = try SharedData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var convolution = ConvolutionAttributes(numOutput: 2, kernel: Size2(square: 1))
+        if fault == "stride 0" { convolution.stride = Size2(square: 0) }
+        if fault == "group 0" { convolution.group = 0 }
+        let graph = Graph(name: "bad", inputs: [GraphInput(name: "x", shape: [1, 2, 3, 3])], nodes: [
+            Node(name: "conv", op: .convolution(convolution), inputs: [fault == "reads a later value" ? "y" : "x"], outputs: ["c"],
+                 parameters: [randomTensor([2, 2, 1, 1], seed: 1), randomTensor([2], seed: 2)]),
+            Node(name: "relu", op: .relu(ReLUAttributes()), inputs: ["c"], outputs: ["y"]),
+        ], output: "y")
+        let file = directory.appendingPathComponent("bad.bmq")
+        try Data(try PackedFormat().encode(graph, encodings: [:])).write(to: file)
+        #expect(throws: Never.self) { try Inspection.packed(PackedInspectionRequest(file: file)) }
+        #expect { try Inspection.packed(PackedInspectionRequest(file: file, verify: true)) } throws: {
+            "\($0)".contains("bad.bmq") && "\($0)".contains("cannot run") && "\($0)".contains("conv")
+        }
+    }
+}

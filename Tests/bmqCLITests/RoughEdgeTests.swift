@@ -71,6 +71,15 @@ import TestSupport
         #expect(below.status != 0 && below.stderr.contains("cannot be created") && !below.stderr.contains("NSCocoaErrorDomain"))
     }
 
+    /// Negative counts are values refused by name, not a missing value.
+    @Test func negativeCountsAreRefusedByName() throws {
+        let eval = try CLI.run(["eval"] + Self.lenetSource + ["--data", SharedData.mnistTest.path, "--limit", "-1"])
+        #expect(eval.status == 64 && eval.stderr.contains("--limit must be positive"), "\(eval.stderr)")
+        let search = try CLI.run(["search"] + Self.lenetSource + ["--calibration", SharedData.url("data/mnist/train-images-idx3-ubyte").path,
+                                                                   "--bits", "3", "--calibration-limit", "-5"])
+        #expect(search.status == 64 && search.stderr.contains("--calibration-limit must be positive"), "\(search.stderr)")
+    }
+
     /// Preprocessing values that cannot be right are command-line mistakes (exit 64).
     @Test func badPreprocessingIsAMistake() throws {
         let base = ["eval"] + Self.lenetSource + ["--data", SharedData.mnistTest.path, "--limit", "10"]
