@@ -63,6 +63,16 @@ public enum ModelLoader {
             let input = graph.inputs[0].name
             throw RequestError(.inputShape, "\(net.path): the input '\(input)' comes from a Data layer, so its image shape is not known without data; give it as \(.inputShape) C,H,W (e.g. 3,32,32)")
         }
+        // The net's own attributes and shapes first: a mistake there is the prototxt's, not the weights'.
+        do {
+            _ = try ShapeInference.infer(graph, checkParameters: false)
+        } catch let error as GraphError {
+            var hint = ""
+            if case .invalidShape = error, shapeFromData {
+                hint = " (the net's input shape \(graph.inputs[0].shape.dims.dropFirst().map(String.init).joined(separator: "x")) was taken from the data; is it the dataset this net was trained on?)"
+            }
+            throw FormatError(file: net.path, error.description + hint)
+        }
         let weights = try FormatRegistry.weightsReader(for: source.weights)
             .readWeights(from: source.weights, for: graph, nameMap: source.nameMap)
         let result: Graph

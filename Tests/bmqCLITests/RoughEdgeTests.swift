@@ -71,6 +71,19 @@ import TestSupport
         #expect(below.status != 0 && below.stderr.contains("cannot be created") && !below.stderr.contains("NSCocoaErrorDomain"))
     }
 
+    /// A mistake in the prototxt's own attributes blames the prototxt, not the weights or the data.
+    @Test func prototxtMistakesBlameThePrototxt() throws {
+        let directory = try SharedData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let original = try String(contentsOf: Self.quick.appendingPathComponent("cifar10_quick_train_test.prototxt"), encoding: .utf8)
+        let net = directory.appendingPathComponent("bad_pool.prototxt")
+        try original.replacingOccurrences(of: "kernel_size: 3", with: "kernel_size: 0").write(to: net, atomically: true, encoding: .utf8)
+        let result = try CLI.run(["eval", "--net", net.path, "--weights", Self.quick.appendingPathComponent("cifar10_quick_iter_5000.caffemodel").path,
+                                  "--mean-file", SharedData.meanFile.path, "--data", SharedData.cifar10Test.path, "--limit", "10"])
+        #expect(result.status != 0 && result.stderr.contains("bad_pool.prototxt") && result.stderr.contains("'pool1'"), "\(result.stderr)")
+        #expect(!result.stderr.contains("caffemodel") && !result.stderr.contains("dataset"), "\(result.stderr)")
+    }
+
     /// Negative counts are values refused by name, not a missing value.
     @Test func negativeCountsAreRefusedByName() throws {
         let eval = try CLI.run(["eval"] + Self.lenetSource + ["--data", SharedData.mnistTest.path, "--limit", "-1"])
