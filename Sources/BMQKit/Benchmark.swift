@@ -158,16 +158,15 @@ public enum Benchmark {
         init(_ request: EvaluationRequest) throws {
             var setup = request
             setup.datapath = .integer
-            let report = try Evaluation.run(setup)
-            guard let plan = report.plan, let formats = report.integer?.formats else {
-                throw RequestError(.datapath, "\(.datapath) integer needs a quantized model")
-            }
-            let (dataset, model) = try Evaluation.loadDataAndModel(request)
-            (graph, _) = try QuantizePass.apply(plan, to: model.graph.foldingBatchNorm())
-            self.plan = plan
-            self.formats = formats
-            self.dataset = dataset
+            let model: LoadedModel
+            (dataset, model) = try Evaluation.loadDataAndModel(setup)
+            let (found, recordedDatapath) = try Evaluation.plan(for: setup, model: model)
+            guard let plan = found else { throw RequestError(.datapath, "\(.datapath) integer needs a quantized model") }
+            (graph, _) = try Evaluation.quantize(model.graph, plan: plan, datapath: .integer)
             preprocessing = model.graph.preprocessing ?? .identity
+            formats = try Evaluation.activationFormats(setup, graph: graph, plan: plan, recordedDatapath: recordedDatapath,
+                                                       preprocessing: preprocessing)
+            self.plan = plan
             batchSize = request.batchSize
         }
 

@@ -99,15 +99,7 @@ public enum Evaluation {
     public static func run(_ request: EvaluationRequest, progress: ((Int, Int) -> Void)? = nil) throws -> EvaluationReport {
         let (dataset, model) = try loadDataAndModel(request)
         try checkLabels(dataset, fit: model.graph, file: request.data)
-        var plan = try request.quantization.plan(for: model.graph)
-        var recordedDatapath: DatapathContract?
-        if plan == nil, request.datapath == .integer, request.model.net == nil {
-            guard let recordedPlan = model.recordedPlan else {
-                throw RequestError(.datapath, "\(request.model.weights.path) has no bit-pattern weights for \(.datapath) integer")
-            }
-            plan = recordedPlan
-            recordedDatapath = model.recordedDatapath
-        }
+        var (plan, recordedDatapath) = try plan(for: request, model: model)
         let passes = plan == nil ? 1 : 2
         let total = dataset.count * passes
         func measure(_ graph: Graph, pass: Int) throws -> EvaluationResult {
@@ -120,31 +112,15 @@ public enum Evaluation {
         var layers: [LayerQuantizationReport] = []
         var integer: IntegerEvaluationReport?
         if let weightsPlan = plan {
-            // The integer datapath (and a plan made for it) quantizes BatchNorm and Scale folded into their convolutions.
-            let base = request.datapath == .integer || weightsPlan.activations != nil ? model.graph.foldingBatchNorm() : model.graph
-            let (graph, reports) = try QuantizePass.apply(weightsPlan, to: base)
-            layers = reports
+            let graph: Graph
+            (graph, layers) = try quantize(model.graph, plan: weightsPlan, datapath: request.datapath)
             quantized = try measure(graph, pass: 1)
             if request.datapath == .integer {
-                let preprocessing = model.graph.preprocessing ?? .identity
-                if let calibration = request.activationCalibration {
-                    let images = try readDataset(calibration.data, format: calibration.format, formatField: .calibrationFormat)
-                        .prefix(calibration.limit)
-                    plan?.activations = try IntegerDatapathRunner.chooseFormats(graph: graph, calibration: images, preprocessing: preprocessing,
-                                                                               bits: calibration.bits, batchSize: request.batchSize).formats
-                }
-                guard let formats = plan?.activations else {
-                    throw RequestError(.calibration, "the plan has no activation formats: give \(.calibration) images to choose them")
-                }
-                if let recordedDatapath, request.activationCalibration == nil {
-                    let contract = try IntegerProgram(graph: graph, plan: weightsPlan, formats: formats).contract
-                    guard contract.definesSameDatapath(as: recordedDatapath) else {
-                        throw FormatError(file: request.model.weights.path,
-                                          "the recorded datapath (biases, accumulator widths) disagrees with the file's weights and formats")
-                    }
-                }
+                let formats = try activationFormats(request, graph: graph, plan: weightsPlan, recordedDatapath: recordedDatapath,
+                                                    preprocessing: model.graph.preprocessing ?? .identity)
+                plan?.activations = formats
                 integer = try IntegerDatapathRunner.evaluate(graph: graph, plan: weightsPlan, formats: formats, dataset: dataset,
-                                                             preprocessing: preprocessing, batchSize: request.batchSize)
+                                                             preprocessing: model.graph.preprocessing ?? .identity, batchSize: request.batchSize)
             }
         }
         return EvaluationReport(result: result, quantized: quantized, plan: plan, layers: layers, dataset: dataset.format, model: model,
@@ -169,7 +145,48 @@ public enum Evaluation {
         return zip(model.graph.nodes, totals).map { LayerTiming(layer: $0.name, type: $0.op.typeName, seconds: $1) }
     }
 
-    /// Reads the request's data, then the model with the data's image shape.
+    /// The plan to apply: the request's, or for the integer datapath of a packed model the plan
+    /// (and datapath) it records.
+    /// - Throws: `RequestError` when the integer datapath is asked of a model with no bit-pattern weights.
+    static func plan(for request: EvaluationRequest, model: LoadedModel) throws -> (QuantizationPlan?, DatapathContract?) {
+        if let plan = try request.quantization.plan(for: model.graph) { return (plan, nil) }
+        guard request.datapath == .integer, request.model.net == nil else { return (nil, nil) }
+        guard let recordedPlan = model.recordedPlan else {
+            throw RequestError(.datapath, "\(request.model.weights.path) has no bit-pattern weights for \(.datapath) integer")
+        }
+        return (recordedPlan, model.recordedDatapath)
+    }
+
+    /// The graph with `plan` applied; the integer datapath (and a plan made for it) quantizes
+    /// BatchNorm and Scale folded into their convolutions.
+    static func quantize(_ graph: Graph, plan: QuantizationPlan, datapath: Datapath) throws -> (Graph, [LayerQuantizationReport]) {
+        let base = datapath == .integer || plan.activations != nil ? graph.foldingBatchNorm() : graph
+        return try QuantizePass.apply(plan, to: base)
+    }
+
+    /// The integer datapath's activation formats: chosen on the request's calibration images, or
+    /// the plan's, checked against the datapath a packed model records.
+    /// - Throws: `RequestError` when there are none, `FormatError` when the recorded datapath disagrees.
+    static func activationFormats(_ request: EvaluationRequest, graph: Graph, plan: QuantizationPlan, recordedDatapath: DatapathContract?,
+                                  preprocessing: Preprocessing) throws -> ActivationFormats {
+        if let calibration = request.activationCalibration {
+            let images = try readDataset(calibration.data, format: calibration.format, formatField: .calibrationFormat).prefix(calibration.limit)
+            return try IntegerDatapathRunner.chooseFormats(graph: graph, calibration: images, preprocessing: preprocessing,
+                                                           bits: calibration.bits, batchSize: request.batchSize).formats
+        }
+        guard let formats = plan.activations else {
+            throw RequestError(.calibration, "the plan has no activation formats: give \(.calibration) images to choose them")
+        }
+        if let recordedDatapath {
+            let contract = try IntegerProgram(graph: graph, plan: plan, formats: formats).contract
+            guard contract.definesSameDatapath(as: recordedDatapath) else {
+                throw FormatError(file: request.model.weights.path,
+                                  "the recorded datapath (biases, accumulator widths) disagrees with the file's weights and formats")
+            }
+        }
+        return formats
+    }
+
     /// Throws when the data's labels name classes the net does not score (a CIFAR-100 file for a
     /// 10-class net), which would otherwise be counted as plain mistakes.
     static func checkLabels(_ dataset: Dataset, fit graph: Graph, file: URL) throws {
@@ -178,6 +195,7 @@ public enum Evaluation {
         throw FormatError(file: file.path, "has labels up to \(largest), but the net scores \(classes) classes: is it the dataset this net was trained on?")
     }
 
+    /// Reads the request's data, then the model with the data's image shape.
     static func loadDataAndModel(_ request: EvaluationRequest) throws -> (Dataset, LoadedModel) {
         let dataset = try readDataset(request.data, format: request.dataFormat, formatField: .dataFormat).prefix(request.limit)
         return (dataset, try ModelLoader.load(request.model, imageShape: dataset.imageShape))

@@ -105,7 +105,7 @@ public enum FormatRegistry {
             }
             let fractions = Dictionary(uniqueKeysWithValues: (plan?.entries ?? []).compactMap { entry -> (String, Int)? in
                 guard case let .pattern(pattern) = entry.weights else { return nil }
-                return (entry.layer, pattern.totalBits - 2 + pattern.shift)
+                return (entry.layer, pattern.fractionBits)
             })
             try onnx.write(graph, weightFractions: fractions, to: url)
         } else if let plan, let quantizedWriter = writer as? any QuantizedModelWriting {

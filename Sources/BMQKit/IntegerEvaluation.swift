@@ -211,11 +211,7 @@ public enum IntegerDatapathRunner {
             }
             let run = try program.run(inputs, count: range.count)
             for (prediction, label) in zip(program.predictions(run.scores), dataset.labels[range]) where prediction == label { correct += 1 }
-            for index in layers.indices {
-                layers[index].largestAccumulator = max(layers[index].largestAccumulator, run.layers[index].largestAccumulator)
-                layers[index].saturated += run.layers[index].saturated
-                layers[index].outputs += run.layers[index].outputs
-            }
+            for index in layers.indices { layers[index].merge(run.layers[index]) }
         }
         let seconds = Date().timeIntervalSince(start)
         let result = EvaluationResult(correct: correct, total: dataset.count,

@@ -46,11 +46,7 @@ extension IntegerProgram {
         }
         var merged = requantizingLayers
         for part in parts {
-            for (index, layer) in part.statistics.enumerated() {
-                merged[index].largestAccumulator = max(merged[index].largestAccumulator, layer.largestAccumulator)
-                merged[index].saturated += layer.saturated
-                merged[index].outputs += layer.outputs
-            }
+            for (index, layer) in part.statistics.enumerated() { merged[index].merge(layer) }
         }
         return Run(scores: parts.flatMap(\.scores), layers: merged)
     }

@@ -60,6 +60,13 @@ public struct RequantizationStatistics: Sendable, Equatable {
     public var saturated: Int
     /// Outputs computed.
     public var outputs: Int
+
+    /// Adds what another run of the same layer saw.
+    public mutating func merge(_ other: RequantizationStatistics) {
+        largestAccumulator = max(largestAccumulator, other.largestAccumulator)
+        saturated += other.saturated
+        outputs += other.outputs
+    }
 }
 
 /// A network compiled to the integer datapath of `formats/datapath/SPEC.md`: integer weights and
@@ -245,12 +252,7 @@ public struct IntegerProgram: Sendable {
         var scoreSlot: Int?
         for (index, node) in graph.nodes.enumerated() where !skip.contains(index) {
             try Self.checkSupported(node, index: index, in: graph)
-            let inputShapes = try node.inputs.map { name -> Shape in
-                guard let shape = shapes.valueShapes[name] ?? Self.shape(of: name, before: index, in: graph, shapes: shapes) else {
-                    throw DatapathError(layer: node.name, "reads '\(name)', which nothing produces")
-                }
-                return shape
-            }
+            let inputShapes = shapes.nodeInputShapes[index]
             let inputSlots = try node.inputs.map { name -> Int in
                 guard let slot = slots[name] else { throw DatapathError(layer: node.name, "reads '\(name)', which nothing produces") }
                 return slot
@@ -320,14 +322,6 @@ public struct IntegerProgram: Sendable {
         classes = scoreShape.count(from: 1)
     }
 
-    static func shape(of name: String, before index: Int, in graph: Graph, shapes: ShapeInference.Result) -> Shape? {
-        if let input = graph.inputs.first(where: { $0.name == name }) { return input.shape.withBatch1 }
-        for earlier in stride(from: index - 1, through: 0, by: -1) {
-            if let position = graph.nodes[earlier].outputs.firstIndex(of: name) { return shapes.nodeOutputShapes[earlier][position] }
-        }
-        return nil
-    }
-
     static func dense(_ node: Node, input: Int, inputFormat: FixedPointFormat, inputShape: Shape, outputShape: Shape,
                       plan: QuantizationPlan, formats: ActivationFormats, fusedReLU: Bool, output: Int) throws -> Dense {
         guard let entry = plan.entry(for: node.name) else {
@@ -343,14 +337,12 @@ public struct IntegerProgram: Sendable {
         guard format.bits <= (format.signed ? 32 : 31) else {
             throw DatapathError(layer: node.name, "activation format \(format) is wider than the datapath's 32-bit tensors")
         }
-        let weightFraction = pattern.totalBits - 2 + pattern.shift
-        let scale = Double.pow2(weightFraction)
-        let weights = try node.parameters[0].data.map { value -> Int32 in
-            let code = Double(value) * scale
-            guard code == code.rounded(), abs(code) < 2_147_483_648 else {
-                throw DatapathError(layer: node.name, "weight \(value) is not a value of \(pattern.label)")
-            }
-            return Int32(code)
+        let weightFraction = pattern.fractionBits
+        let weights: [Int32]
+        do {
+            weights = try node.parameters[0].integerCodes(fraction: weightFraction)
+        } catch {
+            throw DatapathError(layer: node.name, "weight \(error.value) is not a value of \(pattern.label)")
         }
         let accumulatorFraction = inputFormat.fraction + weightFraction
         let biasValues = node.parameters.count > 1 ? node.parameters[1].data : []
@@ -486,13 +478,5 @@ public struct IntegerProgram: Sendable {
                 return nil
             }
         }
-    }
-}
-
-extension Shape {
-    var withBatch1: Shape {
-        var copy = self
-        if rank > 0 { copy[0] = 1 }
-        return copy
     }
 }

@@ -60,13 +60,11 @@ struct ONNXExporter {
     /// A weight tensor: float values, or integer codes times `2^-fraction` through `DequantizeLinear`.
     mutating func weight(_ name: String, _ tensor: Tensor, layer: String) throws -> String {
         guard let fraction = dequantized[layer] else { return constant(name, tensor) }
-        let scale = Double(sign: .plus, exponent: fraction, significand: 1)
-        let codes = try tensor.data.map { value -> Int64 in
-            let code = Double(value) * scale
-            guard code == code.rounded(), abs(code) < 2_147_483_648 else {
-                throw GraphError.invalidAttribute(layer: layer, reason: "weight \(value) is not an integer times 2^-\(fraction)")
-            }
-            return Int64(code)
+        let codes: [Int32]
+        do {
+            codes = try tensor.integerCodes(fraction: fraction)
+        } catch {
+            throw GraphError.invalidAttribute(layer: layer, reason: "weight \(error.value) is not an integer times 2^-\(fraction)")
         }
         let fitsInt8 = codes.allSatisfy { (-128...127).contains($0) }
         var q = Onnx_TensorProto()
@@ -74,7 +72,7 @@ struct ONNXExporter {
         q.dims = tensor.shape.dims.map(Int64.init)
         q.dataType = fitsInt8 ? 3 : 6
         q.rawData = fitsInt8 ? Data(codes.map { UInt8(bitPattern: Int8($0)) })
-            : codes.map { Int32($0).littleEndian }.withUnsafeBufferPointer { Data(buffer: $0) }
+            : codes.map(\.littleEndian).withUnsafeBufferPointer { Data(buffer: $0) }
         proto.initializer.append(q)
         var zero = Onnx_TensorProto()
         zero.name = name + "_zero_point"
@@ -154,23 +152,10 @@ struct ONNXExporter {
                 scale = graph.nodes[index + 1]
                 skip.insert(index + 1)
             }
-            try exportNode(node, followingScale: scale, inputShapes: try node.inputs.map { name in
-                guard let shape = shapes.valueShapes[name] ?? Self.shape(of: name, before: index, in: graph, shapes: shapes) else {
-                    throw GraphError.undefinedValue(layer: node.name, value: name)
-                }
-                return shape
-            })
+            try exportNode(node, followingScale: scale, inputShapes: shapes.nodeInputShapes[index])
         }
         let outputShape = shapes.valueShapes[graph.output] ?? shapes.nodeOutputShapes.last?.first ?? []
         proto.output = [Self.valueInfo(try read(graph.output), dims: outputShape.dims)]
-    }
-
-    /// A value's shape as the node reading it at `index` sees it (in-place layers rewrite values).
-    static func shape(of name: String, before index: Int, in graph: Graph, shapes: ShapeInference.Result) -> Shape? {
-        for earlier in stride(from: index - 1, through: 0, by: -1) {
-            if let position = graph.nodes[earlier].outputs.firstIndex(of: name) { return shapes.nodeOutputShapes[earlier][position] }
-        }
-        return graph.inputs.first { $0.name == name }?.shape
     }
 
     /// `(x - mean) × scale` as Sub and Mul nodes on the input, the way bmq computes it.

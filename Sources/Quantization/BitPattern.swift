@@ -122,7 +122,10 @@ public struct BitPattern: Hashable, Sendable, CustomStringConvertible {
     public func positionWeight(_ position: Int) -> Double { pow2(-(position + shift)) }
 
     /// The smallest step of the n-bit grid, 2^-(n - 2 + s).
-    public var leastSignificantBit: Double { pow2(-(totalBits - 2 + shift)) }
+    public var leastSignificantBit: Double { pow2(-fractionBits) }
+
+    /// Fractional bits `F` of the pattern's values: each is an integer times `2^-F` (`n - 2 + s`).
+    public var fractionBits: Int { totalBits - 2 + shift }
 
     /// Largest representable magnitude.
     public var maxMagnitude: Double { storedPositions.reduce(0) { $0 + positionWeight($1) } }

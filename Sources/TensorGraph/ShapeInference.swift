@@ -1,7 +1,10 @@
 /// Computes every value's shape from the input shapes, checking each layer's attributes and parameters.
 public enum ShapeInference {
-    /// The output shapes of every node, in node order, plus the final shape of every value.
+    /// The input and output shapes of every node, in node order, plus the final shape of every value.
     public struct Result: Sendable {
+        /// Each node's input shapes as it reads them (a value a later layer rewrites in place keeps
+        /// the shape it had here), in node order.
+        public var nodeInputShapes: [[Shape]]
         /// Each node's output shapes, in node order.
         public var nodeOutputShapes: [[Shape]]
         /// Every value's last shape by name.
@@ -21,8 +24,9 @@ public enum ShapeInference {
             }
             shapes[input.name] = input.shape
         }
-        var nodeShapes: [[Shape]] = []
+        var nodeShapes: [[Shape]] = [], nodeInputs: [[Shape]] = []
         nodeShapes.reserveCapacity(graph.nodes.count)
+        nodeInputs.reserveCapacity(graph.nodes.count)
         for node in graph.nodes {
             let inputShapes = try node.inputs.map { name -> Shape in
                 guard let shape = shapes[name] else { throw GraphError.undefinedValue(layer: node.name, value: name) }
@@ -39,9 +43,10 @@ public enum ShapeInference {
                 try checkParameterShapes(of: node, input: inputShapes[0])
             }
             for (name, shape) in zip(node.outputs, outputs) { shapes[name] = shape }
+            nodeInputs.append(inputShapes)
             nodeShapes.append(outputs)
         }
-        return Result(nodeOutputShapes: nodeShapes, valueShapes: shapes)
+        return Result(nodeInputShapes: nodeInputs, nodeOutputShapes: nodeShapes, valueShapes: shapes)
     }
 
     /// The parameter shapes `node` needs when its first input has shape `input`.

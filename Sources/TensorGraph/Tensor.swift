@@ -80,3 +80,26 @@ public struct TensorStatistics: Sendable, Equatable, Codable {
         absMax = Swift.max(abs(lo), abs(hi))
     }
 }
+
+/// A value that is not an integer times the scale asked for (or does not fit 32 bits).
+public struct NonIntegerValue: Error, Sendable {
+    /// The first such value.
+    public var value: Float
+}
+
+extension Tensor {
+    /// Every value as the integer `value × 2^fraction`: exact for a quantized tensor whose values
+    /// are integers times `2^-fraction` (a bit pattern's), the codes hardware multiplies.
+    /// - Throws: `NonIntegerValue` with the first value that is not such an integer in 32 bits.
+    public func integerCodes(fraction: Int) throws(NonIntegerValue) -> [Int32] {
+        let scale = Double(sign: .plus, exponent: fraction, significand: 1)
+        var codes: [Int32] = []
+        codes.reserveCapacity(count)
+        for value in data {
+            let code = Double(value) * scale
+            guard code == code.rounded(), abs(code) < 2_147_483_648 else { throw NonIntegerValue(value: value) }
+            codes.append(Int32(code))
+        }
+        return codes
+    }
+}
