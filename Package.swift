@@ -33,6 +33,14 @@ let package = Package(
         .systemLibrary(
             name: "CZlib", pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(
+            name: "CLMDB", pkgConfig: "lmdb",
+            providers: [.apt(["liblmdb-dev"])]),
+        .systemLibrary(name: "CLevelDB", providers: [.apt(["libleveldb-dev"])]),
+        // PNG and JPEG through libpng and libjpeg-turbo, in C because libjpeg reports errors by longjmp.
+        .target(
+            name: "CImageCodecs",
+            linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
 
         .target(name: "TensorGraph"),
         .target(
@@ -48,7 +56,10 @@ let package = Package(
         .target(name: "Quantization", dependencies: ["TensorGraph"]),
         .target(name: "PackedFormat", dependencies: ["TensorGraph", "BitPacking", "Quantization"]),
         .target(name: "IntegerDatapath", dependencies: ["TensorGraph", "Quantization", "Inference"]),
-        .target(name: "Datasets", dependencies: ["TensorGraph", "CZlib"]),
+        .target(
+            name: "Datasets",
+            dependencies: ["TensorGraph", "CZlib", "CLMDB", "CLevelDB", "CImageCodecs",
+                           .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(
             name: "BMQKit",
             dependencies: ["TensorGraph", "CaffeFormat", "HDF5Format", "ONNXFormat", "PackedFormat", "BitPacking", "Inference", "IntegerDatapath", "Datasets",

@@ -16,8 +16,10 @@ public typealias DatasetFormat = Datasets.DatasetFormat
 public struct EvaluationRequest: Sendable {
     /// The model's files and preprocessing overrides.
     public var model: ModelSource
-    /// The dataset: MNIST IDX images (labels beside them) or a CIFAR-10/100 binary batch.
-    public var data: URL
+    /// The dataset: MNIST IDX images (labels beside them), a CIFAR-10/100 binary batch, an LMDB
+    /// or LevelDB folder of Caffe Datums, or an image list; nil for the test images the net
+    /// definition's Data or ImageData layer names.
+    public var data: URL?
     /// The dataset's layout, when content detection should not decide.
     public var dataFormat: DatasetFormat?
     /// Use only the first `limit` images.
@@ -36,7 +38,7 @@ public struct EvaluationRequest: Sendable {
     /// Checks the request's values.
     /// - Throws: `RequestError` for a batch size or limit that is not positive, or an integer
     ///   datapath without quantized weights.
-    public init(model: ModelSource, data: URL, dataFormat: DatasetFormat? = nil, limit: Int? = nil, batchSize: Int = 100,
+    public init(model: ModelSource, data: URL?, dataFormat: DatasetFormat? = nil, limit: Int? = nil, batchSize: Int = 100,
                 quantization: PlanRequest = PlanRequest(), engine: EngineOptions = .default, datapath: Datapath = .float,
                 activationCalibration: ActivationCalibration? = nil) throws {
         guard batchSize > 0 else { throw RequestError(.batchSize, "\(.batchSize) must be positive") }
@@ -98,7 +100,7 @@ public enum Evaluation {
     /// - Throws: `FormatError` or `GraphError` naming the file or layer at fault.
     public static func run(_ request: EvaluationRequest, progress: ((Int, Int) -> Void)? = nil) throws -> EvaluationReport {
         let (dataset, model) = try loadDataAndModel(request)
-        try checkLabels(dataset, fit: model.graph, file: request.data)
+        try checkLabels(dataset, fit: model.graph, file: dataset.source)
         var (plan, recordedDatapath) = try plan(for: request, model: model)
         let passes = plan == nil ? 1 : 2
         let total = dataset.count * passes
@@ -189,16 +191,40 @@ public enum Evaluation {
 
     /// Throws when the data's labels name classes the net does not score (a CIFAR-100 file for a
     /// 10-class net), which would otherwise be counted as plain mistakes.
-    static func checkLabels(_ dataset: Dataset, fit graph: Graph, file: URL) throws {
+    static func checkLabels(_ dataset: Dataset, fit graph: Graph, file: String) throws {
         guard let classes = try ShapeInference.infer(graph, checkParameters: false).valueShapes[graph.output]?.count(from: 1),
               let largest = dataset.labels.max(), largest >= classes else { return }
-        throw FormatError(file: file.path, "has labels up to \(largest), but the net scores \(classes) classes: is it the dataset this net was trained on?")
+        throw FormatError(file: file, "has labels up to \(largest), but the net scores \(classes) classes: is it the dataset this net was trained on?")
     }
 
     /// Reads the request's data, then the model with the data's image shape.
     static func loadDataAndModel(_ request: EvaluationRequest) throws -> (Dataset, LoadedModel) {
-        let dataset = try readDataset(request.data, format: request.dataFormat, formatField: .dataFormat).prefix(request.limit)
+        let dataset = try testImages(request.data, format: request.dataFormat, model: request.model).prefix(request.limit)
         return (dataset, try ModelLoader.load(request.model, imageShape: dataset.imageShape))
+    }
+
+    /// The images `data` holds, or with no `data` the test images the model's net definition
+    /// names (its TEST-phase Data or ImageData layer, with `source` resolved against the working
+    /// directory as Caffe does); either way centre-cropped when the net's data layer crops.
+    /// - Throws: `RequestError` naming `--data` when there is no data to read, `FormatError` for unreadable data.
+    public static func testImages(_ data: URL?, format: DatasetFormat?, model: ModelSource) throws -> Dataset {
+        let dataSource = try model.net.flatMap { try FormatRegistry.topologyReader(for: $0).readTopology(from: $0).dataSource }
+        guard let data else {
+            guard let net = model.net, let dataSource else {
+                let what = model.net.map { "\($0.path) names no test images (no TEST-phase Data or ImageData layer with a source)" }
+                    ?? "a packed model names no test images"
+                throw RequestError(.data, "\(what): give the images with \(.data)")
+            }
+            let workingDirectory = model.workingDirectory
+            let source = CaffeDataSources.resolve(dataSource.source, against: workingDirectory)
+            guard FileManager.default.fileExists(atPath: source.path) else {
+                throw RequestError(.data, "\(net.path): layer '\(dataSource.layer)' reads '\(dataSource.source)', which is not at \(source.path) (Caffe opens it from the working directory); run from the folder Caffe runs in, or give the images with \(.data)")
+            }
+            return try CaffeDataSources.read(dataSource, workingDirectory: workingDirectory)
+        }
+        let dataset = try readDataset(data, format: format, formatField: .dataFormat)
+        guard let crop = dataSource?.cropSize, crop > 0 else { return dataset }
+        return try dataset.centreCropped(to: crop)
     }
 
     /// Reads a dataset; when its content does not tell its format, the error names the request

@@ -16,6 +16,9 @@ public struct ModelSource: Sendable {
     public var meanValues: [Float]?
     /// Net layer name → the weights file's name for it, where they differ (Keras imports).
     public var nameMap: [String: String]
+    /// Where relative paths in the net definition (data sources, mean files) start, as Caffe's
+    /// working directory; the process's own by default.
+    public var workingDirectory = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
 
     /// A model from `net` (nil for a self-describing file) and `weights`, with optional preprocessing overrides.
     public init(net: URL?, weights: URL, meanFile: URL? = nil, scale: [Float]? = nil, meanValues: [Float]? = nil,
@@ -89,7 +92,9 @@ public enum ModelLoader {
         if !report.unusedLayers.isEmpty {
             warnings.append("weights for layers not in the net were ignored: \(report.unusedLayers.joined(separator: ", "))")
         }
-        resolved.preprocessing = try resolvePreprocessing(graph.preprocessing, source: source, channels: graph.inputChannels)
+        var preprocessing = try resolvePreprocessing(graph.preprocessing, source: source, channels: graph.inputChannels)
+        try fitMeanImage(&preprocessing, to: graph, file: source.meanFile ?? net)
+        resolved.preprocessing = preprocessing
         return LoadedModel(graph: resolved, unusedWeightLayers: report.unusedLayers, warnings: warnings)
     }
 
@@ -113,6 +118,29 @@ public enum ModelLoader {
         }
         graph.preprocessing = try resolvePreprocessing(graph.preprocessing, source: source, channels: graph.inputChannels)
         return LoadedModel(graph: graph, unusedWeightLayers: [], warnings: [], recordedPlan: plan, recordedDatapath: datapath)
+    }
+
+    /// Cuts a mean image larger than the net's input to the input's size at the centre, where a
+    /// net whose data layer crops takes its images from (Caffe subtracts the mean at the crop's
+    /// position); any other size mismatch throws.
+    static func fitMeanImage(_ preprocessing: inout Preprocessing, to graph: Graph, file: URL) throws {
+        guard let mean = preprocessing.meanImage, let input = graph.inputs.first, input.shape.rank == 4 else { return }
+        let (channels, height, width) = (input.shape[1], input.shape[2], input.shape[3])
+        let dims = mean.shape.dims
+        if dims == [channels, height, width] { return }
+        guard dims.count == 3, dims[0] == channels, dims[1] >= height, dims[2] >= width, (graph.dataSource?.cropSize ?? 0) > 0 else {
+            throw FormatError(file: file.path, "the mean image is \(mean.shape), the net's input images are \(Shape([channels, height, width]))")
+        }
+        let top = (dims[1] - height) / 2, left = (dims[2] - width) / 2
+        var cropped: [Float] = []
+        cropped.reserveCapacity(channels * height * width)
+        for channel in 0..<channels {
+            for row in 0..<height {
+                let start = (channel * dims[1] + top + row) * dims[2] + left
+                cropped.append(contentsOf: mean.data[start..<(start + width)])
+            }
+        }
+        preprocessing.meanImage = Tensor(shape: [channels, height, width], data: cropped)
     }
 
     /// Throws unless the net's declared input image shape equals the data's.
@@ -143,11 +171,13 @@ public enum ModelLoader {
             preprocessing.meanImage = try FormatRegistry.readMeanImage(from: meanFile)
             preprocessing.meanValues = []
         } else if let named = preprocessing.meanFile, preprocessing.meanImage == nil {
-            let base = (source.net ?? source.weights).deletingLastPathComponent()
-            let resolved = URL(fileURLWithPath: named, relativeTo: base).standardizedFileURL
-            guard FileManager.default.fileExists(atPath: resolved.path) else {
+            // Caffe opens it from the working directory; a copy beside the model is found too.
+            let places = [source.workingDirectory, (source.net ?? source.weights).deletingLastPathComponent()]
+                .map { FileIO.resolve(named, against: $0) }
+            guard let resolved = places.first(where: { FileManager.default.fileExists(atPath: $0.path) }) else {
                 let model = (source.net ?? source.weights).path
-                throw RequestError(.meanFile, "\(model): the model subtracts the mean file '\(named)', which is not at \(resolved.path); give it as \(.meanFile)")
+                let tried = places.map(\.path).joined(separator: " or ")
+                throw RequestError(.meanFile, "\(model): the model subtracts the mean file '\(named)', which is not at \(tried); give it as \(.meanFile)")
             }
             preprocessing.meanImage = try FormatRegistry.readMeanImage(from: resolved)
         }

@@ -19,6 +19,7 @@ struct CaffeNetBuilder {
         var nodes: [Node] = []
         var unsupported: [String] = []
         var preprocessing: Preprocessing?
+        var dataSource: DataSourceDescription?
         var output: String?
         var errors: [String] = []
 
@@ -29,9 +30,11 @@ struct CaffeNetBuilder {
             }
             if CaffeLayer.dataTypes.contains(layer.type) {
                 guard let top = layer.tops.first else { continue }
-                let batch = Int(layer.parameters.dataParam.batchSize)
+                let p = layer.parameters
+                let batch = Int(layer.type == "ImageData" ? p.imageDataParam.batchSize : p.dataParam.batchSize)
                 inputs.append(GraphInput(name: top, shape: [max(batch, 1), Self.unknownDimension, Self.unknownDimension, Self.unknownDimension]))
                 preprocessing = Self.preprocessing(of: layer) ?? preprocessing
+                dataSource = Self.dataSource(of: layer) ?? dataSource
                 continue
             }
             if CaffeLayer.metricTypes.contains(layer.type) {
@@ -62,7 +65,9 @@ struct CaffeNetBuilder {
             throw FormatError(file: file, "layer '\(node.name)' needs at least one bottom and one top")
         }
         let resolvedOutput = output ?? last.outputs[0]
-        return Graph(name: net.name, inputs: inputs, nodes: nodes, output: resolvedOutput, preprocessing: preprocessing)
+        var graph = Graph(name: net.name, inputs: inputs, nodes: nodes, output: resolvedOutput, preprocessing: preprocessing)
+        graph.dataSource = dataSource
+        return graph
     }
 
     /// Caffe's rule check for `phase` at level 0 with no stages.
@@ -112,6 +117,29 @@ struct CaffeNetBuilder {
         let shape = Shape(dims.map { Int($0) })
         guard shape.checkedCount != nil else { throw FormatError(file: file, "input '\(name)' shape overflows") }
         return shape
+    }
+
+    /// Where a Data or ImageData layer reads its images, with the transform's crop and colour
+    /// settings (the legacy crop in `data_param`/`image_data_param` when there is no `transform_param`).
+    static func dataSource(of layer: CaffeLayer) -> DataSourceDescription? {
+        let p = layer.parameters
+        let transform = p.transformParam
+        let kind: DataSourceDescription.Kind
+        let source: String, legacyCrop: UInt32
+        switch layer.type {
+        case "Data" where p.hasDataParam && !p.dataParam.source.isEmpty:
+            kind = .database(p.dataParam.backend == .lmdb ? .lmdb : .leveldb)
+            (source, legacyCrop) = (p.dataParam.source, p.dataParam.cropSize)
+        case "ImageData" where p.hasImageDataParam && !p.imageDataParam.source.isEmpty:
+            let d = p.imageDataParam
+            kind = .imageList(rootFolder: d.rootFolder, newHeight: Int(d.newHeight), newWidth: Int(d.newWidth), isColor: d.isColor)
+            (source, legacyCrop) = (d.source, d.cropSize)
+        default:
+            return nil
+        }
+        return DataSourceDescription(layer: layer.name, source: source, kind: kind,
+                                     cropSize: Int(transform.hasCropSize ? transform.cropSize : legacyCrop),
+                                     forceColor: transform.forceColor, forceGray: transform.forceGray)
     }
 
     /// The TEST data layer's `transform_param` (or the legacy scale/mean in `data_param`).

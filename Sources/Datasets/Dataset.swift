@@ -6,17 +6,56 @@ public enum DatasetFormat: String, Sendable, CaseIterable {
     case mnist
     case cifar10
     case cifar100
+    /// A folder holding an LMDB database of Caffe Datum records.
+    case lmdb
+    /// A folder holding a LevelDB database of Caffe Datum records.
+    case leveldb
+    /// A text file of `image-path label` lines (Caffe's ImageData list), PNG or JPEG images.
+    case imageList = "image-list"
 }
 
-/// Labelled 8-bit images, kept as raw bytes until a batch is preprocessed.
+/// Image values as stored: bytes, or floats (a Datum's `float_data`).
+public enum PixelValues: Sendable, Equatable {
+    case bytes([UInt8])
+    case floats([Float])
+
+    /// The number of values.
+    public var count: Int {
+        switch self {
+        case .bytes(let values): values.count
+        case .floats(let values): values.count
+        }
+    }
+
+    /// The first `count` values.
+    func prefix(_ count: Int) -> PixelValues {
+        switch self {
+        case .bytes(let values): .bytes(Array(values.prefix(count)))
+        case .floats(let values): .floats(Array(values.prefix(count)))
+        }
+    }
+}
+
+/// Labelled images, kept as stored (usually 8-bit) until a batch is preprocessed.
 public struct Dataset: Sendable {
     public var format: DatasetFormat
     /// Channels x height x width of one image.
     public var imageShape: Shape
-    public var pixels: [UInt8]
+    /// All images' values, one image after another, each channel-major (C x H x W).
+    public var pixels: PixelValues
     public var labels: [Int]
     public var classCount: Int
     public var source: String
+
+    /// A dataset of `labels.count` images of `imageShape` held in `pixels`.
+    public init(format: DatasetFormat, imageShape: Shape, pixels: PixelValues, labels: [Int], classCount: Int, source: String) {
+        self.format = format
+        self.imageShape = imageShape
+        self.pixels = pixels
+        self.labels = labels
+        self.classCount = classCount
+        self.source = source
+    }
 
     public var count: Int { labels.count }
     public var chanceLevel: Double { 1 / Double(classCount) }
@@ -26,7 +65,39 @@ public struct Dataset: Sendable {
         guard let limit, limit < count else { return self }
         var copy = self
         copy.labels = Array(labels.prefix(limit))
-        copy.pixels = Array(pixels.prefix(limit * imageShape.count))
+        copy.pixels = pixels.prefix(limit * imageShape.count)
+        return copy
+    }
+
+    /// Every image cut to its central `size` x `size` square, as Caffe's TEST phase crops
+    /// (offsets `(height - size) / 2` and `(width - size) / 2`, rounded down).
+    /// - Throws: `FormatError` when the images are smaller than `size`.
+    public func centreCropped(to size: Int) throws -> Dataset {
+        let (channels, height, width) = (imageShape[0], imageShape[1], imageShape[2])
+        guard size > 0, size <= height, size <= width else {
+            throw FormatError(file: source, "cannot crop \(height)x\(width) images to \(size)x\(size)")
+        }
+        if size == height, size == width { return self }
+        let top = (height - size) / 2, left = (width - size) / 2
+        func crop<Value>(_ values: [Value]) -> [Value] {
+            var cropped: [Value] = []
+            cropped.reserveCapacity(count * channels * size * size)
+            for image in 0..<count {
+                for channel in 0..<channels {
+                    for row in 0..<size {
+                        let start = ((image * channels + channel) * height + top + row) * width + left
+                        cropped.append(contentsOf: values[start..<(start + size)])
+                    }
+                }
+            }
+            return cropped
+        }
+        var copy = self
+        switch pixels {
+        case .bytes(let values): copy.pixels = .bytes(crop(values))
+        case .floats(let values): copy.pixels = .floats(crop(values))
+        }
+        copy.imageShape = [channels, size, size]
         return copy
     }
 
@@ -45,19 +116,25 @@ public struct Dataset: Sendable {
         let mean = preprocessing.meanImage?.data
         let meanValues = preprocessing.meanValues
         let scales = (0..<channels).map { preprocessing.scale(ofChannel: $0) }
-        pixels.withUnsafeBufferPointer { src in
-            for (slot, image) in range.enumerated() {
-                let from = image * size, to = slot * size
-                for i in 0..<size {
-                    var value = Float(src[from + i])
-                    if let mean {
-                        value -= mean[i]
-                    } else if !meanValues.isEmpty {
-                        value -= meanValues[meanValues.count == 1 ? 0 : i / plane]
+        func transform<Value>(_ values: [Value], _ float: (Value) -> Float) {
+            values.withUnsafeBufferPointer { src in
+                for (slot, image) in range.enumerated() {
+                    let from = image * size, to = slot * size
+                    for i in 0..<size {
+                        var value = float(src[from + i])
+                        if let mean {
+                            value -= mean[i]
+                        } else if !meanValues.isEmpty {
+                            value -= meanValues[meanValues.count == 1 ? 0 : i / plane]
+                        }
+                        data[to + i] = value * scales[i / plane]
                     }
-                    data[to + i] = value * scales[i / plane]
                 }
             }
+        }
+        switch pixels {
+        case .bytes(let values): transform(values) { Float($0) }
+        case .floats(let values): transform(values) { $0 }
         }
         return Tensor(shape: Shape([range.count] + imageShape.dims), data: data)
     }
@@ -67,26 +144,55 @@ public struct Dataset: Sendable {
 public struct UnrecognizedDataset: Error, CustomStringConvertible {
     /// The file.
     public var file: String
-    public var description: String { "\(file): not a dataset bmq knows: expected MNIST IDX images, or CIFAR-10/100 binary records" }
+    public var description: String {
+        "\(file): not a dataset bmq knows: expected MNIST IDX images, CIFAR-10/100 binary records, an LMDB or LevelDB folder of Caffe Datums, or an image list"
+    }
 }
 
 /// Reads datasets and tells their kind from the content.
 public enum DatasetReader {
     /// Reads `url`, detecting the format unless `format` is given. For MNIST the labels file
-    /// is found beside the images file (`...-images-idx3-ubyte` → `...-labels-idx1-ubyte`).
+    /// is found beside the images file (`...-images-idx3-ubyte` → `...-labels-idx1-ubyte`). A
+    /// folder is an LMDB (`data.mdb`) or LevelDB (`CURRENT`) of Caffe Datum records; a text file
+    /// of `path label` lines is an image list, its relative paths starting from its own folder.
     /// - Throws: `UnrecognizedDataset` when the content does not tell the format, `FormatError`
     ///   naming the file for anything else.
     public static func read(_ url: URL, format: DatasetFormat? = nil) throws -> Dataset {
+        var isFolder: ObjCBool = false
+        let exists = FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder)
+        if isFolder.boolValue || format == .lmdb || format == .leveldb {
+            guard exists else { throw FormatError(file: url.path, "no such folder") }
+            guard let backend = format.flatMap(backend(of:)) ?? detectDatabase(url) else {
+                throw isFolder.boolValue ? UnrecognizedDataset(file: url.path) : FormatError(file: url.path, "is a file, not a database folder")
+            }
+            return try CaffeDataSources.readDatabase(url, backend: backend)
+        }
         var data = try FileIO.read(url)
         if Gzip.isGzip(data) { data = try Gzip.decompress(data, file: url.path) }
-        guard let kind = format ?? detect(data) else {
+        guard let kind = format ?? detect(data) ?? (CaffeDataSources.looksLikeImageList(data) ? .imageList : nil) else {
             throw UnrecognizedDataset(file: url.path)
         }
         switch kind {
         case .mnist: return try readMNIST(images: data, url: url)
         case .cifar10: return try readCIFAR(data, url: url, labelBytes: 1, classes: 10, format: .cifar10)
         case .cifar100: return try readCIFAR(data, url: url, labelBytes: 2, classes: 100, format: .cifar100)
+        case .imageList: return try CaffeDataSources.readImageList(url)
+        case .lmdb, .leveldb: throw FormatError(file: url.path, "is a file, not a database folder")
         }
+    }
+
+    static func backend(of format: DatasetFormat) -> DataSourceDescription.Backend? {
+        switch format {
+        case .lmdb: .lmdb
+        case .leveldb: .leveldb
+        default: nil
+        }
+    }
+
+    /// LMDB by its `data.mdb`, LevelDB by its `CURRENT` file.
+    static func detectDatabase(_ folder: URL) -> DataSourceDescription.Backend? {
+        let has = { FileManager.default.fileExists(atPath: folder.appendingPathComponent($0).path) }
+        return has("data.mdb") ? .lmdb : has("CURRENT") ? .leveldb : nil
     }
 
     static let cifarImageBytes = 3 * 32 * 32
@@ -136,7 +242,7 @@ public enum DatasetReader {
         if let bad = labels.firstIndex(where: { $0 > 9 }) {
             throw FormatError(file: labelsURL.path, "label \(labels[bad]) of image \(bad) is not a digit")
         }
-        return Dataset(format: .mnist, imageShape: [1, rows, columns], pixels: [UInt8](data.dropFirst(16)),
+        return Dataset(format: .mnist, imageShape: [1, rows, columns], pixels: .bytes([UInt8](data.dropFirst(16))),
                        labels: labels, classCount: 10, source: url.path)
     }
 
@@ -179,6 +285,6 @@ public enum DatasetReader {
                 }
             }
         }
-        return Dataset(format: format, imageShape: [3, 32, 32], pixels: pixels, labels: labels, classCount: classes, source: url.path)
+        return Dataset(format: format, imageShape: [3, 32, 32], pixels: .bytes(pixels), labels: labels, classCount: classes, source: url.path)
     }
 }

@@ -68,7 +68,9 @@ public struct HDF5WeightsFormat: WeightsReading, ModelWriting {
 
     /// Writes a Caffe HDF5 snapshot of the graph's parameters (a group for every layer).
     public func write(_ graph: Graph, to url: URL) throws {
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
+        let temporary = FileIO.temporaryName(for: url)
+        TemporaryOutputs.register(temporary)
+        defer { TemporaryOutputs.unregister(temporary) }
         do {
             do {
                 let file = try HDF5File(creating: temporary.path)

@@ -68,11 +68,15 @@ public enum TestVectors {
             VectorManifest.Entry(layer: $0.layer, type: $0.type, file: fileName($0.layer), shape: $0.shape, bits: $0.format.bits,
                                  fraction: $0.format.fraction, signed: $0.format.signed)
         }
-        let temporary = entries.map { directory.appendingPathComponent(".\($0.file).\(UUID().uuidString).tmp") }
+        let temporary = entries.map { FileIO.temporaryName(for: directory.appendingPathComponent($0.file)) }
+        temporary.forEach(TemporaryOutputs.register)
         var handles: [FileHandle] = []
         defer {
             for handle in handles { try? handle.close() }
-            for url in temporary { try? FileManager.default.removeItem(at: url) }
+            for url in temporary {
+                try? FileManager.default.removeItem(at: url)
+                TemporaryOutputs.unregister(url)
+            }
         }
         for url in temporary {
             guard FileManager.default.createFile(atPath: url.path, contents: nil), let handle = try? FileHandle(forWritingTo: url) else {

@@ -1,4 +1,7 @@
 import Foundation
+#if os(Linux)
+import Glibc
+#endif
 
 /// File helpers shared by every format.
 public enum FileIO {
@@ -26,6 +29,11 @@ public enum FileIO {
         } catch {
             throw FormatError(file: url.path, "cannot be read")
         }
+    }
+
+    /// `path` as seen from `folder`: itself when absolute, else appended to the folder.
+    public static func resolve(_ path: String, against folder: URL) -> URL {
+        (path.hasPrefix("/") ? URL(fileURLWithPath: path) : folder.appendingPathComponent(path)).standardizedFileURL
     }
 
     /// Throws unless a file can be written at `url`: its folder exists and is writable, and `url`
@@ -74,17 +82,35 @@ public enum FileIO {
         guard access(parent.path, W_OK) == 0 else { throw FormatError(file: folder.path, "cannot be created: \(parent.path) is not writable") }
     }
 
-    /// Writes `data` to a temporary file beside `url`, then renames it into place,
-    /// so a failure never leaves a half-written output.
+    /// Writes `data` to a temporary file beside `url`, then renames it into place, so a failure
+    /// never leaves a half-written output. On Linux the file has no name until it is complete
+    /// (O_TMPFILE), so even a killed process leaves nothing behind.
     public static func writeAtomically(_ data: Data, to url: URL) throws {
         let directory = url.deletingLastPathComponent()
-        let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
+        let temporary = temporaryName(for: url)
+        #if os(Linux)
+        if try writeUnnamed(data, in: directory, linkingAs: temporary, for: url) {
+            try renameOrRemove(temporary, to: url)
+            return
+        }
+        #endif
+        TemporaryOutputs.register(temporary)
+        defer { TemporaryOutputs.unregister(temporary) }
         do {
             try data.write(to: temporary)
         } catch {
             try? FileManager.default.removeItem(at: temporary)
             throw FormatError(file: url.path, "cannot be written: \(error.localizedDescription)")
         }
+        try renameOrRemove(temporary, to: url)
+    }
+
+    /// A hidden name beside `url` for its output while it is being written.
+    public static func temporaryName(for url: URL) -> URL {
+        url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
+    }
+
+    static func renameOrRemove(_ temporary: URL, to url: URL) throws {
         do {
             try rename(temporary, to: url)
         } catch {
@@ -93,10 +119,60 @@ public enum FileIO {
         }
     }
 
+    #if os(Linux)
+    /// Writes `data` to an unnamed file in `directory` and gives it the name `temporary` once
+    /// complete. Returns false when the file system has no unnamed files.
+    static func writeUnnamed(_ data: Data, in directory: URL, linkingAs temporary: URL, for url: URL) throws -> Bool {
+        // O_TMPFILE is a compound macro Swift does not import: __O_TMPFILE | O_DIRECTORY.
+        let unnamedFile: Int32 = 0o20000000 | O_DIRECTORY
+        let descriptor = open(directory.path, unnamedFile | O_WRONLY, 0o666)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var written = 0
+        try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
+            while written < bytes.count {
+                let count = Glibc.write(descriptor, bytes.baseAddress! + written, bytes.count - written)
+                if count < 0, errno == EINTR { continue }
+                guard count > 0 else { throw FormatError(file: url.path, "cannot be written: \(String(cString: strerror(errno)))") }
+                written += count
+            }
+        }
+        guard linkat(AT_FDCWD, "/proc/self/fd/\(descriptor)", AT_FDCWD, temporary.path, AT_SYMLINK_FOLLOW) == 0 else {
+            throw FormatError(file: url.path, "cannot be written: \(String(cString: strerror(errno)))")
+        }
+        return true
+    }
+    #endif
+
     /// Moves a finished temporary file over `url` with rename(2), atomic within one file system.
     public static func rename(_ temporary: URL, to url: URL) throws {
         guard Foundation.rename(temporary.path, url.path) == 0 else {
             throw FormatError(file: url.path, "cannot be written: \(String(cString: strerror(errno)))")
+        }
+    }
+}
+
+/// Outputs being written under temporary names, removed when the process is interrupted
+/// (the command-line tool calls ``removeAll()`` on SIGINT, SIGTERM and SIGHUP).
+public enum TemporaryOutputs {
+    nonisolated(unsafe) static var paths: Set<String> = []
+    static let lock = NSLock()
+
+    /// Marks `url` for removal should the process be interrupted before it is renamed into place.
+    public static func register(_ url: URL) {
+        lock.withLock { _ = paths.insert(url.path) }
+    }
+
+    /// `url` was renamed into place or removed.
+    public static func unregister(_ url: URL) {
+        lock.withLock { _ = paths.remove(url.path) }
+    }
+
+    /// Removes every registered output (files or folders).
+    public static func removeAll() {
+        lock.withLock {
+            for path in paths { try? FileManager.default.removeItem(atPath: path) }
+            paths.removeAll()
         }
     }
 }

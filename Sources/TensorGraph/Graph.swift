@@ -68,6 +68,48 @@ public struct Preprocessing: Sendable, Equatable {
     public static let identity = Preprocessing()
 }
 
+/// Where a net definition says its test images come from: Caffe's TEST-phase Data layer (a
+/// database of Datum records) or ImageData layer (a list of image files and labels).
+public struct DataSourceDescription: Sendable, Equatable {
+    /// A key-value database's engine, as Caffe's `data_param.backend` names it.
+    public enum Backend: String, Sendable, Equatable {
+        case lmdb, leveldb
+    }
+
+    /// What `source` names.
+    public enum Kind: Sendable, Equatable {
+        /// A database of Datum records, read in key order.
+        case database(Backend)
+        /// A text file of `path label` lines; paths are appended to `rootFolder` as written;
+        /// images are resized to `newHeight` x `newWidth` when both are positive, and read as
+        /// colour (blue, green, red) or gray.
+        case imageList(rootFolder: String, newHeight: Int, newWidth: Int, isColor: Bool)
+    }
+
+    /// The layer that names the source.
+    public var layer: String
+    /// The database or list, as written in the net definition (Caffe resolves it against the
+    /// working directory).
+    public var source: String
+    /// What `source` names.
+    public var kind: Kind
+    /// The side of the square cut from each image's centre, or 0 for the whole image.
+    public var cropSize: Int
+    /// Encoded images are decoded as colour (`force_color`) or gray (`force_gray`), else as stored.
+    public var forceColor: Bool
+    public var forceGray: Bool
+
+    /// A source named by `layer`.
+    public init(layer: String, source: String, kind: Kind, cropSize: Int = 0, forceColor: Bool = false, forceGray: Bool = false) {
+        self.layer = layer
+        self.source = source
+        self.kind = kind
+        self.cropSize = cropSize
+        self.forceColor = forceColor
+        self.forceGray = forceGray
+    }
+}
+
 /// A network: inputs, an ordered list of nodes, and what its output means.
 public struct Graph: Sendable, Equatable {
     /// The network's name, as its file gives it.
@@ -80,6 +122,8 @@ public struct Graph: Sendable, Equatable {
     public var output: String
     /// Preprocessing the model was trained with, when the model says.
     public var preprocessing: Preprocessing?
+    /// Where the net definition says its test images are, when it says (a Caffe Data or ImageData layer).
+    public var dataSource: DataSourceDescription?
 
     /// A graph of `nodes` in execution order reading `inputs`, whose class scores are `output`.
     public init(name: String, inputs: [GraphInput], nodes: [Node], output: String, preprocessing: Preprocessing? = nil) {

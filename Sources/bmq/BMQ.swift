@@ -1,6 +1,7 @@
 import ArgumentParser
 import BMQKit
 import Foundation
+import TensorGraph
 
 @main
 struct BMQ: ParsableCommand {
@@ -15,7 +16,7 @@ struct BMQ: ParsableCommand {
 
             Start with: bmq inspect NET.prototxt WEIGHTS, then bmq eval, then bmq convert -o OUT.bmq.
             """,
-        subcommands: [Inspect.self, Eval.self, Quantize.self, Search.self, Convert.self, Export.self, Vectors.self, ReproduceThesis.self, Bench.self, BenchQuantize.self])
+        subcommands: [Inspect.self, Eval.self, Quantize.self, Search.self, Convert.self, Export.self, Vectors.self, DatasetCommand.self, ReproduceThesis.self, Bench.self, BenchQuantize.self])
 
     /// Runs the command; a request the library refuses is a command-line mistake (exit 64),
     /// reported with the options' names.
@@ -26,6 +27,8 @@ struct BMQ: ParsableCommand {
         } catch {
             exit(withError: error)
         }
+        let interruptions = removeOutputsOnInterrupt()
+        defer { interruptions.forEach { $0.cancel() } }
         do {
             try command.run()
         } catch let error as RequestError {
@@ -34,6 +37,21 @@ struct BMQ: ParsableCommand {
             reportMistake(error.message, in: command)
         } catch {
             exit(withError: error)
+        }
+    }
+
+    /// On SIGINT, SIGTERM or SIGHUP, removes the outputs still being written, then exits as the
+    /// signal would (128 + its number).
+    static func removeOutputsOnInterrupt() -> [any DispatchSourceSignal] {
+        [SIGINT, SIGTERM, SIGHUP].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                TemporaryOutputs.removeAll()
+                Foundation.exit(128 + number)
+            }
+            source.resume()
+            return source
         }
     }
 

@@ -33,7 +33,7 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         var evaluation = try commandLineRequest { try EvaluationRequest(
-            model: try model.source, data: URL(fileURLWithPath: dataOptions.data), dataFormat: dataOptions.dataFormat,
+            model: try model.source, data: dataOptions.dataURL, dataFormat: dataOptions.dataFormat,
             limit: dataOptions.limit, batchSize: dataOptions.batchSize, activationCalibration: try calibration.request) }
         let engines = (convolution.isEmpty ? [ConvolutionMethod.preferred] : convolution)
             .map { EngineOptions(convolution: $0, blasThreads: blasThreads ?? 1) }

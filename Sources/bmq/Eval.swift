@@ -82,7 +82,7 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         let request = try commandLineRequest { try EvaluationRequest(
-            model: try model.source, data: URL(fileURLWithPath: dataOptions.data), dataFormat: dataOptions.dataFormat,
+            model: try model.source, data: dataOptions.dataURL, dataFormat: dataOptions.dataFormat,
             limit: dataOptions.limit, batchSize: dataOptions.batchSize, quantization: quantization.request, datapath: datapath,
             activationCalibration: try calibration.request) }
         // Refuse an unwritable plan name before the evaluation runs.

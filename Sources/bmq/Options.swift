@@ -94,11 +94,15 @@ struct PreprocessingOptions: ParsableArguments {
 /// A dataset and how much of it to use.
 struct DataOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
-        "MNIST images file (labels found beside it) or a CIFAR-10/100 .bin batch.", valueName: "path"))
-    var data: String
+        "MNIST images file (labels found beside it), a CIFAR-10/100 .bin batch, an LMDB or LevelDB folder of Caffe Datums, or an image list ('path label' lines). Default: the test images the prototxt's TEST Data or ImageData layer names, found from the working directory as Caffe finds them.",
+        valueName: "path"))
+    var data: String?
 
-    @Option(name: .long, help: ArgumentHelp("Override content detection: mnist, cifar10 or cifar100.", valueName: "format"))
+    @Option(name: .long, help: ArgumentHelp("Override content detection: mnist, cifar10, cifar100, lmdb, leveldb or image-list.", valueName: "format"))
     var dataFormat: DatasetFormat?
+
+    /// The data given, or nil for the net's own.
+    var dataURL: URL? { data.map { URL(fileURLWithPath: $0) } }
 
     @Option(name: .long, parsing: .unconditional, help: "Use only the first N images.")
     var limit: Int?
@@ -192,6 +196,7 @@ extension RequestField {
         case .inputShape: "--input-shape"
         case .maxWidth: "--max-width"
         case .averageBits: "--average-bits"
+        case .to: "--to"
         }
     }
 }

@@ -27,7 +27,7 @@ struct ReproduceThesis: ParsableCommand {
 
     func run() throws {
         let request = try commandLineRequest { try EvaluationRequest(
-            model: try model.source, data: URL(fileURLWithPath: dataOptions.data), dataFormat: dataOptions.dataFormat,
+            model: try model.source, data: dataOptions.dataURL, dataFormat: dataOptions.dataFormat,
             limit: dataOptions.limit, batchSize: dataOptions.batchSize) }
         let progress = ProgressLine(label: "configurations", enabled: !json)
         let report = try ThesisReproduction.run(request, progress: progress.update)

@@ -26,6 +26,38 @@ func tinyGraph() -> Graph {
         return url
     }
 
+    @Test func dataLayersNameTheirTestSource() throws {
+        let directory = try SharedData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let tail = """
+            layer { name: "ip" type: "InnerProduct" bottom: "data" top: "ip" inner_product_param { num_output: 2 } }
+            """
+        let database = try write("""
+            layer { name: "train" type: "Data" top: "data" top: "label" include { phase: TRAIN }
+                    data_param { source: "train_lmdb" backend: LMDB batch_size: 64 } }
+            layer { name: "test" type: "Data" top: "data" top: "label" include { phase: TEST }
+                    transform_param { crop_size: 28 force_gray: true }
+                    data_param { source: "test_lmdb" backend: LMDB batch_size: 50 } }
+            """ + tail, "db.prototxt", in: directory)
+        let graph = try caffe.readTopology(from: database)
+        #expect(graph.dataSource == DataSourceDescription(layer: "test", source: "test_lmdb", kind: .database(.lmdb), cropSize: 28, forceGray: true))
+        #expect(graph.inputs[0].shape[0] == 50)
+        let list = try write("""
+            layer { name: "images" type: "ImageData" top: "data" top: "label"
+                    image_data_param { source: "list.txt" root_folder: "pictures/" new_height: 40 new_width: 30
+                                       is_color: false batch_size: 10 crop_size: 24 } }
+            """ + tail, "list.prototxt", in: directory)
+        #expect(try caffe.readTopology(from: list).dataSource == DataSourceDescription(
+            layer: "images", source: "list.txt", kind: .imageList(rootFolder: "pictures/", newHeight: 40, newWidth: 30, isColor: false),
+            cropSize: 24))
+        // LevelDB is Caffe's default backend; a legacy V1 DATA layer names its source the same way.
+        let legacy = try write("""
+            layers { name: "old" type: DATA top: "data" top: "label" data_param { source: "old_leveldb" batch_size: 5 } }
+            layers { name: "ip" type: INNER_PRODUCT bottom: "data" top: "ip" inner_product_param { num_output: 2 } }
+            """, "v1.prototxt", in: directory)
+        #expect(try caffe.readTopology(from: legacy).dataSource?.kind == .database(.leveldb))
+    }
+
     @Test func tinyModelRoundTrips() throws {
         let directory = try SharedData.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

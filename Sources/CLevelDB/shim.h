@@ -1,0 +1,4 @@
+#ifndef CLEVELDB_SHIM_H
+#define CLEVELDB_SHIM_H
+#include <leveldb/c.h>
+#endif
