@@ -199,15 +199,16 @@ public enum Evaluation {
 
     /// Reads the request's data, then the model with the data's image shape.
     static func loadDataAndModel(_ request: EvaluationRequest) throws -> (Dataset, LoadedModel) {
-        let dataset = try testImages(request.data, format: request.dataFormat, model: request.model).prefix(request.limit)
+        let dataset = try testImages(request.data, format: request.dataFormat, model: request.model, limit: request.limit).prefix(request.limit)
         return (dataset, try ModelLoader.load(request.model, imageShape: dataset.imageShape))
     }
 
     /// The images `data` holds, or with no `data` the test images the model's net definition
     /// names (its TEST-phase Data or ImageData layer, with `source` resolved against the working
-    /// directory as Caffe does); either way centre-cropped when the net's data layer crops.
+    /// directory as Caffe does; only the first `limit` images when given); either way
+    /// centre-cropped when the net's data layer crops.
     /// - Throws: `RequestError` naming `--data` when there is no data to read, `FormatError` for unreadable data.
-    public static func testImages(_ data: URL?, format: DatasetFormat?, model: ModelSource) throws -> Dataset {
+    public static func testImages(_ data: URL?, format: DatasetFormat?, model: ModelSource, limit: Int? = nil) throws -> Dataset {
         let dataSource = try model.net.flatMap { try FormatRegistry.topologyReader(for: $0).readTopology(from: $0).dataSource }
         guard let data else {
             guard let net = model.net, let dataSource else {
@@ -220,7 +221,7 @@ public enum Evaluation {
             guard FileManager.default.fileExists(atPath: source.path) else {
                 throw RequestError(.data, "\(net.path): layer '\(dataSource.layer)' reads '\(dataSource.source)', which is not at \(source.path) (Caffe opens it from the working directory); run from the folder Caffe runs in, or give the images with \(.data)")
             }
-            return try CaffeDataSources.read(dataSource, workingDirectory: workingDirectory)
+            return try CaffeDataSources.read(dataSource, workingDirectory: workingDirectory, limit: limit)
         }
         let dataset = try readDataset(data, format: format, formatField: .dataFormat)
         guard let crop = dataSource?.cropSize, crop > 0 else { return dataset }

@@ -157,7 +157,12 @@ public enum Inspection {
         } else {
             throw RequestError(.net, "give a \(.net), a \(.weights) file, or both")
         }
-        if let imageShape { graph = graph.withInput(batch: graph.inputs[0].shape[0], imageShape: imageShape) }
+        if let imageShape {
+            graph = graph.withInput(batch: graph.inputs[0].shape[0], imageShape: imageShape)
+        } else if !graph.hasCompleteInputs,
+                  let shape = try ModelLoader.sourceImageShape(graph, workingDirectory: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)) {
+            graph = graph.withInput(batch: graph.inputs[0].shape[0], imageShape: shape)
+        }
 
         var shapes: ShapeInference.Result?
         if graph.hasCompleteInputs {

@@ -1,3 +1,4 @@
+import Datasets
 import Foundation
 import Quantization
 import TensorGraph
@@ -58,13 +59,21 @@ public enum ModelLoader {
         guard let net = source.net else { return try loadSelfDescribing(source, imageShape: imageShape) }
         var graph = try FormatRegistry.topologyReader(for: net).readTopology(from: net)
         let shapeFromData = !graph.hasCompleteInputs && imageShape != nil
+        var weights: WeightSet?
+        var imageShape = imageShape
+        if !graph.hasCompleteInputs, imageShape == nil {
+            // Without data: the first image of the data layer's source, else the one size the weights fit.
+            if let shape = try sourceImageShape(graph, workingDirectory: source.workingDirectory) {
+                imageShape = shape
+            } else {
+                let stored = try FormatRegistry.weightsReader(for: source.weights).readWeights(from: source.weights, for: graph, nameMap: source.nameMap)
+                weights = stored
+                imageShape = try imageShapeFittingWeights(graph, stored, net: net)
+            }
+        }
         if let imageShape {
             if graph.hasCompleteInputs { try checkImageShape(graph, imageShape, file: net) }
             graph = graph.withInput(batch: graph.inputs[0].shape[0], imageShape: imageShape)
-        }
-        guard graph.hasCompleteInputs else {
-            let input = graph.inputs[0].name
-            throw RequestError(.inputShape, "\(net.path): the input '\(input)' comes from a Data layer, so its image shape is not known without data; give it as \(.inputShape) C,H,W (e.g. 3,32,32)")
         }
         // The net's own attributes and shapes first: a mistake there is the prototxt's, not the weights'.
         do {
@@ -76,12 +85,12 @@ public enum ModelLoader {
             }
             throw FormatError(file: net.path, error.description + hint)
         }
-        let weights = try FormatRegistry.weightsReader(for: source.weights)
+        let stored = try weights ?? FormatRegistry.weightsReader(for: source.weights)
             .readWeights(from: source.weights, for: graph, nameMap: source.nameMap)
         let result: Graph
         let report: WeightAttachReport
         do {
-            (result, report) = try graph.attachingWeights(weights)
+            (result, report) = try graph.attachingWeights(stored)
         } catch let error as GraphError {
             // With a Data layer the input shape came from the dataset, which is then the likelier culprit.
             let hint = shapeFromData ? " (the net's input shape \(graph.inputs[0].shape.dims.dropFirst().map(String.init).joined(separator: "x")) was taken from the data; is it the dataset this net was trained on?)" : ""
@@ -96,6 +105,36 @@ public enum ModelLoader {
         try fitMeanImage(&preprocessing, to: graph, file: source.meanFile ?? net)
         resolved.preprocessing = preprocessing
         return LoadedModel(graph: resolved, unusedWeightLayers: report.unusedLayers, warnings: warnings)
+    }
+
+    /// The image shape of the first image the net's data layer names, cropped as the layer crops;
+    /// nil when it names none or the source is not on this machine.
+    static func sourceImageShape(_ graph: Graph, workingDirectory: URL) throws -> Shape? {
+        guard let dataSource = graph.dataSource,
+              FileManager.default.fileExists(atPath: CaffeDataSources.resolve(dataSource.source, against: workingDirectory).path) else {
+            return nil
+        }
+        return try CaffeDataSources.read(dataSource, workingDirectory: workingDirectory, limit: 1).imageShape
+    }
+
+    /// The one square image size (1 or 3 channels, or the first layer's) for which `weights` fit
+    /// the net, as when an inner-product layer's input count pins the size down.
+    /// - Throws: `RequestError` naming `--input-shape` when no size or several fit.
+    static func imageShapeFittingWeights(_ graph: Graph, _ weights: WeightSet, net: URL) throws -> Shape {
+        let firstLayerChannels = graph.nodes.lazy.compactMap { weights.layer(named: $0.name)?.blobs.first }.first
+            .flatMap { $0.shape.rank == 4 ? $0.shape[1] : nil }
+        var fitting: [Shape] = []
+        for channels in Set([1, 3] + (firstLayerChannels.map { [$0] } ?? [])).sorted() {
+            for side in 1...512 {
+                let shape = Shape([channels, side, side])
+                if (try? graph.withInput(batch: 1, imageShape: shape).attachingWeights(weights)) != nil { fitting.append(shape) }
+                if fitting.count > 6 { break }
+            }
+        }
+        if fitting.count == 1 { return fitting[0] }
+        let input = graph.inputs[0].name
+        let fits = fitting.isEmpty ? "" : fitting.count <= 6 ? " (the weights fit \(fitting.map(\.description).joined(separator: ", ")))" : " (the weights fit many sizes)"
+        throw RequestError(.inputShape, "\(net.path): the input '\(input)' comes from a data layer whose images are not on this machine, so its image shape is not known\(fits); give it as \(.inputShape) C,H,W (e.g. 3,32,32)")
     }
 
     /// A packed model holds its own network and preprocessing.

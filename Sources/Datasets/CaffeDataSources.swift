@@ -6,19 +6,20 @@ import TensorGraph
 /// LMDB or LevelDB, or the image files of an ImageData layer's list, transformed as Caffe's
 /// TEST phase does (centre crop; the mean and scale stay with the model's preprocessing).
 public enum CaffeDataSources {
-    /// The images `description` names, with `source` (and an image list's root folder)
-    /// resolved against `workingDirectory` as Caffe resolves them against its own.
+    /// The images `description` names (the first `limit`, or all), with `source` (and an image
+    /// list's root folder) resolved against `workingDirectory` as Caffe resolves them against its own.
     /// - Throws: `FormatError` naming the database, list line or image at fault.
-    public static func read(_ description: DataSourceDescription, workingDirectory: URL) throws -> Dataset {
+    public static func read(_ description: DataSourceDescription, workingDirectory: URL, limit: Int? = nil) throws -> Dataset {
         let url = resolve(description.source, against: workingDirectory)
         let dataset: Dataset
         switch description.kind {
         case .database(let backend):
             let mode: ImageColorMode = description.forceColor ? .color : description.forceGray ? .gray : .asStored
-            dataset = try readDatabase(url, backend: backend, encodedImages: mode)
+            dataset = try readDatabase(url, backend: backend, encodedImages: mode, limit: limit)
         case .imageList(let rootFolder, let newHeight, let newWidth, let isColor):
             let size = newHeight > 0 && newWidth > 0 ? (newHeight, newWidth) : nil
-            dataset = try readImageList(url, rootFolder: rootFolder, base: workingDirectory, resize: size, mode: isColor ? .color : .gray)
+            dataset = try readImageList(url, rootFolder: rootFolder, base: workingDirectory, resize: size, mode: isColor ? .color : .gray,
+                                        limit: limit)
         }
         return description.cropSize > 0 ? try dataset.centreCropped(to: description.cropSize) : dataset
     }
@@ -28,9 +29,11 @@ public enum CaffeDataSources {
         FileIO.resolve(path, against: workingDirectory)
     }
 
-    /// Every Datum in the database at `url`, in key order. Encoded records are decoded as `encodedImages` says.
+    /// The Datums in the database at `url` in key order, the first `limit` or all. Encoded
+    /// records are decoded as `encodedImages` says.
     /// - Throws: `FormatError` naming the database and the record at fault.
-    public static func readDatabase(_ url: URL, backend: DataSourceDescription.Backend, encodedImages: ImageColorMode = .asStored) throws -> Dataset {
+    public static func readDatabase(_ url: URL, backend: DataSourceDescription.Backend, encodedImages: ImageColorMode = .asStored,
+                                    limit: Int? = nil) throws -> Dataset {
         guard FileManager.default.fileExists(atPath: url.path) else {
             throw FormatError(file: url.path, "no such \(backend == .lmdb ? "LMDB" : "LevelDB") folder")
         }
@@ -60,8 +63,8 @@ public enum CaffeDataSources {
             try images.add(shape, values, label: Int(datum.label), at: where_)
         }
         switch backend {
-        case .lmdb: try KeyValueStore.readLMDB(url, each)
-        case .leveldb: try KeyValueStore.readLevelDB(url, each)
+        case .lmdb: try KeyValueStore.readLMDB(url, limit: limit, each)
+        case .leveldb: try KeyValueStore.readLevelDB(url, limit: limit, each)
         }
         return try images.dataset(format: backend == .lmdb ? .lmdb : .leveldb)
     }
@@ -76,10 +79,11 @@ public enum CaffeDataSources {
     ///     the list's own folder (the default) for a list given on its own.
     ///   - resize: the height and width every image is resized to, if any.
     ///   - mode: colour (blue, green, red) or gray.
+    ///   - limit: read only the first `limit` images.
     /// - Throws: `FormatError` naming the list's line, or the image, at fault.
     public static func readImageList(_ url: URL, rootFolder: String = "", base: URL? = nil, resize: (Int, Int)? = nil,
-                                     mode: ImageColorMode = .color) throws -> Dataset {
-        let entries = try imageListEntries(url)
+                                     mode: ImageColorMode = .color, limit: Int? = nil) throws -> Dataset {
+        let entries = try imageListEntries(url).prefix(limit ?? Int.max)
         var images = ImageCollector(file: url.path)
         for entry in entries {
             let imageURL = FileIO.resolve(rootFolder + entry.path, against: base ?? url.deletingLastPathComponent())

@@ -6,9 +6,9 @@ import TensorGraph
 /// The two databases Caffe keeps Datum records in, read in key order and written the way
 /// Caffe's convert tools write them.
 public enum KeyValueStore {
-    /// Every value of the LMDB database in folder `url`, in key order.
+    /// The values of the LMDB database in folder `url` in key order, the first `limit` or all.
     /// - Throws: `FormatError` naming the folder when it cannot be opened or read.
-    static func readLMDB(_ url: URL, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+    static func readLMDB(_ url: URL, limit: Int? = nil, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         var environment: OpaquePointer?
         try check(mdb_env_create(&environment), url)
         defer { mdb_env_close(environment) }
@@ -28,7 +28,9 @@ public enum KeyValueStore {
         defer { mdb_cursor_close(cursor) }
         var key = MDB_val(), value = MDB_val()
         var operation = MDB_FIRST
-        while true {
+        var remaining = limit ?? Int.max
+        while remaining > 0 {
+            remaining -= 1
             let found = mdb_cursor_get(cursor, &key, &value, operation)
             if found == MDB_NOTFOUND { break }
             try check(found, url)
@@ -37,9 +39,9 @@ public enum KeyValueStore {
         }
     }
 
-    /// Every value of the LevelDB database in folder `url`, in key order.
+    /// The values of the LevelDB database in folder `url` in key order, the first `limit` or all.
     /// - Throws: `FormatError` naming the folder when it cannot be opened or read.
-    static func readLevelDB(_ url: URL, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+    static func readLevelDB(_ url: URL, limit: Int? = nil, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         let options = leveldb_options_create()
         defer { leveldb_options_destroy(options) }
         leveldb_options_set_create_if_missing(options, 0)
@@ -55,7 +57,9 @@ public enum KeyValueStore {
         let iterator = leveldb_create_iterator(database, readOptions)
         defer { leveldb_iter_destroy(iterator) }
         leveldb_iter_seek_to_first(iterator)
-        while leveldb_iter_valid(iterator) != 0 {
+        var remaining = limit ?? Int.max
+        while remaining > 0, leveldb_iter_valid(iterator) != 0 {
+            remaining -= 1
             var length = 0
             let value = leveldb_iter_value(iterator, &length)
             try body(UnsafeRawBufferPointer(start: value, count: length))

@@ -171,7 +171,12 @@ public enum TemporaryOutputs {
     /// Removes every registered output (files or folders).
     public static func removeAll() {
         lock.withLock {
-            for path in paths { try? FileManager.default.removeItem(atPath: path) }
+            for path in paths {
+                // Moved aside first, so that a writer still adding files to a folder cannot refill it.
+                let doomed = path + ".removing"
+                let target = Foundation.rename(path, doomed) == 0 ? doomed : path
+                try? FileManager.default.removeItem(atPath: target)
+            }
             paths.removeAll()
         }
     }

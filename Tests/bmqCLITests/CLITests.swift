@@ -18,7 +18,9 @@ struct CLI {
         return folder.appendingPathComponent("bmq")
     }()
 
-    static func run(_ arguments: [String]) throws -> Result { try runProgram(binary.path, arguments) }
+    static func run(_ arguments: [String], in directory: URL? = nil) throws -> Result {
+        try runProgram(binary.path, arguments, in: directory)
+    }
 
     /// A helper program that did not give what a test needs.
     struct Failure: Error, CustomStringConvertible {
@@ -26,11 +28,12 @@ struct CLI {
         init(_ description: String) { self.description = description }
     }
 
-    /// Runs any program and collects its output.
-    static func runProgram(_ path: String, _ arguments: [String]) throws -> Result {
+    /// Runs any program (in `directory`, or the tests' own) and collects its output.
+    static func runProgram(_ path: String, _ arguments: [String], in directory: URL? = nil) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
+        if let directory { process.currentDirectoryURL = directory }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err

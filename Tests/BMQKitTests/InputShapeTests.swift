@@ -1,0 +1,72 @@
+import BMQKit
+import CaffeFormat
+import Datasets
+import Foundation
+import TensorGraph
+import Testing
+import TestSupport
+
+/// A train_test net's image shape without --input-shape: from its data source, else from the weights.
+@Suite struct InputShapeTests {
+    /// conv 3x3 (no padding, 2 outputs) then an inner product over 2x3x3 values: only 1x5x5 images fit.
+    static func weights(in folder: URL, ipInputs: Int = 18) throws -> URL {
+        let conv = Node(name: "conv", op: .convolution(ConvolutionAttributes(numOutput: 2, kernel: Size2(square: 3))),
+                        inputs: ["data"], outputs: ["conv"], parameters: [Tensor(shape: [2, 1, 3, 3], data: .init(repeating: 0.1, count: 18)), Tensor(zeros: [2])])
+        let ip = Node(name: "ip", op: .innerProduct(InnerProductAttributes(numOutput: 3)), inputs: ["conv"], outputs: ["ip"],
+                      parameters: [Tensor(shape: [3, ipInputs], data: .init(repeating: 0.01, count: 3 * ipInputs)), Tensor(zeros: [3])])
+        let graph = Graph(name: "tiny", inputs: [GraphInput(name: "data", shape: [1, 1, 5, 5])], nodes: [conv, ip], output: "ip")
+        let url = folder.appendingPathComponent("tiny.caffemodel")
+        try CaffeFormat().write(graph, to: url)
+        return url
+    }
+
+    static func net(in folder: URL, crop: Int = 0, pooling: String = "") throws -> URL {
+        let url = folder.appendingPathComponent("tiny_train_test.prototxt")
+        try Data("""
+            layer { name: "images" type: "Data" top: "data" top: "label" include { phase: TEST }
+                    transform_param { crop_size: \(crop) } data_param { source: "tiny_lmdb" backend: LMDB batch_size: 4 } }
+            layer { name: "conv" type: "Convolution" bottom: "data" top: "conv" convolution_param { num_output: 2 kernel_size: 3 } }
+            \(pooling)
+            layer { name: "ip" type: "InnerProduct" bottom: "conv" top: "ip" inner_product_param { num_output: 3 } }
+            """.utf8).write(to: url)
+        return url
+    }
+
+    @Test func theWeightsPinDownTheOnlySizeThatFits() throws {
+        let folder = try SharedData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var source = ModelSource(net: try Self.net(in: folder), weights: try Self.weights(in: folder))
+        source.workingDirectory = folder
+        #expect(try ModelLoader.load(source).graph.inputs[0].shape == [4, 1, 5, 5])
+    }
+
+    @Test func theDataSourcesFirstImageGivesTheShape() throws {
+        let folder = try SharedData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        // 1x7x7 images cropped to 5: the shape comes from the source, cut as the layer cuts.
+        let images = Dataset(format: .mnist, imageShape: [1, 7, 7], pixels: .bytes([UInt8](repeating: 3, count: 98)), labels: [0, 1],
+                             classCount: 3, source: "memory")
+        try DatasetWriter.write(images, as: .lmdb, to: folder.appendingPathComponent("tiny_lmdb"))
+        var source = ModelSource(net: try Self.net(in: folder, crop: 5), weights: try Self.weights(in: folder))
+        source.workingDirectory = folder
+        #expect(try ModelLoader.load(source).graph.inputs[0].shape == [4, 1, 5, 5])
+        let report = try Evaluation.run(try EvaluationRequest(model: source, data: nil))
+        #expect(report.result.total == 2 && report.dataset == .lmdb)
+    }
+
+    @Test func whenManySizesFitTheErrorNamesTheOption() throws {
+        let folder = try SharedData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        // A global pooling layer makes every size from 3 up fit; the graph the weights came from had 1x5x5.
+        let pooling = #"layer { name: "pool" type: "Pooling" bottom: "conv" top: "conv" pooling_param { pool: AVE global_pooling: true } }"#
+        var source = ModelSource(net: try Self.net(in: folder, pooling: pooling), weights: try Self.weights(in: folder, ipInputs: 2))
+        source.workingDirectory = folder
+        let error = try #require(throws: RequestError.self) { try ModelLoader.load(source) }
+        #expect(error.field == .inputShape)
+        #expect(error.message(naming: \.label).contains("the weights fit many sizes"))
+        // No size fits weights made for another net: the same error, with no sizes offered.
+        source.weights = try Self.weights(in: folder, ipInputs: 7)
+        let none = try #require(throws: RequestError.self) { try ModelLoader.load(source) }
+        #expect(none.field == .inputShape && !none.message(naming: \.label).contains("fit"))
+    }
+}
