@@ -57,7 +57,8 @@ public enum ModelLoader {
     ///   needed for nets whose input comes from a Data layer, checked against the net otherwise.
     public static func load(_ source: ModelSource, imageShape: Shape? = nil) throws -> LoadedModel {
         guard let net = source.net else { return try loadSelfDescribing(source, imageShape: imageShape) }
-        var graph = try FormatRegistry.topologyReader(for: net).readTopology(from: net)
+        let topologyReader = try FormatRegistry.topologyReader(for: net)
+        var graph = try topologyReader.readTopology(from: net)
         let shapeFromData = !graph.hasCompleteInputs && imageShape != nil
         var weights: WeightSet?
         var imageShape = imageShape
@@ -83,7 +84,7 @@ public enum ModelLoader {
             if case .invalidShape = error, shapeFromData {
                 hint = " (the net's input shape \(graph.inputs[0].shape.dims.dropFirst().map(String.init).joined(separator: "x")) was taken from the data; is it the dataset this net was trained on?)"
             }
-            throw FormatError(file: net.path, error.description + hint)
+            throw FormatError(file: net.path, line: error.layer.flatMap { topologyReader.line(ofLayer: $0, in: net) }, error.description + hint)
         }
         let stored = try weights ?? FormatRegistry.weightsReader(for: source.weights)
             .readWeights(from: source.weights, for: graph, nameMap: source.nameMap)

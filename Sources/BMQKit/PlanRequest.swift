@@ -91,7 +91,12 @@ public struct PlanRequest: Sendable {
             return plan
         }
         guard !isEmpty else { return nil }
-        return try QuantizationPlan.make(graph: graph, selection: selection, scheme: globalScheme, overrides: overrides.map { ($0.layer, $0.scheme) },
-                                         bias: biasScheme, rounding: rounding ?? .nearest)
+        do {
+            return try QuantizationPlan.make(graph: graph, selection: selection, scheme: globalScheme,
+                                             overrides: overrides.map { ($0.layer, $0.scheme) }, bias: biasScheme, rounding: rounding ?? .nearest)
+        } catch let error as PlanError {
+            // The patterns and layers came from the request, so naming a layer the net lacks is the request's mistake.
+            throw RequestError(overrides.isEmpty ? .layers : .pattern, "\(error.message)")
+        }
     }
 }

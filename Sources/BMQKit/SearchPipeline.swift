@@ -383,6 +383,10 @@ public enum SearchPipeline {
                 rows.append((method.rawValue, "float-scale baseline (needs a multiplier)", widths.map { .floatScale(method, bits: $0.bits) }))
             }
         }
+        if evaluator.factors.contains(where: { $0 != nil }) {
+            // Every quantized row's weights were rounded with error compensation, which lifts plain k_0_0 far above nearest rounding.
+            rows = rows.map { $0.schemes == nil ? $0 : ($0.name, $0.note + "; error-compensated rounding", $0.schemes) }
+        }
         let comparison = try finalTable(rows, layers: widths.map(\.name), evaluator: evaluator, memo: memo, test: test,
                                         batchSize: request.batchSize, progress: progress)
 

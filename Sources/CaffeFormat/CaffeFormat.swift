@@ -36,6 +36,12 @@ public struct CaffeFormat: TopologyReading, RecordedTopologyReading, MeanImageRe
         return try CaffeNetBuilder(file: url.path).build(net)
     }
 
+    /// The line of `name: "NAME"` in a top-level layer block of the prototxt.
+    public func line(ofLayer name: String, in url: URL) -> Int? {
+        guard let data = try? FileIO.read(url), let text = String(data: data, encoding: .utf8) else { return nil }
+        return PrototxtText.line(ofLayer: name, in: text)
+    }
+
     /// Parses net-definition text (for tests and in-memory use).
     public func readNet(text: String, file: String = "<text>") throws -> Graph {
         let net = try PrototxtText.decodeNet(Data(text.utf8), file: file)
@@ -81,7 +87,9 @@ public struct CaffeFormat: TopologyReading, RecordedTopologyReading, MeanImageRe
             let reason = switch error as? BinaryDecodingError {
             case .truncated?: "the protobuf data is truncated"
             case .malformedProtobuf?: "the protobuf data is malformed"
-            default: "cannot be decoded (\(error))"
+            case .invalidUTF8?: "a name or text field is not valid UTF-8, so the file is corrupt"
+            case .messageDepthLimit?: "messages are nested deeper than any Caffe file nests them, so the file is corrupt"
+            default: "the protobuf data is corrupt"
             }
             throw FormatError(file: url.path, "not a valid .caffemodel: \(reason)")
         }

@@ -55,6 +55,21 @@ enum PrototxtText {
         return "this looks like a solver definition, not a net; pass the net prototxt it names in its `net:` field"
     }
 
+    /// The 1-based line of `name: "NAME"` directly inside a top-level block (a layer's own name,
+    /// not a parameter's), or nil.
+    static func line(ofLayer name: String, in text: String) -> Int? {
+        let lines = text.components(separatedBy: "\n")
+        guard let depths = try? scanDepths(lines, file: "") else { return nil }
+        let quoted = ["\"\(name)\"", "'\(name)'"]
+        for (index, line) in lines.enumerated() where (index == 0 ? 0 : depths[index - 1]) == 1 {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            guard trimmed.hasPrefix("name") else { continue }
+            let value = trimmed.dropFirst(4).drop { $0 == " " || $0 == ":" || $0 == "\t" }
+            if quoted.contains(where: { value.hasPrefix($0) }) { return index + 1 }
+        }
+        return nil
+    }
+
     /// Returns the block depth at the end of every line, or throws on lexical errors.
     static func scanDepths(_ lines: [String], file: String) throws -> [Int] {
         var depth = 0

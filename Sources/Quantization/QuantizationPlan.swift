@@ -207,6 +207,9 @@ extension QuantizationPlan: Codable {
         } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
             throw FormatError(file: url.path, "wrong type\(Self.path(context))")
         } catch {
+            if let syntax = JSONSyntax.firstError(in: data) {
+                throw FormatError(file: url.path, line: syntax.line, "column \(syntax.column): \(syntax.message); not a valid plan JSON file")
+            }
             throw FormatError(file: url.path, "not a valid plan JSON file")
         }
     }

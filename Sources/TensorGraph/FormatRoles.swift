@@ -23,6 +23,13 @@ public protocol TopologyReading: ModelFormat {
     /// The network, its parameters still empty.
     /// - Throws: `FormatError` naming the file (and the line, for text formats).
     func readTopology(from url: URL) throws -> Graph
+    /// The line that defines layer `name`, for text formats, so that errors can point at it.
+    func line(ofLayer name: String, in url: URL) -> Int?
+}
+
+extension TopologyReading {
+    /// Binary formats have no lines.
+    public func line(ofLayer name: String, in url: URL) -> Int? { nil }
 }
 
 /// Reads parameter blobs by layer name; the topology comes from elsewhere.

@@ -13,6 +13,17 @@ public enum GraphError: Error, Equatable, CustomStringConvertible {
     /// The graph has no layers, inputs or output.
     case emptyGraph(reason: String)
 
+    /// The layer at fault, when the error names one.
+    public var layer: String? {
+        switch self {
+        case let .invalidShape(layer, _), let .parameterShapeMismatch(layer, _, _, _), let .missingParameters(layer, _),
+             let .undefinedValue(layer, _), let .invalidAttribute(layer, _):
+            return layer
+        case .emptyGraph:
+            return nil
+        }
+    }
+
     public var description: String {
         switch self {
         case let .invalidShape(layer, reason):

@@ -27,6 +27,8 @@ struct SearchPipelineTests {
         let best = try #require(rows["best"]), plain = try #require(rows["plain"]), float = try #require(rows["float"])
         #expect(report.plan.entries.map(\.layer) == ["conv1", "conv2"])
         #expect(report.compensated == compensate)
+        // Rows rounded with compensation say so (plain k_0_0 scores far above nearest rounding then).
+        #expect(plain.note.contains("error-compensated") == compensate && !float.note.contains("compensated"))
         #expect(float.calibration.loss == 0 && float.calibration.agreement == 1)
         #expect(best.calibration.loss < plain.calibration.loss)
         // The thesis's best hand-picked 3-bit pair lost 2.8 points; the search must lose under one.

@@ -82,6 +82,59 @@ import TestSupport
                                   "--mean-file", SharedData.meanFile.path, "--data", SharedData.cifar10Test.path, "--limit", "10"])
         #expect(result.status != 0 && result.stderr.contains("bad_pool.prototxt") && result.stderr.contains("'pool1'"), "\(result.stderr)")
         #expect(!result.stderr.contains("caffemodel") && !result.stderr.contains("dataset"), "\(result.stderr)")
+        // The error points at the layer's line.
+        let lines = original.components(separatedBy: "\n")
+        let line = try #require(lines.firstIndex { $0.trimmingCharacters(in: .whitespaces) == "name: \"pool1\"" }) + 1
+        #expect(result.stderr.contains("bad_pool.prototxt:\(line): layer 'pool1'"), "\(result.stderr)")
+    }
+
+    /// A plan file that is not JSON gives the line and column where it stops being JSON.
+    @Test func corruptPlanGivesLineAndColumn() throws {
+        let directory = try SharedData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let plan = directory.appendingPathComponent("plan.json")
+        try Data("{\n  \"entries\": [\n    {\"layer\": \"conv1\", \n  ]\n}\n".utf8).write(to: plan)
+        let result = try CLI.run(["quantize"] + Self.lenetSource + ["--input-shape", "1,28,28", "--plan", plan.path, "-o", directory.appendingPathComponent("x.bmq").path])
+        #expect(result.status == 1 && result.stderr.contains("plan.json:4: column 3: expected a quoted key"), "\(result.stderr)")
+    }
+
+    /// A damaged caffemodel is called corrupt, in words.
+    @Test func corruptCaffemodelSaysSoInWords() throws {
+        let directory = try SharedData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var bytes = try Data(contentsOf: Self.lenet.appendingPathComponent("lenet_iter_10000.caffemodel"))
+        let name = try #require(bytes.range(of: Data("conv1".utf8)))
+        bytes[name.lowerBound + 1] = 0xFF
+        let weights = directory.appendingPathComponent("bad.caffemodel")
+        try bytes.write(to: weights)
+        let result = try CLI.run(["eval", "--net", Self.lenet.appendingPathComponent("lenet.prototxt").path, "--weights", weights.path,
+                                  "--data", SharedData.mnistTest.path, "--limit", "10"])
+        #expect(result.status == 1 && result.stderr.contains("bad.caffemodel: not a valid .caffemodel: a name or text field is not valid UTF-8"),
+                "\(result.stderr)")
+        #expect(!result.stderr.contains("invalidUTF8"))
+    }
+
+    /// --pattern naming a layer the net lacks is a command-line mistake naming the real layers.
+    @Test func patternForAMissingLayerIsAMistake() throws {
+        let result = try CLI.run(["quantize"] + Self.lenetSource + ["--input-shape", "1,28,28", "--pattern", "foo=3_0_0",
+                                                                     "-o", FileManager.default.temporaryDirectory.appendingPathComponent("never.bmq").path])
+        #expect(result.status == 64 && result.stderr.contains("no layer 'foo'") && result.stderr.contains("conv1, conv2, ip1, ip2"), "\(result.stderr)")
+    }
+
+    /// A packed model with --net runs the given net with the packed weights (matched by layer name).
+    @Test func packedWeightsRunUnderTheGivenNet() throws {
+        let directory = try SharedData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let packed = directory.appendingPathComponent("lenet.bmq").path
+        let made = try CLI.run(["convert"] + Self.lenetSource + ["--input-shape", "1,28,28", "--pattern", "6_2_0_1_0", "-o", packed])
+        #expect(made.status == 0, "\(made.stderr)")
+        let data = ["--data", SharedData.mnistTest.path, "--limit", "500"]
+        let alone = try CLI.run(["eval", packed] + data)
+        let underNet = try CLI.run(["eval", packed, "--net", Self.lenet.appendingPathComponent("lenet.prototxt").path, "--scale", "0.00390625"] + data)
+        #expect(alone.status == 0 && underNet.status == 0, "\(underNet.stderr)")
+        #expect(alone.stdout.split(separator: "\n").first == underNet.stdout.split(separator: "\n").first)
+        let wrongNet = try CLI.run(["eval", packed, "--net", Self.quick.appendingPathComponent("cifar10_quick.prototxt").path] + data)
+        #expect(wrongNet.status != 0 && wrongNet.stderr.contains("3x32x32"), "\(wrongNet.stderr)")
     }
 
     /// Negative counts are values refused by name, not a missing value.
