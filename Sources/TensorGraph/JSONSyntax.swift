@@ -111,13 +111,15 @@ public enum JSONSyntax {
             throw Failure(message: "unterminated string")
         }
 
+        static let digits = UInt8(ascii: "0")...UInt8(ascii: "9")
+
+        mutating func digitRun() throws {
+            guard let first = current, Self.digits.contains(first) else { throw Failure(message: "expected a digit") }
+            while let byte = current, Self.digits.contains(byte) { index += 1 }
+        }
+
         /// -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?
         mutating func number() throws {
-            let digits = UInt8(ascii: "0")...UInt8(ascii: "9")
-            mutating func digitRun() throws {
-                guard let first = current, digits.contains(first) else { throw Failure(message: "expected a digit") }
-                while let byte = current, digits.contains(byte) { index += 1 }
-            }
             if current == UInt8(ascii: "-") { index += 1 }
             if current == UInt8(ascii: "0") { index += 1 } else { try digitRun() }
             if current == UInt8(ascii: ".") {
