@@ -16,6 +16,8 @@ let package = Package(
     products: [
         .executable(name: "bmq", targets: ["bmq"]),
         .library(name: "BMQKit", targets: ["BMQKit"]),
+        // The format readers on their own, for the fuzz targets in Fuzz/.
+        .library(name: "BMQReaders", targets: ["TensorGraph", "CaffeFormat", "PackedFormat", "ONNXFormat", "Quantization", "Datasets"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
@@ -82,7 +84,7 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TensorGraph", "TestSupport"]),
         .testTarget(
             name: "BMQKitTests",
-            dependencies: ["BMQKit", "CaffeFormat", "Datasets", "HDF5Format", "Inference", "IntegerDatapath", "PackedFormat", "Quantization",
+            dependencies: ["BMQKit", "CaffeFormat", "Datasets", "HDF5Format", "Inference", "IntegerDatapath", "ONNXFormat", "PackedFormat", "Quantization",
                            "TensorGraph", "TestSupport"]),
         .testTarget(name: "bmqCLITests", dependencies: ["PackedFormat", "TestSupport"]),
     ],

@@ -209,21 +209,45 @@ public enum Evaluation {
     /// centre-cropped when the net's data layer crops.
     /// - Throws: `RequestError` naming `--data` when there is no data to read, `FormatError` for unreadable data.
     public static func testImages(_ data: URL?, format: DatasetFormat?, model: ModelSource, limit: Int? = nil) throws -> Dataset {
-        let dataSource = try model.net.flatMap { try FormatRegistry.topologyReader(for: $0).readTopology(from: $0).dataSource }
-        guard let data else {
-            guard let net = model.net, let dataSource else {
-                let what = model.net.map { "\($0.path) names no test images (no TEST-phase Data or ImageData layer with a source)" }
-                    ?? "a packed model names no test images"
-                throw RequestError(.data, "\(what): give the images with \(.data)")
-            }
-            let workingDirectory = model.workingDirectory
-            let source = CaffeDataSources.resolve(dataSource.source, against: workingDirectory)
-            guard FileManager.default.fileExists(atPath: source.path) else {
-                throw RequestError(.data, "\(net.path): layer '\(dataSource.layer)' reads '\(dataSource.source)', which is not at \(source.path) (Caffe opens it from the working directory); run from the folder Caffe runs in, or give the images with \(.data)")
-            }
-            return try CaffeDataSources.read(dataSource, workingDirectory: workingDirectory, limit: limit)
+        guard let images = try images(data, format: format, formatField: .dataFormat, model: model, limit: limit, training: false,
+                                      required: true) else {
+            throw RequestError(.data, "no test images: give them with \(.data)")
         }
-        let dataset = try readDataset(data, format: format, formatField: .dataFormat)
+        return images
+    }
+
+    /// The images `data` holds, or with no `data` those of the net's data source for the phase
+    /// (`training` for calibration images), cropped as that phase's data layer crops.
+    /// - Parameters:
+    ///   - data: the images given, if any.
+    ///   - format: their format, when content detection should not decide.
+    ///   - formatField: the request field that names the format, for errors.
+    ///   - model: the model, whose net definition may name the images.
+    ///   - limit: read only the first `limit` images of a source.
+    ///   - training: the TRAIN phase's source rather than the TEST phase's.
+    ///   - required: throw when there are no images; otherwise return nil.
+    /// - Throws: `RequestError` naming the field when required images cannot be found, `FormatError` for unreadable data.
+    static func images(_ data: URL?, format: DatasetFormat?, formatField: RequestField, model: ModelSource, limit: Int?, training: Bool,
+                       required: Bool) throws -> Dataset? {
+        let graph = try model.net.map { try FormatRegistry.topologyReader(for: $0).readTopology(from: $0) }
+        let dataSource = training ? graph?.trainingDataSource : graph?.dataSource
+        let field: RequestField = training ? .calibration : .data
+        guard let data else {
+            let phase = training ? "TRAIN" : "TEST"
+            guard let net = model.net, let dataSource else {
+                guard required else { return nil }
+                let what = model.net.map { "\($0.path) names no \(phase)-phase Data or ImageData layer with a source" }
+                    ?? "a packed model names no images"
+                throw RequestError(field, "\(what): give the images with \(field)")
+            }
+            let source = CaffeDataSources.resolve(dataSource.source, against: model.workingDirectory)
+            guard FileManager.default.fileExists(atPath: source.path) else {
+                guard required else { return nil }
+                throw RequestError(field, "\(net.path): layer '\(dataSource.layer)' reads '\(dataSource.source)', which is not at \(source.path) (Caffe opens it from the working directory); run from the folder Caffe runs in, or give the images with \(field)")
+            }
+            return try CaffeDataSources.read(dataSource, workingDirectory: model.workingDirectory, limit: limit)
+        }
+        let dataset = try readDataset(data, format: format, formatField: formatField)
         guard let crop = dataSource?.cropSize, crop > 0 else { return dataset }
         return try dataset.centreCropped(to: crop)
     }

@@ -53,8 +53,9 @@ public struct BitWidths: Sendable, Equatable {
 public struct SearchRequest: Sendable {
     /// The model's files and preprocessing overrides.
     public var model: ModelSource
-    /// The calibration images the patterns are chosen on.
-    public var calibration: URL
+    /// The calibration images the patterns are chosen on; nil for the training images the net's
+    /// TRAIN-phase data layer names.
+    public var calibration: URL?
     /// The calibration set's layout, when content detection should not decide.
     public var calibrationFormat: DatasetFormat?
     /// Use only the first calibration images (5,000 by default).
@@ -96,7 +97,7 @@ public struct SearchRequest: Sendable {
 
     /// Checks the request's values.
     /// - Throws: `RequestError` for a batch size, maximum width or average-bits budget out of range.
-    public init(model: ModelSource, calibration: URL, calibrationFormat: DatasetFormat? = nil, calibrationLimit: Int? = 5000,
+    public init(model: ModelSource, calibration: URL?, calibrationFormat: DatasetFormat? = nil, calibrationLimit: Int? = 5000,
                 test: URL? = nil, testFormat: DatasetFormat? = nil, testLimit: Int? = nil, bits: BitWidths,
                 layers: LayerSelection = .all, family: CandidateFamily = .masks, maxWidth: Int = 10, rounding: RoundingMode = .nearest,
                 options: SearchOptions = SearchOptions(), batchSize: Int = 100, compare: Bool = true, compensationImages: Int = 0,
@@ -270,12 +271,15 @@ public enum SearchPipeline {
     /// - Throws: `FormatError`, `GraphError`, `PlanError` or `RequestError` naming the file, layer or field at fault.
     public static func run(_ request: SearchRequest, progress: Progress? = nil) throws -> SearchReport {
         let started = Date()
-        let calibration = try Evaluation.readDataset(request.calibration, format: request.calibrationFormat, formatField: .calibrationFormat)
-            .prefix(request.calibrationLimit)
-        guard calibration.count > 0 else { throw FormatError(file: request.calibration.path, "holds no images") }
-        let test = try request.test.map { try Evaluation.readDataset($0, format: request.testFormat, formatField: .dataFormat).prefix(request.testLimit) }
-        if let test, test.imageShape != calibration.imageShape, let url = request.test {
-            throw FormatError(file: url.path, "images are \(test.imageShape), the calibration images are \(calibration.imageShape)")
+        // Without files, the net's own sources: TRAIN for calibration, TEST (when present) for the final table.
+        guard let calibration = try Evaluation.images(request.calibration, format: request.calibrationFormat, formatField: .calibrationFormat,
+                                                      model: request.model, limit: request.calibrationLimit, training: true, required: true)?
+            .prefix(request.calibrationLimit) else { throw RequestError(.calibration, "give the calibration images with \(.calibration)") }
+        guard calibration.count > 0 else { throw FormatError(file: calibration.source, "holds no images") }
+        let test = try Evaluation.images(request.test, format: request.testFormat, formatField: .dataFormat, model: request.model,
+                                         limit: request.testLimit, training: false, required: request.test != nil)?.prefix(request.testLimit)
+        if let test, test.imageShape != calibration.imageShape {
+            throw FormatError(file: test.source, "images are \(test.imageShape), the calibration images are \(calibration.imageShape)")
         }
         let model = try ModelLoader.load(request.model, imageShape: calibration.imageShape)
         // For the integer datapath the weights are searched with BatchNorm and Scale folded in.
@@ -398,8 +402,8 @@ public enum SearchPipeline {
         }
         return SearchReport(
             model: request.model.net?.path ?? request.model.weights.path,
-            calibration: DataSummary(source: request.calibration.path, format: calibration.format.rawValue, images: calibration.count),
-            test: test.map { DataSummary(source: request.test?.path ?? "", format: $0.format.rawValue, images: $0.count) },
+            calibration: DataSummary(source: calibration.source, format: calibration.format.rawValue, images: calibration.count),
+            test: test.map { DataSummary(source: $0.source, format: $0.format.rawValue, images: $0.count) },
             family: request.family, strategy: request.options.strategy, rounding: request.rounding,
             compensated: evaluator.factors.contains { $0 != nil }, maxWidth: request.maxWidth,
             plan: plan, layers: result.layers, histograms: histograms, comparison: comparison, evaluations: result.evaluations,

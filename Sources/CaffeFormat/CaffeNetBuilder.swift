@@ -67,11 +67,16 @@ struct CaffeNetBuilder {
         let resolvedOutput = output ?? last.outputs[0]
         var graph = Graph(name: net.name, inputs: inputs, nodes: nodes, output: resolvedOutput, preprocessing: preprocessing)
         graph.dataSource = dataSource
+        graph.trainingDataSource = all.filter { CaffeLayer.dataTypes.contains($0.type) && isIncluded($0, in: .train) }
+            .compactMap(Self.dataSource(of:)).last
         return graph
     }
 
+    /// Caffe's rule check for the builder's phase at level 0 with no stages.
+    func isIncluded(_ layer: CaffeLayer) -> Bool { isIncluded(layer, in: phase) }
+
     /// Caffe's rule check for `phase` at level 0 with no stages.
-    func isIncluded(_ layer: CaffeLayer) -> Bool {
+    func isIncluded(_ layer: CaffeLayer, in phase: Caffe_Phase) -> Bool {
         func meets(_ rule: Caffe_NetStateRule) -> Bool {
             if rule.hasPhase, rule.phase != phase { return false }
             if rule.hasMinLevel, 0 < rule.minLevel { return false }

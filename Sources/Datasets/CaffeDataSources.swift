@@ -40,33 +40,41 @@ public enum CaffeDataSources {
         var images = ImageCollector(file: url.path)
         let each: (UnsafeRawBufferPointer) throws -> Void = { record in
             let index = images.labels.count
-            let datum: Caffe_Datum
-            do {
-                datum = try Caffe_Datum(serializedBytes: Data(record))
-            } catch {
-                throw FormatError(file: url.path, "record \(index) is not a Caffe Datum (\(error))")
-            }
-            let where_ = "record \(index)"
-            if datum.encoded {
-                let image = try datum.data.withUnsafeBytes { try ImageFiles.decode($0, mode: encodedImages, file: "\(url.path): \(where_)") }
-                try images.add(image.shape, .bytes(image.pixels), label: Int(datum.label), at: where_)
-                return
-            }
-            let shape: Shape = [Int(datum.channels), Int(datum.height), Int(datum.width)]
-            guard shape.dims.allSatisfy({ $0 > 0 && $0 <= 1 << 16 }) else {
-                throw FormatError(file: url.path, "\(where_) has an invalid image shape \(shape.dims.map(String.init).joined(separator: "x"))")
-            }
-            let values: PixelValues = datum.floatData.isEmpty ? .bytes([UInt8](datum.data)) : .floats(datum.floatData)
-            guard values.count == shape.count else {
-                throw FormatError(file: url.path, "\(where_) holds \(values.count) values for a \(shape.dims.map(String.init).joined(separator: "x")) image")
-            }
-            try images.add(shape, values, label: Int(datum.label), at: where_)
+            let (shape, values, label) = try decodeDatum(record, record: index, file: url.path, encodedImages: encodedImages)
+            try images.add(shape, values, label: label, at: "record \(index)")
         }
         switch backend {
         case .lmdb: try KeyValueStore.readLMDB(url, limit: limit, each)
         case .leveldb: try KeyValueStore.readLevelDB(url, limit: limit, each)
         }
         return try images.dataset(format: backend == .lmdb ? .lmdb : .leveldb)
+    }
+
+    /// One serialized Datum as an image shape, its values and its label; an encoded record's
+    /// image is decoded as `encodedImages` says.
+    /// - Throws: `FormatError` naming `file` and the record.
+    public static func decodeDatum(_ bytes: UnsafeRawBufferPointer, record index: Int, file: String,
+                                   encodedImages: ImageColorMode) throws -> (Shape, PixelValues, Int) {
+        let datum: Caffe_Datum
+        do {
+            datum = try Caffe_Datum(serializedBytes: Data(bytes))
+        } catch {
+            throw FormatError(file: file, "record \(index) is not a Caffe Datum (\(error))")
+        }
+        if datum.encoded {
+            let image = try datum.data.withUnsafeBytes { try ImageFiles.decode($0, mode: encodedImages, file: "\(file): record \(index)") }
+            return (image.shape, .bytes(image.pixels), Int(datum.label))
+        }
+        let shape: Shape = [Int(datum.channels), Int(datum.height), Int(datum.width)]
+        let size = shape.dims.map(String.init).joined(separator: "x")
+        guard shape.dims.allSatisfy({ $0 > 0 && $0 <= 1 << 16 }) else {
+            throw FormatError(file: file, "record \(index) has an invalid image shape \(size)")
+        }
+        let values: PixelValues = datum.floatData.isEmpty ? .bytes([UInt8](datum.data)) : .floats(datum.floatData)
+        guard values.count == shape.count else {
+            throw FormatError(file: file, "record \(index) holds \(values.count) values for a \(size) image")
+        }
+        return (shape, values, Int(datum.label))
     }
 
     /// The images an ImageData list names (`path label` per line; the path is everything before
@@ -87,13 +95,13 @@ public enum CaffeDataSources {
         var images = ImageCollector(file: url.path)
         for entry in entries {
             let imageURL = FileIO.resolve(rootFolder + entry.path, against: base ?? url.deletingLastPathComponent())
-            let where_ = "line \(entry.line) ('\(entry.path)')"
+            let place = "line \(entry.line) ('\(entry.path)')"
             guard FileManager.default.fileExists(atPath: imageURL.path) else {
-                throw FormatError(file: url.path, "\(where_): no image at \(imageURL.path)")
+                throw FormatError(file: url.path, "\(place): no image at \(imageURL.path)")
             }
             var image = try ImageFiles.read(imageURL, mode: mode)
             if let (height, width) = resize { image = ImageFiles.resized(image, height: height, width: width) }
-            try images.add(image.shape, .bytes(image.pixels), label: entry.label, at: where_)
+            try images.add(image.shape, .bytes(image.pixels), label: entry.label, at: place)
         }
         return try images.dataset(format: .imageList)
     }

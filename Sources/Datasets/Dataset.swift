@@ -38,13 +38,17 @@ public enum PixelValues: Sendable, Equatable {
 
 /// Labelled images, kept as stored (usually 8-bit) until a batch is preprocessed.
 public struct Dataset: Sendable {
+    /// Where the images came from.
     public var format: DatasetFormat
     /// Channels x height x width of one image.
     public var imageShape: Shape
     /// All images' values, one image after another, each channel-major (C x H x W).
     public var pixels: PixelValues
+    /// Each image's class.
     public var labels: [Int]
+    /// Classes the labels are drawn from (at least the largest label + 1).
     public var classCount: Int
+    /// The file or folder read, for messages.
     public var source: String
 
     /// A dataset of `labels.count` images of `imageShape` held in `pixels`.
@@ -57,7 +61,9 @@ public struct Dataset: Sendable {
         self.source = source
     }
 
+    /// The number of images.
     public var count: Int { labels.count }
+    /// The accuracy of guessing one class for every image, on balanced data.
     public var chanceLevel: Double { 1 / Double(classCount) }
 
     /// The first `limit` images (or all).
@@ -224,8 +230,10 @@ public enum DatasetReader {
             throw FormatError(file: url.path, "not an MNIST images file (IDX magic 0x00000803 expected)")
         }
         let count = readBigEndian(data, at: 4), rows = readBigEndian(data, at: 8), columns = readBigEndian(data, at: 12)
-        let (pixels, overflow) = count.multipliedReportingOverflow(by: rows * columns)
-        guard rows > 0, columns > 0, rows <= 4096, columns <= 4096, !overflow, data.count - 16 == pixels else {
+        // Sizes are checked before they are multiplied: a corrupt header holds any 32-bit values.
+        let sane = rows > 0 && columns > 0 && rows <= 4096 && columns <= 4096
+        let (pixels, overflow) = count.multipliedReportingOverflow(by: sane ? rows * columns : 0)
+        guard sane, !overflow, data.count - 16 == pixels else {
             throw FormatError(file: url.path, "IDX header says \(count) images of \(rows)x\(columns), but the file holds \(data.count - 16) pixel bytes")
         }
         let labelsURL = try mnistLabelsURL(for: url)

@@ -177,7 +177,7 @@ struct ONNXImporter {
     func constant(_ tensor: Onnx_TensorProto) throws -> Constant {
         let dims = tensor.dims.map(Int.init)
         guard dims.allSatisfy({ $0 >= 0 }) else { throw fail("tensor '\(tensor.name)' has a negative dimension") }
-        let count = dims.reduce(1, *)
+        guard let count = Shape(dims).checkedCount else { throw fail("tensor '\(tensor.name)' has a shape \(dims) too large to hold") }
         let values: [Double]
         if tensor.dataLocation == .external {
             values = try decode(raw: try externalData(tensor), type: tensor.dataType, name: tensor.name)

@@ -17,6 +17,10 @@ extension ONNXImporter {
         var pads = a.ints("pads") ?? [0, 0, 0, 0]
         let autoPad = a.string("auto_pad", "NOTSET")
         if autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER" {
+            guard inputShape.count == 4, stride.h > 0, stride.w > 0, dilation.h > 0, dilation.w > 0 else {
+                refuse("needs a 4-D input and positive strides and dilations for auto_pad \(autoPad)")
+                return nil
+            }
             pads = [0, 0, 0, 0]
             for (axis, (size, k, s, d)) in [(inputShape[2], kernel.h, stride.h, dilation.h), (inputShape[3], kernel.w, stride.w, dilation.w)].enumerated() {
                 let total = max(((size + s - 1) / s - 1) * s + (k - 1) * d + 1 - size, 0)
@@ -66,6 +70,7 @@ extension ONNXImporter {
         let source = pad?.source ?? input
         guard let kernelShape = a.ints("kernel_shape"), kernelShape.count == 2 else { refuse("is not a 2-D pooling"); return }
         let strides = a.ints("strides") ?? [1, 1]
+        guard strides.count == 2 else { refuse("is not a 2-D pooling"); return }
         guard (a.ints("dilations") ?? [1, 1]) == [1, 1] else { refuse("dilated pooling is not supported"); return }
         let kernel = Size2(kernelShape[0], kernelShape[1]), stride = Size2(strides[0], strides[1])
         let ownPads = a.ints("pads") ?? [0, 0, 0, 0]

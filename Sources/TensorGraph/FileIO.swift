@@ -5,13 +5,27 @@ import Glibc
 
 /// File helpers shared by every format.
 public enum FileIO {
-    /// Reads a whole file, with an error that names it.
+    /// Reads a whole file, with an error that names it. (Its own read loop: Foundation's
+    /// `Data(contentsOf:)` leaks a buffer for every empty file on Linux.)
     public static func read(_ url: URL) throws -> Data {
-        do {
-            return try Data(contentsOf: url)
-        } catch {
-            let reason = FileManager.default.fileExists(atPath: url.path) ? "cannot be read" : "no such file"
-            throw FormatError(file: url.path, reason)
+        let descriptor = open(url.path, O_RDONLY)
+        guard descriptor >= 0 else {
+            throw FormatError(file: url.path, FileManager.default.fileExists(atPath: url.path) ? "cannot be read" : "no such file")
+        }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, (status.st_mode & S_IFMT) != S_IFDIR else {
+            throw FormatError(file: url.path, "is a folder, not a file")
+        }
+        var data = Data()
+        data.reserveCapacity(Int(status.st_size))
+        var chunk = [UInt8](repeating: 0, count: max(4096, min(Int(status.st_size) + 1, 1 << 20)))
+        while true {
+            let count = chunk.withUnsafeMutableBytes { Foundation.read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0, errno == EINTR { continue }
+            guard count >= 0 else { throw FormatError(file: url.path, "cannot be read: \(String(cString: strerror(errno)))") }
+            if count == 0 { return data }
+            data.append(contentsOf: chunk[0..<count])
         }
     }
 
@@ -168,9 +182,16 @@ public enum TemporaryOutputs {
         lock.withLock { _ = paths.remove(url.path) }
     }
 
+    nonisolated(unsafe) static var interrupted = false
+
+    /// Whether ``removeAll()`` has started: the process is being interrupted, and work failing
+    /// now (its output removed under it) should wait for the interruption to end the process.
+    public static var isInterrupted: Bool { lock.withLock { interrupted } }
+
     /// Removes every registered output (files or folders).
     public static func removeAll() {
         lock.withLock {
+            interrupted = true
             for path in paths {
                 // Moved aside first, so that a writer still adding files to a folder cannot refill it.
                 let doomed = path + ".removing"

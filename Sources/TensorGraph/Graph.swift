@@ -95,8 +95,9 @@ public struct DataSourceDescription: Sendable, Equatable {
     public var kind: Kind
     /// The side of the square cut from each image's centre, or 0 for the whole image.
     public var cropSize: Int
-    /// Encoded images are decoded as colour (`force_color`) or gray (`force_gray`), else as stored.
+    /// Encoded images are decoded as colour (Caffe's `force_color`), else as `forceGray` says, else as stored.
     public var forceColor: Bool
+    /// Encoded images are decoded as gray (Caffe's `force_gray`).
     public var forceGray: Bool
 
     /// A source named by `layer`.
@@ -124,6 +125,8 @@ public struct Graph: Sendable, Equatable {
     public var preprocessing: Preprocessing?
     /// Where the net definition says its test images are, when it says (a Caffe Data or ImageData layer).
     public var dataSource: DataSourceDescription?
+    /// Where it says its training images are (the TRAIN phase's data layer): calibration images.
+    public var trainingDataSource: DataSourceDescription?
 
     /// A graph of `nodes` in execution order reading `inputs`, whose class scores are `output`.
     public init(name: String, inputs: [GraphInput], nodes: [Node], output: String, preprocessing: Preprocessing? = nil) {

@@ -31,13 +31,22 @@ struct BMQ: ParsableCommand {
         defer { interruptions.forEach { $0.cancel() } }
         do {
             try command.run()
+            waitIfInterrupted()
         } catch let error as RequestError {
+            waitIfInterrupted()
             reportMistake(error.message { $0.flag }, in: command)
         } catch let error as CommandLineMistake {
             reportMistake(error.message, in: command)
         } catch {
+            waitIfInterrupted()
             exit(withError: error)
         }
+    }
+
+    /// While an interruption removes the outputs, the command's own ending (often an error from
+    /// the output vanishing) waits: the process ends as the signal says, not as the command failed.
+    static func waitIfInterrupted() {
+        while TemporaryOutputs.isInterrupted { sleep(1) }
     }
 
     /// On SIGINT, SIGTERM or SIGHUP, removes the outputs still being written, then exits as the

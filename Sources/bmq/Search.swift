@@ -37,8 +37,8 @@ struct Search: ParsableCommand {
 
     @OptionGroup var model: ModelOptions
 
-    @Option(help: ArgumentHelp("Images the search chooses on: an MNIST images file or a CIFAR .bin batch (a training set, never the test set).", valueName: "path"))
-    var calibration: String
+    @Option(help: ArgumentHelp("Images the search chooses on (a training set, never the test set): MNIST, CIFAR, an LMDB or LevelDB folder or an image list. Default: the prototxt's TRAIN data source, from the working directory.", valueName: "path"))
+    var calibration: String?
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Use the first N calibration images.", valueName: "N"))
     var calibrationLimit: Int = 5000
@@ -46,7 +46,7 @@ struct Search: ParsableCommand {
     @Option(help: ArgumentHelp("Override content detection of the calibration data: mnist, cifar10 or cifar100.", valueName: "format"))
     var calibrationFormat: DatasetFormat?
 
-    @Option(help: ArgumentHelp("Test set for the final table only (optional).", valueName: "path"))
+    @Option(help: ArgumentHelp("Test set for the final table only. Default: the prototxt's TEST data source when it is on this machine, else none.", valueName: "path"))
     var data: String?
 
     @Option(help: ArgumentHelp("Override content detection of the test data.", valueName: "format"))
@@ -141,7 +141,7 @@ struct Search: ParsableCommand {
 
     func run() throws {
         let request = try commandLineRequest { try SearchRequest(
-            model: try model.source, calibration: URL(fileURLWithPath: calibration), calibrationFormat: calibrationFormat,
+            model: try model.source, calibration: calibration.map { URL(fileURLWithPath: $0) }, calibrationFormat: calibrationFormat,
             calibrationLimit: calibrationLimit, test: data.map { URL(fileURLWithPath: $0) }, testFormat: dataFormat, testLimit: limit,
             bits: try bits.map { text in
                 do { return try BitWidths(parsing: text) } catch let error as PlanError { throw CommandLineMistake(message: "--bits: \(error.message)") }

@@ -69,6 +69,30 @@ struct CaffeDataSourceAgreementTests {
         #expect(fromEncoded.result.correct == quick.correct)
     }
 
+    /// A search with no image files calibrates on the TRAIN source and tests on the TEST source.
+    @Test func searchCalibratesOnTheTrainingSource() throws {
+        let root = try SharedData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let lenet = try #require(CaffeAgreementTests.references.first { $0.folder == "lenet-caffe" })
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("examples/mnist"), withIntermediateDirectories: true)
+        let training = try DatasetReader.read(SharedData.url("data/mnist/train-images-idx3-ubyte")).prefix(300)
+        try DatasetWriter.write(training, as: .lmdb, to: root.appendingPathComponent("examples/mnist/mnist_train_lmdb"))
+        try DatasetWriter.write(try DatasetReader.read(lenet.dataURL).prefix(400), as: .lmdb,
+                                to: root.appendingPathComponent("examples/mnist/mnist_test_lmdb"))
+        var model = ModelSource(net: lenet.netURL, weights: lenet.weightsURL)
+        model.workingDirectory = root
+        let report = try SearchPipeline.run(try SearchRequest(model: model, calibration: nil, bits: BitWidths(all: 4), layers: .convolutions,
+                                                             compare: false))
+        #expect(report.calibration.images == 300 && report.calibration.source.hasSuffix("mnist_train_lmdb"))
+        #expect(report.test?.images == 400 && report.test?.source.hasSuffix("mnist_test_lmdb") == true)
+        // The same search given the files scores the same.
+        let given = try SearchPipeline.run(try SearchRequest(
+            model: model, calibration: root.appendingPathComponent("examples/mnist/mnist_train_lmdb"),
+            test: root.appendingPathComponent("examples/mnist/mnist_test_lmdb"), bits: BitWidths(all: 4), layers: .convolutions, compare: false))
+        #expect(given.plan.entries.map(\.weights) == report.plan.entries.map(\.weights))
+        #expect(given.comparison.map(\.test?.correct) == report.comparison.map(\.test?.correct))
+    }
+
     @Test func aMissingSourceSaysWhereItLooked() throws {
         let root = try SharedData.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: root) }

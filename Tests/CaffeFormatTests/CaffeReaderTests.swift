@@ -42,6 +42,7 @@ func tinyGraph() -> Graph {
         let graph = try caffe.readTopology(from: database)
         #expect(graph.dataSource == DataSourceDescription(layer: "test", source: "test_lmdb", kind: .database(.lmdb), cropSize: 28, forceGray: true))
         #expect(graph.inputs[0].shape[0] == 50)
+        #expect(graph.trainingDataSource == DataSourceDescription(layer: "train", source: "train_lmdb", kind: .database(.lmdb)))
         let list = try write("""
             layer { name: "images" type: "ImageData" top: "data" top: "label"
                     image_data_param { source: "list.txt" root_folder: "pictures/" new_height: 40 new_width: 30
