@@ -11,6 +11,9 @@
 #include <jpeglib.h>
 #include <png.h>
 
+// Larger images are refused rather than allocated: 2^28 pixels is 16384 x 16384.
+static const size_t max_pixels = (size_t)1 << 28;
+
 static void set_error(char *error, size_t size, const char *message) {
     if (error && size) snprintf(error, size, "%s", message);
 }
@@ -56,6 +59,11 @@ static int decode_png(const uint8_t *bytes, size_t size, bmq_image_mode mode, bm
     if (png.format & PNG_FORMAT_FLAG_LINEAR) {
         png_image_free(&png);
         set_error(error, error_size, "16-bit PNG: only 8-bit images are read");
+        return 1;
+    }
+    if ((size_t)png.width * (size_t)png.height > max_pixels) {
+        png_image_free(&png);
+        set_error(error, error_size, "the image is larger than 16384 x 16384 pixels");
         return 1;
     }
     int color = (png.format & PNG_FORMAT_FLAG_COLOR) != 0;
@@ -122,6 +130,12 @@ static int decode_jpeg(const uint8_t *bytes, size_t size, bmq_image_mode mode, b
     jpeg_read_header(&info, TRUE);
     int gray = mode == BMQ_IMAGE_GRAY || (mode == BMQ_IMAGE_NATIVE && info.num_components == 1);
     info.out_color_space = gray ? JCS_GRAYSCALE : JCS_EXT_BGR;
+    jpeg_calc_output_dimensions(&info);
+    if ((size_t)info.output_width * (size_t)info.output_height > max_pixels) {
+        jpeg_destroy_decompress(&info);
+        set_error(error, error_size, "the image is larger than 16384 x 16384 pixels");
+        return 1;
+    }
     jpeg_start_decompress(&info);
     int channels = gray ? 1 : 3;
     size_t row = (size_t)info.output_width * (size_t)channels;

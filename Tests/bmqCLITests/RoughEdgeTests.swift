@@ -57,6 +57,55 @@ import TestSupport
         #expect(typo.status == 64 && typo.stderr.contains("unexpected argument '4_0_0'") && typo.stderr.contains("misspelled"), "\(typo.stderr)")
     }
 
+    /// The command-line mistakes of the new user's list: each exits 64 and names the option.
+    @Test func listedMistakesExit64() throws {
+        let deploy = ["--net", Self.lenet.appendingPathComponent("lenet.prototxt").path,
+                      "--weights", Self.lenet.appendingPathComponent("lenet_iter_10000.caffemodel").path]
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("never-\(UUID().uuidString).bmq").path
+        let calibration = ["--calibration", SharedData.url("data/mnist/train-images-idx3-ubyte").path]
+        let cases: [([String], String)] = [
+            (["quantize"] + deploy + ["--pattern", "9_9", "-o", output], "9_9: a label needs"),
+            (["quantize"] + deploy + ["-o", output], "give --plan or --pattern"),
+            (["search"] + deploy + calibration + ["--bits", "3", "--max-width", "0"], "--max-width 0 must be between 2"),
+            (["search"] + deploy + calibration + ["--average-bits", "0"], "--average-bits 0.0 must be between 2"),
+            (["bench"] + deploy + ["--data", SharedData.mnistTest.path, "--runs", "0"], "--runs must be positive"),
+        ]
+        for (arguments, message) in cases {
+            let result = try CLI.run(arguments)
+            #expect(result.status == 64 && result.stderr.contains(message), "\(arguments.first!): \(result.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: output))
+        // Weights of another net are refused by inspect too, naming the layer and both shapes.
+        let mismatch = try CLI.run(["inspect", Self.quick.appendingPathComponent("cifar10_quick.prototxt").path,
+                                    Self.lenet.appendingPathComponent("lenet_iter_10000.caffemodel").path])
+        #expect(mismatch.status == 1 && mismatch.stderr.contains("layer 'conv1': weights has shape 20x1x5x5, the net needs 32x3x5x5"),
+                "\(mismatch.stderr)")
+        let help = try CLI.run(["convert", "--help"])
+        #expect(help.stdout.contains(".bmq (the packed deployable"))
+    }
+
+    /// A killed convert leaves no hidden temporary file: the output has no name until it is complete.
+    @Test func aKilledConvertLeavesNoTemporaryFile() throws {
+        let directory = try SharedData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let resnet = SharedData.url("models/resnet20-cifar10")
+        for delay in [20_000, 60_000, 120_000, 200_000] as [UInt32] {
+            let process = Process()
+            process.executableURL = CLI.binary
+            process.arguments = ["convert", "--net", resnet.appendingPathComponent("res20_cifar_train_test.prototxt").path,
+                                 "--weights", resnet.appendingPathComponent("ResNet_20.caffemodel").path, "--input-shape", "3,32,32",
+                                 "--mean-file", SharedData.meanFile.path, "-o", directory.appendingPathComponent("r.caffemodel").path]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            usleep(delay)
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            let hidden = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasPrefix(".") }
+            #expect(hidden.isEmpty, "after \(delay) µs: \(hidden)")
+        }
+    }
+
     /// Folders that cannot be made are named in words, not as a Foundation error dump.
     @Test func unusableFoldersAreNamed() throws {
         let directory = try SharedData.temporaryDirectory()
