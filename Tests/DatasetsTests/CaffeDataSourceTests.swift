@@ -54,6 +54,35 @@ import TestSupport
         #expect(read.batch(1..<2, preprocessing: Preprocessing(scale: 2, meanValues: [1])).data == [0, 2, 4, 6])
     }
 
+    /// A JPEG-encoded Datum (convert_imageset --encoded) decodes as OpenCV decodes the file,
+    /// in colour or gray as the transform's force_color / force_gray say.
+    @Test func jpegEncodedDatumsDecodeAsOpenCV() throws {
+        let folder = try SharedData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let jpeg = [UInt8](try Data(contentsOf: ImageFilesTests.folder.appendingPathComponent("photo.jpg")))
+        var datum = Data([0x22]) + Data(varint(jpeg.count)) + Data(jpeg)
+        datum += Data([0x28, 0x05, 0x38, 0x01])  // label 5, encoded true
+        let database = folder.appendingPathComponent("jpeg_leveldb")
+        try KeyValueStore.writeLevelDB(database, count: 1) { _ in datum }
+        for (mode, key) in [(ImageColorMode.asStored, "asStored"), (.gray, "gray")] {
+            let read = try CaffeDataSources.readDatabase(database, backend: .leveldb, encodedImages: mode)
+            let opencv = try #require(ImageFilesTests.expected.decoded["photo.jpg \(key)"])
+            #expect(read.imageShape.dims == opencv.shape && read.labels == [5])
+            #expect(read.pixels == .bytes(opencv.pixels.map { UInt8($0) }))
+        }
+        let description = DataSourceDescription(layer: "data", source: "jpeg_leveldb", kind: .database(.leveldb), forceGray: true)
+        #expect(try CaffeDataSources.read(description, workingDirectory: folder).imageShape == [1, 14, 20])
+    }
+
+    func varint(_ value: Int) -> [UInt8] {
+        var bytes: [UInt8] = [], rest = value
+        repeat {
+            bytes.append(UInt8(rest & 0x7F) | (rest >= 0x80 ? 0x80 : 0))
+            rest >>= 7
+        } while rest > 0
+        return bytes
+    }
+
     @Test func imageListsRoundTripAndResolvePaths() throws {
         let folder = try SharedData.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
