@@ -60,6 +60,8 @@ public struct SearchRequest: Sendable {
     public var calibrationFormat: DatasetFormat?
     /// Use only the first calibration images (5,000 by default).
     public var calibrationLimit: Int?
+    /// Draw the `calibrationLimit` images at random from the whole set with this seed, instead of taking the first.
+    public var calibrationSeed: UInt64?
     /// The test set, used only to report the final numbers.
     public var test: URL?
     /// The test set's layout, when content detection should not decide.
@@ -98,7 +100,7 @@ public struct SearchRequest: Sendable {
     /// Checks the request's values.
     /// - Throws: `RequestError` for a batch size, maximum width or average-bits budget out of range.
     public init(model: ModelSource, calibration: URL?, calibrationFormat: DatasetFormat? = nil, calibrationLimit: Int? = 5000,
-                test: URL? = nil, testFormat: DatasetFormat? = nil, testLimit: Int? = nil, bits: BitWidths,
+                calibrationSeed: UInt64? = nil, test: URL? = nil, testFormat: DatasetFormat? = nil, testLimit: Int? = nil, bits: BitWidths,
                 layers: LayerSelection = .all, family: CandidateFamily = .masks, maxWidth: Int = 10, rounding: RoundingMode = .nearest,
                 options: SearchOptions = SearchOptions(), batchSize: Int = 100, compare: Bool = true, compensationImages: Int = 0,
                 averageBits: Double? = nil, activationBits: ActivationWidths? = nil, objective: Datapath = .float) throws {
@@ -123,6 +125,7 @@ public struct SearchRequest: Sendable {
         self.calibration = calibration
         self.calibrationFormat = calibrationFormat
         self.calibrationLimit = calibrationLimit
+        self.calibrationSeed = calibrationSeed
         self.test = test
         self.testFormat = testFormat
         self.testLimit = testLimit
@@ -161,6 +164,8 @@ public struct DataSummary: Sendable, Codable {
     public var format: String
     /// Images used.
     public var images: Int
+    /// The seed that drew them at random from the set, when they are not its first images.
+    public var seed: UInt64? = nil
 }
 
 /// Everything a search found, for the plan file, the terminal, `--json` and the HTML report.
@@ -272,9 +277,12 @@ public enum SearchPipeline {
     public static func run(_ request: SearchRequest, progress: Progress? = nil) throws -> SearchReport {
         let started = Date()
         // Without files, the net's own sources: TRAIN for calibration, TEST (when present) for the final table.
-        guard let calibration = try Evaluation.images(request.calibration, format: request.calibrationFormat, formatField: .calibrationFormat,
-                                                      model: request.model, limit: request.calibrationLimit, training: true, required: true)?
-            .prefix(request.calibrationLimit) else { throw RequestError(.calibration, "give the calibration images with \(.calibration)") }
+        // A seed draws the images from the whole set; without one they are its first.
+        let seed = request.calibrationSeed
+        guard let all = try Evaluation.images(request.calibration, format: request.calibrationFormat, formatField: .calibrationFormat,
+                                              model: request.model, limit: seed == nil ? request.calibrationLimit : nil, training: true,
+                                              required: true) else { throw RequestError(.calibration, "give the calibration images with \(.calibration)") }
+        let calibration = seed.map { all.randomSubset(count: request.calibrationLimit ?? all.count, seed: $0) } ?? all.prefix(request.calibrationLimit)
         guard calibration.count > 0 else { throw FormatError(file: calibration.source, "holds no images") }
         let test = try Evaluation.images(request.test, format: request.testFormat, formatField: .dataFormat, model: request.model,
                                          limit: request.testLimit, training: false, required: request.test != nil)?.prefix(request.testLimit)
@@ -402,7 +410,7 @@ public enum SearchPipeline {
         }
         return SearchReport(
             model: request.model.net?.path ?? request.model.weights.path,
-            calibration: DataSummary(source: calibration.source, format: calibration.format.rawValue, images: calibration.count),
+            calibration: DataSummary(source: calibration.source, format: calibration.format.rawValue, images: calibration.count, seed: seed),
             test: test.map { DataSummary(source: $0.source, format: $0.format.rawValue, images: $0.count) },
             family: request.family, strategy: request.options.strategy, rounding: request.rounding,
             compensated: evaluator.factors.contains { $0 != nil }, maxWidth: request.maxWidth,

@@ -75,6 +75,45 @@ public struct Dataset: Sendable {
         return copy
     }
 
+    /// The images at `indices`, in that order.
+    public func subset(_ indices: [Int]) -> Dataset {
+        let size = imageShape.count
+        func gather<Value>(_ values: [Value]) -> [Value] {
+            var picked: [Value] = []
+            picked.reserveCapacity(indices.count * size)
+            for index in indices { picked.append(contentsOf: values[(index * size)..<((index + 1) * size)]) }
+            return picked
+        }
+        var copy = self
+        switch pixels {
+        case .bytes(let values): copy.pixels = .bytes(gather(values))
+        case .floats(let values): copy.pixels = .floats(gather(values))
+        }
+        copy.labels = indices.map { labels[$0] }
+        return copy
+    }
+
+    /// `count` images drawn without replacement by a generator seeded with `seed` (the same
+    /// seed always draws the same images), kept in the dataset's order; all when `count` is not smaller.
+    public func randomSubset(count: Int, seed: UInt64) -> Dataset {
+        guard count < self.count else { return self }
+        // SplitMix64: small, and the same sequence on every platform.
+        var state = seed
+        func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        var order = Array(0..<self.count)
+        for index in 0..<count {
+            let pick = index + Int(next() % UInt64(self.count - index))
+            order.swapAt(index, pick)
+        }
+        return subset(order[0..<count].sorted())
+    }
+
     /// Every image cut to its central `size` x `size` square, as Caffe's TEST phase crops
     /// (offsets `(height - size) / 2` and `(width - size) / 2`, rounded down).
     /// - Throws: `FormatError` when the images are smaller than `size`.

@@ -56,12 +56,17 @@ public enum FileIO {
         let folder = url.deletingLastPathComponent()
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw FormatError(file: url.path, "cannot be written: the folder \(folder.path) does not exist")
+            throw FormatError(file: url.path, "cannot be written: \(missingFolder(folder))")
         }
         guard access(folder.path, W_OK) == 0 else { throw FormatError(file: url.path, "cannot be written: the folder is not writable") }
         if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
             throw FormatError(file: url.path, "is a folder; give a file name")
         }
+    }
+
+    /// Why `folder` cannot hold an output: a file stands in its place, or it does not exist.
+    static func missingFolder(_ folder: URL) -> String {
+        FileManager.default.fileExists(atPath: folder.path) ? "\(folder.path) is a file, not a folder" : "the folder \(folder.path) does not exist"
     }
 
     /// Creates `folder` (and its parents) unless it exists.
@@ -91,7 +96,7 @@ public enum FileIO {
         }
         let parent = folder.deletingLastPathComponent()
         guard FileManager.default.fileExists(atPath: parent.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw FormatError(file: folder.path, "cannot be created: the folder \(parent.path) does not exist")
+            throw FormatError(file: folder.path, "cannot be created: \(missingFolder(parent))")
         }
         guard access(parent.path, W_OK) == 0 else { throw FormatError(file: folder.path, "cannot be created: \(parent.path) is not writable") }
     }

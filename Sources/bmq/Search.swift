@@ -40,11 +40,14 @@ struct Search: ParsableCommand {
     @Option(help: ArgumentHelp("Images the search chooses on (a training set, never the test set): MNIST, CIFAR, an LMDB or LevelDB folder or an image list. Default: the prototxt's TRAIN data source, from the working directory.", valueName: "path"))
     var calibration: String?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Use the first N calibration images.", valueName: "N"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Use N calibration images: the first N, or N drawn with --calibration-seed.", valueName: "N"))
     var calibrationLimit: Int = 5000
 
-    @Option(help: ArgumentHelp("Override content detection of the calibration data: mnist, cifar10 or cifar100.", valueName: "format"))
+    @Option(help: ArgumentHelp("Override content detection of the calibration data: mnist, cifar10, cifar100, lmdb, leveldb or image-list.", valueName: "format"))
     var calibrationFormat: DatasetFormat?
+
+    @Option(help: ArgumentHelp("Draw the --calibration-limit images at random from the whole calibration set with this seed, instead of taking the first ones (repeat with other seeds to see how much the choice depends on them).", valueName: "seed"))
+    var calibrationSeed: UInt64?
 
     @Option(help: ArgumentHelp("Test set for the final table only. Default: the prototxt's TEST data source when it is on this machine, else none.", valueName: "path"))
     var data: String?
@@ -142,7 +145,7 @@ struct Search: ParsableCommand {
     func run() throws {
         let request = try commandLineRequest { try SearchRequest(
             model: try model.source, calibration: calibration.map { URL(fileURLWithPath: $0) }, calibrationFormat: calibrationFormat,
-            calibrationLimit: calibrationLimit, test: data.map { URL(fileURLWithPath: $0) }, testFormat: dataFormat, testLimit: limit,
+            calibrationLimit: calibrationLimit, calibrationSeed: calibrationSeed, test: data.map { URL(fileURLWithPath: $0) }, testFormat: dataFormat, testLimit: limit,
             bits: try bits.map { text in
                 do { return try BitWidths(parsing: text) } catch let error as PlanError { throw CommandLineMistake(message: "--bits: \(error.message)") }
             } ?? BitWidths(all: max(2, Int((averageBits ?? 2).rounded(.down)))), layers: LayerSelection(parsing: layers), family: family, maxWidth: maxWidth,

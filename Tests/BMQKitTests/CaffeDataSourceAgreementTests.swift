@@ -91,6 +91,11 @@ struct CaffeDataSourceAgreementTests {
             test: root.appendingPathComponent("examples/mnist/mnist_test_lmdb"), bits: BitWidths(all: 4), layers: .convolutions, compare: false))
         #expect(given.plan.entries.map(\.weights) == report.plan.entries.map(\.weights))
         #expect(given.comparison.map(\.test?.correct) == report.comparison.map(\.test?.correct))
+        // A seed draws 100 of the 300 at random, and says so.
+        let seeded = try SearchPipeline.run(try SearchRequest(model: model, calibration: nil, calibrationLimit: 100, calibrationSeed: 7,
+                                                             bits: BitWidths(all: 4), layers: .convolutions, compare: false))
+        #expect(seeded.calibration.images == 100 && seeded.calibration.seed == 7)
+        #expect(SearchReportText.lines(seeded)[0].contains("drawn with seed 7"))
     }
 
     @Test func aMissingSourceSaysWhereItLooked() throws {

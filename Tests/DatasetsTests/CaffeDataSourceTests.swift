@@ -102,6 +102,20 @@ import TestSupport
         #expect(try CaffeDataSources.read(resized, workingDirectory: folder).imageShape == [3, 6, 6])
     }
 
+    @Test func seededSubsetsAreReproducibleAndDistinct() throws {
+        let many = Dataset(format: .mnist, imageShape: [1, 1, 2], pixels: .bytes((0..<200).map { UInt8($0) }), labels: (0..<100).map { $0 % 10 },
+                           classCount: 10, source: "m")
+        let a = many.randomSubset(count: 30, seed: 1), again = many.randomSubset(count: 30, seed: 1), b = many.randomSubset(count: 30, seed: 2)
+        #expect(a.count == 30 && a.pixels == again.pixels && a.labels == again.labels)
+        #expect(a.pixels != b.pixels)
+        // Each drawn image is one of the set's, with its own label, in the set's order, none twice.
+        guard case .bytes(let values) = a.pixels else { Issue.record("bytes expected"); return }
+        let indices = stride(from: 0, to: values.count, by: 2).map { Int(values[$0]) / 2 }
+        #expect(indices == indices.sorted() && Set(indices).count == 30)
+        #expect(zip(indices, a.labels).allSatisfy { $0 % 10 == $1 } && (0..<30).allSatisfy { values[2 * $0 + 1] == values[2 * $0] + 1 })
+        #expect(many.randomSubset(count: 500, seed: 3).count == 100)
+    }
+
     @Test func centreCropTakesCaffesOffsets() throws {
         let cropped = try Self.images.centreCropped(to: 3)
         #expect(cropped.imageShape == [3, 3, 3])
