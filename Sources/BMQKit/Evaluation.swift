@@ -243,7 +243,9 @@ public enum Evaluation {
             let source = CaffeDataSources.resolve(dataSource.source, against: model.workingDirectory)
             guard FileManager.default.fileExists(atPath: source.path) else {
                 guard required else { return nil }
-                throw RequestError(field, "\(net.path): layer '\(dataSource.layer)' reads '\(dataSource.source)', which is not at \(source.path) (Caffe opens it from the working directory); run from the folder Caffe runs in, or give the images with \(field)")
+                let whereabouts = dataSource.source.hasPrefix("/") ? "which is not on this machine;"
+                    : "which is not at \(source.path) (Caffe opens it from the working directory); run from the folder Caffe runs in, or"
+                throw RequestError(field, "\(net.path): layer '\(dataSource.layer)' reads '\(dataSource.source)', \(whereabouts) give the images with \(field)")
             }
             return try CaffeDataSources.read(dataSource, workingDirectory: model.workingDirectory, limit: limit)
         }
