@@ -54,6 +54,28 @@ import TestSupport
         #expect(report.result.total == 2 && report.dataset == .lmdb)
     }
 
+    /// With crop_size, the mean image (the full 7x7 images' mean) is subtracted at the crop's
+    /// position, as Caffe's transformer indexes it.
+    @Test func theMeanImageIsCutWhereTheImagesAre() throws {
+        let folder = try SharedData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        // A 1x1x7x7 BlobProto (num 1, channels 2, height 3, width 4, packed data 5) holding 0...48.
+        func varint(_ value: Int) -> [UInt8] { value < 0x80 ? [UInt8(value)] : [UInt8(value & 0x7F) | 0x80, UInt8(value >> 7)] }
+        let floats = (0..<49).flatMap { withUnsafeBytes(of: Float($0).bitPattern.littleEndian, Array.init) }
+        let blob: [UInt8] = [0x08, 1, 0x10, 1, 0x18, 7, 0x20, 7, 0x2A] + varint(floats.count) + floats
+        try Data(blob).write(to: folder.appendingPathComponent("mean.binaryproto"))
+        let net = try Self.net(in: folder, crop: 5)
+        var text = try String(contentsOf: net, encoding: .utf8)
+        text = text.replacingOccurrences(of: "crop_size: 5 }", with: "crop_size: 5 mean_file: \"mean.binaryproto\" }")
+        try Data(text.utf8).write(to: net)
+        var source = ModelSource(net: net, weights: try Self.weights(in: folder))
+        source.workingDirectory = folder
+        let mean = try #require(try ModelLoader.load(source).graph.preprocessing?.meanImage)
+        // Rows and columns 1...5 of 0...6: offset (7 - 5) / 2 = 1.
+        #expect(mean.shape == [1, 5, 5])
+        #expect(mean.data == (1...5).flatMap { row in (1...5).map { Float(row * 7 + $0) } })
+    }
+
     @Test func whenManySizesFitTheErrorNamesTheOption() throws {
         let folder = try SharedData.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
