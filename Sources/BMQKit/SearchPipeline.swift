@@ -188,6 +188,8 @@ public struct SearchReport: Sendable, Codable {
     public var maxWidth: Int
     /// The chosen plan.
     public var plan: QuantizationPlan
+    /// Stored bits per weight of the chosen plan, averaged over the searched layers' weights.
+    public var averageStoredBits: Double
     /// What the search found per layer.
     public var layers: [LayerSearchResult]
     /// The chosen scheme's weight histogram with its representable values, per layer.
@@ -208,6 +210,7 @@ public struct SearchReport: Sendable, Codable {
     enum CodingKeys: String, CodingKey {
         case model, calibration, test, family, strategy, rounding, compensated, plan, layers, histograms, comparison, evaluations, integer
         case maxWidth = "max_width", searchSeconds = "search_seconds", totalSeconds = "total_seconds"
+        case averageStoredBits = "average_stored_bits"
     }
 }
 
@@ -414,7 +417,9 @@ public enum SearchPipeline {
             test: test.map { DataSummary(source: $0.source, format: $0.format.rawValue, images: $0.count) },
             family: request.family, strategy: request.options.strategy, rounding: request.rounding,
             compensated: evaluator.factors.contains { $0 != nil }, maxWidth: request.maxWidth,
-            plan: plan, layers: result.layers, histograms: histograms, comparison: comparison, evaluations: result.evaluations,
+            plan: plan,
+            averageStoredBits: Double(zip(result.schemes, weightCounts).reduce(0) { $0 + $1.0.storedBits * $1.1 }) / Double(max(1, weightCounts.reduce(0, +))),
+            layers: result.layers, histograms: histograms, comparison: comparison, evaluations: result.evaluations,
             searchSeconds: searchSeconds, totalSeconds: Date().timeIntervalSince(started),
             quantizedGraph: evaluator.quantizedGraph(result.schemes), integer: integer)
     }

@@ -129,12 +129,26 @@ struct Search: ParsableCommand {
     @Flag(help: "Print the whole report as JSON instead of text.")
     var json = false
 
+    @Option(help: ArgumentHelp("""
+        Instead of one search: the accuracy-versus-bits curve. Searches at 2, 3 and 4 bits (with the power-of-two \
+        and float-scale baselines at each) and under average budgets 2.25 to 3.75, and writes pareto.csv and \
+        pareto.svg into this folder. Takes about nine searches' time.
+        """, valueName: "dir"))
+    var pareto: String?
+
     func validate() throws {
         if calibrationLimit <= 0 { throw ValidationError("--calibration-limit must be positive") }
         if let limit, limit <= 0 { throw ValidationError("--limit must be positive") }
         if shortlist <= 0 { throw ValidationError("--shortlist must be positive") }
         if beamWidth <= 0 { throw ValidationError("--beam-width must be positive") }
         if compensationImages <= 0 { throw ValidationError("--compensation-images must be positive") }
+        if pareto != nil {
+            guard bits == nil, averageBits == nil else { throw ValidationError("--pareto sweeps the widths itself: leave out --bits and --average-bits") }
+            guard output == nil, saveWeights == nil, report == nil else {
+                throw ValidationError("--pareto writes its curve only: leave out -o, --save-weights and --report")
+            }
+            return
+        }
         switch (bits, averageBits) {
         case (nil, nil): throw ValidationError("give --bits K (or LAYER=K) or --average-bits B")
         case (.some, .some): throw ValidationError("give either --bits or --average-bits, not both")
@@ -152,6 +166,7 @@ struct Search: ParsableCommand {
             rounding: rounding, options: SearchOptions(strategy: strategy, shortlist: shortlist, beamWidth: beamWidth),
             batchSize: batchSize, compare: !noCompare, compensationImages: compensate ? compensationImages : 0, averageBits: averageBits,
             activationBits: try activationBits.map(ActivationWidths.init(parsing:)), objective: objective) }
+        if let pareto { return try runPareto(request, folder: URL(fileURLWithPath: pareto, isDirectory: true)) }
         // Refuse an output name of no known format, or a place that cannot be written, before the search runs, not after.
         if let saveWeights { _ = try FormatRegistry.writer(for: URL(fileURLWithPath: saveWeights)) }
         for path in [output, saveWeights].compactMap({ $0 }) { try FileIO.checkWritable(URL(fileURLWithPath: path)) }
@@ -173,6 +188,33 @@ struct Search: ParsableCommand {
         if let output { print("plan written to \(output)") }
         if let saveWeights { print("quantized weights written to \(saveWeights)") }
         if let report { print("report: \(URL(fileURLWithPath: report).appendingPathComponent("index.html").path)") }
+    }
+}
+
+extension Search {
+    /// The sweep behind --pareto: its table, and the CSV and SVG in `folder`.
+    func runPareto(_ request: SearchRequest, folder: URL) throws {
+        try FileIO.checkCreatableFolder(folder)
+        let progress = PhaseProgress(enabled: !json)
+        let sweep = try ParetoSweep.run(request) { phase, done, total in progress.update("pareto: \(phase)", done, total) }
+        progress.finish()
+        try FileIO.createFolder(folder)
+        try FileIO.writeAtomically(Data(sweep.csv.utf8), to: folder.appendingPathComponent("pareto.csv"))
+        let name = URL(fileURLWithPath: model.weights ?? model.packedModel ?? "model").lastPathComponent
+        try FileIO.writeAtomically(Data(sweep.svg(title: "\(name): accuracy against stored bits per weight").utf8),
+                                   to: folder.appendingPathComponent("pareto.svg"))
+        if json {
+            try Terminal.printJSON(sweep)
+            return
+        }
+        print("series          bits   calib acc  test acc   search s")
+        for point in [sweep.float] + sweep.points {
+            let test = point.testAccuracy.map { String(format: "%.4f", $0) } ?? "-"
+            print(point.series.padding(toLength: 15, withPad: " ", startingAt: 0)
+                  + String(format: " %5.2f  %.4f     ", point.averageBits, point.calibration.accuracy)
+                  + test.padding(toLength: 9, withPad: " ", startingAt: 0) + (point.searchSeconds.map { String(format: "  %.1f", $0) } ?? "  -"))
+        }
+        print("curve: \(folder.appendingPathComponent("pareto.svg").path) and pareto.csv")
     }
 }
 
