@@ -137,28 +137,34 @@ public struct ParetoSweep: Sendable, Codable {
         svg += "<text x=\"\((left + width - right) / 2)\" y=\"\(height - 10)\" text-anchor=\"middle\">stored bits per weight (average)</text>\n"
         svg += "<text transform=\"translate(16 \((top + height - bottom) / 2)) rotate(-90)\" text-anchor=\"middle\">\(measured)</text>\n"
         svg += "<line x1=\"\(left)\" x2=\"\(width - right)\" y1=\"\(y(accuracy(float)))\" y2=\"\(y(accuracy(float)))\" stroke=\"black\" stroke-dasharray=\"5 4\"/>\n"
+        // Baselines first, the search's own points last (on top); the legend lists the search first.
         var series = ["masks", "masks, budget"]
         for point in points where !series.contains(point.series) { series.append(point.series) }
         var legend = [("float " + String(format: "%.4f", accuracy(float)), "black")]
-        for name in series {
+        var outliersAt: [Double: Int] = [:]
+        for name in series.reversed() {
             let members = points.filter { $0.series == name }.sorted { $0.averageBits < $1.averageBits }
             guard !members.isEmpty else { continue }
             let colour = colours[name] ?? "#7f7f7f"
-            // The search's own points (uniform and budget) form one curve; baselines are marks at their widths.
-            if name.hasPrefix("masks") || name == "pow2" {
-                let path = (name == "masks, budget" ? (points.filter { $0.series.hasPrefix("masks") }) : members)
+            // The search's points (uniform and budget) form one curve, power-of-two another; baselines are marks.
+            if name == "masks, budget" || name == "pow2" {
+                let path = (name == "pow2" ? members : points.filter { $0.series.hasPrefix("masks") })
                     .sorted { $0.averageBits < $1.averageBits }.map { "\(x($0.averageBits)),\(y(accuracy($0)))" }.joined(separator: " ")
-                if name != "masks" { svg += "<polyline points=\"\(path)\" fill=\"none\" stroke=\"\(colour)\" stroke-width=\"1.5\"/>\n" }
+                svg += "<polyline points=\"\(path)\" fill=\"none\" stroke=\"\(colour)\" stroke-width=\"1.5\"/>\n"
             }
             for point in members {
                 if accuracy(point) < yLow {
-                    svg += "<text x=\"\(x(point.averageBits) + 7)\" y=\"\(y(yLow) - 4)\" fill=\"\(colour)\">\(String(format: "%.3f", accuracy(point))) ↓</text>"
+                    // Below the axis: the value, stacked above the bottom edge at its width.
+                    let stacked = outliersAt[point.averageBits, default: 0]
+                    outliersAt[point.averageBits] = stacked + 1
+                    svg += "<text x=\"\(x(point.averageBits) + 7)\" y=\"\(y(yLow) - 4 - Double(stacked) * 14)\" fill=\"\(colour)\">"
+                        + "\(String(format: "%.3f", accuracy(point))) ↓</text>"
                 }
-                svg += "<circle cx=\"\(x(point.averageBits))\" cy=\"\(y(accuracy(point)))\" r=\"4\" fill=\"\(colour)\">"
+                svg += "<circle cx=\"\(x(point.averageBits))\" cy=\"\(y(accuracy(point)))\" r=\"\(name == "masks" ? 5 : 4)\" fill=\"\(colour)\" stroke=\"white\">"
                 svg += "<title>\(Self.escape(name)): \(String(format: "%.2f", point.averageBits)) bits, \(String(format: "%.4f", accuracy(point)))</title></circle>\n"
             }
-            legend.append((name, colour))
         }
+        for name in series where points.contains(where: { $0.series == name }) { legend.append((name, colours[name] ?? "#7f7f7f")) }
         for (index, (name, colour)) in legend.enumerated() {
             let row = top + 8 + Double(index) * 18
             svg += "<rect x=\"\(width - right + 16)\" y=\"\(row - 8)\" width=\"10\" height=\"10\" fill=\"\(colour)\"/>"

@@ -75,7 +75,9 @@ struct Search: ParsableCommand {
     var activationBits: String?
 
     @Option(help: ArgumentHelp("""
-        float: minimise the float-activation network's divergence from the float model. integer: then refine the choice         on the integer datapath itself (coordinate descent over each layer's shortlist, activation formats fixed;         needs --activation-bits and every weight layer searched).
+        float: minimise the float-activation network's divergence from the float model. integer: then refine the choice \
+        on the integer datapath itself (coordinate descent over each layer's shortlist, activation formats fixed; \
+        needs --activation-bits and every weight layer searched).
         """, valueName: "kind"))
     var objective: Datapath = .float
 
