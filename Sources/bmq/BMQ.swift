@@ -11,8 +11,11 @@ struct BMQ: ParsableCommand {
         discussion: """
             Models are a Caffe net definition (.prototxt, new `layer` or legacy V1 `layers`) plus \
             weights (.caffemodel, Caffe .caffemodel.h5, Keras-style .h5), or a packed .bmq \
-            deployable that carries its own network. Datasets are MNIST IDX files (raw or .gz) \
-            and CIFAR-10/100 binary batches. Files are recognised by their content.
+            deployable that carries its own network. Datasets are MNIST IDX files (raw or .gz), \
+            CIFAR-10/100 binary batches, and Caffe's own sources: LMDB and LevelDB folders of Datums \
+            and ImageData lists of PNG/JPEG files. Files are recognised by their content. Like caffe \
+            test, a train_test prototxt given without --data reads its TEST data layer's source from \
+            the working directory.
 
             Start with: bmq inspect NET.prototxt WEIGHTS, then bmq eval, then bmq convert -o OUT.bmq.
             """,
