@@ -166,7 +166,7 @@ struct ActivationCalibrationOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Calibration images that choose the integer datapath's activation formats (instead of the plan's).", valueName: "path"))
     var calibration: String?
 
-    @Option(help: ArgumentHelp("Override content detection of the calibration images: mnist, cifar10 or cifar100.", valueName: "format"))
+    @Option(help: ArgumentHelp("Override content detection of the calibration images: mnist, cifar10, cifar100, lmdb, leveldb or image-list.", valueName: "format"))
     var calibrationFormat: DatasetFormat?
 
     @Option(parsing: .unconditional, help: "Use only the first N calibration images.")

@@ -22,10 +22,10 @@ struct Vectors: ParsableCommand {
     @Argument(help: ArgumentHelp("A packed .bmq model that records an integer datapath.", valueName: "model.bmq"))
     var model: String
 
-    @Option(help: ArgumentHelp("Images to write vectors for: MNIST images file or a CIFAR-10/100 .bin batch.", valueName: "path"))
+    @Option(help: ArgumentHelp("Images to write vectors for: MNIST, CIFAR-10/100, an LMDB or LevelDB folder, or an image list.", valueName: "path"))
     var data: String?
 
-    @Option(help: ArgumentHelp("Override content detection: mnist, cifar10 or cifar100.", valueName: "format"))
+    @Option(help: ArgumentHelp("Override content detection: mnist, cifar10, cifar100, lmdb, leveldb or image-list.", valueName: "format"))
     var dataFormat: DatasetFormat?
 
     @Option(parsing: .unconditional, help: "Images to write (N from --start).")
