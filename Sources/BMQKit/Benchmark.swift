@@ -69,6 +69,8 @@ public struct BenchmarkSummary: Sendable {
     public var median: Double
     /// Images in each run.
     public var images: Int
+    /// Per-image latency of the median run, when images ran one at a time (batch size 1).
+    public var latency: LatencyStatistics?
 }
 
 /// What a benchmark measured.
@@ -139,8 +141,9 @@ public enum Benchmark {
         let summaries = request.subjects.indices.map { index in
             let mine = stride(from: index, to: runs.count, by: request.subjects.count).map { runs[$0] }
             let seconds = mine.map(\.result.seconds).sorted()
+            let medianRun = mine.sorted { $0.result.seconds < $1.result.seconds }[mine.count / 2]
             return BenchmarkSummary(subject: request.subjects[index], fastest: seconds[0], median: seconds[seconds.count / 2],
-                                    images: mine[0].result.total)
+                                    images: mine[0].result.total, latency: medianRun.result.latency)
         }
         return BenchmarkReport(runs: runs, summaries: summaries)
     }

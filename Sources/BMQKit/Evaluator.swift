@@ -17,11 +17,35 @@ public struct EvaluationResult: Sendable, Codable, Equatable {
     public var seconds: Double
     /// `total` / `seconds`.
     public var imagesPerSecond: Double
+    /// Per-image latency, when the images were run one at a time (batch size 1).
+    public var latency: LatencyStatistics? = nil
 
     enum CodingKeys: String, CodingKey {
-        case correct, total, accuracy, seconds
+        case correct, total, accuracy, seconds, latency
         case chanceLevel = "chance_level"
         case imagesPerSecond = "images_per_second"
+    }
+}
+
+/// How long one image took, from its preprocessing to its scores, over many images.
+public struct LatencyStatistics: Sendable, Codable, Equatable {
+    /// Seconds: the median image.
+    public var median: Double
+    /// Seconds: 90 % of the images took at most this.
+    public var p90: Double
+    /// Seconds: 99 % of the images took at most this.
+    public var p99: Double
+    /// Seconds: the fastest image.
+    public var fastest: Double
+
+    /// The statistics of `seconds` (one entry per image; not empty).
+    public init(_ seconds: [Double]) {
+        let sorted = seconds.sorted()
+        func quantile(_ q: Double) -> Double { sorted[min(sorted.count - 1, Int((q * Double(sorted.count)).rounded(.up)) - 1)] }
+        median = sorted[sorted.count / 2]
+        p90 = quantile(0.9)
+        p99 = quantile(0.99)
+        fastest = sorted[0]
     }
 }
 
@@ -38,6 +62,7 @@ public enum Evaluator {
     ///   - progress: called after each batch with the number of images done.
     public static func evaluate(_ network: Network, on dataset: Dataset, preprocessing: Preprocessing,
                                 batchSize: Int, progress: ((Int) -> Void)? = nil) throws -> EvaluationResult {
+        if batchSize == 1, dataset.count > 0 { return try evaluateOneAtATime(network, on: dataset, preprocessing: preprocessing, progress: progress) }
         let start = Date()
         var correct = 0
         let ranges = dataset.batchRanges(size: batchSize)
@@ -56,6 +81,27 @@ public enum Evaluator {
             accuracy: dataset.count == 0 ? 0 : Double(correct) / Double(dataset.count),
             chanceLevel: dataset.chanceLevel, seconds: seconds,
             imagesPerSecond: seconds > 0 ? Double(dataset.count) / seconds : 0)
+    }
+
+    /// Batch size 1 means latency: each image alone, one after another, timed from its
+    /// preprocessing to its scores (what a camera feeding one image at a time sees).
+    static func evaluateOneAtATime(_ network: Network, on dataset: Dataset, preprocessing: Preprocessing,
+                                   progress: ((Int) -> Void)?) throws -> EvaluationResult {
+        var correct = 0
+        var latencies: [Double] = []
+        latencies.reserveCapacity(dataset.count)
+        let start = DispatchTime.now().uptimeNanoseconds
+        for image in 0..<dataset.count {
+            let began = DispatchTime.now().uptimeNanoseconds
+            let scores = try network.forward(dataset.batch(image..<(image + 1), preprocessing: preprocessing))
+            latencies.append(Double(DispatchTime.now().uptimeNanoseconds - began) / 1e9)
+            correct += countCorrect(scores, labels: [dataset.labels[image]])
+            if image % 100 == 99 || image == dataset.count - 1 { progress?(image + 1) }
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        return EvaluationResult(correct: correct, total: dataset.count, accuracy: Double(correct) / Double(dataset.count),
+                                chanceLevel: dataset.chanceLevel, seconds: seconds, imagesPerSecond: seconds > 0 ? Double(dataset.count) / seconds : 0,
+                                latency: LatencyStatistics(latencies))
     }
 
     /// Caffe's Accuracy rule (top-1) on a batch of class scores [N, classes, ...].

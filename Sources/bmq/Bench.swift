@@ -49,11 +49,19 @@ struct Bench: ParsableCommand {
         }
         let report = try Benchmark.run(request) { run in
             let r = run.result
-            print("run \(run.round) \(run.subject.label): \(String(format: "%.3f", r.seconds)) s, \(String(format: "%.0f", r.imagesPerSecond)) images/s, \(r.correct)/\(r.total) correct")
+            print("run \(run.round) \(run.subject.label): \(String(format: "%.3f", r.seconds)) s, \(String(format: "%.0f", r.imagesPerSecond)) images/s, \(r.correct)/\(r.total) correct"
+                  + (r.latency.map { ", median \(milliseconds($0.median)) per image" } ?? ""))
         }
         for summary in report.summaries {
             let images = Double(summary.images)
             print("\(summary.subject.label): min \(String(format: "%.3f", summary.fastest)) s (\(String(format: "%.0f", images / summary.fastest)) images/s), median \(String(format: "%.3f", summary.median)) s (\(String(format: "%.0f", images / summary.median)) images/s), batch \(dataOptions.batchSize)")
+            if let latency = summary.latency {
+                print("\(summary.subject.label) latency, one image at a time (median run): median \(milliseconds(latency.median)), "
+                      + "p90 \(milliseconds(latency.p90)), p99 \(milliseconds(latency.p99)), fastest \(milliseconds(latency.fastest))")
+            }
         }
     }
 }
+
+/// Seconds as milliseconds for a latency line.
+func milliseconds(_ seconds: Double) -> String { String(format: "%.3f ms", seconds * 1000) }

@@ -107,7 +107,7 @@ struct DataOptions: ParsableArguments {
     @Option(name: .long, parsing: .unconditional, help: "Use only the first N images.")
     var limit: Int?
 
-    @Option(name: .long, help: "Images per forward pass.")
+    @Option(name: .long, help: "Images per forward pass. 1 runs each image alone, one after another, and reports per-image latency.")
     var batchSize: Int = 100
 
 }
