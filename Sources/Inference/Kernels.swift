@@ -16,6 +16,13 @@ enum Kernels {
                 output.data.withUnsafeMutableBufferPointer { yb in
                     let xp = SharedConstPointer(xb.baseAddress!), wp = SharedConstPointer(wb.baseAddress!)
                     let yp = SharedPointer(yb.baseAddress!)
+                    if rows == 1 {
+                        // One image (latency): a matrix-vector product, on one core (splitting its
+                        // outputs between two cores measured slower on LeNet's 500 x 800).
+                        BLAS.gemv(transpose: a.transpose, m: n, k: k, a: wp.base, lda: a.transpose ? n : k, x: xp.base, y: yp.base)
+                        if let bias { for j in 0..<n { yp.base[j] += bias.data[j] } }
+                        return
+                    }
                     // Rows (images) are independent: each core multiplies its own block of rows.
                     Parallel.forEachWorker(rows) { block in
                         guard !block.isEmpty else { return }

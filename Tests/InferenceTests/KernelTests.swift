@@ -72,9 +72,11 @@ struct ConvolutionCase: Sendable, CustomStringConvertible {
                     ReferenceKernels.convolution(x, a, weights: weights, bias: bias, outputShape: shape), "sliced batch")
     }
 
-    @Test(arguments: [(false, 1), (true, 1), (false, 2)])
-    func innerProductMatchesReference(transpose: Bool, axis: Int) throws {
-        let input: Shape = axis == 1 ? [7, 3, 2, 5] : [3, 4, 5]
+    /// Batches of images (a matrix product per core), and one image (a matrix-vector product,
+    /// outputs split between the cores), with weights stored either way.
+    @Test(arguments: [(false, 1, 7), (true, 1, 7), (false, 2, 3), (false, 1, 1), (true, 1, 1)])
+    func innerProductMatchesReference(transpose: Bool, axis: Int, batch: Int) throws {
+        let input: Shape = axis == 1 ? [batch, 3, 2, 5] : [batch, 4, 5]
         let a = InnerProductAttributes(numOutput: 9, axis: axis, transpose: transpose)
         let k = input.count(from: axis)
         let weights = randomTensor(transpose ? [k, 9] : [9, k], seed: 7), bias = randomTensor([9], seed: 8)
