@@ -139,11 +139,10 @@ public enum Benchmark {
             }
         }
         let summaries = request.subjects.indices.map { index in
-            let mine = stride(from: index, to: runs.count, by: request.subjects.count).map { runs[$0] }
-            let seconds = mine.map(\.result.seconds).sorted()
-            let medianRun = mine.sorted { $0.result.seconds < $1.result.seconds }[mine.count / 2]
-            return BenchmarkSummary(subject: request.subjects[index], fastest: seconds[0], median: seconds[seconds.count / 2],
-                                    images: mine[0].result.total, latency: medianRun.result.latency)
+            let mine = stride(from: index, to: runs.count, by: request.subjects.count).map { runs[$0].result }.sorted { $0.seconds < $1.seconds }
+            let median = mine[mine.count / 2]
+            return BenchmarkSummary(subject: request.subjects[index], fastest: mine[0].seconds, median: median.seconds,
+                                    images: median.total, latency: median.latency)
         }
         return BenchmarkReport(runs: runs, summaries: summaries)
     }

@@ -44,10 +44,7 @@ public enum DatasetConversion {
     /// - Throws: `RequestError` or `FormatError` naming the option or file at fault.
     public static func run(_ request: DatasetConversionRequest, progress: ((Int, Int) -> Void)? = nil) throws -> Int {
         // Refuse a bad output before reading a large input.
-        if FileManager.default.fileExists(atPath: request.output.path) {
-            throw FormatError(file: request.output.path, "exists already; give a new folder")
-        }
-        try FileIO.checkCreatableFolder(request.output)
+        try DatasetWriter.checkDestination(request.output)
         let dataset = try Evaluation.readDataset(request.input, format: request.inputFormat, formatField: .dataFormat).prefix(request.limit)
         try DatasetWriter.write(dataset, as: request.outputFormat, to: request.output, encoding: request.encoding) {
             progress?($0, dataset.count)

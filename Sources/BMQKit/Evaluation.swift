@@ -101,12 +101,13 @@ public enum Evaluation {
     public static func run(_ request: EvaluationRequest, progress: ((Int, Int) -> Void)? = nil) throws -> EvaluationReport {
         let (dataset, model) = try loadDataAndModel(request)
         try checkLabels(dataset, fit: model.graph, file: dataset.source)
+        let preprocessing = model.graph.preprocessing ?? .identity
         var (plan, recordedDatapath) = try plan(for: request, model: model)
         let passes = plan == nil ? 1 : 2
         let total = dataset.count * passes
         func measure(_ graph: Graph, pass: Int) throws -> EvaluationResult {
             try Evaluator.evaluate(try Network(graph: graph, options: request.engine), on: dataset,
-                                   preprocessing: model.graph.preprocessing ?? .identity, batchSize: request.batchSize,
+                                   preprocessing: preprocessing, batchSize: request.batchSize,
                                    progress: { progress?(pass * dataset.count + $0, total) })
         }
         let result = try measure(model.graph, pass: 0)
@@ -119,10 +120,10 @@ public enum Evaluation {
             quantized = try measure(graph, pass: 1)
             if request.datapath == .integer {
                 let formats = try activationFormats(request, graph: graph, plan: weightsPlan, recordedDatapath: recordedDatapath,
-                                                    preprocessing: model.graph.preprocessing ?? .identity)
+                                                    preprocessing: preprocessing)
                 plan?.activations = formats
                 integer = try IntegerDatapathRunner.evaluate(graph: graph, plan: weightsPlan, formats: formats, dataset: dataset,
-                                                             preprocessing: model.graph.preprocessing ?? .identity, batchSize: request.batchSize)
+                                                             preprocessing: preprocessing, batchSize: request.batchSize)
             }
         }
         return EvaluationReport(result: result, quantized: quantized, plan: plan, layers: layers, dataset: dataset.format, model: model,
@@ -197,52 +198,38 @@ public enum Evaluation {
         throw FormatError(file: file, "has labels up to \(largest), but the net scores \(classes) classes: is it the dataset this net was trained on?")
     }
 
-    /// Reads the request's data, then the model with the data's image shape.
+    /// Reads the request's data, then the model with the data's image shape (the net definition read once for both).
     static func loadDataAndModel(_ request: EvaluationRequest) throws -> (Dataset, LoadedModel) {
-        let dataset = try testImages(request.data, format: request.dataFormat, model: request.model, limit: request.limit).prefix(request.limit)
-        return (dataset, try ModelLoader.load(request.model, imageShape: dataset.imageShape))
-    }
-
-    /// The images `data` holds, or with no `data` the test images the model's net definition
-    /// names (its TEST-phase Data or ImageData layer, with `source` resolved against the working
-    /// directory as Caffe does; only the first `limit` images when given); either way
-    /// centre-cropped when the net's data layer crops.
-    /// - Throws: `RequestError` naming `--data` when there is no data to read, `FormatError` for unreadable data.
-    public static func testImages(_ data: URL?, format: DatasetFormat?, model: ModelSource, limit: Int? = nil) throws -> Dataset {
-        guard let images = try images(data, format: format, formatField: .dataFormat, model: model, limit: limit, training: false,
-                                      required: true) else {
-            throw RequestError(.data, "no test images: give them with \(.data)")
-        }
-        return images
+        let topology = try ModelLoader.topology(of: request.model)
+        let dataset = try images(request.data, format: request.dataFormat, formatField: .dataFormat, model: request.model,
+                                 topology: topology, limit: request.limit, training: false).prefix(request.limit)
+        return (dataset, try ModelLoader.load(request.model, imageShape: dataset.imageShape, topology: topology))
     }
 
     /// The images `data` holds, or with no `data` those of the net's data source for the phase
-    /// (`training` for calibration images), cropped as that phase's data layer crops.
+    /// (TRAIN, for calibration images, when `training`; else TEST), with `source` resolved against
+    /// the working directory as Caffe does; either way cropped as that phase's data layer crops.
     /// - Parameters:
     ///   - data: the images given, if any.
     ///   - format: their format, when content detection should not decide.
     ///   - formatField: the request field that names the format, for errors.
-    ///   - model: the model, whose net definition may name the images.
+    ///   - model: the model, for its working directory.
+    ///   - topology: the model's net definition (nil for a self-describing model), which may name the images.
     ///   - limit: read only the first `limit` images of a source.
     ///   - training: the TRAIN phase's source rather than the TEST phase's.
-    ///   - required: throw when there are no images; otherwise return nil.
-    /// - Throws: `RequestError` naming the field when required images cannot be found, `FormatError` for unreadable data.
-    static func images(_ data: URL?, format: DatasetFormat?, formatField: RequestField, model: ModelSource, limit: Int?, training: Bool,
-                       required: Bool) throws -> Dataset? {
-        let graph = try model.net.map { try FormatRegistry.topologyReader(for: $0).readTopology(from: $0) }
-        let dataSource = training ? graph?.trainingDataSource : graph?.dataSource
+    /// - Throws: `RequestError` naming the field when there are no images to read, `FormatError` for unreadable data.
+    static func images(_ data: URL?, format: DatasetFormat?, formatField: RequestField, model: ModelSource, topology: Graph?, limit: Int?,
+                       training: Bool) throws -> Dataset {
+        let dataSource = training ? topology?.trainingDataSource : topology?.dataSource
         let field: RequestField = training ? .calibration : .data
         guard let data else {
-            let phase = training ? "TRAIN" : "TEST"
             guard let net = model.net, let dataSource else {
-                guard required else { return nil }
-                let what = model.net.map { "\($0.path) names no \(phase)-phase Data or ImageData layer with a source" }
+                let what = model.net.map { "\($0.path) names no \(training ? "TRAIN" : "TEST")-phase Data or ImageData layer with a source" }
                     ?? "a packed model names no images"
                 throw RequestError(field, "\(what): give the images with \(field)")
             }
-            let source = CaffeDataSources.resolve(dataSource.source, against: model.workingDirectory)
+            let source = CaffeDataSources.location(of: dataSource, workingDirectory: model.workingDirectory)
             guard FileManager.default.fileExists(atPath: source.path) else {
-                guard required else { return nil }
                 let whereabouts = dataSource.source.hasPrefix("/") ? "which is not on this machine;"
                     : "which is not at \(source.path) (Caffe opens it from the working directory); run from the folder Caffe runs in, or"
                 throw RequestError(field, "\(net.path): layer '\(dataSource.layer)' reads '\(dataSource.source)', \(whereabouts) give the images with \(field)")

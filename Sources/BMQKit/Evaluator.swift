@@ -75,12 +75,14 @@ public enum Evaluator {
             }.reduce(0, +)
             progress?(ranges[round.upperBound - 1].upperBound)
         }
-        let seconds = Date().timeIntervalSince(start)
-        return EvaluationResult(
-            correct: correct, total: dataset.count,
-            accuracy: dataset.count == 0 ? 0 : Double(correct) / Double(dataset.count),
-            chanceLevel: dataset.chanceLevel, seconds: seconds,
-            imagesPerSecond: seconds > 0 ? Double(dataset.count) / seconds : 0)
+        return result(correct: correct, of: dataset, seconds: Date().timeIntervalSince(start))
+    }
+
+    /// `correct` of `dataset`'s images in `seconds`, with the derived accuracy and rate.
+    static func result(correct: Int, of dataset: Dataset, seconds: Double, latency: LatencyStatistics? = nil) -> EvaluationResult {
+        EvaluationResult(correct: correct, total: dataset.count, accuracy: dataset.count == 0 ? 0 : Double(correct) / Double(dataset.count),
+                         chanceLevel: dataset.chanceLevel, seconds: seconds, imagesPerSecond: seconds > 0 ? Double(dataset.count) / seconds : 0,
+                         latency: latency)
     }
 
     /// Batch size 1 means latency: each image alone, one after another, timed from its
@@ -98,10 +100,8 @@ public enum Evaluator {
             correct += countCorrect(scores, labels: [dataset.labels[image]])
             if image % 100 == 99 || image == dataset.count - 1 { progress?(image + 1) }
         }
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        return EvaluationResult(correct: correct, total: dataset.count, accuracy: Double(correct) / Double(dataset.count),
-                                chanceLevel: dataset.chanceLevel, seconds: seconds, imagesPerSecond: seconds > 0 ? Double(dataset.count) / seconds : 0,
-                                latency: LatencyStatistics(latencies))
+        return result(correct: correct, of: dataset, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9,
+                      latency: LatencyStatistics(latencies))
     }
 
     /// Caffe's Accuracy rule (top-1) on a batch of class scores [N, classes, ...].

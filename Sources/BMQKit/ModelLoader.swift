@@ -55,10 +55,11 @@ public enum ModelLoader {
     ///   - source: the model's files and preprocessing overrides.
     ///   - imageShape: the shape of one input image (C x H x W) when the data is known;
     ///   needed for nets whose input comes from a Data layer, checked against the net otherwise.
-    public static func load(_ source: ModelSource, imageShape: Shape? = nil) throws -> LoadedModel {
+    ///   - topology: the net definition as ``topology(of:)`` read it, when the caller already has it.
+    public static func load(_ source: ModelSource, imageShape: Shape? = nil, topology: Graph? = nil) throws -> LoadedModel {
         guard let net = source.net else { return try loadSelfDescribing(source, imageShape: imageShape) }
         let topologyReader = try FormatRegistry.topologyReader(for: net)
-        var graph = try topologyReader.readTopology(from: net)
+        var graph = try topology ?? topologyReader.readTopology(from: net)
         let shapeFromData = !graph.hasCompleteInputs && imageShape != nil
         var weights: WeightSet?
         var imageShape = imageShape
@@ -76,14 +77,15 @@ public enum ModelLoader {
             if graph.hasCompleteInputs { try checkImageShape(graph, imageShape, file: net) }
             graph = graph.withInput(batch: graph.inputs[0].shape[0], imageShape: imageShape)
         }
+        // With a Data layer the input shape came from the dataset, which is then a likely culprit.
+        let dataHint = shapeFromData
+            ? " (the net's input shape \(Shape(Array(graph.inputs[0].shape.dims.dropFirst()))) was taken from the data; is it the dataset this net was trained on?)" : ""
         // The net's own attributes and shapes first: a mistake there is the prototxt's, not the weights'.
         do {
             _ = try ShapeInference.infer(graph, checkParameters: false)
         } catch let error as GraphError {
             var hint = ""
-            if case .invalidShape = error, shapeFromData {
-                hint = " (the net's input shape \(graph.inputs[0].shape.dims.dropFirst().map(String.init).joined(separator: "x")) was taken from the data; is it the dataset this net was trained on?)"
-            }
+            if case .invalidShape = error { hint = dataHint }
             throw FormatError(file: net.path, line: error.layer.flatMap { topologyReader.line(ofLayer: $0, in: net) }, error.description + hint)
         }
         let stored = try weights ?? FormatRegistry.weightsReader(for: source.weights)
@@ -93,9 +95,7 @@ public enum ModelLoader {
         do {
             (result, report) = try graph.attachingWeights(stored)
         } catch let error as GraphError {
-            // With a Data layer the input shape came from the dataset, which is then the likelier culprit.
-            let hint = shapeFromData ? " (the net's input shape \(graph.inputs[0].shape.dims.dropFirst().map(String.init).joined(separator: "x")) was taken from the data; is it the dataset this net was trained on?)" : ""
-            throw FormatError(file: source.weights.path, error.description + hint)
+            throw FormatError(file: source.weights.path, error.description + dataHint)
         }
         var resolved = result
         var warnings: [String] = []
@@ -108,14 +108,25 @@ public enum ModelLoader {
         return LoadedModel(graph: resolved, unusedWeightLayers: report.unusedLayers, warnings: warnings)
     }
 
+    /// The network `source.net` defines, parameters still empty; nil for a self-describing model.
+    /// - Throws: `FormatError` naming the file.
+    public static func topology(of source: ModelSource) throws -> Graph? {
+        try source.net.map { try FormatRegistry.topologyReader(for: $0).readTopology(from: $0) }
+    }
+
+    /// The TEST-phase data source the net names, when it is on this machine.
+    static func presentDataSource(of graph: Graph?, workingDirectory: URL) -> DataSourceDescription? {
+        guard let dataSource = graph?.dataSource,
+              FileManager.default.fileExists(atPath: CaffeDataSources.location(of: dataSource, workingDirectory: workingDirectory).path)
+        else { return nil }
+        return dataSource
+    }
+
     /// The image shape of the first image the net's data layer names, cropped as the layer crops;
     /// nil when it names none or the source is not on this machine.
     static func sourceImageShape(_ graph: Graph, workingDirectory: URL) throws -> Shape? {
-        guard let dataSource = graph.dataSource,
-              FileManager.default.fileExists(atPath: CaffeDataSources.resolve(dataSource.source, against: workingDirectory).path) else {
-            return nil
-        }
-        return try CaffeDataSources.read(dataSource, workingDirectory: workingDirectory, limit: 1).imageShape
+        try presentDataSource(of: graph, workingDirectory: workingDirectory)
+            .map { try CaffeDataSources.read($0, workingDirectory: workingDirectory, limit: 1).imageShape }
     }
 
     /// The one square image size (1 or 3 channels, or the first layer's) for which `weights` fit
@@ -171,15 +182,7 @@ public enum ModelLoader {
         guard dims.count == 3, dims[0] == channels, dims[1] >= height, dims[2] >= width, (graph.dataSource?.cropSize ?? 0) > 0 else {
             throw FormatError(file: file.path, "the mean image is \(mean.shape), the net's input images are \(Shape([channels, height, width]))")
         }
-        let top = (dims[1] - height) / 2, left = (dims[2] - width) / 2
-        var cropped: [Float] = []
-        cropped.reserveCapacity(channels * height * width)
-        for channel in 0..<channels {
-            for row in 0..<height {
-                let start = (channel * dims[1] + top + row) * dims[2] + left
-                cropped.append(contentsOf: mean.data[start..<(start + width)])
-            }
-        }
+        let cropped = mean.shape.centreCropRows(images: 1, height: height, width: width).flatMap { mean.data[$0] }
         preprocessing.meanImage = Tensor(shape: [channels, height, width], data: cropped)
     }
 

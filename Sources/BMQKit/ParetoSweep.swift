@@ -61,13 +61,10 @@ public struct ParetoSweep: Sendable, Codable {
             var request = base
             (request.bits, request.averageBits, request.compare) = (BitWidths(all: width), nil, true)
             let report = try SearchPipeline.run(request)
-            for row in report.comparison {
+            float = float ?? floatPoint(of: report)
+            for row in report.comparison where row.name != "float" && row.name != "plain" {
                 let series = row.name == "best" ? "masks" : row.name
-                if series == "float" {
-                    float = float ?? point(row, series: "float", bits: 32, seconds: nil)
-                } else if series != "plain" {
-                    points.append(point(row, series: series, bits: Double(width), seconds: series == "masks" ? report.searchSeconds : nil))
-                }
+                points.append(point(row, series: series, bits: Double(width), seconds: series == "masks" ? report.searchSeconds : nil))
             }
         }
         for (index, budget) in budgets.enumerated() {
@@ -75,15 +72,18 @@ public struct ParetoSweep: Sendable, Codable {
             var request = base
             (request.averageBits, request.compare) = (budget, false)
             let report = try SearchPipeline.run(request)
+            float = float ?? floatPoint(of: report)
             guard let best = report.comparison.first(where: { $0.name == "best" }) else { continue }
             points.append(point(best, series: "masks, budget", bits: report.averageStoredBits, seconds: report.searchSeconds))
-            if float == nil, let row = report.comparison.first(where: { $0.name == "float" }) {
-                float = point(row, series: "float", bits: 32, seconds: nil)
-            }
         }
         progress?("done", total, total)
         guard let float else { throw PlanError("the sweep ran no search") }
         return ParetoSweep(points: points, float: float)
+    }
+
+    /// The float model's row of a search's final table, as a point at 32 bits.
+    static func floatPoint(of report: SearchReport) -> ParetoPoint? {
+        report.comparison.first { $0.name == "float" }.map { point($0, series: "float", bits: 32, seconds: nil) }
     }
 
     static func point(_ row: SearchComparison, series: String, bits: Double, seconds: Double?) -> ParetoPoint {

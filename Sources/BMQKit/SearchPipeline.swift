@@ -281,18 +281,19 @@ public enum SearchPipeline {
         let started = Date()
         // Without files, the net's own sources: TRAIN for calibration, TEST (when present) for the final table.
         // A seed draws the images from the whole set; without one they are its first.
+        let topology = try ModelLoader.topology(of: request.model)
         let seed = request.calibrationSeed
-        guard let all = try Evaluation.images(request.calibration, format: request.calibrationFormat, formatField: .calibrationFormat,
-                                              model: request.model, limit: seed == nil ? request.calibrationLimit : nil, training: true,
-                                              required: true) else { throw RequestError(.calibration, "give the calibration images with \(.calibration)") }
+        let all = try Evaluation.images(request.calibration, format: request.calibrationFormat, formatField: .calibrationFormat,
+                                        model: request.model, topology: topology, limit: seed == nil ? request.calibrationLimit : nil, training: true)
         let calibration = seed.map { all.randomSubset(count: request.calibrationLimit ?? all.count, seed: $0) } ?? all.prefix(request.calibrationLimit)
         guard calibration.count > 0 else { throw FormatError(file: calibration.source, "holds no images") }
-        let test = try Evaluation.images(request.test, format: request.testFormat, formatField: .dataFormat, model: request.model,
-                                         limit: request.testLimit, training: false, required: request.test != nil)?.prefix(request.testLimit)
+        let test = request.test == nil && ModelLoader.presentDataSource(of: topology, workingDirectory: request.model.workingDirectory) == nil ? nil
+            : try Evaluation.images(request.test, format: request.testFormat, formatField: .dataFormat, model: request.model, topology: topology,
+                                    limit: request.testLimit, training: false).prefix(request.testLimit)
         if let test, test.imageShape != calibration.imageShape {
             throw FormatError(file: test.source, "images are \(test.imageShape), the calibration images are \(calibration.imageShape)")
         }
-        let model = try ModelLoader.load(request.model, imageShape: calibration.imageShape)
+        let model = try ModelLoader.load(request.model, imageShape: calibration.imageShape, topology: topology)
         // For the integer datapath the weights are searched with BatchNorm and Scale folded in.
         let graph = request.activationBits == nil ? model.graph : model.graph.foldingBatchNorm()
         let widths = try request.bits.layers(in: graph, selection: request.layers)
@@ -398,7 +399,8 @@ public enum SearchPipeline {
                 rows.append((method.rawValue, "float-scale baseline (needs a multiplier)", widths.map { .floatScale(method, bits: $0.bits) }))
             }
         }
-        if evaluator.factors.contains(where: { $0 != nil }) {
+        let compensated = evaluator.factors.contains { $0 != nil }
+        if compensated {
             // Every quantized row's weights were rounded with error compensation, which lifts plain k_0_0 far above nearest rounding.
             rows = rows.map { $0.schemes == nil ? $0 : ($0.name, $0.note + "; error-compensated rounding", $0.schemes) }
         }
@@ -416,7 +418,7 @@ public enum SearchPipeline {
             calibration: DataSummary(source: calibration.source, format: calibration.format.rawValue, images: calibration.count, seed: seed),
             test: test.map { DataSummary(source: $0.source, format: $0.format.rawValue, images: $0.count) },
             family: request.family, strategy: request.options.strategy, rounding: request.rounding,
-            compensated: evaluator.factors.contains { $0 != nil }, maxWidth: request.maxWidth,
+            compensated: compensated, maxWidth: request.maxWidth,
             plan: plan,
             averageStoredBits: Double(zip(result.schemes, weightCounts).reduce(0) { $0 + $1.0.storedBits * $1.1 }) / Double(max(1, weightCounts.reduce(0, +))),
             layers: result.layers, histograms: histograms, comparison: comparison, evaluations: result.evaluations,

@@ -10,7 +10,7 @@ public enum CaffeDataSources {
     /// list's root folder) resolved against `workingDirectory` as Caffe resolves them against its own.
     /// - Throws: `FormatError` naming the database, list line or image at fault.
     public static func read(_ description: DataSourceDescription, workingDirectory: URL, limit: Int? = nil) throws -> Dataset {
-        let url = resolve(description.source, against: workingDirectory)
+        let url = location(of: description, workingDirectory: workingDirectory)
         let dataset: Dataset
         switch description.kind {
         case .database(let backend):
@@ -24,9 +24,9 @@ public enum CaffeDataSources {
         return description.cropSize > 0 ? try dataset.centreCropped(to: description.cropSize) : dataset
     }
 
-    /// `path` as Caffe opens it from `workingDirectory`.
-    public static func resolve(_ path: String, against workingDirectory: URL) -> URL {
-        FileIO.resolve(path, against: workingDirectory)
+    /// The database or list `description` names, as Caffe opens it from `workingDirectory`.
+    public static func location(of description: DataSourceDescription, workingDirectory: URL) -> URL {
+        FileIO.resolve(description.source, against: workingDirectory)
     }
 
     /// The Datums in the database at `url` in key order, the first `limit` or all. Encoded
@@ -66,13 +66,12 @@ public enum CaffeDataSources {
             return (image.shape, .bytes(image.pixels), Int(datum.label))
         }
         let shape: Shape = [Int(datum.channels), Int(datum.height), Int(datum.width)]
-        let size = shape.dims.map(String.init).joined(separator: "x")
         guard shape.dims.allSatisfy({ $0 > 0 && $0 <= 1 << 16 }) else {
-            throw FormatError(file: file, "record \(index) has an invalid image shape \(size)")
+            throw FormatError(file: file, "record \(index) has an invalid image shape \(shape)")
         }
         let values: PixelValues = datum.floatData.isEmpty ? .bytes([UInt8](datum.data)) : .floats(datum.floatData)
         guard values.count == shape.count else {
-            throw FormatError(file: file, "record \(index) holds \(values.count) values for a \(size) image")
+            throw FormatError(file: file, "record \(index) holds \(values.count) values for a \(shape) image")
         }
         return (shape, values, Int(datum.label))
     }
@@ -123,11 +122,10 @@ public enum CaffeDataSources {
         for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = rawLine.trimmingCharacters(in: .whitespacesAndNewlines)
             if line.isEmpty { continue }
-            guard let space = line.lastIndex(where: { $0 == " " || $0 == "\t" }),
-                  let label = Int(line[line.index(after: space)...]), label >= 0 else {
+            guard let (path, label) = pathAndLabel(line), label >= 0 else {
                 throw FormatError(file: url.path, "line \(number + 1): expected 'image-path label' (a label of 0 or more after the last space), found '\(line.prefix(80))'")
             }
-            entries.append(ImageListEntry(line: number + 1, path: line[..<space].trimmingCharacters(in: .whitespaces), label: label))
+            entries.append(ImageListEntry(line: number + 1, path: path, label: label))
         }
         guard !entries.isEmpty else { throw FormatError(file: url.path, "lists no images") }
         return entries
@@ -137,9 +135,13 @@ public enum CaffeDataSources {
     static func looksLikeImageList(_ data: Data) -> Bool {
         guard let text = String(data: data.prefix(4096), encoding: .utf8),
               let first = text.split(whereSeparator: \.isNewline).first(where: { !$0.allSatisfy(\.isWhitespace) }) else { return false }
-        let line = first.trimmingCharacters(in: .whitespaces)
-        guard let space = line.lastIndex(where: { $0 == " " || $0 == "\t" }) else { return false }
-        return Int(line[line.index(after: space)...]) != nil
+        return pathAndLabel(first.trimmingCharacters(in: .whitespaces)) != nil
+    }
+
+    /// A list line split as Caffe splits it: the path before the last space (or tab), the label after.
+    static func pathAndLabel(_ line: String) -> (String, Int)? {
+        guard let space = line.lastIndex(where: { $0 == " " || $0 == "\t" }), let label = Int(line[line.index(after: space)...]) else { return nil }
+        return (line[..<space].trimmingCharacters(in: .whitespaces), label)
     }
 }
 
@@ -155,7 +157,7 @@ struct ImageCollector {
 
     mutating func add(_ imageShape: Shape, _ values: PixelValues, label: Int, at place: String) throws {
         if let shape, shape != imageShape {
-            throw FormatError(file: file, "\(place) is a \(imageShape.dims.map(String.init).joined(separator: "x")) image, but the first is \(shape.dims.map(String.init).joined(separator: "x")); every image must have the same size")
+            throw FormatError(file: file, "\(place) is a \(imageShape) image, but the first is \(shape); every image must have the same size")
         }
         guard label >= 0 else { throw FormatError(file: file, "\(place) has the negative label \(label)") }
         switch values {

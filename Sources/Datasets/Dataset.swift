@@ -27,11 +27,17 @@ public enum PixelValues: Sendable, Equatable {
         }
     }
 
-    /// The first `count` values.
-    func prefix(_ count: Int) -> PixelValues {
+    /// The values of `ranges`, one after another.
+    func gathering(_ ranges: [Range<Int>]) -> PixelValues {
+        func gather<Value>(_ values: [Value]) -> [Value] {
+            var picked: [Value] = []
+            picked.reserveCapacity(ranges.reduce(0) { $0 + $1.count })
+            for range in ranges { picked.append(contentsOf: values[range]) }
+            return picked
+        }
         switch self {
-        case .bytes(let values): .bytes(Array(values.prefix(count)))
-        case .floats(let values): .floats(Array(values.prefix(count)))
+        case .bytes(let values): return .bytes(gather(values))
+        case .floats(let values): return .floats(gather(values))
         }
     }
 }
@@ -71,24 +77,15 @@ public struct Dataset: Sendable {
         guard let limit, limit < count else { return self }
         var copy = self
         copy.labels = Array(labels.prefix(limit))
-        copy.pixels = pixels.prefix(limit * imageShape.count)
+        copy.pixels = pixels.gathering([0..<(limit * imageShape.count)])
         return copy
     }
 
     /// The images at `indices`, in that order.
     public func subset(_ indices: [Int]) -> Dataset {
         let size = imageShape.count
-        func gather<Value>(_ values: [Value]) -> [Value] {
-            var picked: [Value] = []
-            picked.reserveCapacity(indices.count * size)
-            for index in indices { picked.append(contentsOf: values[(index * size)..<((index + 1) * size)]) }
-            return picked
-        }
         var copy = self
-        switch pixels {
-        case .bytes(let values): copy.pixels = .bytes(gather(values))
-        case .floats(let values): copy.pixels = .floats(gather(values))
-        }
+        copy.pixels = pixels.gathering(indices.map { ($0 * size)..<(($0 + 1) * size) })
         copy.labels = indices.map { labels[$0] }
         return copy
     }
@@ -123,25 +120,8 @@ public struct Dataset: Sendable {
             throw FormatError(file: source, "cannot crop \(height)x\(width) images to \(size)x\(size)")
         }
         if size == height, size == width { return self }
-        let top = (height - size) / 2, left = (width - size) / 2
-        func crop<Value>(_ values: [Value]) -> [Value] {
-            var cropped: [Value] = []
-            cropped.reserveCapacity(count * channels * size * size)
-            for image in 0..<count {
-                for channel in 0..<channels {
-                    for row in 0..<size {
-                        let start = ((image * channels + channel) * height + top + row) * width + left
-                        cropped.append(contentsOf: values[start..<(start + size)])
-                    }
-                }
-            }
-            return cropped
-        }
         var copy = self
-        switch pixels {
-        case .bytes(let values): copy.pixels = .bytes(crop(values))
-        case .floats(let values): copy.pixels = .floats(crop(values))
-        }
+        copy.pixels = pixels.gathering(imageShape.centreCropRows(images: count, height: size, width: size))
         copy.imageShape = [channels, size, size]
         return copy
     }

@@ -26,29 +26,24 @@ public enum DatasetWriter {
     /// - Throws: `FormatError` naming the output.
     public static func write(_ dataset: Dataset, as format: DatasetFormat, to url: URL, encoding: Encoding = .raw,
                              progress: ((Int) -> Void)? = nil) throws {
-        guard !FileManager.default.fileExists(atPath: url.path) else {
-            throw FormatError(file: url.path, "exists already; give a new folder")
-        }
-        try FileIO.checkCreatableFolder(url)
+        try checkDestination(url)
         if case .floats = dataset.pixels, format == .imageList || encoding == .png {
             throw FormatError(file: url.path, "float images cannot be written as PNG")
         }
         let temporary = FileIO.temporaryName(for: url)
         TemporaryOutputs.register(temporary)
         defer { TemporaryOutputs.unregister(temporary) }
+        let record = { (index: Int) throws -> Data in
+            progress?(index)
+            return try datum(dataset, index, encoding: encoding, file: url.path)
+        }
         do {
             switch format {
             case .lmdb:
                 try FileIO.createFolder(temporary)
-                try KeyValueStore.writeLMDB(temporary, count: dataset.count) { index in
-                    progress?(index)
-                    return try datum(dataset, index, encoding: encoding, file: url.path)
-                }
+                try KeyValueStore.writeLMDB(temporary, count: dataset.count, record: record)
             case .leveldb:
-                try KeyValueStore.writeLevelDB(temporary, count: dataset.count) { index in
-                    progress?(index)
-                    return try datum(dataset, index, encoding: encoding, file: url.path)
-                }
+                try KeyValueStore.writeLevelDB(temporary, count: dataset.count, record: record)
             case .imageList:
                 try FileIO.createFolder(temporary)
                 var list = ""
@@ -69,6 +64,15 @@ public enum DatasetWriter {
             throw FormatError(file: url.path, "cannot be written: \(error.localizedDescription)")
         }
         progress?(dataset.count)
+    }
+
+    /// Throws unless `url` names a folder that does not exist yet and can be created.
+    /// - Throws: `FormatError` naming the folder.
+    public static func checkDestination(_ url: URL) throws {
+        guard !FileManager.default.fileExists(atPath: url.path) else {
+            throw FormatError(file: url.path, "exists already; give a new folder")
+        }
+        try FileIO.checkCreatableFolder(url)
     }
 
     /// Image `index` as bytes (the dataset must hold bytes).

@@ -44,6 +44,23 @@ public struct Shape: Hashable, Sendable, CustomStringConvertible, ExpressibleByA
     }
 }
 
+extension Shape {
+    /// Where the central `height` x `width` window of each plane lies in `images` images of this
+    /// shape (C x H x W) laid one after another: one flat index range per cropped row, in order.
+    /// The window starts at `(H - height) / 2`, `(W - width) / 2`, as Caffe's TEST-phase crop.
+    public func centreCropRows(images: Int, height: Int, width: Int) -> [Range<Int>] {
+        let (planeHeight, planeWidth) = (dims[rank - 2], dims[rank - 1])
+        let top = (planeHeight - height) / 2, left = (planeWidth - width) / 2
+        let planes = images * count / (planeHeight * planeWidth)
+        return (0..<planes).flatMap { plane in
+            (0..<height).map { row in
+                let start = (plane * planeHeight + top + row) * planeWidth + left
+                return start..<(start + width)
+            }
+        }
+    }
+}
+
 /// Overflow-checked arithmetic for shape inference: every dimension read from a file goes through here.
 public enum ShapeMath {
     /// `a` x `b`, or a `GraphError` naming `layer` on overflow.

@@ -32,16 +32,15 @@ struct BMQ: ParsableCommand {
         }
         let interruptions = removeOutputsOnInterrupt()
         defer { interruptions.forEach { $0.cancel() } }
+        let outcome = Result { try command.run() }
+        waitIfInterrupted()
         do {
-            try command.run()
-            waitIfInterrupted()
+            try outcome.get()
         } catch let error as RequestError {
-            waitIfInterrupted()
             reportMistake(error.message { $0.flag }, in: command)
         } catch let error as CommandLineMistake {
             reportMistake(error.message, in: command)
         } catch {
-            waitIfInterrupted()
             exit(withError: error)
         }
     }
