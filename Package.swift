@@ -86,7 +86,7 @@ let package = Package(
             name: "BMQKitTests",
             dependencies: ["BMQKit", "CaffeFormat", "Datasets", "HDF5Format", "Inference", "IntegerDatapath", "ONNXFormat", "PackedFormat", "Quantization",
                            "TensorGraph", "TestSupport"]),
-        .testTarget(name: "bmqCLITests", dependencies: ["PackedFormat", "TestSupport"]),
+        .testTarget(name: "bmqCLITests", dependencies: ["PackedFormat", "Quantization", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

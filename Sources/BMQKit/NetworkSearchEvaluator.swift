@@ -36,13 +36,18 @@ final class NetworkSearchEvaluator: SearchEvaluator, @unchecked Sendable {
     private let lock = NSLock()
     private var quantized: [String: (Tensor, QuantizationStatistics)] = [:]
     private var powers: [String: Double] = [:]
+    private var reconstructions: [[String]: [Int: [Tensor]]] = [:]
+    /// Calibration images layer reconstruction runs on; 0 when the final weights are each layer's own.
+    let reconstructionImages: Int
     /// The float values before layer 0: the same for every search and phase, so made once.
     private var startCheckpoint: Checkpoint?
 
     /// - Parameter compensationImages: calibration images whose layer inputs give the error
     ///   compensation's input correlation; 0 for plain rounding.
+    ///   - reconstructionImages: calibration images the final weights are reconstructed on (0: none).
     init(graph: Graph, layers: [String], calibration: Dataset, batchSize: Int, rounding: RoundingMode, proxyImages: Int = 300,
-         compensationImages: Int = 0) throws {
+         compensationImages: Int = 0, reconstructionImages: Int = 0) throws {
+        self.reconstructionImages = reconstructionImages
         network = try Network(graph: graph)
         layerNodes = try layers.map { name in
             guard let index = graph.nodes.firstIndex(where: { $0.name == name }) else {
@@ -124,6 +129,76 @@ final class NetworkSearchEvaluator: SearchEvaluator, @unchecked Sendable {
         return graph
     }
 
+    /// The parameters an assignment finally gets: layer reconstruction's when the evaluator
+    /// reconstructs, else each layer's own (error-compensated or plainly rounded) weights.
+    func finalParameters(_ schemes: [LayerScheme?]) throws -> [Int: [Tensor]] {
+        if reconstructionImages > 0 { return try reconstructedParameters(schemes) }
+        return schemes.indices.reduce(into: [Int: [Tensor]]()) { $0.merge(weights(layer: $1, scheme: schemes[$1])) { $1 } }
+    }
+
+    /// The graph with an assignment's final parameters.
+    func finalGraph(_ schemes: [LayerScheme?]) throws -> Graph {
+        var graph = network.graph
+        for (node, parameters) in try finalParameters(schemes) { graph.nodes[node].parameters = parameters }
+        return graph
+    }
+
+    /// Every searched layer's parameters under `schemes`, re-rounded one layer after another by
+    /// `LayerReconstruction` on the first `reconstructionImages` calibration images: each layer
+    /// from the inputs the layers before it, already re-rounded, give. Cached per assignment.
+    /// A layer the moments do not cover keeps its own weights.
+    func reconstructedParameters(_ schemes: [LayerScheme?]) throws -> [Int: [Tensor]] {
+        let key = schemes.map { $0?.text ?? "float" }
+        lock.lock()
+        let known = reconstructions[key]
+        lock.unlock()
+        if let known { return known }
+        let images = min(reconstructionImages, dataset.count)
+        let ranges = batchRanges.compactMap { $0.lowerBound < images ? $0.lowerBound..<min($0.upperBound, images) : nil }
+        let (network, dataset, preprocessing) = (network, dataset, preprocessing)
+        let input = network.graph.inputs[0].name
+        var floatValues = try Parallel.map(ranges.count) { [input: dataset.batch(ranges[$0], preprocessing: preprocessing)] }
+        var quantizedValues = floatValues
+        var parameters: [Int: [Tensor]] = [:]
+        var position = 0
+        for (layer, scheme) in schemes.enumerated() {
+            guard let scheme else { continue }
+            let node = layerNodes[layer]
+            let (start, sofar, floatBefore, quantizedBefore) = (position, parameters, floatValues, quantizedValues)
+            floatValues = try Parallel.map(ranges.count) { try network.resume(floatBefore[$0], batch: ranges[$0].count, nodes: start..<node) }
+            quantizedValues = try Parallel.map(ranges.count) {
+                try network.resume(quantizedBefore[$0], batch: ranges[$0].count, nodes: start..<node, parameters: sofar)
+            }
+            position = node
+            let graphNode = network.graph.nodes[node]
+            let (floatInputs, quantizedInputs) = (floatValues, quantizedValues)
+            let partials = try Parallel.map(ranges.count) { batch -> (gram: [Float], cross: [Float])? in
+                guard let quantized = quantizedInputs[batch][graphNode.inputs[0]], let float = floatInputs[batch][graphNode.inputs[0]] else {
+                    return nil
+                }
+                return InputCorrelation.reconstructionMoments(of: graphNode, quantized: quantized, float: float)
+            }
+            let original = graphNode.parameters
+            let hasBias = graphNode.op.parameterNames.dropFirst().first == "bias" && original.count > 1
+            var moments = LayerReconstruction.Moments(inputs: original[0].count / max(1, original[0].shape[0]))
+            var covered = !partials.isEmpty
+            for partial in partials {
+                guard let partial, partial.gram.count == moments.gram.count else { covered = false; break }
+                moments.add(gram: partial.gram, cross: partial.cross)
+            }
+            if covered, let result = LayerReconstruction.reconstruct(weights: original[0], bias: hasBias ? original[1] : nil, scheme: scheme,
+                                                                     moments: moments) {
+                parameters[node] = [result.weights] + (result.bias.map { [$0] } ?? []) + original.dropFirst(hasBias ? 2 : 1)
+            } else {
+                parameters.merge(weights(layer: layer, scheme: scheme)) { $1 }
+            }
+        }
+        lock.lock()
+        reconstructions[key] = parameters
+        lock.unlock()
+        return parameters
+    }
+
     func start() throws -> Checkpoint {
         lock.lock()
         let known = startCheckpoint
@@ -150,10 +225,15 @@ final class NetworkSearchEvaluator: SearchEvaluator, @unchecked Sendable {
     }
 
     func score(_ checkpoint: Checkpoint, layer: Int, schemes: [LayerScheme?], stoppingAbove limit: Double?) throws -> SearchScore? {
-        let count = Double(max(1, dataset.count))
         let parameters = (layer..<layerNodes.count).reduce(into: [Int: [Tensor]]()) { parameters, index in
             parameters.merge(weights(layer: index, scheme: schemes[index])) { $1 }
         }
+        return try score(checkpoint, layer: layer, parameters: parameters, stoppingAbove: limit)
+    }
+
+    /// The score with `parameters` replacing those of the nodes they name, from layer `layer` on.
+    func score(_ checkpoint: Checkpoint, layer: Int, parameters: [Int: [Tensor]], stoppingAbove limit: Double?) throws -> SearchScore? {
+        let count = Double(max(1, dataset.count))
         var divergence = 0.0
         var agreeing = 0, correct = 0
         // Rounds of one batch per core; after each, stop once the loss cannot come back under the limit.

@@ -86,6 +86,11 @@ public struct SearchRequest: Sendable {
     public var compare: Bool
     /// Calibration images whose layer inputs drive error-compensated rounding; 0 rounds each weight plainly.
     public var compensationImages: Int
+    /// How the final weights are rounded when `compensationImages` is positive: GPTQ-style per layer,
+    /// or layer reconstruction (the search then scores candidates with GPTQ-style weights, and the
+    /// final table and the saved model use the reconstructed ones). The integer objective always
+    /// uses GPTQ-style weights: its refinement replaces one layer's weights at a time.
+    public var compensation: CompensationMethod
     /// A budget of stored bits per weight, averaged over the searched layers' weights: each layer
     /// may then take a width from one below floor(budget) to one above ceil(budget). nil: `bits` per layer.
     public var averageBits: Double?
@@ -103,7 +108,7 @@ public struct SearchRequest: Sendable {
                 calibrationSeed: UInt64? = nil, test: URL? = nil, testFormat: DatasetFormat? = nil, testLimit: Int? = nil, bits: BitWidths,
                 layers: LayerSelection = .all, family: CandidateFamily = .masks, maxWidth: Int = 10, rounding: RoundingMode = .nearest,
                 options: SearchOptions = SearchOptions(), batchSize: Int = 100, compare: Bool = true, compensationImages: Int = 0,
-                averageBits: Double? = nil, activationBits: ActivationWidths? = nil, objective: Datapath = .float) throws {
+                compensation: CompensationMethod = .best, averageBits: Double? = nil, activationBits: ActivationWidths? = nil, objective: Datapath = .float) throws {
         guard batchSize > 0 else { throw RequestError(.batchSize, "\(.batchSize) must be positive") }
         if let calibrationLimit, calibrationLimit <= 0 { throw RequestError(.calibrationLimit, "\(.calibrationLimit) must be positive") }
         if let testLimit, testLimit <= 0 { throw RequestError(.limit, "\(.limit) must be positive") }
@@ -138,6 +143,7 @@ public struct SearchRequest: Sendable {
         self.batchSize = batchSize
         self.compare = compare
         self.compensationImages = compensationImages
+        self.compensation = compensation
         self.averageBits = averageBits
     }
 }
@@ -307,9 +313,12 @@ public enum SearchPipeline {
             throw RequestError(.maxWidth, "layer '\(name)': \(bits) stored bits do not fit in \(.maxWidth) \(request.maxWidth)")
         }
 
+        // The integer refinement swaps one layer's weights at a time, so it keeps each layer's own (GPTQ) weights.
+        let method = request.objective == .integer ? CompensationMethod.gptq : request.compensation
         let evaluator = try NetworkSearchEvaluator(graph: graph, layers: widths.map(\.name), calibration: calibration,
                                                    batchSize: request.batchSize, rounding: request.rounding,
-                                                   compensationImages: request.compensationImages)
+                                                   compensationImages: request.compensationImages,
+                                                   reconstructionImages: method == .reconstruct ? request.compensationImages : 0)
         var options = request.options
         let weightCounts = widths.map { graph.node(named: $0.name)?.parameters.first?.count ?? 0 }
         if let average = request.averageBits {
@@ -339,7 +348,7 @@ public enum SearchPipeline {
         var refinement: IntegerRefinement?
         if let bits = request.activationBits {
             progress?("activation formats", 0, 1)
-            var quantized = evaluator.quantizedGraph(result.schemes)
+            var quantized = try evaluator.finalGraph(result.schemes)
             let preprocessing = graph.preprocessing ?? .identity
             let (formats, profiles) = try IntegerDatapathRunner.chooseFormats(graph: quantized, calibration: calibration,
                                                                               preprocessing: preprocessing, bits: bits, batchSize: request.batchSize)
@@ -362,7 +371,7 @@ public enum SearchPipeline {
                 result.schemes = refined.schemes
                 for index in result.layers.indices { result.layers[index].chosen = refined.schemes[index].text }
                 plan.entries = zip(widths, refined.schemes).map { QuantizationPlan.Entry(layer: $0.name, weights: $1) }
-                quantized = evaluator.quantizedGraph(refined.schemes)
+                quantized = try evaluator.finalGraph(refined.schemes)
                 searchSeconds += refinement!.seconds
             }
             plan.activations = formats
@@ -401,8 +410,9 @@ public enum SearchPipeline {
         }
         let compensated = evaluator.factors.contains { $0 != nil }
         if compensated {
-            // Every quantized row's weights were rounded with error compensation, which lifts plain k_0_0 far above nearest rounding.
-            rows = rows.map { $0.schemes == nil ? $0 : ($0.name, $0.note + "; error-compensated rounding", $0.schemes) }
+            // Every quantized row's weights were rounded this way, which lifts plain k_0_0 far above nearest rounding.
+            rows = rows.map { $0.schemes == nil ? $0 : ($0.name, $0.note + "; \(method)", $0.schemes) }
+            plan.compensation = CompensationRecord(method: method, images: min(request.compensationImages, calibration.count))
         }
         let comparison = try finalTable(rows, layers: widths.map(\.name), evaluator: evaluator, memo: memo, test: test,
                                         batchSize: request.batchSize, progress: progress)
@@ -423,7 +433,7 @@ public enum SearchPipeline {
             averageStoredBits: Double(zip(result.schemes, weightCounts).reduce(0) { $0 + $1.0.storedBits * $1.1 }) / Double(max(1, weightCounts.reduce(0, +))),
             layers: result.layers, histograms: histograms, comparison: comparison, evaluations: result.evaluations,
             searchSeconds: searchSeconds, totalSeconds: Date().timeIntervalSince(started),
-            quantizedGraph: evaluator.quantizedGraph(result.schemes), integer: integer)
+            quantizedGraph: try evaluator.finalGraph(result.schemes), integer: integer)
     }
 }
 
@@ -439,11 +449,13 @@ extension SearchPipeline {
         for (index, row) in rows.enumerated() {
             progress?("final table", index, rows.count)
             let assignment: [LayerScheme?] = row.schemes ?? [LayerScheme?](repeating: nil, count: layers.count)
-            guard let calibration = try memo.score(of: assignment) ?? evaluator.score(start, layer: 0, schemes: assignment, stoppingAbove: nil)
+            // Reconstructed weights are not the ones the search scored: score them afresh.
+            let known = evaluator.reconstructionImages > 0 ? nil : memo.score(of: assignment)
+            guard let calibration = try known ?? evaluator.score(start, layer: 0, parameters: evaluator.finalParameters(assignment), stoppingAbove: nil)
             else { continue }
             var tested: EvaluationResult?
             if let test {
-                let graph = evaluator.quantizedGraph(assignment)
+                let graph = try evaluator.finalGraph(assignment)
                 tested = try Evaluator.evaluate(try Network(graph: graph), on: test, preprocessing: graph.preprocessing ?? .identity, batchSize: batchSize)
             }
             comparison.append(SearchComparison(name: row.name, note: row.note,

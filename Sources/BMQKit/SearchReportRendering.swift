@@ -11,7 +11,7 @@ public enum SearchReportText {
     public static func lines(_ report: SearchReport) -> [String] {
         var lines = ["searched \(report.layers.count) layer\(report.layers.count == 1 ? "" : "s") on \(report.calibration.images) calibration images "
             + "(\(report.calibration.format)\(report.calibration.seed.map { ", drawn with seed \($0)" } ?? "")); \(report.family.rawValue) candidates, \(report.strategy.rawValue) strategy, \(report.rounding.rawValue) rounding"
-            + (report.compensated ? " with error compensation" : "")]
+            + (report.plan.compensation.map { " with \($0.method)" } ?? "")]
         for layer in report.layers {
             lines.append("")
             lines.append("\(layer.layer) (\(layer.storedBits) bits): \(summary(layer, report))")
@@ -109,7 +109,7 @@ public enum SearchReportPage {
             <h1>Bit-mask pattern search</h1>
             <p>Model <code>\(escape(report.model))</code>. Chosen on \(report.calibration.images) calibration images
             (<code>\(escape(report.calibration.source))</code>\(report.calibration.seed.map { ", drawn at random with seed \($0)" } ?? "")); \(report.test.map { "tested on \($0.images) images (<code>\(escape($0.source))</code>)" } ?? "no test set given").
-            Candidates: \(report.family.rawValue), labels up to \(report.maxWidth) bits; strategy \(report.strategy.rawValue); \(report.rounding.rawValue) rounding\(report.compensated ? " with error compensation (GPTQ-style)" : "").
+            Candidates: \(report.family.rawValue), labels up to \(report.maxWidth) bits; strategy \(report.strategy.rawValue); \(report.rounding.rawValue) rounding\(report.plan.compensation.map { " with \($0.method) on \($0.images) images" } ?? "").
             Objective: mean KL divergence of the quantized model's class probabilities from the float model's (lower is better).</p>
             <h2>Final table</h2>
             <table><tr><th>configuration</th><th>calibration KL</th><th>agreement with float</th><th>calibration accuracy</th><th>test accuracy</th><th>test correct</th><th>schemes</th></tr>

@@ -2,16 +2,17 @@ import COpenBLAS
 
 /// The one place OpenBLAS is called from.
 enum BLAS {
-    /// C[m x n] = A[m x k] * B[k x n] (each optionally transposed as stored), row-major, beta = 0.
+    /// C[m x n] = A[m x k] * B[k x n] (each optionally transposed as stored), row-major; with
+    /// `accumulate`, C += A * B.
     static func gemm(transposeA: Bool = false, transposeB: Bool = false, m: Int, n: Int, k: Int,
-                     a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) {
+                     a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
         cblas_sgemm(CblasRowMajor,
                     transposeA ? CblasTrans : CblasNoTrans,
                     transposeB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), 1,
                     a, Int32(transposeA ? m : k),
                     b, Int32(transposeB ? k : n),
-                    0, c, Int32(n))
+                    accumulate ? 1 : 0, c, Int32(n))
     }
 
     /// y[m] = A[m x k] x[k] (A row-major, or A^T when `transpose`, A then stored [k x m] with

@@ -32,43 +32,61 @@ public enum ErrorCompensation {
     public static func quantize(_ weights: [Float], rows: Int, columns: Int, factor: Factor,
                                 round: (_ row: Int, _ value: Float) -> Float) -> [Float]? {
         guard rows * columns == weights.count, factor.size == columns else { return nil }
-        let factor = factor.upper
         var result = [Float](repeating: 0, count: weights.count)
         var w = [Double](repeating: 0, count: columns)
-        factor.withUnsafeBufferPointer { u in
-            // Row by row: each output channel is independent given H.
-            for row in 0..<rows {
-                let base = row * columns
-                for j in 0..<columns { w[j] = Double(weights[base + j]) }
-                w.withUnsafeMutableBufferPointer { w in
-                    for i in 0..<columns {
-                        let value = w[i]
-                        let rounded = round(row, Float(value))
-                        result[base + i] = rounded
-                        let error = (value - Double(rounded)) / u[i * columns + i]
-                        guard error != 0 else { continue }
-                        let uRow = u.baseAddress! + i * columns
-                        for j in (i + 1)..<columns { w[j] -= error * uRow[j] }
-                    }
-                }
+        // Row by row: each output channel is independent given H.
+        for row in 0..<rows {
+            let base = row * columns
+            for j in 0..<columns { w[j] = Double(weights[base + j]) }
+            roundWithFeedback(&w, upper: factor.upper) { column, value in
+                let rounded = round(row, Float(value))
+                result[base + column] = rounded
+                return Double(rounded)
             }
         }
         return result
+    }
+
+    /// Rounds `w` in place column by column with `round(column, value)`, spreading each column's
+    /// rounding error over the later columns through U (the upper factor of H^-1, [n, n]).
+    static func roundWithFeedback(_ w: inout [Double], upper: [Double], round: (_ column: Int, _ value: Double) -> Double) {
+        let columns = w.count
+        upper.withUnsafeBufferPointer { u in
+            w.withUnsafeMutableBufferPointer { w in
+                for i in 0..<columns {
+                    let value = w[i]
+                    let rounded = round(i, value)
+                    w[i] = rounded
+                    let error = (value - rounded) / u[i * columns + i]
+                    guard error != 0 else { continue }
+                    let uRow = u.baseAddress! + i * columns
+                    for j in (i + 1)..<columns { w[j] -= error * uRow[j] }
+                }
+            }
+        }
     }
 
     /// The upper Cholesky factor U of H^-1 (H^-1 = U^T U), with H damped; dead inputs (zero
     /// diagonal) get a unit diagonal so they take plain rounding.
     static func inverseCholeskyFactor(_ gram: [Float], size n: Int) -> [Double]? {
         var h = gram.map(Double.init)
-        var mean = 0.0
-        for i in 0..<n {
-            if h[i * n + i] <= 0 {
-                for j in 0..<n { h[i * n + j] = 0; h[j * n + i] = 0 }
-                h[i * n + i] = 1
-            }
-            mean += h[i * n + i]
+        for i in 0..<n where h[i * n + i] <= 0 {
+            for j in 0..<n { h[i * n + j] = 0; h[j * n + i] = 0 }
+            h[i * n + i] = 1
         }
-        mean /= Double(n)
+        return dampedFactors(h, size: n)?.inverseUpper
+    }
+
+    /// H plus the damping that makes it factorable (a share of `scale`, by default H's mean
+    /// diagonal, raised tenfold up to three times), the damping added, H's lower Cholesky factor
+    /// L, and the upper factor U of its inverse (H^-1 = U^T U); nil when even the largest damping
+    /// fails or the scale is not positive.
+    static func dampedFactors(_ h: [Double], size n: Int, scale: Double? = nil)
+        -> (damped: [Double], lambda: Double, lower: [Double], inverseUpper: [Double])? {
+        var mean = 0.0
+        for i in 0..<n { mean += h[i * n + i] }
+        mean = scale ?? mean / Double(max(1, n))
+        guard mean > 0, mean.isFinite else { return nil }
         var damping = damping
         for _ in 0..<4 {
             var damped = h
@@ -78,7 +96,7 @@ public enum ErrorCompensation {
                 // U = L^T of H^-1's lower factor.
                 var upper = [Double](repeating: 0, count: n * n)
                 for i in 0..<n { for j in 0...i { upper[j * n + i] = inverseLower[i * n + j] } }
-                return upper
+                return (damped, damping * mean, lower, upper)
             }
             damping *= 10
         }

@@ -65,12 +65,16 @@ public struct QuantizationPlan: Sendable, Equatable {
     public var entries: [Entry]
     /// The integer datapath's activation formats (version 2), when chosen.
     public var activations: ActivationFormats?
+    /// How a search rounded the weights with calibration data, when it did (informational:
+    /// readers that do not know it ignore it).
+    public var compensation: CompensationRecord?
 
     /// A plan of `entries` rounded by `rounding`, with `activations` for an integer datapath.
-    public init(rounding: RoundingMode, entries: [Entry], activations: ActivationFormats? = nil) {
+    public init(rounding: RoundingMode, entries: [Entry], activations: ActivationFormats? = nil, compensation: CompensationRecord? = nil) {
         self.rounding = rounding
         self.entries = entries
         self.activations = activations
+        self.compensation = compensation
     }
 
     /// The entry for `layer`, if the plan quantizes it.
@@ -121,7 +125,7 @@ public struct PlanError: Error, Equatable, CustomStringConvertible {
 // MARK: - JSON
 
 extension QuantizationPlan: Codable {
-    enum CodingKeys: String, CodingKey { case format, version, rounding, layers, activations }
+    enum CodingKeys: String, CodingKey { case format, version, rounding, layers, activations, compensation }
     struct EntryJSON: Codable {
         var name: String
         var weights: String
@@ -183,6 +187,7 @@ extension QuantizationPlan: Codable {
         let activations = try container.decodeIfPresent(ActivationsJSON.self, forKey: .activations)
         if activations != nil, version < 2 { throw PlanError("'activations' needs plan version 2") }
         self.activations = try activations?.formats()
+        compensation = try container.decodeIfPresent(CompensationRecord.self, forKey: .compensation)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -192,6 +197,7 @@ extension QuantizationPlan: Codable {
         try container.encode(rounding.rawValue, forKey: .rounding)
         try container.encode(entries.map { EntryJSON(name: $0.layer, weights: $0.weights.text, bias: $0.bias?.text) }, forKey: .layers)
         try container.encodeIfPresent(activations.map(ActivationsJSON.init), forKey: .activations)
+        try container.encodeIfPresent(compensation, forKey: .compensation)
     }
 
     /// Reads a plan file.

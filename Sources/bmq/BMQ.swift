@@ -1,6 +1,7 @@
 import ArgumentParser
 import BMQKit
 import Foundation
+import Quantization
 import TensorGraph
 
 @main
@@ -26,7 +27,7 @@ struct BMQ: ParsableCommand {
     static func main() {
         var command: any ParsableCommand
         do {
-            command = try parseAsRoot()
+            command = try parseAsRoot(givingBareOptionsTheirDefaults(Array(CommandLine.arguments.dropFirst())))
         } catch {
             exit(withError: error)
         }
@@ -43,6 +44,24 @@ struct BMQ: ParsableCommand {
         } catch {
             exit(withError: error)
         }
+    }
+
+    /// `--compensate` may stand alone (argument-parser options always take a value): followed by
+    /// nothing, by another option or by an existing file (the model), it means the best method.
+    /// Any other word stays its value, so a misspelt method is refused with the known ones.
+    static func givingBareOptionsTheirDefaults(_ arguments: [String]) -> [String] {
+        var result: [String] = []
+        for (index, argument) in arguments.enumerated() {
+            result.append(argument)
+            // After "--" everything is a positional argument.
+            if argument == "--" { return result + arguments[(index + 1)...] }
+            guard argument == "--compensate" else { continue }
+            let next = index + 1 < arguments.count ? arguments[index + 1] : nil
+            if next.map({ $0.hasPrefix("-") || FileManager.default.fileExists(atPath: $0) }) ?? true {
+                result.append(CompensationMethod.best.rawValue)
+            }
+        }
+        return result
     }
 
     /// While an interruption removes the outputs, the command's own ending (often an error from

@@ -21,9 +21,9 @@ struct Search: ParsableCommand {
             search over the layers in order, then coordinate-descent sweeps. Strategy exhaustive: \
             every combination of the shortlists. Activations before a changed layer are cached.
 
-            With --compensate, each weight still takes a value of its pattern, but its rounding \
-            direction is chosen so the layer's output error cancels (GPTQ-style, from the input \
-            correlation on calibration images); --save-weights keeps those weights.
+            With --compensate, each weight still takes a value of its pattern, but which neighbour \
+            it rounds to is chosen so the layer's output stays close to the float model's on \
+            calibration images (and biases are corrected); --save-weights keeps those weights.
 
             Examples (N = lenet_train_test.prototxt, W = lenet_iter_10000.caffemodel):
               bmq search --net N --weights W --bits 3 \\
@@ -33,6 +33,7 @@ struct Search: ParsableCommand {
               bmq search ... --bits 3,ip1=2
               bmq search ... --average-bits 2.5
               bmq search ... --compensate --save-weights q.caffemodel
+              bmq search ... --compensate gptq
             """)
 
     @OptionGroup var model: ModelOptions
@@ -108,16 +109,19 @@ struct Search: ParsableCommand {
     @Flag(help: "Skip the comparison rows (plain k-bit, power-of-two only, float-scale baselines).")
     var noCompare = false
 
-    @Flag(help: ArgumentHelp("""
-        Error-compensated rounding (GPTQ-style): round each layer's weights one input at a time and spread the \
-        rounding error over the inputs not yet rounded, weighted by the layer's input correlation on calibration \
-        images. Weights stay values of their patterns; only the rounding direction changes. The plan alone then \
-        does not reproduce the weights: write them with --save-weights.
-        """))
-    var compensate = false
+    @Option(help: ArgumentHelp("""
+        Round with calibration data: each weight still takes a value of its pattern, only which neighbour changes. \
+        reconstruct (the default of a bare --compensate): layer after layer, the rounding and the bias that keep \
+        the layer's output closest to the float model's, from the inputs the already quantized layers give \
+        (GPTQ's pass refined by coordinate descent, bias correction included). gptq: each layer alone on the \
+        float model's inputs (error compensation; always with --objective integer). The search scores candidates \
+        with gptq weights either way. \
+        The plan records the method, but only --save-weights keeps the weights.
+        """, valueName: "method"))
+    var compensate: CompensationMethod?
 
-    @Option(help: ArgumentHelp("Calibration images whose layer inputs drive --compensate.", valueName: "N"))
-    var compensationImages: Int = 256
+    @Option(help: ArgumentHelp("Calibration images whose layer inputs drive --compensate (default 256 for gptq, 1024 for reconstruct).", valueName: "N"))
+    var compensationImages: Int?
 
     @Option(help: ArgumentHelp("Write the model with the chosen quantized weights: .caffemodel, .caffemodel.h5 or packed .bmq.", valueName: "file"))
     var saveWeights: String?
@@ -143,7 +147,7 @@ struct Search: ParsableCommand {
         if let limit, limit <= 0 { throw ValidationError("--limit must be positive") }
         if shortlist <= 0 { throw ValidationError("--shortlist must be positive") }
         if beamWidth <= 0 { throw ValidationError("--beam-width must be positive") }
-        if compensationImages <= 0 { throw ValidationError("--compensation-images must be positive") }
+        if let compensationImages, compensationImages <= 0 { throw ValidationError("--compensation-images must be positive") }
         if pareto != nil {
             guard bits == nil, averageBits == nil else { throw ValidationError("--pareto sweeps the widths itself: leave out --bits and --average-bits") }
             guard output == nil, saveWeights == nil, report == nil else {
@@ -166,7 +170,8 @@ struct Search: ParsableCommand {
                 do { return try BitWidths(parsing: text) } catch let error as PlanError { throw CommandLineMistake(message: "--bits: \(error.message)") }
             } ?? BitWidths(all: max(2, Int((averageBits ?? 2).rounded(.down)))), layers: LayerSelection(parsing: layers), family: family, maxWidth: maxWidth,
             rounding: rounding, options: SearchOptions(strategy: strategy, shortlist: shortlist, beamWidth: beamWidth),
-            batchSize: batchSize, compare: !noCompare, compensationImages: compensate ? compensationImages : 0, averageBits: averageBits,
+            batchSize: batchSize, compare: !noCompare, compensationImages: compensate.map { compensationImages ?? ($0 == .gptq ? 256 : 1024) } ?? 0,
+            compensation: compensate ?? .best, averageBits: averageBits,
             activationBits: try activationBits.map(ActivationWidths.init(parsing:)), objective: objective) }
         if let pareto { return try runPareto(request, folder: URL(fileURLWithPath: pareto, isDirectory: true)) }
         // Refuse an output name of no known format, or a place that cannot be written, before the search runs, not after.
@@ -221,6 +226,7 @@ extension Search {
 }
 
 extension CandidateFamily: ExpressibleByArgument {}
+extension CompensationMethod: ExpressibleByArgument {}
 extension SearchStrategy: ExpressibleByArgument {}
 
 /// A progress line whose label follows the search's phases; quiet lines in a pipe.

@@ -11,24 +11,27 @@ import TestSupport
 struct SearchPipelineTests {
     static let lenet = SharedData.url("models/lenet-caffe")
 
-    func request(compensate: Bool) throws -> SearchRequest {
+    func request(compensation: CompensationMethod?) throws -> SearchRequest {
         try SearchRequest(
             model: ModelSource(net: Self.lenet.appendingPathComponent("lenet_train_test.prototxt"),
                                weights: Self.lenet.appendingPathComponent("lenet_iter_10000.caffemodel")),
             calibration: SharedData.url("data/mnist/train-images-idx3-ubyte"), calibrationLimit: 1000,
             test: SharedData.mnistTest, testLimit: 2000, bits: try BitWidths(parsing: "3"), layers: .convolutions,
-            options: SearchOptions(shortlist: 4), compensationImages: compensate ? 128 : 0)
+            options: SearchOptions(shortlist: 4), compensationImages: compensation == nil ? 0 : 128, compensation: compensation ?? .best)
     }
 
-    @Test(arguments: [false, true])
-    func searchedPlanScoresWhatItReports(compensate: Bool) throws {
-        let report = try SearchPipeline.run(try request(compensate: compensate))
+    @Test(arguments: [nil, .gptq, .reconstruct] as [CompensationMethod?])
+    func searchedPlanScoresWhatItReports(compensation: CompensationMethod?) throws {
+        let report = try SearchPipeline.run(try request(compensation: compensation))
         let rows = Dictionary(uniqueKeysWithValues: report.comparison.map { ($0.name, $0) })
         let best = try #require(rows["best"]), plain = try #require(rows["plain"]), float = try #require(rows["float"])
         #expect(report.plan.entries.map(\.layer) == ["conv1", "conv2"])
-        #expect(report.compensated == compensate)
-        // Rows rounded with compensation say so (plain k_0_0 scores far above nearest rounding then).
-        #expect(plain.note.contains("error-compensated") == compensate && !float.note.contains("compensated"))
+        #expect(report.compensated == (compensation != nil))
+        #expect(report.plan.compensation == compensation.map { CompensationRecord(method: $0, images: 128) })
+        // Rows rounded with compensation say how (plain k_0_0 scores far above nearest rounding then).
+        for method in CompensationMethod.allCases {
+            #expect(plain.note.contains(method.description) == (method == compensation) && !float.note.contains(method.description))
+        }
         #expect(float.calibration.loss == 0 && float.calibration.agreement == 1)
         #expect(best.calibration.loss < plain.calibration.loss)
         // The thesis's best hand-picked 3-bit pair lost 2.8 points; the search must lose under one.

@@ -1,4 +1,5 @@
 import Foundation
+import Quantization
 import Testing
 import TestSupport
 
@@ -44,6 +45,10 @@ import TestSupport
         #expect(result.status == 0, "\(result.stderr)")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         #expect(json["compensated"] as? Bool == true)
+        // A bare --compensate is the best method, and the plan records it.
+        let plan = try #require(json["plan"] as? [String: Any])
+        #expect((plan["compensation"] as? [String: Any])?["method"] as? String == CompensationMethod.best.rawValue)
+        #expect((plan["compensation"] as? [String: Any])?["images"] as? Int == 64)
         let best = try #require((json["comparison"] as? [[String: Any]])?.first { $0["name"] as? String == "best" })
         let bestCorrect = try #require((best["test"] as? [String: Any])?["correct"] as? Int)
         // Straight from the packed file: the weights the search scored, stored bit for bit.
@@ -64,6 +69,8 @@ import TestSupport
             (["--bits", "3", "--average-bits", "3"], "not both"),
             (["--average-bits", "1.5"], "--average-bits 1.5"),
             (["--bits", "3", "--save-weights", "model.tflite"], "cannot tell the output format"),
+            // A misspelt method is refused with the known ones, not taken for a bare --compensate.
+            (["--bits", "3", "--compensate", "gtpq"], "'gptq'"),
         ]
         for (arguments, message) in cases {
             let result = try CLI.run(common + arguments)
