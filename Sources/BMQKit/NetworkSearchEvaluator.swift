@@ -37,6 +37,11 @@ final class NetworkSearchEvaluator: SearchEvaluator, @unchecked Sendable {
     private var quantized: [String: (Tensor, QuantizationStatistics)] = [:]
     private var powers: [String: Double] = [:]
     private var reconstructions: [[String]: [Int: [Tensor]]] = [:]
+    private var learned: [[String]: [Int: [Tensor]]] = [:]
+    /// Learned rounding's settings when the final weights are trained after reconstruction.
+    var learning: LearnedRounding.Settings?
+    /// Reports long phases of the final weights' making.
+    var progress: (@Sendable (String, Int, Int) -> Void)?
     /// Calibration images layer reconstruction runs on; 0 when the final weights are each layer's own.
     let reconstructionImages: Int
     /// The float values before layer 0: the same for every search and phase, so made once.
@@ -130,9 +135,25 @@ final class NetworkSearchEvaluator: SearchEvaluator, @unchecked Sendable {
     }
 
     /// The parameters an assignment finally gets: layer reconstruction's when the evaluator
-    /// reconstructs, else each layer's own (error-compensated or plainly rounded) weights.
+    /// reconstructs (then trained by learned rounding when it learns), else each layer's own
+    /// (error-compensated or plainly rounded) weights.
     func finalParameters(_ schemes: [LayerScheme?]) throws -> [Int: [Tensor]] {
-        if reconstructionImages > 0 { return try reconstructedParameters(schemes) }
+        if reconstructionImages > 0 {
+            let reconstructed = try reconstructedParameters(schemes)
+            guard let learning else { return reconstructed }
+            let key = schemes.map { $0?.text ?? "float" }
+            lock.lock()
+            let known = learned[key]
+            lock.unlock()
+            if let known { return known }
+            let result = try LearnedRounding(evaluator: self, settings: learning).tune(schemes: schemes, start: reconstructed) { [progress] done, total in
+                progress?("learned rounding", done, total)
+            }
+            lock.lock()
+            learned[key] = result
+            lock.unlock()
+            return result
+        }
         return schemes.indices.reduce(into: [Int: [Tensor]]()) { $0.merge(weights(layer: $1, scheme: schemes[$1])) { $1 } }
     }
 

@@ -29,7 +29,7 @@ public struct RequestError: Error, Sendable, CustomStringConvertible {
 
 /// A field of a use-case request.
 public enum RequestField: String, Sendable, CaseIterable {
-    case batchSize, limit, plan, pattern, layers, rounding, biasPattern, runs, convolution, net, weights, meanFile, dataFormat, calibrationFormat, calibration, calibrationLimit, activationBits, datapath, objective, scale, meanValue, qdq, data, count, start, inputShape, maxWidth, averageBits, to
+    case batchSize, limit, plan, pattern, layers, rounding, biasPattern, runs, convolution, net, weights, meanFile, dataFormat, calibrationFormat, calibration, calibrationLimit, activationBits, datapath, objective, scale, meanValue, qdq, data, count, start, inputShape, maxWidth, averageBits, learningSteps, to
 
     /// The field as a library caller knows it.
     public var label: String {
@@ -45,6 +45,7 @@ public enum RequestField: String, Sendable, CaseIterable {
         case .inputShape: "input shape"
         case .maxWidth: "maximum width"
         case .averageBits: "average bits"
+        case .learningSteps: "learning steps"
         case .meanValue: "mean values"
         case .to: "output format"
         default: rawValue

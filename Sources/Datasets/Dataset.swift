@@ -94,18 +94,10 @@ public struct Dataset: Sendable {
     /// seed always draws the same images), kept in the dataset's order; all when `count` is not smaller.
     public func randomSubset(count: Int, seed: UInt64) -> Dataset {
         guard count < self.count else { return self }
-        // SplitMix64: small, and the same sequence on every platform.
-        var state = seed
-        func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        var generator = SplitMix64(seed: seed)
         var order = Array(0..<self.count)
         for index in 0..<count {
-            let pick = index + Int(next() % UInt64(self.count - index))
+            let pick = index + Int(generator.next() % UInt64(self.count - index))
             order.swapAt(index, pick)
         }
         return subset(order[0..<count].sorted())

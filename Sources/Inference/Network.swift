@@ -41,6 +41,14 @@ public struct Network: Sendable {
     /// or a later one reads, and the graph's output once it exists.
     public func liveValues(before index: Int) -> Set<String> { liveness[min(max(0, index), liveness.count - 1)] }
 
+    /// The values `node` reads, in order.
+    static func inputs(of node: Node, in values: [String: Tensor]) throws -> [Tensor] {
+        try node.inputs.map { name in
+            guard let value = values[name] else { throw GraphError.undefinedValue(layer: node.name, value: name) }
+            return value
+        }
+    }
+
     /// Runs `nodes` on `values` (the live values just before the range) and returns the values live
     /// just after it, so a pass can be stopped at any node and resumed later, as often as wanted.
     /// - Parameters:
@@ -55,10 +63,7 @@ public struct Network: Sendable {
         for index in nodes {
             var node = graph.nodes[index]
             if let replacement = parameters[index] { node.parameters = replacement }
-            var inputs = try node.inputs.map { name -> Tensor in
-                guard let value = values[name] else { throw GraphError.undefinedValue(layer: node.name, value: name) }
-                return value
-            }
+            var inputs = try Self.inputs(of: node, in: values)
             // Drop in-place inputs from the table so element-wise kernels own their storage and skip a copy.
             for name in node.outputs where node.inputs.contains(name) { values[name] = nil }
             let outputs = Self.run(node, inputs: &inputs, outputShapes: shapes.nodeOutputShapes[index], options: options)

@@ -9,14 +9,18 @@ public enum CompensationMethod: String, Sendable, Codable, CaseIterable, CustomS
     /// already quantized layers give, GPTQ's pass refined by coordinate descent, with the bias
     /// corrected jointly.
     case reconstruct
+    /// Learned rounding (AdaRound's relaxation) on the network's output, end to end on the
+    /// calibration images, starting from layer reconstruction; biases train with it.
+    case adaround
 
     /// What a bare `--compensate` means: the method that measures best.
-    public static let best = CompensationMethod.reconstruct
+    public static let best = CompensationMethod.adaround
 
     public var description: String {
         switch self {
         case .gptq: return "GPTQ-style error compensation"
         case .reconstruct: return "layer reconstruction with bias correction"
+        case .adaround: return "learned rounding on the network's output"
         }
     }
 }
@@ -27,10 +31,13 @@ public struct CompensationRecord: Sendable, Codable, Equatable {
     public var method: CompensationMethod
     /// Calibration images its statistics came from.
     public var images: Int
+    /// Training steps, for learned rounding.
+    public var steps: Int?
 
-    /// A record of `method` on `images` calibration images.
-    public init(method: CompensationMethod, images: Int) {
+    /// A record of `method` on `images` calibration images (and `steps` training steps).
+    public init(method: CompensationMethod, images: Int, steps: Int? = nil) {
         self.method = method
         self.images = images
+        self.steps = steps
     }
 }

@@ -211,7 +211,7 @@ public enum LayerReconstruction {
 
     /// The values each row's weights may take, ascending (one grid for all rows unless the scheme
     /// has a scale per output channel), and a float-scale scheme's scales.
-    static func valueGrids(_ weights: Tensor, scheme: LayerScheme) -> (grids: [[Double]], scales: [Float]) {
+    public static func valueGrids(_ weights: Tensor, scheme: LayerScheme) -> (grids: [[Double]], scales: [Float]) {
         switch scheme {
         case let .pattern(pattern):
             // Magnitudes start at 0: mirror the rest below it.
@@ -226,7 +226,7 @@ public enum LayerReconstruction {
     }
 
     /// The index of the grid value nearest to `value` (the larger one on a tie).
-    static func nearestIndex(_ value: Double, in grid: [Double]) -> Int {
+    public static func nearestIndex(_ value: Double, in grid: [Double]) -> Int {
         var low = 0, high = grid.count - 1
         if value <= grid[low] { return low }
         if value >= grid[high] { return high }

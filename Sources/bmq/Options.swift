@@ -196,6 +196,7 @@ extension RequestField {
         case .inputShape: "--input-shape"
         case .maxWidth: "--max-width"
         case .averageBits: "--average-bits"
+        case .learningSteps: "--learning-steps"
         case .to: "--to"
         }
     }

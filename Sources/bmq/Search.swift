@@ -110,17 +110,22 @@ struct Search: ParsableCommand {
     var noCompare = false
 
     @Option(help: ArgumentHelp("""
-        Round with calibration data: each weight still takes a value of its pattern, only which neighbour changes. \
-        reconstruct (the default of a bare --compensate): layer after layer, the rounding and the bias that keep \
-        the layer's output closest to the float model's, from the inputs the already quantized layers give \
-        (GPTQ's pass refined by coordinate descent, bias correction included). gptq: each layer alone on the \
-        float model's inputs (error compensation; always with --objective integer). The search scores candidates \
-        with gptq weights either way. \
-        The plan records the method, but only --save-weights keeps the weights.
+        Round with calibration data: each weight still takes a value of its pattern; only which neighbour changes. \
+        adaround (a bare --compensate): learned rounding. Starting from reconstruct, every weight chooses between \
+        two neighbouring values by gradient descent on the whole network's divergence from the float model over \
+        the calibration images (AdaRound's relaxation, trained end to end for --learning-steps), the biases \
+        trained with it; kept only if it scores better. reconstruct: layer after layer, the rounding and the bias \
+        that keep each layer's output closest to the float model's, from the inputs the already quantized layers \
+        give (GPTQ's pass refined by coordinate descent). gptq: each layer alone on the float model's inputs \
+        (always with --objective integer). The search scores candidates with gptq weights; the final table and \
+        --save-weights use the method's. The plan records the method, but only --save-weights keeps the weights.
         """, valueName: "method"))
     var compensate: CompensationMethod?
 
-    @Option(help: ArgumentHelp("Calibration images whose layer inputs drive --compensate (default 256 for gptq, 1024 for reconstruct).", valueName: "N"))
+    @Option(help: ArgumentHelp("Training steps of --compensate adaround, one calibration batch each.", valueName: "N"))
+    var learningSteps = SearchRequest.defaultLearningSteps
+
+    @Option(help: ArgumentHelp("Calibration images whose layer inputs drive --compensate's per-layer statistics (default 256 for gptq, 1024 otherwise).", valueName: "N"))
     var compensationImages: Int?
 
     @Option(help: ArgumentHelp("Write the model with the chosen quantized weights: .caffemodel, .caffemodel.h5 or packed .bmq.", valueName: "file"))
@@ -171,7 +176,7 @@ struct Search: ParsableCommand {
             } ?? BitWidths(all: max(2, Int((averageBits ?? 2).rounded(.down)))), layers: LayerSelection(parsing: layers), family: family, maxWidth: maxWidth,
             rounding: rounding, options: SearchOptions(strategy: strategy, shortlist: shortlist, beamWidth: beamWidth),
             batchSize: batchSize, compare: !noCompare, compensationImages: compensate.map { compensationImages ?? ($0 == .gptq ? 256 : 1024) } ?? 0,
-            compensation: compensate ?? .best, averageBits: averageBits,
+            compensation: compensate ?? .best, learningSteps: learningSteps, averageBits: averageBits,
             activationBits: try activationBits.map(ActivationWidths.init(parsing:)), objective: objective) }
         if let pareto { return try runPareto(request, folder: URL(fileURLWithPath: pareto, isDirectory: true)) }
         // Refuse an output name of no known format, or a place that cannot be written, before the search runs, not after.

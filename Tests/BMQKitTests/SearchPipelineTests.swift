@@ -17,17 +17,18 @@ struct SearchPipelineTests {
                                weights: Self.lenet.appendingPathComponent("lenet_iter_10000.caffemodel")),
             calibration: SharedData.url("data/mnist/train-images-idx3-ubyte"), calibrationLimit: 1000,
             test: SharedData.mnistTest, testLimit: 2000, bits: try BitWidths(parsing: "3"), layers: .convolutions,
-            options: SearchOptions(shortlist: 4), compensationImages: compensation == nil ? 0 : 128, compensation: compensation ?? .best)
+            options: SearchOptions(shortlist: 4), compensationImages: compensation == nil ? 0 : 128, compensation: compensation ?? .best,
+            learningSteps: 200)
     }
 
-    @Test(arguments: [nil, .gptq, .reconstruct] as [CompensationMethod?])
+    @Test(arguments: [nil, .gptq, .reconstruct, .adaround] as [CompensationMethod?])
     func searchedPlanScoresWhatItReports(compensation: CompensationMethod?) throws {
         let report = try SearchPipeline.run(try request(compensation: compensation))
         let rows = Dictionary(uniqueKeysWithValues: report.comparison.map { ($0.name, $0) })
         let best = try #require(rows["best"]), plain = try #require(rows["plain"]), float = try #require(rows["float"])
         #expect(report.plan.entries.map(\.layer) == ["conv1", "conv2"])
         #expect(report.compensated == (compensation != nil))
-        #expect(report.plan.compensation == compensation.map { CompensationRecord(method: $0, images: 128) })
+        #expect(report.plan.compensation == compensation.map { CompensationRecord(method: $0, images: 128, steps: $0 == .adaround ? 200 : nil) })
         // Rows rounded with compensation say how (plain k_0_0 scores far above nearest rounding then).
         for method in CompensationMethod.allCases {
             #expect(plain.note.contains(method.description) == (method == compensation) && !float.note.contains(method.description))
@@ -56,6 +57,22 @@ struct SearchPipelineTests {
             data: SharedData.mnistTest, limit: 2000, quantization: try PlanRequest(planFile: planFile)))
         #expect(evaluation.result.correct == best.test?.correct)
         #expect(evaluation.quantized?.correct == best.test?.correct)
+    }
+
+    /// Learned rounding starts from layer reconstruction and keeps its result only when it scores
+    /// better on the calibration images: never a higher loss than reconstruction's.
+    @Test func learnedRoundingNeverLosesToItsStart() throws {
+        func best(_ method: CompensationMethod) throws -> SearchComparison {
+            var request = try request(compensation: method)
+            request.compare = false
+            request.bits = try BitWidths(parsing: "2")
+            request.layers = .all
+            let report = try SearchPipeline.run(request)
+            #expect(report.plan.compensation?.method == method)
+            return try #require(report.comparison.first { $0.name == "best" })
+        }
+        let (reconstructed, learned) = (try best(.reconstruct), try best(.adaround))
+        #expect(learned.calibration.loss <= reconstructed.calibration.loss)
     }
 
     /// The integer objective refines the float search's choice on the integer datapath: never a

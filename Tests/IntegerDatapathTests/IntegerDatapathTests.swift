@@ -50,7 +50,7 @@ import Testing
     @Test(arguments: [8, 28])
     func smallNetworkFollowsTheSpecValueByValue(inputBits: Int) throws {
         let pattern = try BitPattern(parsing: "5_1_1_0")  // X.0XX: magnitudes {0, 1, 2, 3, 4, 5, 6, 7} / 8 without 2^-1
-        var generator = SeededGenerator(state: 5)
+        var generator = SeededGenerator(seed: 5)
         let values = pattern.magnitudes.map(Float.init)
         func weights(_ shape: Shape) -> Tensor {
             Tensor(shape: shape, data: (0..<shape.count).map { _ in
@@ -153,7 +153,7 @@ import Testing
     @Test func eltwiseSumAlignsItsInputs() throws {
         let pattern = try BitPattern(parsing: "4_0_0")  // magnitudes k / 4
         func conv(_ name: String, _ seed: UInt64) -> Node {
-            var generator = SeededGenerator(state: seed)
+            var generator = SeededGenerator(seed: seed)
             let weights = (0..<(2 * 3)).map { _ in Float(Int.random(in: -7...7, using: &generator)) / 4 }
             return Node(name: name, op: .convolution(ConvolutionAttributes(numOutput: 2, kernel: Size2(square: 1), biasTerm: false)),
                         inputs: ["data"], outputs: [name], parameters: [Tensor(shape: [2, 3, 1, 1], data: weights)])
@@ -170,7 +170,7 @@ import Testing
         ])
         #expect(try IntegerProgram.formatSites(of: graph).last == FormatSite(layer: "sum", observedNode: 3, signed: false))
         let program = try IntegerProgram(graph: graph, plan: plan, formats: formats)
-        var generator = SeededGenerator(state: 3)
+        var generator = SeededGenerator(seed: 3)
         let input = (0..<12).map { _ in Int32.random(in: -128...127, using: &generator) }
         let outputs = program.trace(input)
         func shifted(_ x: Int64, _ d: Int) -> Int64 { Int64((Double(x) / Double.pow2(d) + 0.5).rounded(.down)) }
@@ -206,7 +206,7 @@ import Testing
         let format = FixedPointFormat(bits: 8, fraction: 4, signed: true)
         let program = try IntegerProgram(graph: graph, plan: QuantizationPlan(rounding: .nearest, entries: []),
                                          formats: ActivationFormats(input: format, layers: [:]))
-        var generator = SeededGenerator(state: 11)
+        var generator = SeededGenerator(seed: 11)
         var input = (0..<(c * h * w)).map { _ in Int32.random(in: -128...127, using: &generator) }
         input[0] = -128  // the format's largest magnitude reaches the table's last interval
         input[1] = -128

@@ -39,7 +39,7 @@ import TestSupport
         let packed = directory.appendingPathComponent("searched.bmq").path
         let result = try CLI.run([
             "search", "--net", net, "--weights", weights, "--calibration", calibration, "--calibration-limit", "500",
-            "--data", data, "--limit", "1000", "--bits", "3", "--shortlist", "3", "--compensate", "--compensation-images", "64",
+            "--data", data, "--limit", "1000", "--bits", "3", "--shortlist", "3", "--compensate", "--compensation-images", "64", "--learning-steps", "50",
             "--no-compare", "--save-weights", packed, "--json",
         ])
         #expect(result.status == 0, "\(result.stderr)")
