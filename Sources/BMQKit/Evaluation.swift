@@ -208,7 +208,7 @@ public enum Evaluation {
 
     /// The images `data` holds, or with no `data` those of the net's data source for the phase
     /// (TRAIN, for calibration images, when `training`; else TEST), with `source` resolved against
-    /// the working directory as Caffe does; either way cropped as that phase's data layer crops.
+    /// the working directory as Caffe does; either way cropped as the TEST phase's data layer crops.
     /// - Parameters:
     ///   - data: the images given, if any.
     ///   - format: their format, when content detection should not decide.
@@ -220,7 +220,10 @@ public enum Evaluation {
     /// - Throws: `RequestError` naming the field when there are no images to read, `FormatError` for unreadable data.
     static func images(_ data: URL?, format: DatasetFormat?, formatField: RequestField, model: ModelSource, topology: Graph?, limit: Int?,
                        training: Bool) throws -> Dataset {
-        let dataSource = training ? topology?.trainingDataSource : topology?.dataSource
+        var dataSource = training ? topology?.trainingDataSource : topology?.dataSource
+        // Calibration images are cropped as the TEST phase crops: they must look like what the
+        // quantized net will see, and TRAIN's crop is a random augmentation, not a view of it.
+        if training { dataSource?.cropSize = topology?.dataSource?.cropSize ?? 0 }
         let field: RequestField = training ? .calibration : .data
         guard let data else {
             guard let net = model.net, let dataSource else {

@@ -19,7 +19,7 @@ import TensorGraph
 struct LearnedRounding {
     /// The schedule: Adam steps on one calibration batch each, and the regulariser's annealing.
     struct Settings {
-        var iterations = 1000
+        var iterations = SearchRequest.defaultLearningSteps
         var learningRate = 0.05
         var biasLearningRate = 1e-3
         /// The regulariser's weight against the KL loss (a mean over each layer's weights).

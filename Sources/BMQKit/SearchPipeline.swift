@@ -93,8 +93,8 @@ public struct SearchRequest: Sendable {
     public var compensation: CompensationMethod
     /// Training steps of learned rounding (`adaround`), one calibration batch each.
     public var learningSteps: Int
-    /// Enough for the CIFAR-10 nets' 2-bit loss to settle (1,000 steps of 100 images).
-    public static let defaultLearningSteps = 1000
+    /// Enough for the CIFAR-10 nets' 2-bit loss to settle (2,000 steps of 100 images).
+    public static let defaultLearningSteps = 2000
     /// A budget of stored bits per weight, averaged over the searched layers' weights: each layer
     /// may then take a width from one below floor(budget) to one above ceil(budget). nil: `bits` per layer.
     public var averageBits: Double?

@@ -1,4 +1,4 @@
-import BMQKit
+@testable import BMQKit
 import CaffeFormat
 import Datasets
 import Foundation
@@ -90,5 +90,29 @@ import TestSupport
         source.weights = try Self.weights(in: folder, ipInputs: 7)
         let none = try #require(throws: RequestError.self) { try ModelLoader.load(source) }
         #expect(none.field == .inputShape && !none.message(naming: \.label).contains("fit"))
+    }
+
+    /// Calibration images from the TRAIN phase's source are cut as the TEST phase cuts: the
+    /// quantized net is the TEST one, and TRAIN's crop is a random augmentation.
+    @Test func calibrationImagesAreCutAsTheTestPhaseCuts() throws {
+        let folder = try SharedData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let images = Dataset(format: .mnist, imageShape: [1, 7, 7], pixels: .bytes([UInt8](repeating: 3, count: 98)), labels: [0, 1],
+                             classCount: 3, source: "memory")
+        try DatasetWriter.write(images, as: .lmdb, to: folder.appendingPathComponent("tiny_lmdb"))
+        let net = try Self.net(in: folder, crop: 5)
+        let train = """
+            layer { name: "images" type: "Data" top: "data" top: "label" include { phase: TRAIN }
+                    transform_param { crop_size: 3 mirror: true } data_param { source: "tiny_lmdb" backend: LMDB batch_size: 4 } }
+
+            """
+        try Data((train + String(contentsOf: net, encoding: .utf8)).utf8).write(to: net)
+        var source = ModelSource(net: net, weights: try Self.weights(in: folder))
+        source.workingDirectory = folder
+        let topology = try ModelLoader.topology(of: source)
+        #expect(topology?.trainingDataSource?.cropSize == 3)
+        let calibration = try Evaluation.images(nil, format: nil, formatField: .calibrationFormat, model: source, topology: topology,
+                                                limit: nil, training: true)
+        #expect(calibration.imageShape == [1, 5, 5] && calibration.count == 2)
     }
 }
