@@ -59,7 +59,7 @@ public struct ParetoSweep: Sendable, Codable {
         for (index, width) in widths.enumerated() {
             progress?("uniform \(width) bits", index, total)
             var request = base
-            (request.bits, request.averageBits, request.compare) = (BitWidths(all: width), nil, true)
+            (request.bits, request.averageBits, request.budget, request.compare) = (BitWidths(all: width), nil, nil, true)
             let report = try SearchPipeline.run(request)
             float = float ?? floatPoint(of: report)
             for row in report.comparison where row.name != "float" && row.name != "plain" {
@@ -70,7 +70,7 @@ public struct ParetoSweep: Sendable, Codable {
         for (index, budget) in budgets.enumerated() {
             progress?("budget \(budget) bits", widths.count + index, total)
             var request = base
-            (request.averageBits, request.compare) = (budget, false)
+            (request.averageBits, request.budget, request.compare) = (budget, nil, false)
             let report = try SearchPipeline.run(request)
             float = float ?? floatPoint(of: report)
             guard let best = report.comparison.first(where: { $0.name == "best" }) else { continue }

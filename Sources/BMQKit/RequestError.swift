@@ -29,7 +29,7 @@ public struct RequestError: Error, Sendable, CustomStringConvertible {
 
 /// A field of a use-case request.
 public enum RequestField: String, Sendable, CaseIterable {
-    case batchSize, limit, plan, pattern, layers, rounding, biasPattern, runs, convolution, net, weights, meanFile, dataFormat, calibrationFormat, calibration, calibrationLimit, activationBits, datapath, objective, scale, meanValue, qdq, data, count, start, inputShape, maxWidth, averageBits, learningSteps, to
+    case batchSize, limit, plan, pattern, layers, rounding, biasPattern, runs, convolution, net, weights, meanFile, dataFormat, calibrationFormat, calibration, calibrationLimit, activationBits, datapath, objective, scale, meanValue, qdq, data, count, start, inputShape, maxWidth, averageBits, budget, learningSteps, to
 
     /// The field as a library caller knows it.
     public var label: String {

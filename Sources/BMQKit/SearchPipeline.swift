@@ -98,6 +98,9 @@ public struct SearchRequest: Sendable {
     /// A budget of stored bits per weight, averaged over the searched layers' weights: each layer
     /// may then take a width from one below floor(budget) to one above ceil(budget). nil: `bits` per layer.
     public var averageBits: Double?
+    /// A total for the searched layers' weights instead (memory bits or shift-add terms), which
+    /// the search meets as the average it comes to; nil: `bits` or `averageBits`.
+    public var budget: WeightBudget?
     /// Total bits of the integer datapath's activation formats, chosen after the weights on the
     /// calibration images and recorded in the plan; nil leaves the plan without them.
     public var activationBits: ActivationWidths?
@@ -112,7 +115,7 @@ public struct SearchRequest: Sendable {
                 calibrationSeed: UInt64? = nil, test: URL? = nil, testFormat: DatasetFormat? = nil, testLimit: Int? = nil, bits: BitWidths,
                 layers: LayerSelection = .all, family: CandidateFamily = .masks, maxWidth: Int = 10, rounding: RoundingMode = .nearest,
                 options: SearchOptions = SearchOptions(), batchSize: Int = 100, compare: Bool = true, compensationImages: Int = 0,
-                compensation: CompensationMethod = .best, learningSteps: Int = SearchRequest.defaultLearningSteps, averageBits: Double? = nil, activationBits: ActivationWidths? = nil, objective: Datapath = .float) throws {
+                compensation: CompensationMethod = .best, learningSteps: Int = SearchRequest.defaultLearningSteps, averageBits: Double? = nil, budget: WeightBudget? = nil, activationBits: ActivationWidths? = nil, objective: Datapath = .float) throws {
         guard batchSize > 0 else { throw RequestError(.batchSize, "\(.batchSize) must be positive") }
         if let calibrationLimit, calibrationLimit <= 0 { throw RequestError(.calibrationLimit, "\(.calibrationLimit) must be positive") }
         if let testLimit, testLimit <= 0 { throw RequestError(.limit, "\(.limit) must be positive") }
@@ -151,6 +154,8 @@ public struct SearchRequest: Sendable {
         self.compensation = compensation
         self.learningSteps = learningSteps
         self.averageBits = averageBits
+        if budget != nil, averageBits != nil { throw RequestError(.budget, "give either \(.budget) or \(.averageBits), not both") }
+        self.budget = budget
     }
 }
 
@@ -200,6 +205,10 @@ public struct SearchReport: Sendable, Codable {
     public var maxWidth: Int
     /// The chosen plan.
     public var plan: QuantizationPlan
+    /// Stored bits of the searched layers' weights in all, sign bits included.
+    public var storedBits: Int
+    /// Shift-add terms of the searched layers' weights in all: their stored magnitude bits.
+    public var shiftAddTerms: Int
     /// Stored bits per weight of the chosen plan, averaged over the searched layers' weights.
     public var averageStoredBits: Double
     /// What the search found per layer.
@@ -222,7 +231,7 @@ public struct SearchReport: Sendable, Codable {
     enum CodingKeys: String, CodingKey {
         case model, calibration, test, family, strategy, rounding, compensated, plan, layers, histograms, comparison, evaluations, integer
         case maxWidth = "max_width", searchSeconds = "search_seconds", totalSeconds = "total_seconds"
-        case averageStoredBits = "average_stored_bits"
+        case averageStoredBits = "average_stored_bits", storedBits = "stored_bits", shiftAddTerms = "shift_add_terms"
     }
 }
 
@@ -333,13 +342,18 @@ public enum SearchPipeline {
         evaluator.progress = progress
         var options = request.options
         let weightCounts = widths.map { graph.node(named: $0.name)?.parameters.first?.count ?? 0 }
-        if let average = request.averageBits {
-            options.budget = average * Double(weightCounts.reduce(0, +))
+        let totalWeights = weightCounts.reduce(0, +)
+        let averageBits = request.averageBits ?? request.budget.map { $0.averageBits(over: totalWeights) }
+        if let budget = request.budget, let average = averageBits, !(average >= 2 && average <= Double(request.maxWidth)) {
+            throw RequestError(.budget, "\(.budget) \(budget) comes to \(String(format: "%.3f", average)) stored bits for each of the \(totalWeights) weights searched; it must come to between 2 and \(.maxWidth) \(request.maxWidth)")
+        }
+        if let average = averageBits {
+            options.budget = average * Double(totalWeights)
         }
         func searchLayers(_ family: CandidateFamily) -> [SearchLayer] {
             zip(widths, weightCounts).map { layer, weightCount in
                 let absMax = Double(graph.node(named: layer.name)?.parameters.first?.statistics.absMax ?? 0)
-                let range = request.averageBits.map { average in
+                let range = averageBits.map { average in
                     max(2, Int(average.rounded(.down)) - 1)...min(family == .floatScale ? 16 : request.maxWidth, Int(average.rounded(.up)) + 1)
                 } ?? layer.bits...layer.bits
                 let sets = range.map { PatternCandidates.candidates(family: family, storedBits: $0, maxWidth: request.maxWidth, absMax: absMax) }
@@ -436,6 +450,7 @@ public enum SearchPipeline {
             let (_, statistics) = evaluator.quantized(layer: index, scheme: entry.weights)
             histograms[entry.layer] = WeightHistogram(weights: weights, scheme: entry.weights, scales: statistics.scales)
         }
+        let storedBits = zip(result.schemes, weightCounts).reduce(0) { $0 + $1.0.storedBits * $1.1 }
         return SearchReport(
             model: request.model.net?.path ?? request.model.weights.path,
             calibration: DataSummary(source: calibration.source, format: calibration.format.rawValue, images: calibration.count, seed: seed),
@@ -443,7 +458,8 @@ public enum SearchPipeline {
             family: request.family, strategy: request.options.strategy, rounding: request.rounding,
             compensated: compensated, maxWidth: request.maxWidth,
             plan: plan,
-            averageStoredBits: Double(zip(result.schemes, weightCounts).reduce(0) { $0 + $1.0.storedBits * $1.1 }) / Double(max(1, weightCounts.reduce(0, +))),
+            storedBits: storedBits, shiftAddTerms: storedBits - totalWeights,
+            averageStoredBits: Double(storedBits) / Double(max(1, totalWeights)),
             layers: result.layers, histograms: histograms, comparison: comparison, evaluations: result.evaluations,
             searchSeconds: searchSeconds, totalSeconds: Date().timeIntervalSince(started),
             quantizedGraph: try evaluator.finalGraph(result.schemes), integer: integer)

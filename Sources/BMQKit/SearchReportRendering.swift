@@ -58,6 +58,8 @@ public enum SearchReportText {
             lines.append(line + "   the search's choice run in integers")
         }
         lines.append("")
+        lines.append(String(format: "weights searched: %d stored bits (%.1f KiB, %.3f per weight), %d shift-add terms",
+                            report.storedBits, Double(report.storedBits) / 8192, report.averageStoredBits, report.shiftAddTerms))
         lines.append(String(format: "search: %.1f s, %d network evaluations; whole command %.1f s", report.searchSeconds, report.evaluations, report.totalSeconds))
         return lines
     }
@@ -142,6 +144,8 @@ public enum SearchReportPage {
             page += "</table>\n"
         }
         if let integer = report.integer { page += integerSection(integer) }
+        page += String(format: "<p>Weights searched: %d stored bits (%.1f KiB, %.3f per weight), %d shift-add terms.</p>\n",
+                       report.storedBits, Double(report.storedBits) / 8192, report.averageStoredBits, report.shiftAddTerms)
         page += String(format: "<p>Search %.1f s, %d network evaluations; whole run %.1f s.</p>\n</body></html>\n",
                        report.searchSeconds, report.evaluations, report.totalSeconds)
         return page

@@ -197,6 +197,7 @@ extension RequestField {
         case .maxWidth: "--max-width"
         case .averageBits: "--average-bits"
         case .learningSteps: "--learning-steps"
+        case .budget: "--budget"
         case .to: "--to"
         }
     }

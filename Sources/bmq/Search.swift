@@ -22,8 +22,9 @@ struct Search: ParsableCommand {
             every combination of the shortlists. Activations before a changed layer are cached.
 
             With --compensate, each weight still takes a value of its pattern, but which neighbour \
-            it rounds to is chosen so the layer's output stays close to the float model's on \
-            calibration images (and biases are corrected); --save-weights keeps those weights.
+            it rounds to is chosen on the calibration images so the network's output stays close to \
+            the float model's (biases adjusted too); --save-weights keeps those weights. Learned \
+            rounding (the default method) trains for a few minutes; it is what makes 2 bits usable.
 
             Examples (N = lenet_train_test.prototxt, W = lenet_iter_10000.caffemodel):
               bmq search --net N --weights W --bits 3 \\
@@ -32,6 +33,7 @@ struct Search: ParsableCommand {
               bmq search ... --layers conv --bits 4 --report report
               bmq search ... --bits 3,ip1=2
               bmq search ... --average-bits 2.5
+              bmq search ... --budget adders=150k
               bmq search ... --compensate --save-weights q.caffemodel
               bmq search ... --compensate gptq
             """)
@@ -67,6 +69,14 @@ struct Search: ParsableCommand {
         (2.5, 3). Each layer may take from one below to one above it; the search spends the bits where they help most.
         """, valueName: "B"))
     var averageBits: Double?
+
+    @Option(help: ArgumentHelp("""
+        Instead of --bits: a hardware budget for the selected layers' weights together. bits=N: N stored bits \
+        in all, signs included (weight memory). adders=N: N shift-add terms in all, each weight counting its \
+        pattern's stored magnitude bits (a multiplier-free datapath with every product in parallel). \
+        N may end in k or M (adders=150k). Searched like --average-bits at the average it comes to.
+        """, valueName: "kind=N"))
+    var budget: String?
 
     @Option(help: ArgumentHelp("""
         Also choose the integer datapath's activation formats (formats/datapath/SPEC.md) with this many bits \
@@ -154,16 +164,18 @@ struct Search: ParsableCommand {
         if beamWidth <= 0 { throw ValidationError("--beam-width must be positive") }
         if let compensationImages, compensationImages <= 0 { throw ValidationError("--compensation-images must be positive") }
         if pareto != nil {
-            guard bits == nil, averageBits == nil else { throw ValidationError("--pareto sweeps the widths itself: leave out --bits and --average-bits") }
+            guard bits == nil, averageBits == nil, budget == nil else {
+                throw ValidationError("--pareto sweeps the widths itself: leave out --bits, --average-bits and --budget")
+            }
             guard output == nil, saveWeights == nil, report == nil else {
                 throw ValidationError("--pareto writes its curve only: leave out -o, --save-weights and --report")
             }
             return
         }
-        switch (bits, averageBits) {
-        case (nil, nil): throw ValidationError("give --bits K (or LAYER=K) or --average-bits B")
-        case (.some, .some): throw ValidationError("give either --bits or --average-bits, not both")
-        default: break
+        switch [bits != nil, averageBits != nil, budget != nil].filter({ $0 }).count {
+        case 0: throw ValidationError("give --bits K (or LAYER=K), --average-bits B or --budget bits=N|adders=N")
+        case 1: break
+        default: throw ValidationError("give one of --bits, --average-bits and --budget")
         }
     }
 
@@ -177,6 +189,9 @@ struct Search: ParsableCommand {
             rounding: rounding, options: SearchOptions(strategy: strategy, shortlist: shortlist, beamWidth: beamWidth),
             batchSize: batchSize, compare: !noCompare, compensationImages: compensate.map { compensationImages ?? ($0 == .gptq ? 256 : 1024) } ?? 0,
             compensation: compensate ?? .best, learningSteps: learningSteps, averageBits: averageBits,
+            budget: try budget.map { text in
+                do { return try WeightBudget(parsing: text) } catch let error as PlanError { throw CommandLineMistake(message: "--budget: \(error.message)") }
+            },
             activationBits: try activationBits.map(ActivationWidths.init(parsing:)), objective: objective) }
         if let pareto { return try runPareto(request, folder: URL(fileURLWithPath: pareto, isDirectory: true)) }
         // Refuse an output name of no known format, or a place that cannot be written, before the search runs, not after.

@@ -59,6 +59,41 @@ struct SearchPipelineTests {
         #expect(evaluation.quantized?.correct == best.test?.correct)
     }
 
+    /// A total budget is the average it comes to: an adders budget chooses exactly what that
+    /// average chooses, the report counts what the plan stores, and the total is met.
+    @Test func hardwareBudgetsAreMetAndMeanTheirAverage() throws {
+        var request = try request(compensation: nil)
+        request.compare = false
+        request.testLimit = 100
+        let lenet = try ModelLoader.load(request.model, imageShape: [1, 28, 28]).graph
+        let weights = ["conv1", "conv2"].map { lenet.node(named: $0)?.parameters.first?.count ?? 0 }.reduce(0, +)
+        let adders = weights * 3 / 2  // 1.5 magnitude bits per weight: 2.5 stored bits on average
+        request.budget = .adders(adders)
+        let byAdders = try SearchPipeline.run(request)
+        #expect(byAdders.shiftAddTerms <= adders && byAdders.storedBits == byAdders.shiftAddTerms + weights)
+        let counted = byAdders.plan.entries.reduce(0) { total, entry in
+            total + entry.weights.storedBits * (lenet.node(named: entry.layer)?.parameters.first?.count ?? 0)
+        }
+        #expect(counted == byAdders.storedBits)
+        #expect(Set(byAdders.plan.entries.map(\.weights.storedBits)).count > 1, "a budget between widths mixes them")
+        (request.budget, request.averageBits) = (nil, Double(adders + weights) / Double(weights))
+        let byAverage = try SearchPipeline.run(request)
+        #expect(byAverage.plan.entries.map(\.weights) == byAdders.plan.entries.map(\.weights))
+
+        (request.budget, request.averageBits) = (.totalBits(weights), nil)  // one bit per weight: below any pattern
+        #expect(throws: RequestError.self) { try SearchPipeline.run(request) }
+    }
+
+    @Test func budgetsParseAndSayWhatIsWrong() throws {
+        #expect(try WeightBudget(parsing: "adders=150k") == .adders(150_000))
+        #expect(try WeightBudget(parsing: "bits = 2M") == .totalBits(2_000_000))
+        #expect(WeightBudget.adders(300).averageBits(over: 200) == 2.5)
+        #expect(WeightBudget.totalBits(500).averageBits(over: 200) == 2.5)
+        for text in ["adders", "luts=5", "bits=-3", "bits=2.5", "adders=0", "bits=k"] {
+            #expect(throws: PlanError.self, "\(text)") { try WeightBudget(parsing: text) }
+        }
+    }
+
     /// Learned rounding starts from layer reconstruction and keeps its result only when it scores
     /// better on the calibration images: never a higher loss than reconstruction's.
     @Test func learnedRoundingNeverLosesToItsStart() throws {

@@ -66,7 +66,10 @@ import TestSupport
             (["--bits", "3", "--max-width", "2"], "--max-width"),
             (["--bits", "3", "--layers", "relu1"], "relu1"),
             ([], "--average-bits"),
-            (["--bits", "3", "--average-bits", "3"], "not both"),
+            (["--bits", "3", "--average-bits", "3"], "give one of"),
+            (["--average-bits", "3", "--budget", "adders=5k"], "give one of"),
+            (["--budget", "luts=5"], "--budget: budget 'luts=5'"),
+            (["--budget", "bits=100"], "--budget bits=100 comes to"),
             (["--average-bits", "1.5"], "--average-bits 1.5"),
             (["--bits", "3", "--save-weights", "model.tflite"], "cannot tell the output format"),
             // A misspelt method is refused with the known ones, not taken for a bare --compensate.
