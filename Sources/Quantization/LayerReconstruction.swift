@@ -158,7 +158,7 @@ public enum LayerReconstruction {
                 var moved = false
                 for j in 0..<size {
                     var best = -1e-12 * curvature[j * size + j] * grid[grid.count - 1] * grid[grid.count - 1], bestIndex = index[j]
-                    for candidate in [index[j] - 1, index[j] + 1] where grid.indices.contains(candidate) {
+                    for candidate in stride(from: index[j] - 1, through: index[j] + 1, by: 2) where grid.indices.contains(candidate) {
                         let change = change(j, grid[candidate] - q[j])
                         if change < best { best = change; bestIndex = candidate }
                     }
@@ -181,10 +181,10 @@ public enum LayerReconstruction {
                     let coupling = 2 * curvature[i * size + j]
                     var best = -1e-12 * curvature[i * size + i] * grid[grid.count - 1] * grid[grid.count - 1]
                     var bestMove: (Int, Int)?
-                    for a in [index[i] - 1, index[i] + 1] where grid.indices.contains(a) {
+                    for a in stride(from: index[i] - 1, through: index[i] + 1, by: 2) where grid.indices.contains(a) {
                         let di = grid[a] - q[i]
                         let alone = change(i, di)
-                        for b in [index[j] - 1, index[j] + 1] where grid.indices.contains(b) {
+                        for b in stride(from: index[j] - 1, through: index[j] + 1, by: 2) where grid.indices.contains(b) {
                             let dj = grid[b] - q[j]
                             let total = alone + change(j, dj) + coupling * di * dj
                             if total < best { best = total; bestMove = (a, b) }

@@ -15,10 +15,12 @@ plan="$out/lenet-${bits}bit-plan.json" packed="$out/lenet-${bits}bit.bmq"
 searched="$out/lenet-${bits}bit.caffemodel"
 
 echo "== search: $bits stored bits per weight, every weight layer, chosen on the calibration images"
-# --compensate picks each weight's rounding direction so a layer's output error cancels; the
-# weights it chose are saved, since the plan alone would round every weight to its nearest value.
+# --compensate gptq picks each weight's rounding direction so the layer's output error cancels
+# (seconds; at 3 bits LeNet needs no more; a bare --compensate trains the rounding end to end,
+# which takes minutes and is what 2 bits need); the weights it chose are saved, since the plan
+# alone would round every weight to its nearest value.
 "$bmq" search --net "$net" --weights "$weights" --calibration "$calibration" --data "$data" \
-    --bits "$bits" --compensate --activation-bits 8 -o "$plan" --save-weights "$searched" --report "$out/search-report"
+    --bits "$bits" --compensate gptq --activation-bits 8 -o "$plan" --save-weights "$searched" --report "$out/search-report"
 
 echo "== integer datapath (formats/datapath/SPEC.md): 8-bit activations from the plan"
 "$bmq" eval --net "$net" --weights "$searched" --plan "$plan" --data "$data" --datapath integer | tail -n 6
