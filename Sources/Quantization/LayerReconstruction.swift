@@ -49,6 +49,7 @@ public enum LayerReconstruction {
     /// - Parameters:
     ///   - weights: [outputs, inputs...], K = count / outputs inputs per output.
     ///   - bias: one per output, or nil when the layer has none (the constant input is then unused).
+    ///   - scheme: the pattern (or float scale) whose values the weights must take.
     ///   - moments: of size K + 1.
     /// - Returns: the weights (values of the scheme), the corrected bias, and what quantizing did
     ///   to the weights; nil when the moments do not fit or cannot be factored (no calibration signal).
