@@ -117,7 +117,7 @@ struct LearnedRounding {
                 if !grid.indices.contains(other) { other = at == 0 ? min(1, grid.count - 1) : at - 1 }
                 b[i] = Float(grid[other])
             }
-            let hasBias = graph.nodes[node].op.parameterNames.dropFirst().first == "bias" && parameters.count > 1
+            let hasBias = NetworkSearchEvaluator.hasBias(graph.nodes[node], parameters: parameters)
             let v0 = Layer.variable(forShare: settings.startingShare)
             layers.append(Layer(node: node, a: a, b: b, v: [Double](repeating: v0, count: a.count),
                                 bias: hasBias ? parameters[1].data.map(Double.init) : nil,

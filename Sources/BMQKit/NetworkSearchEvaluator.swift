@@ -141,18 +141,11 @@ final class NetworkSearchEvaluator: SearchEvaluator, @unchecked Sendable {
         if reconstructionImages > 0 {
             let reconstructed = try reconstructedParameters(schemes)
             guard let learning else { return reconstructed }
-            let key = schemes.map { $0?.text ?? "float" }
-            lock.lock()
-            let known = learned[key]
-            lock.unlock()
-            if let known { return known }
-            let result = try LearnedRounding(evaluator: self, settings: learning).tune(schemes: schemes, start: reconstructed) { [progress] done, total in
-                progress?("learned rounding", done, total)
+            return try remembered(in: \.learned, schemes) {
+                try LearnedRounding(evaluator: self, settings: learning).tune(schemes: schemes, start: reconstructed) { [progress] done, total in
+                    progress?("learned rounding", done, total)
+                }
             }
-            lock.lock()
-            learned[key] = result
-            lock.unlock()
-            return result
         }
         return schemes.indices.reduce(into: [Int: [Tensor]]()) { $0.merge(weights(layer: $1, scheme: schemes[$1])) { $1 } }
     }
@@ -169,11 +162,25 @@ final class NetworkSearchEvaluator: SearchEvaluator, @unchecked Sendable {
     /// from the inputs the layers before it, already re-rounded, give. Cached per assignment.
     /// A layer the moments do not cover keeps its own weights.
     func reconstructedParameters(_ schemes: [LayerScheme?]) throws -> [Int: [Tensor]] {
+        try remembered(in: \.reconstructions, schemes) { try reconstruct(schemes) }
+    }
+
+    /// An assignment's parameters from `cache`, made by `make` the first time.
+    private func remembered(in cache: ReferenceWritableKeyPath<NetworkSearchEvaluator, [[String]: [Int: [Tensor]]]>, _ schemes: [LayerScheme?],
+                            make: () throws -> [Int: [Tensor]]) throws -> [Int: [Tensor]] {
         let key = schemes.map { $0?.text ?? "float" }
         lock.lock()
-        let known = reconstructions[key]
+        let known = self[keyPath: cache][key]
         lock.unlock()
         if let known { return known }
+        let made = try make()
+        lock.lock()
+        self[keyPath: cache][key] = made
+        lock.unlock()
+        return made
+    }
+
+    private func reconstruct(_ schemes: [LayerScheme?]) throws -> [Int: [Tensor]] {
         let images = min(reconstructionImages, dataset.count)
         let ranges = batchRanges.compactMap { $0.lowerBound < images ? $0.lowerBound..<min($0.upperBound, images) : nil }
         let (network, dataset, preprocessing) = (network, dataset, preprocessing)
@@ -200,7 +207,7 @@ final class NetworkSearchEvaluator: SearchEvaluator, @unchecked Sendable {
                 return InputCorrelation.reconstructionMoments(of: graphNode, quantized: quantized, float: float)
             }
             let original = graphNode.parameters
-            let hasBias = graphNode.op.parameterNames.dropFirst().first == "bias" && original.count > 1
+            let hasBias = Self.hasBias(graphNode, parameters: original)
             var moments = LayerReconstruction.Moments(inputs: original[0].count / max(1, original[0].shape[0]))
             var covered = !partials.isEmpty
             for partial in partials {
@@ -214,10 +221,12 @@ final class NetworkSearchEvaluator: SearchEvaluator, @unchecked Sendable {
                 parameters.merge(weights(layer: layer, scheme: scheme)) { $1 }
             }
         }
-        lock.lock()
-        reconstructions[key] = parameters
-        lock.unlock()
         return parameters
+    }
+
+    /// Whether a weight layer's parameters include its bias (second, named so by the op).
+    static func hasBias(_ node: Node, parameters: [Tensor]) -> Bool {
+        node.op.parameterNames.dropFirst().first == "bias" && parameters.count > 1
     }
 
     func start() throws -> Checkpoint {
