@@ -4,16 +4,63 @@ import TensorGraph
 
 extension Kernels {
     static func convolution(_ x: Tensor, _ a: ConvolutionAttributes, weights: Tensor, bias: Tensor?, outputShape: Shape,
-                            method: ConvolutionMethod) -> Tensor {
-        if #available(macOS 26, *), method == .direct, VectorUnit.available {
-            return directConvolution(x, a, weights: weights, bias: bias, outputShape: outputShape)
+                            method: ConvolutionMethod, prepared: PreparedWeights.Slot? = nil) -> Tensor {
+        if #available(macOS 26, *), method != .gemm, VectorUnit.available {
+            if method == .winograd, let winograd = winogradGeometry(x.shape, a, outputShape: outputShape) {
+                return winogradConvolution(x, winograd, weights: weights, bias: bias, outputShape: outputShape, prepared: prepared)
+            }
+            return directConvolution(x, a, weights: weights, bias: bias, outputShape: outputShape, prepared: prepared)
         }
         return gemmConvolution(x, a, weights: weights, bias: bias, outputShape: outputShape)
     }
 
+    /// The Winograd geometry for a convolution it applies to and where it is estimated to take at
+    /// most 0.9 of the direct convolution's time (few channels make its transforms cost more than
+    /// they save).
+    @available(macOS 26, *)
+    static func winogradGeometry(_ inputShape: Shape, _ a: ConvolutionAttributes, outputShape: Shape) -> WinogradConvolution? {
+        guard a.group == 1, WinogradConvolution.applies(kernel: (a.kernel.h, a.kernel.w), stride: (a.stride.h, a.stride.w),
+                                                        dilation: (a.dilation.h, a.dilation.w)) else { return nil }
+        let geometry = WinogradConvolution(channels: inputShape[1], height: inputShape[2], width: inputShape[3],
+                                           outChannels: outputShape[1], outHeight: outputShape[2], outWidth: outputShape[3],
+                                           kernel: a.kernel.h, pad: (a.pad.h, a.pad.w))
+        return geometry.costRatio <= 0.9 ? geometry : nil
+    }
+
+    /// Convolution by Winograd's algorithm, a contiguous range of images on each core.
+    @available(macOS 26, *)
+    static func winogradConvolution(_ x: Tensor, _ geometry: WinogradConvolution, weights: Tensor, bias: Tensor?, outputShape: Shape,
+                                    prepared: PreparedWeights.Slot? = nil) -> Tensor {
+        let n = x.shape[0], imageSize = x.shape.count(from: 1), outputSize = outputShape.count(from: 1)
+        let transform = { weights.data.withUnsafeBufferPointer { geometry.transformWeights($0.baseAddress!) } }
+        let packed = prepared?.packed(transform) ?? transform()
+        var output = Tensor(uninitialized: outputShape)
+        x.data.withUnsafeBufferPointer { xBuffer in
+            packed.withUnsafeBufferPointer { packedBuffer in
+                (bias?.data ?? []).withUnsafeBufferPointer { biasBuffer in
+                    output.data.withUnsafeMutableBufferPointer { yBuffer in
+                        let xp = SharedConstPointer(xBuffer.baseAddress!), wp = SharedConstPointer(packedBuffer.baseAddress!)
+                        let bp = bias == nil ? nil : SharedConstPointer(biasBuffer.baseAddress!)
+                        let yp = SharedPointer(yBuffer.baseAddress!)
+                        Parallel.forEachWorker(n) { images in
+                            guard !images.isEmpty else { return }
+                            var scratch = [Float](unsafeUninitializedCapacity: geometry.scratchCount) { $1 = $0.count }
+                            scratch.withUnsafeMutableBufferPointer { scratch in
+                                geometry.run(images: images.count, input: xp.base + images.lowerBound * imageSize, packedWeights: wp.base,
+                                             bias: bp?.base, output: yp.base + images.lowerBound * outputSize, scratch: scratch.baseAddress!)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return output
+    }
+
     /// Convolution by the register kernels, image by image on each core, no column matrix.
     @available(macOS 26, *)
-    static func directConvolution(_ x: Tensor, _ a: ConvolutionAttributes, weights: Tensor, bias: Tensor?, outputShape: Shape) -> Tensor {
+    static func directConvolution(_ x: Tensor, _ a: ConvolutionAttributes, weights: Tensor, bias: Tensor?, outputShape: Shape,
+                                  prepared: PreparedWeights.Slot? = nil) -> Tensor {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (m, oh, ow) = (outputShape[1], outputShape[2], outputShape[3])
         let groups = a.group
@@ -24,9 +71,8 @@ extension Kernels {
             dilation: (a.dilation.h, a.dilation.w))
         let k = geometry.kernelSize, p = oh * ow
         // Every group's tiles, one after another: group g's start at g * mg * k.
-        let packed = weights.data.withUnsafeBufferPointer { wb in
-            (0..<groups).flatMap { geometry.packWeights(wb.baseAddress! + $0 * mg * k) }
-        }
+        let pack = { weights.data.withUnsafeBufferPointer { wb in (0..<groups).flatMap { geometry.packWeights(wb.baseAddress! + $0 * mg * k) } } }
+        let packed = prepared?.packed(pack) ?? pack()
         var output = Tensor(uninitialized: outputShape)
         x.data.withUnsafeBufferPointer { xBuffer in
             packed.withUnsafeBufferPointer { packedBuffer in

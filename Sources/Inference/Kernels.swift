@@ -6,7 +6,44 @@ import TensorGraph
 /// Caffe's order wherever it is cheap to keep: pooling, LRN, bias after the sum) so results agree
 /// with Caffe's; convolution and inner-product sums differ from Caffe's only in summation order.
 enum Kernels {
-    static func innerProduct(_ x: Tensor, _ a: InnerProductAttributes, weights: Tensor, bias: Tensor?, outputShape: Shape) -> Tensor {
+    static func innerProduct(_ x: Tensor, _ a: InnerProductAttributes, weights: Tensor, bias: Tensor?, outputShape: Shape,
+                             prepared: PreparedWeights.Slot? = nil) -> Tensor {
+        if #available(macOS 26, *), VectorUnit.available {
+            return vectorInnerProduct(x, a, weights: weights, bias: bias, outputShape: outputShape, prepared: prepared)
+        }
+        return blasInnerProduct(x, a, weights: weights, bias: bias, outputShape: outputShape)
+    }
+
+    /// The inner product by the register kernel, blocks of rows on each core; a row's result is
+    /// the same in any batch.
+    @available(macOS 26, *)
+    static func vectorInnerProduct(_ x: Tensor, _ a: InnerProductAttributes, weights: Tensor, bias: Tensor?, outputShape: Shape,
+                                   prepared: PreparedWeights.Slot? = nil) -> Tensor {
+        let rows = x.shape.count(upTo: a.axis), k = x.shape.count(from: a.axis), n = a.numOutput
+        let kernel = InnerProductKernel(inputs: k, outputs: n)
+        let pack = { weights.data.withUnsafeBufferPointer { kernel.packWeights($0.baseAddress!, transposed: a.transpose) } }
+        let packed = prepared?.packed(pack) ?? pack()
+        var output = Tensor(uninitialized: outputShape)
+        x.data.withUnsafeBufferPointer { xb in
+            packed.withUnsafeBufferPointer { wb in
+                (bias?.data ?? []).withUnsafeBufferPointer { bb in
+                    output.data.withUnsafeMutableBufferPointer { yb in
+                        let xp = SharedConstPointer(xb.baseAddress!), wp = SharedConstPointer(wb.baseAddress!)
+                        let bp = bias == nil ? nil : SharedConstPointer(bb.baseAddress!), yp = SharedPointer(yb.baseAddress!)
+                        Parallel.forEachWorker(rows) { block in
+                            guard !block.isEmpty else { return }
+                            kernel.run(rows: block.count, input: xp.base + block.lowerBound * k, packedWeights: wp.base, bias: bp?.base,
+                                       output: yp.base + block.lowerBound * n)
+                        }
+                    }
+                }
+            }
+        }
+        return output
+    }
+
+    /// The inner product by OpenBLAS, for CPUs without the vector unit.
+    static func blasInnerProduct(_ x: Tensor, _ a: InnerProductAttributes, weights: Tensor, bias: Tensor?, outputShape: Shape) -> Tensor {
         let rows = x.shape.count(upTo: a.axis)
         let k = x.shape.count(from: a.axis)
         let n = a.numOutput
@@ -312,18 +349,28 @@ enum Kernels {
     }
 
     static func eltwise(_ inputs: [Tensor], _ a: EltwiseAttributes) -> Tensor {
+        if a.operation == .sum {
+            // Caffe's order: zero, then add each coefficient times its input.
+            let coefficients = a.coefficients.isEmpty ? [Float](repeating: 1, count: inputs.count) : a.coefficients
+            var y = Tensor(uninitialized: inputs[0].shape)
+            y.data.withUnsafeMutableBufferPointer { out in
+                for (index, (input, coefficient)) in zip(inputs, coefficients).enumerated() {
+                    input.data.withUnsafeBufferPointer { x in
+                        switch (index == 0, coefficient == 1) {
+                        case (true, true): for i in out.indices { out[i] = 0 + x[i] }
+                        case (true, false): for i in out.indices { out[i] = 0 + coefficient * x[i] }
+                        case (false, true): for i in out.indices { out[i] += x[i] }
+                        case (false, false): for i in out.indices { out[i] += coefficient * x[i] }
+                        }
+                    }
+                }
+            }
+            return y
+        }
         var y = inputs[0]
         switch a.operation {
         case .sum:
-            let coefficients = a.coefficients.isEmpty ? [Float](repeating: 1, count: inputs.count) : a.coefficients
-            for i in y.data.indices { y.data[i] = 0 }
-            for (input, coefficient) in zip(inputs, coefficients) {
-                if coefficient == 1 {
-                    for i in y.data.indices { y.data[i] += input.data[i] }
-                } else {
-                    for i in y.data.indices { y.data[i] += coefficient * input.data[i] }
-                }
-            }
+            break
         case .product:
             for input in inputs.dropFirst() {
                 for i in y.data.indices { y.data[i] *= input.data[i] }

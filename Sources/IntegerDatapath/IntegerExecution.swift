@@ -175,7 +175,9 @@ extension IntegerProgram {
             var inputShape = d.inputShape, outputShape = d.outputShape
             inputShape[0] = batch
             outputShape[0] = batch
-            let sums = Network.runNode(node, inputs: [Tensor(shape: inputShape, data: x.map(Float.init))], outputShapes: [outputShape])[0]
+            // Plain sums (the direct kernel): Winograd's transforms would round the exact integers.
+            let sums = Network.runNode(node, inputs: [Tensor(shape: inputShape, data: x.map(Float.init))], outputShapes: [outputShape],
+                                       options: EngineOptions(convolution: .direct))[0]
             for image in 0..<batch {
                 for channel in 0..<channels {
                     let base = (image * channels + channel) * positions

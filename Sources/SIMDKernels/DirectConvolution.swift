@@ -65,9 +65,7 @@ public struct DirectConvolution: Sendable {
             }
             return runs
         }
-        let maxTile = 12 * 8 / lanes
-        let tileCount = (outChannels + maxTile - 1) / maxTile
-        channelTiles = (0..<tileCount).map { ($0 * outChannels / tileCount)..<(($0 + 1) * outChannels / tileCount) }
+        channelTiles = balancedTiles(outChannels, maxTile: 12 * 8 / lanes)
     }
 
     /// Floats of scratch memory one worker needs for `run`.
@@ -76,16 +74,7 @@ public struct DirectConvolution: Sendable {
     /// Weights [outChannels][kernelSize] (row-major, as Caffe stores them) rearranged into the
     /// tiles the register kernel reads: for each tile of channels, [k][channel].
     public func packWeights(_ weights: UnsafePointer<Float>) -> [Float] {
-        let k = kernelSize
-        var packed = [Float](repeating: 0, count: outChannels * k)
-        var offset = 0
-        for tile in channelTiles {
-            for kk in 0..<k {
-                for r in 0..<tile.count { packed[offset + kk * tile.count + r] = weights[(tile.lowerBound + r) * k + kk] }
-            }
-            offset += tile.count * k
-        }
-        return packed
+        packRows(weights, count: outChannels, k: kernelSize, tiles: channelTiles)
     }
 
     /// Convolves one image's group: `input` [channels][height][width], `output` [outChannels][positions].
@@ -129,28 +118,7 @@ public struct DirectConvolution: Sendable {
     @inline(__always)
     func multiplyTiles<C: Columns>(_ columns: C, _ packedWeights: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
                                    _ output: UnsafeMutablePointer<Float>, _ count: Int) {
-        let k = kernelSize
-        var weights = packedWeights
-        for tile in channelTiles {
-            let out = output + tile.lowerBound * positions
-            let tileBias = bias.map { $0 + tile.lowerBound }
-            let zero = C.Vector()
-            switch tile.count {
-            case 12: multiply(InlineArray<12, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, positions, count)
-            case 11: multiply(InlineArray<11, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, positions, count)
-            case 10: multiply(InlineArray<10, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, positions, count)
-            case 9: multiply(InlineArray<9, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, positions, count)
-            case 8: multiply(InlineArray<8, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, positions, count)
-            case 7: multiply(InlineArray<7, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, positions, count)
-            case 6: multiply(InlineArray<6, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, positions, count)
-            case 5: multiply(InlineArray<5, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, positions, count)
-            case 4: multiply(InlineArray<4, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, positions, count)
-            case 3: multiply(InlineArray<3, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, positions, count)
-            case 2: multiply(InlineArray<2, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, positions, count)
-            default: multiply(InlineArray<1, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, positions, count)
-            }
-            weights += tile.count * k
-        }
+        multiplyChannelTiles(channelTiles, elements: kernelSize, columns, packedWeights, bias, output, rowStride: positions, count: count)
     }
 
     /// The input with its zero border, so every patch element is a plain load.
@@ -184,6 +152,55 @@ public struct DirectConvolution: Sendable {
         }
     }
 
+}
+
+/// out[channel][0..<count] (rows `rowStride` apart) = bias[channel] + the sum over elements e of
+/// weights[e][channel] * columns[e], for every channel tile; `packedWeights` holds the tiles one
+/// after another, each [element][channel] (see `packWeights`).
+@available(macOS 26, *)
+@inline(__always)
+func multiplyChannelTiles<C: Columns>(_ channelTiles: [Range<Int>], elements k: Int, _ columns: C, _ packedWeights: UnsafePointer<Float>,
+                                      _ bias: UnsafePointer<Float>?, _ output: UnsafeMutablePointer<Float>, rowStride: Int, count: Int) {
+    var weights = packedWeights
+    for tile in channelTiles {
+        let out = output + tile.lowerBound * rowStride
+        let tileBias = bias.map { $0 + tile.lowerBound }
+        let zero = C.Vector()
+        switch tile.count {
+        case 12: multiply(InlineArray<12, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, rowStride, count)
+        case 11: multiply(InlineArray<11, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, rowStride, count)
+        case 10: multiply(InlineArray<10, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, rowStride, count)
+        case 9: multiply(InlineArray<9, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, rowStride, count)
+        case 8: multiply(InlineArray<8, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, rowStride, count)
+        case 7: multiply(InlineArray<7, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, rowStride, count)
+        case 6: multiply(InlineArray<6, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, rowStride, count)
+        case 5: multiply(InlineArray<5, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, rowStride, count)
+        case 4: multiply(InlineArray<4, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, rowStride, count)
+        case 3: multiply(InlineArray<3, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, rowStride, count)
+        case 2: multiply(InlineArray<2, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, rowStride, count)
+        default: multiply(InlineArray<1, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, rowStride, count)
+        }
+        weights += tile.count * k
+    }
+}
+
+/// Output channels in register tiles of at most `maxTile`, sizes balanced.
+func balancedTiles(_ count: Int, maxTile: Int) -> [Range<Int>] {
+    let tileCount = (count + maxTile - 1) / maxTile
+    return (0..<tileCount).map { ($0 * count / tileCount)..<(($0 + 1) * count / tileCount) }
+}
+
+/// Rows [count][k] (row-major) rearranged into channel tiles, each [k][tile.count].
+func packRows(_ rows: UnsafePointer<Float>, count: Int, k: Int, tiles: [Range<Int>]) -> [Float] {
+    var packed = [Float](repeating: 0, count: count * k)
+    var offset = 0
+    for tile in tiles {
+        for kk in 0..<k {
+            for r in 0..<tile.count { packed[offset + kk * tile.count + r] = rows[(tile.lowerBound + r) * k + kk] }
+        }
+        offset += tile.count * k
+    }
+    return packed
 }
 
 /// The register loop: row r of the tile gains weights[e][r] * columns[e] for each element e.

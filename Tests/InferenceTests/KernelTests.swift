@@ -57,8 +57,28 @@ struct ConvolutionCase: Sendable, CustomStringConvertible {
                 return
             }
             fast = Kernels.directConvolution(x, a, weights: weights, bias: bias, outputShape: outputShape)
+        case .winograd:
+            guard #available(macOS 26, *), VectorUnit.available else {
+                print("skipped: this CPU lacks the vector instructions of the Winograd convolution")
+                return
+            }
+            fast = Kernels.convolution(x, a, weights: weights, bias: bias, outputShape: outputShape, method: .winograd)
         }
         expectClose(fast, ReferenceKernels.convolution(x, a, weights: weights, bias: bias, outputShape: outputShape), "\(test) \(method)")
+    }
+
+    /// A row's inner product is the same bit for bit whatever batch it runs in, so a network's
+    /// output for an image does not depend on the images beside it.
+    @Test func innerProductOfARowDoesNotDependOnTheBatch() throws {
+        guard #available(macOS 26, *), VectorUnit.available else { return }
+        let a = InnerProductAttributes(numOutput: 37)
+        let weights = randomTensor([37, 300], seed: 7), bias = randomTensor([37], seed: 8), x = randomTensor([13, 300], seed: 9)
+        let whole = Kernels.vectorInnerProduct(x, a, weights: weights, bias: bias, outputShape: [13, 37])
+        for row in [0, 5, 12] {
+            let alone = Kernels.vectorInnerProduct(Tensor(shape: [1, 300], data: Array(x.data[(row * 300)..<((row + 1) * 300)])), a,
+                                                   weights: weights, bias: bias, outputShape: [1, 37])
+            #expect(alone.data == Array(whole.data[(row * 37)..<((row + 1) * 37)]), "row \(row)")
+        }
     }
 
     @Test func convolutionSplitsLargeBatchesIntoSlicesCorrectly() throws {
@@ -82,8 +102,11 @@ struct ConvolutionCase: Sendable, CustomStringConvertible {
         let weights = randomTensor(transpose ? [k, 9] : [9, k], seed: 7), bias = randomTensor([9], seed: 8)
         let outputShape = Shape(Array(input.dims[..<axis]) + [9])
         let x = randomTensor(input, seed: 9)
-        expectClose(Kernels.innerProduct(x, a, weights: weights, bias: bias, outputShape: outputShape),
-                    ReferenceKernels.innerProduct(x, a, weights: weights, bias: bias, outputShape: outputShape), "ip")
+        let reference = ReferenceKernels.innerProduct(x, a, weights: weights, bias: bias, outputShape: outputShape)
+        expectClose(Kernels.blasInnerProduct(x, a, weights: weights, bias: bias, outputShape: outputShape), reference, "BLAS ip")
+        if #available(macOS 26, *), VectorUnit.available {
+            expectClose(Kernels.vectorInnerProduct(x, a, weights: weights, bias: bias, outputShape: outputShape), reference, "vector ip")
+        }
     }
 
     static let poolings: [PoolingAttributes] = [

@@ -1,5 +1,5 @@
 import Inference
-import SIMDKernels
+@testable import SIMDKernels
 import TensorGraph
 import TestSupport
 import Testing
@@ -41,26 +41,86 @@ struct SIMDKernelsTests {
                 }
             }
         }
-        var worst: Float = 0
-        for m in 0..<s.outChannels {
-            for oy in 0..<oh {
-                for ox in 0..<ow {
-                    var sum: Double = 0
-                    for c in 0..<s.channels {
-                        for ky in 0..<s.kernel {
-                            for kx in 0..<s.kernel {
-                                let iy = oy * s.stride - s.pad + ky, ix = ox * s.stride - s.pad + kx
-                                guard iy >= 0, iy < s.height, ix >= 0, ix < s.width else { continue }
-                                sum += Double(input[(c * s.height + iy) * s.width + ix])
-                                    * Double(weights[m * kernel.kernelSize + (c * s.kernel + ky) * s.kernel + kx])
+        let expected = Self.convolutionSums(s, images: 1, input: input, weights: weights, bias: bias)
+        let worst = zip(output, expected).map { abs($0 - $1) }.max() ?? .nan
+        #expect(worst < 1e-4, "\(s): largest difference \(worst)")
+    }
+
+    /// The convolution written out as sums in double precision: [images][outChannels][oh][ow].
+    static func convolutionSums(_ s: ConvolutionShape, images: Int, input: [Float], weights: [Float], bias: [Float]) -> [Float] {
+        let oh = (s.height + 2 * s.pad - s.kernel) / s.stride + 1, ow = (s.width + 2 * s.pad - s.kernel) / s.stride + 1
+        let kernelSize = s.channels * s.kernel * s.kernel
+        var result: [Float] = []
+        for image in 0..<images {
+            for m in 0..<s.outChannels {
+                for oy in 0..<oh {
+                    for ox in 0..<ow {
+                        var sum = Double(bias[m])
+                        for c in 0..<s.channels {
+                            for ky in 0..<s.kernel {
+                                for kx in 0..<s.kernel {
+                                    let iy = oy * s.stride - s.pad + ky, ix = ox * s.stride - s.pad + kx
+                                    guard iy >= 0, iy < s.height, ix >= 0, ix < s.width else { continue }
+                                    sum += Double(input[((image * s.channels + c) * s.height + iy) * s.width + ix])
+                                        * Double(weights[m * kernelSize + (c * s.kernel + ky) * s.kernel + kx])
+                                }
                             }
                         }
+                        result.append(Float(sum))
                     }
-                    worst = max(worst, abs(output[(m * oh + oy) * ow + ox] - Float(sum + Double(bias[m]))))
                 }
             }
         }
-        #expect(worst < 1e-4, "\(s): largest difference \(worst)")
+        return result
+    }
+
+    /// Winograd tiles against the sums: several images per lane block, blocks that end short,
+    /// tiles clipped at the right and bottom edges, padded and unpadded inputs, 3x3 and 5x5.
+    @available(macOS 26, *)
+    @Test(arguments: [(ConvolutionShape(channels: 3, height: 16, width: 16, outChannels: 13, kernel: 3, stride: 1, pad: 1), 2),
+                      (ConvolutionShape(channels: 2, height: 8, width: 8, outChannels: 5, kernel: 5, stride: 1, pad: 2), 3),
+                      (ConvolutionShape(channels: 4, height: 11, width: 9, outChannels: 7, kernel: 3, stride: 1, pad: 0), 1),
+                      (ConvolutionShape(channels: 9, height: 12, width: 12, outChannels: 8, kernel: 5, stride: 1, pad: 0), 2),
+                      (ConvolutionShape(channels: 16, height: 7, width: 10, outChannels: 3, kernel: 3, stride: 1, pad: 1), 5)])
+    func winogradConvolutionMatchesTheSum(_ s: ConvolutionShape, images: Int) {
+        let oh = s.height + 2 * s.pad - s.kernel + 1, ow = s.width + 2 * s.pad - s.kernel + 1
+        let kernel = WinogradConvolution(channels: s.channels, height: s.height, width: s.width, outChannels: s.outChannels,
+                                         outHeight: oh, outWidth: ow, kernel: s.kernel, pad: (s.pad, s.pad))
+        let input = randomTensor([images, s.channels, s.height, s.width], seed: 1).data
+        let weights = randomTensor([s.outChannels, s.channels * s.kernel * s.kernel], seed: 2).data
+        let bias = randomTensor([s.outChannels], seed: 3).data
+        let packed = weights.withUnsafeBufferPointer { kernel.transformWeights($0.baseAddress!) }
+        var output = [Float](repeating: .nan, count: images * s.outChannels * oh * ow)
+        var scratch = [Float](repeating: .nan, count: kernel.scratchCount)
+        input.withUnsafeBufferPointer { x in
+            packed.withUnsafeBufferPointer { w in
+                bias.withUnsafeBufferPointer { b in
+                    kernel.run(images: images, input: x.baseAddress!, packedWeights: w.baseAddress!, bias: b.baseAddress!,
+                               output: &output, scratch: &scratch)
+                }
+            }
+        }
+        let expected = Self.convolutionSums(s, images: images, input: input, weights: weights, bias: bias)
+        let worst = zip(output, expected).map { abs($0 - $1) }.max() ?? .nan
+        #expect(worst < 1e-4, "\(s) x\(images): largest difference \(worst)")
+    }
+
+    /// The written-out one-dimensional transforms are the Cook-Toom construction's Bᵀ and Aᵀ,
+    /// applied to each unit vector.
+    @Test func winogradTransformsAreTheCookToomMatrices() {
+        func check<T: TileTransform>(_: T.Type, kernel: Int) {
+            let matrices = WinogradMatrices(outputs: 4, kernel: kernel), n = T.span
+            #expect(n == 4 + kernel - 1)
+            for unit in 0..<n {
+                var line = InlineArray<8, SIMD16<Float>>(repeating: SIMD16())
+                line[unit] = SIMD16(repeating: 1)
+                let input = T.input(line), output = T.output(line)
+                for i in 0..<n { #expect(input[i][0] == Float(matrices.inputTransform[i][unit]), "F(4,\(kernel)) Bᵀ[\(i)][\(unit)]") }
+                for i in 0..<4 { #expect(output[i][0] == Float(matrices.outputTransform[i][unit]), "F(4,\(kernel)) Aᵀ[\(i)][\(unit)]") }
+            }
+        }
+        check(F4x3.self, kernel: 3)
+        check(F4x5.self, kernel: 5)
     }
 
     @available(macOS 26, *)

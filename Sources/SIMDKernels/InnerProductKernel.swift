@@ -1,0 +1,51 @@
+/// An inner product y[row][j] = sum over k of x[row][k] w[j][k], sixteen outputs per vector.
+///
+/// Each output is summed in k order with fused multiply-adds, one running value per output,
+/// whatever the number of rows and wherever a row falls among them: a row's result does not
+/// depend on the batch it came in (BLAS kernels split their sums by tile position instead).
+@available(macOS 26, *)
+public struct InnerProductKernel: Sendable {
+    public let inputs, outputs: Int
+    static let lanes = 16
+
+    public init(inputs: Int, outputs: Int) {
+        self.inputs = inputs
+        self.outputs = outputs
+    }
+
+    var panels: Int { (outputs + Self.lanes - 1) / Self.lanes }
+
+    /// The weights as panels of sixteen outputs, each [k][16], zeros past the last output.
+    /// - Parameter transposed: the weights are stored [inputs][outputs] instead of [outputs][inputs].
+    public func packWeights(_ weights: UnsafePointer<Float>, transposed: Bool) -> [Float] {
+        let lanes = Self.lanes
+        var packed = [Float](repeating: 0, count: panels * inputs * lanes)
+        for j in 0..<outputs {
+            let panel = j / lanes, lane = j % lanes
+            for k in 0..<inputs {
+                packed[(panel * inputs + k) * lanes + lane] = transposed ? weights[k * outputs + j] : weights[j * inputs + k]
+            }
+        }
+        return packed
+    }
+
+    /// y[rows][outputs] = x[rows][inputs] times the packed weights, then plus `bias` when given.
+    public func run(rows: Int, input: UnsafePointer<Float>, packedWeights: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                    output: UnsafeMutablePointer<Float>) {
+        // The rows as the register kernel's broadcast operands: tiles of up to six rows, [k][row].
+        let tiles = balancedTiles(rows, maxTile: 6)
+        packRows(input, count: rows, k: inputs, tiles: tiles).withUnsafeBufferPointer { transposedRows in
+            for panel in 0..<panels {
+                let first = panel * Self.lanes
+                multiplyChannelTiles(tiles, elements: inputs, PanelColumns<SIMD16<Float>>(base: packedWeights + panel * inputs * Self.lanes),
+                                     transposedRows.baseAddress!, nil, output + first, rowStride: outputs,
+                                     count: min(Self.lanes, outputs - first))
+            }
+        }
+        guard let bias else { return }
+        for row in 0..<rows {
+            let y = output + row * outputs
+            for j in 0..<outputs { y[j] += bias[j] }
+        }
+    }
+}
