@@ -24,7 +24,7 @@ extension Kernels {
         let geometry = WinogradConvolution(channels: inputShape[1], height: inputShape[2], width: inputShape[3],
                                            outChannels: outputShape[1], outHeight: outputShape[2], outWidth: outputShape[3],
                                            kernel: a.kernel.h, pad: (a.pad.h, a.pad.w))
-        return geometry.costRatio <= 0.9 ? geometry : nil
+        return geometry.costRatio(images: inputShape[0]) <= 0.9 ? geometry : nil
     }
 
     /// Convolution by Winograd's algorithm, a contiguous range of images on each core.

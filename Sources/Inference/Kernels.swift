@@ -96,7 +96,7 @@ enum Kernels {
         x.data.withUnsafeBufferPointer { xb in
             output.data.withUnsafeMutableBufferPointer { yb in
                 let xp = SharedConstPointer(xb.baseAddress!), yp = SharedPointer(yb.baseAddress!)
-                Parallel.forEachWorker(n * c) { planes in
+                Parallel.forEachWorker(n * c, minimumPerChunk: Parallel.minimumChunk(itemSize: h * w)) { planes in
                     var scratch = [Float](unsafeUninitializedCapacity: pooling.scratchCount) { $1 = $0.count }
                     scratch.withUnsafeMutableBufferPointer {
                         pooling.run(planes: xp.base + planes.lowerBound * h * w, count: planes.count,
@@ -129,7 +129,7 @@ enum Kernels {
         x.data.withUnsafeBufferPointer { xb in
             output.data.withUnsafeMutableBufferPointer { yb in
                 let xp = SharedConstPointer(xb.baseAddress!), yp = SharedPointer(yb.baseAddress!)
-                Parallel.forEach(n * c, minimumPerChunk: 8) { plane in
+                Parallel.forEach(n * c, minimumPerChunk: Parallel.minimumChunk(itemSize: h * w)) { plane in
                     let src = xp.base + plane * h * w
                     var dst = yp.base + plane * oh * ow
                     if isMax {
@@ -308,7 +308,7 @@ enum Kernels {
                 case .withinChannel:
                     let size = a.localSize, pad = (size - 1) / 2
                     let divisor = Float(size * size)
-                    Parallel.forEach(n * c, minimumPerChunk: 8) { index in
+                    Parallel.forEach(n * c, minimumPerChunk: Parallel.minimumChunk(itemSize: plane)) { index in
                         let src = xp.base + index * plane, dst = yp.base + index * plane
                         for py in 0..<h {
                             for px in 0..<w {

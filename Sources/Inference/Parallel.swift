@@ -16,6 +16,10 @@ public enum Parallel {
     /// Worker count for the loops bmq runs itself (BLAS has its own threads).
     public static let workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
+    /// Items per chunk that make splitting a cheap kernel worth its thread hand-off (a few
+    /// microseconds): `itemSize` values each, about 32 Ki values per chunk.
+    static func minimumChunk(itemSize: Int) -> Int { max(1, (1 << 15) / max(1, itemSize)) }
+
     /// Set on a thread whose kernels must not spread further (it is already one of several workers).
     private static let serialKey: pthread_key_t = {
         var key = pthread_key_t()
@@ -45,9 +49,10 @@ public enum Parallel {
         stride(from: 0, to: count, by: workers).map { $0..<min($0 + workers, count) }
     }
 
-    /// Splits 0..<count into one contiguous range per worker and runs `body` on each concurrently.
-    static func forEachWorker(_ count: Int, _ body: @Sendable (Range<Int>) -> Void) {
-        let chunks = isSerial ? 1 : min(workers, count)
+    /// Splits 0..<count into one contiguous range per worker, at least `minimumPerChunk` items
+    /// each, and runs `body` on each concurrently.
+    static func forEachWorker(_ count: Int, minimumPerChunk: Int = 1, _ body: @Sendable (Range<Int>) -> Void) {
+        let chunks = isSerial ? 1 : min(workers, max(1, count / max(1, minimumPerChunk)))
         if chunks <= 1 {
             body(0..<count)
             return

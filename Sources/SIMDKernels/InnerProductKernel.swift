@@ -32,6 +32,20 @@ public struct InnerProductKernel: Sendable {
     /// y[rows][outputs] = x[rows][inputs] times the packed weights, then plus `bias` when given.
     public func run(rows: Int, input: UnsafePointer<Float>, packedWeights: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                     output: UnsafeMutablePointer<Float>) {
+        if rows < 4 {
+            for row in 0..<rows { multiplyRow(input + row * inputs, packedWeights, output + row * outputs) }
+        } else {
+            multiplyRowTiles(rows, input, packedWeights, output)
+        }
+        guard let bias else { return }
+        for row in 0..<rows {
+            let y = output + row * outputs
+            for j in 0..<outputs { y[j] += bias[j] }
+        }
+    }
+
+    /// Many rows: tiles of up to six rows share each load of the weights.
+    func multiplyRowTiles(_ rows: Int, _ input: UnsafePointer<Float>, _ packedWeights: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>) {
         // The rows as the register kernel's broadcast operands: tiles of up to six rows, [k][row].
         let tiles = balancedTiles(rows, maxTile: 6)
         packRows(input, count: rows, k: inputs, tiles: tiles).withUnsafeBufferPointer { transposedRows in
@@ -42,10 +56,27 @@ public struct InnerProductKernel: Sendable {
                                      count: min(Self.lanes, outputs - first))
             }
         }
-        guard let bias else { return }
-        for row in 0..<rows {
-            let y = output + row * outputs
-            for j in 0..<outputs { y[j] += bias[j] }
+    }
+
+    /// One row: four panels at a time, so that four independent sums hide the multiply-add's
+    /// latency. The same multiply-adds in the same order as `multiplyRowTiles`, so the same bits.
+    func multiplyRow(_ x: UnsafePointer<Float>, _ packedWeights: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+        typealias Vector = SIMD16<Float>
+        let lanes = Self.lanes, k = inputs
+        for firstPanel in stride(from: 0, to: panels, by: 4) {
+            let count = min(4, panels - firstPanel)
+            var sums = InlineArray<4, Vector>(repeating: Vector())
+            let base = packedWeights + firstPanel * k * lanes
+            for e in 0..<k {
+                let value = Vector(repeating: x[e])
+                for p in 0..<4 where p < count {
+                    sums[p] = sums[p].addingProduct(value, UnsafeRawPointer(base + (p * k + e) * lanes).loadUnaligned(as: Vector.self))
+                }
+            }
+            for p in 0..<count {
+                let first = (firstPanel + p) * lanes
+                for i in 0..<min(lanes, outputs - first) { y[first + i] = sums[p][i] }
+            }
         }
     }
 }

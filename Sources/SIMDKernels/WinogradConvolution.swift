@@ -47,22 +47,25 @@ public struct WinogradConvolution: Sendable {
         span = tile + kernel - 1
         tilesY = (outHeight + tile - 1) / tile
         tilesX = (outWidth + tile - 1) / tile
-        filterTransform = WinogradMatrices(outputs: tile, kernel: kernel).filterTransform
+        filterTransform = (kernel == 3 ? WinogradMatrices.f4x3 : WinogradMatrices.f4x5).filterTransform
         channelTiles = balancedTiles(outChannels, maxTile: 6)
     }
 
     public var tilesPerImage: Int { tilesY * tilesX }
 
-    /// Estimated time per sixteen tiles against the direct convolution's, to decide which to use.
-    /// Vector multiply-adds: n² per channel pair here, 16 r² per channel pair there. The
-    /// overhead, per input channel: 16 n² scalar moves into lanes and about 4 n² transform
-    /// operations; per output channel: about 10 n transform operations and 256 scalar moves out.
-    /// It weighs 2.5 times its count (fitted to ResNet-20's layers, where the ratio measured
-    /// 1.3, 0.7 and 0.44 for 16, 32 and 64 channels).
-    public var costRatio: Double {
+    /// Estimated time against the direct convolution's for `images` images at once, to decide
+    /// which to use. Per sixteen tiles, vector multiply-adds: n² per channel pair here, 16 r² per
+    /// channel pair there. The overhead, per input channel: 16 n² scalar moves into lanes and
+    /// about 4 n² transform operations; per output channel: about 10 n transform operations and
+    /// 256 scalar moves out. It weighs 2.5 times its count (fitted to ResNet-20's layers, where
+    /// the ratio measured 1.3, 0.7 and 0.44 for 16, 32 and 64 channels). Lanes left empty in the
+    /// last block (few tiles: one small image) cost as much as full ones.
+    public func costRatio(images: Int) -> Double {
         let n = Double(span), c = Double(channels), m = Double(outChannels)
         let overhead = (16 * n * n + 4 * n * n) * c + (10 * n + 256) * m
-        return (n * n * c * m + 2.5 * overhead) / (16 * Double(kernel * kernel) * c * m)
+        let tiles = images * tilesPerImage, blocks = (tiles + Self.lanes - 1) / Self.lanes
+        let fill = Double(tiles) / Double(blocks * Self.lanes)
+        return (n * n * c * m + 2.5 * overhead) / (16 * Double(kernel * kernel) * c * m) / fill
     }
 
     /// Images padded together, so that their tiles fill a few lane blocks.
@@ -303,6 +306,10 @@ struct WinogradMatrices {
     let outputTransform: [[Double]]  // Aᵀ, m x n
     let filterTransform: [[Double]]  // G, n x r
     let inputTransform: [[Double]]   // Bᵀ, n x n
+
+    /// Made once: the geometry of every layer call uses them.
+    static let f4x3 = WinogradMatrices(outputs: 4, kernel: 3)
+    static let f4x5 = WinogradMatrices(outputs: 4, kernel: 5)
 
     init(outputs m: Int, kernel r: Int) {
         let n = m + r - 1
