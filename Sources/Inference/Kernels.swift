@@ -274,7 +274,9 @@ enum Kernels {
 
     /// Caffe's cross-channel LRN with its running window sum, or the within-channel form
     /// that Caffe builds from square, 3x3 AVE pooling (divisor always size²), power and product.
-    static func lrn(_ x: Tensor, _ a: LRNAttributes) -> Tensor {
+    /// - Parameter vectorUnit: whether the within-channel form may use the vector kernel (tests
+    ///   run both).
+    static func lrn(_ x: Tensor, _ a: LRNAttributes, vectorUnit: Bool = VectorUnit.available) -> Tensor {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let plane = h * w
         var y = Tensor(uninitialized: x.shape)
@@ -306,6 +308,17 @@ enum Kernels {
                         for i in 0..<(c * plane) { dst[i] = Foundation.pow(scale[i], -a.beta) * src[i] }
                     }
                 case .withinChannel:
+                    if #available(macOS 26, *), vectorUnit, VectorUnit.available {
+                        let kernel = WithinChannelLRN(height: h, width: w, size: a.localSize, alpha: a.alpha, beta: a.beta)
+                        Parallel.forEachWorker(n * c, minimumPerChunk: Parallel.minimumChunk(itemSize: plane)) { planes in
+                            var scratch = [Float](unsafeUninitializedCapacity: kernel.scratchCount) { $1 = $0.count }
+                            scratch.withUnsafeMutableBufferPointer {
+                                kernel.run(planes: xp.base + planes.lowerBound * plane, count: planes.count,
+                                           output: yp.base + planes.lowerBound * plane, scratch: $0.baseAddress!)
+                            }
+                        }
+                        return
+                    }
                     let size = a.localSize, pad = (size - 1) / 2
                     let divisor = Float(size * size)
                     Parallel.forEach(n * c, minimumPerChunk: Parallel.minimumChunk(itemSize: plane)) { index in

@@ -134,11 +134,17 @@ struct ConvolutionCase: Sendable, CustomStringConvertible {
         }
     }
 
+    /// Both regions, both window sizes, beta 3/4 (the square-root form) and another (powf),
+    /// rows shorter and longer than a vector; the vector and scalar within-channel kernels.
     @Test(arguments: [LRNRegion.acrossChannels, .withinChannel], [3, 5])
     func lrnMatchesReference(region: LRNRegion, size: Int) {
-        let a = LRNAttributes(localSize: size, alpha: 0.3, beta: 0.75, k: region == .acrossChannels ? 2 : 1, region: region)
-        let x = randomTensor([2, 7, 5, 6], seed: 11)
-        expectClose(Kernels.lrn(x, a), ReferenceKernels.lrn(x, a), "\(region) \(size)")
+        for (beta, width) in [(Float(0.75), 6), (0.75, 11), (0.6, 11)] {
+            let a = LRNAttributes(localSize: size, alpha: 0.3, beta: beta, k: region == .acrossChannels ? 2 : 1, region: region)
+            let x = randomTensor([2, 7, 5, width], seed: 11)
+            let reference = ReferenceKernels.lrn(x, a)
+            expectClose(Kernels.lrn(x, a), reference, "\(region) \(size) beta \(beta) width \(width)")
+            expectClose(Kernels.lrn(x, a, vectorUnit: false), reference, "scalar \(region) \(size) beta \(beta) width \(width)")
+        }
     }
 
     @Test func poolingSizesFollowCaffe() throws {
