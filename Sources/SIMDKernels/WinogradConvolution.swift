@@ -55,18 +55,23 @@ public struct WinogradConvolution: Sendable {
 
     /// Estimated time against the direct convolution's for `images` images at once, to decide
     /// which to use. Per sixteen tiles, vector multiply-adds: n² per channel pair here, 16 r² per
-    /// channel pair there. The overhead, per input channel: 16 n² scalar moves into lanes and
-    /// about 4 n² transform operations; per output channel: about 10 n transform operations and
-    /// 256 scalar moves out. It weighs 2.5 times its count (fitted to ResNet-20's layers, where
+    /// channel pair there. The overhead, per input channel: 16 n² scalar moves into lanes (2 n²
+    /// vector operations for two tile rows) and about 4 n² transform operations; per output
+    /// channel: about 10 n transform operations and 256 scalar moves out (32 vector operations). It weighs 2.5 times its count (fitted to ResNet-20's layers, where
     /// the ratio measured 1.3, 0.7 and 0.44 for 16, 32 and 64 channels). Lanes left empty in the
     /// last block (few tiles: one small image) cost as much as full ones.
     public func costRatio(images: Int) -> Double {
         let n = Double(span), c = Double(channels), m = Double(outChannels)
-        let overhead = (16 * n * n + 4 * n * n) * c + (10 * n + 256) * m
+        let moves = twoTileRows ? (2 * n * n, 32.0) : (16 * n * n, 256.0)  // (per input channel, per output channel)
+        let overhead = (moves.0 + 4 * n * n) * c + (10 * n + moves.1) * m
         let tiles = images * tilesPerImage, blocks = (tiles + Self.lanes - 1) / Self.lanes
         let fill = Double(tiles) / Double(blocks * Self.lanes)
         return (n * n * c * m + 2.5 * overhead) / (16 * Double(kernel * kernel) * c * m) / fill
     }
+
+    /// Rows of eight whole tiles, an even number of them per image: every block of sixteen is
+    /// two tile rows, gathered and scattered with vector loads, stores and shuffles.
+    var twoTileRows: Bool { tilesX == 8 && tilesY % 2 == 0 && outWidth == 32 && outHeight % tile == 0 }
 
     /// Images padded together, so that their tiles fill a few lane blocks.
     var chunkImages: Int { max(1, (4 * Self.lanes + tilesPerImage - 1) / tilesPerImage) }
@@ -77,7 +82,8 @@ public struct WinogradConvolution: Sendable {
     /// Floats of scratch memory one worker needs for `run`.
     public var scratchCount: Int {
         let n2 = span * span
-        return chunkImages * channels * paddedHeight * paddedWidth + (2 * n2 + n2 * channels + n2 * outChannels + tile * tile) * Self.lanes
+        // (The two-tile-row gather reads up to 8 floats past a padded plane's last row.)
+        return chunkImages * channels * paddedHeight * paddedWidth + 8 + (2 * n2 + n2 * channels + n2 * outChannels + tile * tile) * Self.lanes
     }
 
     /// Weights [outChannels][channels][r][r] (Caffe's layout) transformed to G g Gᵀ, and for each
@@ -129,12 +135,13 @@ public struct WinogradConvolution: Sendable {
                                      _ scratch: UnsafeMutablePointer<Float>) {
         let lanes = Self.lanes, n = T.span, n2 = n * n
         let padded = scratch, paddedPlane = paddedHeight * paddedWidth
-        let gathered = padded + chunkImages * channels * paddedPlane, temporary = gathered + n2 * lanes
+        let gathered = padded + chunkImages * channels * paddedPlane + 8, temporary = gathered + n2 * lanes
         let transformedInput = temporary + n2 * lanes
         let products = transformedInput + n2 * channels * lanes
         let tileOutput = products + n2 * outChannels * lanes
         let outPlane = outHeight * outWidth
         let clipped = outHeight % tile != 0 || outWidth % tile != 0
+        let twoTileRows = self.twoTileRows
         var laneInput = InlineArray<16, Int>(repeating: 0), laneOutput = InlineArray<16, Int>(repeating: 0)
         var laneTile = InlineArray<16, Int>(repeating: 0)
         for chunkStart in stride(from: 0, to: images, by: chunkImages) {
@@ -154,10 +161,14 @@ public struct WinogradConvolution: Sendable {
                 for c in 0..<channels {
                     // gathered[u][v][lane]: the lane's tile inputs, all inside the padded planes.
                     let plane = UnsafePointer(padded + c * paddedPlane)
-                    for lane in 0..<count {
-                        let origin = plane + laneInput[lane]
-                        for u in 0..<n {
-                            for v in 0..<n { gathered[(u * n + v) * lanes + lane] = origin[u * paddedWidth + v] }
+                    if twoTileRows {
+                        gatherTwoTileRows(n, plane + laneInput[0], plane + laneInput[8], into: gathered)
+                    } else {
+                        for lane in 0..<count {
+                            let origin = plane + laneInput[lane]
+                            for u in 0..<n {
+                                for v in 0..<n { gathered[(u * n + v) * lanes + lane] = origin[u * paddedWidth + v] }
+                            }
                         }
                     }
                     // Bᵀ d B: columns first (into temporary[i][v]), then rows.
@@ -188,6 +199,10 @@ public struct WinogradConvolution: Sendable {
                         for k in 0..<4 { store(row[k] + b, tileOutput + (a * 4 + k) * lanes) }
                     }
                     let plane = output + m * outPlane
+                    if twoTileRows {
+                        scatterTwoTileRows(tileOutput, plane + laneOutput[0], plane + laneOutput[8])
+                        continue
+                    }
                     for lane in 0..<count {
                         let origin = plane + laneOutput[lane]
                         if clipped {
@@ -202,6 +217,52 @@ public struct WinogradConvolution: Sendable {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// gathered[u][v][lane] for two tile rows of eight tiles whose inputs start at `first` and
+    /// `second`: input row u read as two 32-float vectors (at 0 and 4), split by column mod 4.
+    @inline(__always)
+    func gatherTwoTileRows(_ n: Int, _ first: UnsafePointer<Float>, _ second: UnsafePointer<Float>, into gathered: UnsafeMutablePointer<Float>) {
+        typealias Row = SIMD32<Float>
+        /// Columns v, v + 4, v + 8, ... of a row segment.
+        @inline(__always) func phase(_ row: Row, _ v: Int) -> SIMD8<Float> {
+            switch v {
+            case 0: row.evenHalf.evenHalf
+            case 1: row.oddHalf.evenHalf
+            case 2: row.evenHalf.oddHalf
+            default: row.oddHalf.oddHalf
+            }
+        }
+        for u in 0..<n {
+            let top = first + u * paddedWidth, bottom = second + u * paddedWidth
+            let rows = (UnsafeRawPointer(top).loadUnaligned(as: Row.self), UnsafeRawPointer(top + 4).loadUnaligned(as: Row.self),
+                        UnsafeRawPointer(bottom).loadUnaligned(as: Row.self), UnsafeRawPointer(bottom + 4).loadUnaligned(as: Row.self))
+            for v in 0..<n {
+                let cells = v < 4 ? Vector(lowHalf: phase(rows.0, v), highHalf: phase(rows.2, v))
+                                  : Vector(lowHalf: phase(rows.1, v - 4), highHalf: phase(rows.3, v - 4))
+                store(cells, gathered + (u * n + v) * Self.lanes)
+            }
+        }
+    }
+
+    /// The inverse for the outputs: each output row of the two tile rows as 32 contiguous floats.
+    @inline(__always)
+    func scatterTwoTileRows(_ tileOutput: UnsafePointer<Float>, _ first: UnsafeMutablePointer<Float>, _ second: UnsafeMutablePointer<Float>) {
+        for a in 0..<4 {
+            let columns = (load(tileOutput + (a * 4) * Self.lanes), load(tileOutput + (a * 4 + 1) * Self.lanes),
+                           load(tileOutput + (a * 4 + 2) * Self.lanes), load(tileOutput + (a * 4 + 3) * Self.lanes))
+            for h in 0..<2 {
+                let half = 8 * h, origin = h == 0 ? first : second
+                var row = SIMD32<Float>()
+                for i in 0..<8 {
+                    row[4 * i] = columns.0[half + i]
+                    row[4 * i + 1] = columns.1[half + i]
+                    row[4 * i + 2] = columns.2[half + i]
+                    row[4 * i + 3] = columns.3[half + i]
+                }
+                UnsafeMutableRawPointer(origin + a * outWidth).storeBytes(of: row, as: SIMD32<Float>.self)
             }
         }
     }

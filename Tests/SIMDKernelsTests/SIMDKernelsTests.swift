@@ -81,11 +81,16 @@ struct SIMDKernelsTests {
                       (ConvolutionShape(channels: 2, height: 8, width: 8, outChannels: 5, kernel: 5, stride: 1, pad: 2), 3),
                       (ConvolutionShape(channels: 4, height: 11, width: 9, outChannels: 7, kernel: 3, stride: 1, pad: 0), 1),
                       (ConvolutionShape(channels: 9, height: 12, width: 12, outChannels: 8, kernel: 5, stride: 1, pad: 0), 2),
-                      (ConvolutionShape(channels: 16, height: 7, width: 10, outChannels: 3, kernel: 3, stride: 1, pad: 1), 5)])
+                      (ConvolutionShape(channels: 16, height: 7, width: 10, outChannels: 3, kernel: 3, stride: 1, pad: 1), 5),
+                      // Rows of eight tiles (two tile rows per block), and the same width with a clipped bottom.
+                      (ConvolutionShape(channels: 5, height: 32, width: 32, outChannels: 7, kernel: 3, stride: 1, pad: 1), 2),
+                      (ConvolutionShape(channels: 3, height: 32, width: 32, outChannels: 4, kernel: 5, stride: 1, pad: 2), 1),
+                      (ConvolutionShape(channels: 2, height: 30, width: 32, outChannels: 3, kernel: 3, stride: 1, pad: 1), 2)])
     func winogradConvolutionMatchesTheSum(_ s: ConvolutionShape, images: Int) {
         let oh = s.height + 2 * s.pad - s.kernel + 1, ow = s.width + 2 * s.pad - s.kernel + 1
         let kernel = WinogradConvolution(channels: s.channels, height: s.height, width: s.width, outChannels: s.outChannels,
                                          outHeight: oh, outWidth: ow, kernel: s.kernel, pad: (s.pad, s.pad))
+        #expect(kernel.twoTileRows == (ow == 32 && oh % 8 == 0), "the vector gather serves whole rows of eight tiles")
         let input = randomTensor([images, s.channels, s.height, s.width], seed: 1).data
         let weights = randomTensor([s.outChannels, s.channels * s.kernel * s.kernel], seed: 2).data
         let bias = randomTensor([s.outChannels], seed: 3).data
