@@ -35,22 +35,13 @@ extension Kernels {
         let transform = { weights.data.withUnsafeBufferPointer { geometry.transformWeights($0.baseAddress!) } }
         let packed = prepared?.packed(transform) ?? transform()
         var output = Tensor(uninitialized: outputShape)
-        x.data.withUnsafeBufferPointer { xBuffer in
-            packed.withUnsafeBufferPointer { packedBuffer in
-                (bias?.data ?? []).withUnsafeBufferPointer { biasBuffer in
-                    output.data.withUnsafeMutableBufferPointer { yBuffer in
-                        let xp = SharedConstPointer(xBuffer.baseAddress!), wp = SharedConstPointer(packedBuffer.baseAddress!)
-                        let bp = bias == nil ? nil : SharedConstPointer(biasBuffer.baseAddress!)
-                        let yp = SharedPointer(yBuffer.baseAddress!)
-                        Parallel.forEachWorker(n) { images in
-                            guard !images.isEmpty else { return }
-                            var scratch = [Float](unsafeUninitializedCapacity: geometry.scratchCount) { $1 = $0.count }
-                            scratch.withUnsafeMutableBufferPointer { scratch in
-                                geometry.run(images: images.count, input: xp.base + images.lowerBound * imageSize, packedWeights: wp.base,
-                                             bias: bp?.base, output: yp.base + images.lowerBound * outputSize, scratch: scratch.baseAddress!)
-                            }
-                        }
-                    }
+        withKernelPointers(x, packed, bias, &output) { xp, wp, bp, yp in
+            Parallel.forEachWorker(n) { images in
+                guard !images.isEmpty else { return }
+                var scratch = [Float](unsafeUninitializedCapacity: geometry.scratchCount) { $1 = $0.count }
+                scratch.withUnsafeMutableBufferPointer { scratch in
+                    geometry.run(images: images.count, input: xp.base + images.lowerBound * imageSize, packedWeights: wp.base,
+                                 bias: bp?.base, output: yp.base + images.lowerBound * outputSize, scratch: scratch.baseAddress!)
                 }
             }
         }
@@ -74,30 +65,37 @@ extension Kernels {
         let pack = { weights.data.withUnsafeBufferPointer { wb in (0..<groups).flatMap { geometry.packWeights(wb.baseAddress! + $0 * mg * k) } } }
         let packed = prepared?.packed(pack) ?? pack()
         var output = Tensor(uninitialized: outputShape)
-        x.data.withUnsafeBufferPointer { xBuffer in
-            packed.withUnsafeBufferPointer { packedBuffer in
-                (bias?.data ?? []).withUnsafeBufferPointer { biasBuffer in
-                    output.data.withUnsafeMutableBufferPointer { yBuffer in
-                        let xp = SharedConstPointer(xBuffer.baseAddress!), wp = SharedConstPointer(packedBuffer.baseAddress!)
-                        let bp = bias == nil ? nil : SharedConstPointer(biasBuffer.baseAddress!)
-                        let yp = SharedPointer(yBuffer.baseAddress!)
-                        Parallel.forEachWorker(n) { images in
-                            var scratch = [Float](unsafeUninitializedCapacity: geometry.scratchCount) { $1 = $0.count }
-                            scratch.withUnsafeMutableBufferPointer { scratch in
-                                for image in images {
-                                    for g in 0..<groups {
-                                        geometry.run(input: xp.base + (image * c + g * cg) * h * w, packedWeights: wp.base + g * mg * k,
-                                                     bias: bp.map { $0.base + g * mg }, output: yp.base + (image * m + g * mg) * p,
-                                                     scratch: scratch.baseAddress!)
-                                    }
-                                }
-                            }
+        withKernelPointers(x, packed, bias, &output) { xp, wp, bp, yp in
+            Parallel.forEachWorker(n) { images in
+                var scratch = [Float](unsafeUninitializedCapacity: geometry.scratchCount) { $1 = $0.count }
+                scratch.withUnsafeMutableBufferPointer { scratch in
+                    for image in images {
+                        for g in 0..<groups {
+                            geometry.run(input: xp.base + (image * c + g * cg) * h * w, packedWeights: wp.base + g * mg * k,
+                                         bias: bp.map { $0.base + g * mg }, output: yp.base + (image * m + g * mg) * p,
+                                         scratch: scratch.baseAddress!)
                         }
                     }
                 }
             }
         }
         return output
+    }
+
+    /// Runs `body` with pointers to the input, the packed weights, the bias (if any) and the output,
+    /// ready to hand to worker threads.
+    static func withKernelPointers(_ x: Tensor, _ packed: [Float], _ bias: Tensor?, _ output: inout Tensor,
+                                   _ body: (SharedConstPointer<Float>, SharedConstPointer<Float>, SharedConstPointer<Float>?, SharedPointer<Float>) -> Void) {
+        x.data.withUnsafeBufferPointer { xBuffer in
+            packed.withUnsafeBufferPointer { packedBuffer in
+                (bias?.data ?? []).withUnsafeBufferPointer { biasBuffer in
+                    output.data.withUnsafeMutableBufferPointer { yBuffer in
+                        body(SharedConstPointer(xBuffer.baseAddress!), SharedConstPointer(packedBuffer.baseAddress!),
+                             bias == nil ? nil : SharedConstPointer(biasBuffer.baseAddress!), SharedPointer(yBuffer.baseAddress!))
+                    }
+                }
+            }
+        }
     }
 
     /// Convolution as im2col + GEMM over slices of several images at once.

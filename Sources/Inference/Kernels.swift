@@ -24,19 +24,11 @@ enum Kernels {
         let pack = { weights.data.withUnsafeBufferPointer { kernel.packWeights($0.baseAddress!, transposed: a.transpose) } }
         let packed = prepared?.packed(pack) ?? pack()
         var output = Tensor(uninitialized: outputShape)
-        x.data.withUnsafeBufferPointer { xb in
-            packed.withUnsafeBufferPointer { wb in
-                (bias?.data ?? []).withUnsafeBufferPointer { bb in
-                    output.data.withUnsafeMutableBufferPointer { yb in
-                        let xp = SharedConstPointer(xb.baseAddress!), wp = SharedConstPointer(wb.baseAddress!)
-                        let bp = bias == nil ? nil : SharedConstPointer(bb.baseAddress!), yp = SharedPointer(yb.baseAddress!)
-                        Parallel.forEachWorker(rows) { block in
-                            guard !block.isEmpty else { return }
-                            kernel.run(rows: block.count, input: xp.base + block.lowerBound * k, packedWeights: wp.base, bias: bp?.base,
-                                       output: yp.base + block.lowerBound * n)
-                        }
-                    }
-                }
+        withKernelPointers(x, packed, bias, &output) { xp, wp, bp, yp in
+            Parallel.forEachWorker(rows) { block in
+                guard !block.isEmpty else { return }
+                kernel.run(rows: block.count, input: xp.base + block.lowerBound * k, packedWeights: wp.base, bias: bp?.base,
+                           output: yp.base + block.lowerBound * n)
             }
         }
         return output

@@ -22,7 +22,7 @@ struct Bench: ParsableCommand {
     var perLayer = false
 
     @Option(parsing: .upToNextOption,
-            help: ArgumentHelp("Convolution method(s): direct (register kernels, the default where the CPU has AVX2 and FMA) or gemm (im2col + OpenBLAS, as Caffe). Give both to time them side by side, interleaved run by run.", valueName: "method"))
+            help: ArgumentHelp("Convolution method(s): winograd (Winograd F(4x4,3x3) / F(4x4,5x5) for stride-1 layers where it pays, the direct kernel elsewhere; the default where the CPU has AVX2 and FMA), direct (register kernels only) or gemm (im2col + OpenBLAS, as Caffe). Give several to time them side by side, interleaved run by run.", valueName: "method"))
     var convolution: [ConvolutionMethod] = []
 
     @Option(parsing: .upToNextOption,
