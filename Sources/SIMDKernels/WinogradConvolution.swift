@@ -54,24 +54,26 @@ public struct WinogradConvolution: Sendable {
     public var tilesPerImage: Int { tilesY * tilesX }
 
     /// Estimated time against the direct convolution's for `images` images at once, to decide
-    /// which to use. Per sixteen tiles, vector multiply-adds: n² per channel pair here, 16 r² per
-    /// channel pair there. The overhead, per input channel: 16 n² scalar moves into lanes (2 n²
+    /// which to use. Per sixteen tiles, vector multiply-adds: n² per channel pair here (plus the
+    /// equivalent of ten input channels per product for its loop and stores, which dominate with
+    /// few channels), 16 r² per channel pair there. The overhead, per input channel: 16 n² scalar moves into lanes (2 n²
     /// vector operations for two tile rows) and about 4 n² transform operations; per output
     /// channel: about 10 n transform operations and 256 scalar moves out (32 vector operations). It weighs 2.5 times its count (fitted to ResNet-20's layers, where
     /// the ratio measured 1.3, 0.7 and 0.44 for 16, 32 and 64 channels). Lanes left empty in the
     /// last block (few tiles: one small image) cost as much as full ones.
     public func costRatio(images: Int) -> Double {
         let n = Double(span), c = Double(channels), m = Double(outChannels)
-        let moves = twoTileRows ? (2 * n * n, 32.0) : (16 * n * n, 256.0)  // (per input channel, per output channel)
+        let moves = vectorRows ? (2 * n * n, 32.0) : (16 * n * n, 256.0)  // (per input channel, per output channel)
         let overhead = (moves.0 + 4 * n * n) * c + (10 * n + moves.1) * m
         let tiles = images * tilesPerImage, blocks = (tiles + Self.lanes - 1) / Self.lanes
         let fill = Double(tiles) / Double(blocks * Self.lanes)
-        return (n * n * c * m + 2.5 * overhead) / (16 * Double(kernel * kernel) * c * m) / fill
+        return (n * n * (c + 10) * m + 2.5 * overhead) / (16 * Double(kernel * kernel) * c * m) / fill
     }
 
-    /// Rows of eight whole tiles, an even number of them per image: every block of sixteen is
-    /// two tile rows, gathered and scattered with vector loads, stores and shuffles.
-    var twoTileRows: Bool { tilesX == 8 && tilesY % 2 == 0 && outWidth == 32 && outHeight % tile == 0 }
+    /// Rows of 2, 4 or 8 whole tiles (outputs 8, 16 or 32 wide, height a multiple of 4): every
+    /// full block of sixteen is whole tile rows, gathered and scattered with vector loads, stores
+    /// and shuffles instead of one value at a time.
+    var vectorRows: Bool { [2, 4, 8].contains(tilesX) && outWidth == tile * tilesX && outHeight % tile == 0 }
 
     /// Images padded together, so that their tiles fill a few lane blocks.
     var chunkImages: Int { max(1, (4 * Self.lanes + tilesPerImage - 1) / tilesPerImage) }
@@ -82,7 +84,7 @@ public struct WinogradConvolution: Sendable {
     /// Floats of scratch memory one worker needs for `run`.
     public var scratchCount: Int {
         let n2 = span * span
-        // (The two-tile-row gather reads up to 8 floats past a padded plane's last row.)
+        // (The tile-row gather reads up to 8 floats past a padded plane's last row.)
         return chunkImages * channels * paddedHeight * paddedWidth + 8 + (2 * n2 + n2 * channels + n2 * outChannels + tile * tile) * Self.lanes
     }
 
@@ -141,7 +143,7 @@ public struct WinogradConvolution: Sendable {
         let tileOutput = products + n2 * outChannels * lanes
         let outPlane = outHeight * outWidth
         let clipped = outHeight % tile != 0 || outWidth % tile != 0
-        let twoTileRows = self.twoTileRows
+        let vectorRows = self.vectorRows
         var laneInput = InlineArray<16, Int>(repeating: 0), laneOutput = InlineArray<16, Int>(repeating: 0)
         var laneTile = InlineArray<16, Int>(repeating: 0)
         for chunkStart in stride(from: 0, to: images, by: chunkImages) {
@@ -161,8 +163,12 @@ public struct WinogradConvolution: Sendable {
                 for c in 0..<channels {
                     // gathered[u][v][lane]: the lane's tile inputs, all inside the padded planes.
                     let plane = UnsafePointer(padded + c * paddedPlane)
-                    if twoTileRows {
-                        gatherTwoTileRows(n, plane + laneInput[0], plane + laneInput[8], into: gathered)
+                    if vectorRows, count == lanes {
+                        switch tilesX {
+                        case 8: gatherTileRows(EightTiles.self, n, plane, laneInput, into: gathered)
+                        case 4: gatherTileRows(FourTiles.self, n, plane, laneInput, into: gathered)
+                        default: gatherTileRows(TwoTiles.self, n, plane, laneInput, into: gathered)
+                        }
                     } else {
                         for lane in 0..<count {
                             let origin = plane + laneInput[lane]
@@ -199,8 +205,12 @@ public struct WinogradConvolution: Sendable {
                         for k in 0..<4 { store(row[k] + b, tileOutput + (a * 4 + k) * lanes) }
                     }
                     let plane = output + m * outPlane
-                    if twoTileRows {
-                        scatterTwoTileRows(tileOutput, plane + laneOutput[0], plane + laneOutput[8])
+                    if vectorRows, count == lanes {
+                        switch tilesX {
+                        case 8: scatterTileRows(EightTiles.self, tileOutput, plane, laneOutput)
+                        case 4: scatterTileRows(FourTiles.self, tileOutput, plane, laneOutput)
+                        default: scatterTileRows(TwoTiles.self, tileOutput, plane, laneOutput)
+                        }
                         continue
                     }
                     for lane in 0..<count {
@@ -221,48 +231,35 @@ public struct WinogradConvolution: Sendable {
         }
     }
 
-    /// gathered[u][v][lane] for two tile rows of eight tiles whose inputs start at `first` and
-    /// `second`: input row u read as two 32-float vectors (at 0 and 4), split by column mod 4.
+    /// gathered[u][v][lane] for a block of whole tile rows: input row u of each tile row read as
+    /// two vectors (at columns 0 and 4), split by column mod 4 into one value per tile.
     @inline(__always)
-    func gatherTwoTileRows(_ n: Int, _ first: UnsafePointer<Float>, _ second: UnsafePointer<Float>, into gathered: UnsafeMutablePointer<Float>) {
-        typealias Row = SIMD32<Float>
-        /// Columns v, v + 4, v + 8, ... of a row segment.
-        @inline(__always) func phase(_ row: Row, _ v: Int) -> SIMD8<Float> {
-            switch v {
-            case 0: row.evenHalf.evenHalf
-            case 1: row.oddHalf.evenHalf
-            case 2: row.evenHalf.oddHalf
-            default: row.oddHalf.oddHalf
-            }
-        }
-        for u in 0..<n {
-            let top = first + u * paddedWidth, bottom = second + u * paddedWidth
-            let rows = (UnsafeRawPointer(top).loadUnaligned(as: Row.self), UnsafeRawPointer(top + 4).loadUnaligned(as: Row.self),
-                        UnsafeRawPointer(bottom).loadUnaligned(as: Row.self), UnsafeRawPointer(bottom + 4).loadUnaligned(as: Row.self))
-            for v in 0..<n {
-                let cells = v < 4 ? Vector(lowHalf: phase(rows.0, v), highHalf: phase(rows.2, v))
-                                  : Vector(lowHalf: phase(rows.1, v - 4), highHalf: phase(rows.3, v - 4))
-                store(cells, gathered + (u * n + v) * Self.lanes)
+    func gatherTileRows<R: TileRowShape>(_: R.Type, _ n: Int, _ plane: UnsafePointer<Float>, _ laneInput: InlineArray<16, Int>,
+                                         into gathered: UnsafeMutablePointer<Float>) {
+        for q in 0..<(Self.lanes / R.tiles) {
+            let origin = plane + laneInput[q * R.tiles], lanes = gathered + q * R.tiles
+            for u in 0..<n {
+                let row = origin + u * paddedWidth
+                let near = UnsafeRawPointer(row).loadUnaligned(as: R.Segment.self)
+                let far = UnsafeRawPointer(row + 4).loadUnaligned(as: R.Segment.self)
+                for v in 0..<n {
+                    UnsafeMutableRawPointer(lanes + (u * n + v) * Self.lanes).storeBytes(
+                        of: v < 4 ? R.column(near, v) : R.column(far, v - 4), as: R.Column.self)
+                }
             }
         }
     }
 
-    /// The inverse for the outputs: each output row of the two tile rows as 32 contiguous floats.
+    /// The inverse for the outputs: each output row of a tile row written as one vector.
     @inline(__always)
-    func scatterTwoTileRows(_ tileOutput: UnsafePointer<Float>, _ first: UnsafeMutablePointer<Float>, _ second: UnsafeMutablePointer<Float>) {
-        for a in 0..<4 {
-            let columns = (load(tileOutput + (a * 4) * Self.lanes), load(tileOutput + (a * 4 + 1) * Self.lanes),
-                           load(tileOutput + (a * 4 + 2) * Self.lanes), load(tileOutput + (a * 4 + 3) * Self.lanes))
-            for h in 0..<2 {
-                let half = 8 * h, origin = h == 0 ? first : second
-                var row = SIMD32<Float>()
-                for i in 0..<8 {
-                    row[4 * i] = columns.0[half + i]
-                    row[4 * i + 1] = columns.1[half + i]
-                    row[4 * i + 2] = columns.2[half + i]
-                    row[4 * i + 3] = columns.3[half + i]
-                }
-                UnsafeMutableRawPointer(origin + a * outWidth).storeBytes(of: row, as: SIMD32<Float>.self)
+    func scatterTileRows<R: TileRowShape>(_: R.Type, _ tileOutput: UnsafePointer<Float>, _ plane: UnsafeMutablePointer<Float>,
+                                          _ laneOutput: InlineArray<16, Int>) {
+        for q in 0..<(Self.lanes / R.tiles) {
+            let origin = plane + laneOutput[q * R.tiles], lanes = tileOutput + q * R.tiles
+            for a in 0..<4 {
+                func column(_ k: Int) -> R.Column { UnsafeRawPointer(lanes + (a * 4 + k) * Self.lanes).loadUnaligned(as: R.Column.self) }
+                UnsafeMutableRawPointer(origin + a * outWidth).storeBytes(of: R.interleave(column(0), column(1), column(2), column(3)),
+                                                                          as: R.Segment.self)
             }
         }
     }
@@ -285,6 +282,71 @@ private func load(_ p: UnsafePointer<Float>) -> SIMD16<Float> { UnsafeRawPointer
 private func load(_ p: UnsafeMutablePointer<Float>) -> SIMD16<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self) }
 @inline(__always)
 private func store(_ value: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: value, as: SIMD16<Float>.self) }
+
+/// A tile row of 2, 4 or 8 tiles (4 output columns each) as vectors.
+protocol TileRowShape {
+    associatedtype Segment: SIMD where Segment.Scalar == Float
+    associatedtype Column: SIMD where Column.Scalar == Float
+    /// Tiles per row.
+    static var tiles: Int { get }
+    /// Cells v, v + 4, v + 8, ... of a row segment (v < 4): one per tile.
+    static func column(_ segment: Segment, _ v: Int) -> Column
+    /// The segment whose cell 4 i + k is column k's value i.
+    static func interleave(_ c0: Column, _ c1: Column, _ c2: Column, _ c3: Column) -> Segment
+}
+
+extension TileRowShape {
+    @inline(__always)
+    static func interleave(_ c0: Column, _ c1: Column, _ c2: Column, _ c3: Column) -> Segment {
+        var segment = Segment()
+        for i in 0..<tiles {
+            segment[4 * i] = c0[i]
+            segment[4 * i + 1] = c1[i]
+            segment[4 * i + 2] = c2[i]
+            segment[4 * i + 3] = c3[i]
+        }
+        return segment
+    }
+}
+
+enum EightTiles: TileRowShape {
+    static var tiles: Int { 8 }
+    @inline(__always)
+    static func column(_ s: SIMD32<Float>, _ v: Int) -> SIMD8<Float> {
+        switch v {
+        case 0: s.evenHalf.evenHalf
+        case 1: s.oddHalf.evenHalf
+        case 2: s.evenHalf.oddHalf
+        default: s.oddHalf.oddHalf
+        }
+    }
+}
+
+enum FourTiles: TileRowShape {
+    static var tiles: Int { 4 }
+    @inline(__always)
+    static func column(_ s: SIMD16<Float>, _ v: Int) -> SIMD4<Float> {
+        switch v {
+        case 0: s.evenHalf.evenHalf
+        case 1: s.oddHalf.evenHalf
+        case 2: s.evenHalf.oddHalf
+        default: s.oddHalf.oddHalf
+        }
+    }
+}
+
+enum TwoTiles: TileRowShape {
+    static var tiles: Int { 2 }
+    @inline(__always)
+    static func column(_ s: SIMD8<Float>, _ v: Int) -> SIMD2<Float> {
+        switch v {
+        case 0: s.evenHalf.evenHalf
+        case 1: s.oddHalf.evenHalf
+        case 2: s.evenHalf.oddHalf
+        default: s.oddHalf.oddHalf
+        }
+    }
+}
 
 /// The one-dimensional transforms of one F(4, r), written out with their common subexpressions;
 /// a test checks them against `WinogradMatrices`.

@@ -85,12 +85,14 @@ struct SIMDKernelsTests {
                       // Rows of eight tiles (two tile rows per block), and the same width with a clipped bottom.
                       (ConvolutionShape(channels: 5, height: 32, width: 32, outChannels: 7, kernel: 3, stride: 1, pad: 1), 2),
                       (ConvolutionShape(channels: 3, height: 32, width: 32, outChannels: 4, kernel: 5, stride: 1, pad: 2), 1),
-                      (ConvolutionShape(channels: 2, height: 30, width: 32, outChannels: 3, kernel: 3, stride: 1, pad: 1), 2)])
+                      (ConvolutionShape(channels: 2, height: 30, width: 32, outChannels: 3, kernel: 3, stride: 1, pad: 1), 2),
+                      // Rows of two tiles: blocks of four images, then a short block.
+                      (ConvolutionShape(channels: 4, height: 8, width: 8, outChannels: 6, kernel: 3, stride: 1, pad: 1), 5)])
     func winogradConvolutionMatchesTheSum(_ s: ConvolutionShape, images: Int) {
         let oh = s.height + 2 * s.pad - s.kernel + 1, ow = s.width + 2 * s.pad - s.kernel + 1
         let kernel = WinogradConvolution(channels: s.channels, height: s.height, width: s.width, outChannels: s.outChannels,
                                          outHeight: oh, outWidth: ow, kernel: s.kernel, pad: (s.pad, s.pad))
-        #expect(kernel.twoTileRows == (ow == 32 && oh % 8 == 0), "the vector gather serves whole rows of eight tiles")
+        #expect(kernel.vectorRows == ([8, 16, 32].contains(ow) && oh % 4 == 0), "the vector gather serves whole rows of 2, 4 or 8 tiles")
         let input = randomTensor([images, s.channels, s.height, s.width], seed: 1).data
         let weights = randomTensor([s.outChannels, s.channels * s.kernel * s.kernel], seed: 2).data
         let bias = randomTensor([s.outChannels], seed: 3).data
