@@ -33,7 +33,7 @@ extension Kernels {
                                     prepared: PreparedWeights.Slot? = nil) -> Tensor {
         let n = x.shape[0], imageSize = x.shape.count(from: 1), outputSize = outputShape.count(from: 1)
         let transform = { weights.data.withUnsafeBufferPointer { geometry.transformWeights($0.baseAddress!) } }
-        let packed = prepared?.packed(transform) ?? transform()
+        let packed = prepared?.packed(.winograd, transform) ?? transform()
         var output = Tensor(uninitialized: outputShape)
         withKernelPointers(x, packed, bias, &output) { xp, wp, bp, yp in
             Parallel.forEachWorker(n) { images in
@@ -63,7 +63,7 @@ extension Kernels {
         let k = geometry.kernelSize, p = oh * ow
         // Every group's tiles, one after another: group g's start at g * mg * k.
         let pack = { weights.data.withUnsafeBufferPointer { wb in (0..<groups).flatMap { geometry.packWeights(wb.baseAddress! + $0 * mg * k) } } }
-        let packed = prepared?.packed(pack) ?? pack()
+        let packed = prepared?.packed(.direct, pack) ?? pack()
         var output = Tensor(uninitialized: outputShape)
         withKernelPointers(x, packed, bias, &output) { xp, wp, bp, yp in
             Parallel.forEachWorker(n) { images in

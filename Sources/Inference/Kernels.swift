@@ -22,7 +22,7 @@ enum Kernels {
         let rows = x.shape.count(upTo: a.axis), k = x.shape.count(from: a.axis), n = a.numOutput
         let kernel = InnerProductKernel(inputs: k, outputs: n)
         let pack = { weights.data.withUnsafeBufferPointer { kernel.packWeights($0.baseAddress!, transposed: a.transpose) } }
-        let packed = prepared?.packed(pack) ?? pack()
+        let packed = prepared?.packed(.innerProduct, pack) ?? pack()
         var output = Tensor(uninitialized: outputShape)
         withKernelPointers(x, packed, bias, &output) { xp, wp, bp, yp in
             Parallel.forEachWorker(rows) { block in

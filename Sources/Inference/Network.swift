@@ -11,7 +11,7 @@ public struct Network: Sendable {
     /// Images `forward` runs through the whole net at a time: as many as keep the largest
     /// activation within 2 MiB (measured on ResNet-20: 25% more images/s than whole batches of 100).
     let imagesPerPass: Int
-    /// The graph's convolution weights as the kernels read them, made on first use.
+    /// The graph's convolution and inner-product weights as the kernels read them, made on first use.
     let preparedWeights = PreparedWeights()
 
     /// Checks shapes, attributes and parameters for the graph's declared input shapes.
@@ -61,8 +61,6 @@ public struct Network: Sendable {
         guard let output = values[graph.output] else { throw GraphError.undefinedValue(layer: "output", value: graph.output) }
         return output
     }
-
-
 
     /// The values a pass must hold just before node `index` to finish from there: those that node
     /// or a later one reads, and the graph's output once it exists.
@@ -180,22 +178,35 @@ public struct Network: Sendable {
     }
 }
 
-/// Weights rearranged for the convolution kernels, made once per layer and kept for the network's
+/// Weights rearranged for the convolution and inner-product kernels, made once per layer and kept for the network's
 /// lifetime: the graph's parameters never change (replacement parameters bypass it).
+/// A layer can be packed for more than one kernel (Winograd or direct, chosen by batch size), so
+/// each packing is kept under its own layout.
 final class PreparedWeights: @unchecked Sendable {
     private let lock = NSLock()
-    private var packed: [Int: [Float]] = [:]
+    private var packed: [Key: [Float]] = [:]
 
-    /// One node's entry.
+    /// How weights are laid out for a kernel.
+    enum Layout: Hashable {
+        case direct, winograd, innerProduct
+    }
+
+    private struct Key: Hashable {
+        let node: Int
+        let layout: Layout
+    }
+
+    /// One node's entries.
     struct Slot {
         let store: PreparedWeights
         let node: Int
 
-        /// The node's packed weights, made by `make` the first time.
-        func packed(_ make: () -> [Float]) -> [Float] {
-            if let packed = store.lock.withLock({ store.packed[node] }) { return packed }
+        /// The node's weights packed for `layout`, made by `make` the first time.
+        func packed(_ layout: Layout, _ make: () -> [Float]) -> [Float] {
+            let key = Key(node: node, layout: layout)
+            if let packed = store.lock.withLock({ store.packed[key] }) { return packed }
             let packed = make()
-            store.lock.withLock { store.packed[node] = packed }
+            store.lock.withLock { store.packed[key] = packed }
             return packed
         }
     }

@@ -26,6 +26,27 @@ import Testing
         return Graph(name: "branched", inputs: [GraphInput(name: "data", shape: [1, 2, 6, 6])], nodes: nodes, output: "prob")
     }
 
+    /// One network run at two batch sizes whose convolution kernels differ (Winograd for many
+    /// small images, direct for one): each keeps its own packing of the same weights.
+    @Test func aLayerPackedForTwoKernelsKeepsBoth() throws {
+        let conv = ConvolutionAttributes(numOutput: 64, kernel: Size2(square: 3), pad: Size2(square: 1))
+        let graph = Graph(name: "one conv", inputs: [GraphInput(name: "data", shape: [1, 64, 8, 8])],
+                          nodes: [Node(name: "conv", op: .convolution(conv), inputs: ["data"], outputs: ["conv"],
+                                       parameters: [randomTensor([64, 64, 3, 3], seed: 21), randomTensor([64], seed: 22)])],
+                          output: "conv")
+        if #available(macOS 26, *), VectorUnit.available {
+            #expect(Kernels.winogradGeometry([8, 64, 8, 8], conv, outputShape: [8, 64, 8, 8]) != nil)
+            #expect(Kernels.winogradGeometry([1, 64, 8, 8], conv, outputShape: [1, 64, 8, 8]) == nil)
+        }
+        let batch = randomTensor([8, 64, 8, 8], seed: 23)
+        let first = Tensor(shape: [1, 64, 8, 8], data: Array(batch.data[0..<(64 * 64)]))
+        let network = try Network(graph: graph)
+        let many = try network.forward(batch)
+        let one = try network.forward(first)
+        #expect(one.data == (try Network(graph: graph).forward(first)).data)
+        expectClose(one, Tensor(shape: [1, 64, 8, 8], data: Array(many.data[0..<(64 * 64)])), "one image against the batch's first")
+    }
+
     @Test func resumingAtEveryCutEqualsOnePass() throws {
         let network = try Network(graph: Self.branchedGraph())
         let input = randomTensor([3, 2, 6, 6], seed: 21)
