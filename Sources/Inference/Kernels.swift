@@ -354,28 +354,10 @@ enum Kernels {
     }
 
     static func eltwise(_ inputs: [Tensor], _ a: EltwiseAttributes) -> Tensor {
-        if a.operation == .sum {
-            // Caffe's order: zero, then add each coefficient times its input.
-            let coefficients = a.coefficients.isEmpty ? [Float](repeating: 1, count: inputs.count) : a.coefficients
-            var y = Tensor(uninitialized: inputs[0].shape)
-            y.data.withUnsafeMutableBufferPointer { out in
-                for (index, (input, coefficient)) in zip(inputs, coefficients).enumerated() {
-                    input.data.withUnsafeBufferPointer { x in
-                        switch (index == 0, coefficient == 1) {
-                        case (true, true): for i in out.indices { out[i] = 0 + x[i] }
-                        case (true, false): for i in out.indices { out[i] = 0 + coefficient * x[i] }
-                        case (false, true): for i in out.indices { out[i] += x[i] }
-                        case (false, false): for i in out.indices { out[i] += coefficient * x[i] }
-                        }
-                    }
-                }
-            }
-            return y
-        }
         var y = inputs[0]
         switch a.operation {
         case .sum:
-            break
+            return weightedSum(inputs, coefficients: a.coefficients.isEmpty ? [Float](repeating: 1, count: inputs.count) : a.coefficients)
         case .product:
             for input in inputs.dropFirst() {
                 for i in y.data.indices { y.data[i] *= input.data[i] }
@@ -383,6 +365,25 @@ enum Kernels {
         case .max:
             for input in inputs.dropFirst() {
                 for i in y.data.indices where input.data[i] > y.data[i] { y.data[i] = input.data[i] }
+            }
+        }
+        return y
+    }
+
+    /// Eltwise SUM in Caffe's order: zero, then add each coefficient times its input, written
+    /// into a new tensor in one pass per input.
+    static func weightedSum(_ inputs: [Tensor], coefficients: [Float]) -> Tensor {
+        var y = Tensor(uninitialized: inputs[0].shape)
+        y.data.withUnsafeMutableBufferPointer { out in
+            for (index, (input, coefficient)) in zip(inputs, coefficients).enumerated() {
+                input.data.withUnsafeBufferPointer { x in
+                    switch (index == 0, coefficient == 1) {
+                    case (true, true): for i in out.indices { out[i] = 0 + x[i] }
+                    case (true, false): for i in out.indices { out[i] = 0 + coefficient * x[i] }
+                    case (false, true): for i in out.indices { out[i] += x[i] }
+                    case (false, false): for i in out.indices { out[i] += coefficient * x[i] }
+                    }
+                }
             }
         }
         return y
