@@ -56,11 +56,13 @@ public struct WinogradConvolution: Sendable {
     /// Estimated time against the direct convolution's for `images` images at once, to decide
     /// which to use. Per sixteen tiles, vector multiply-adds: n² per channel pair here (plus the
     /// equivalent of ten input channels per product for its loop and stores, which dominate with
-    /// few channels), 16 r² per channel pair there. The overhead, per input channel: 16 n² scalar moves into lanes (2 n²
-    /// vector operations for two tile rows) and about 4 n² transform operations; per output
-    /// channel: about 10 n transform operations and 256 scalar moves out (32 vector operations). It weighs 2.5 times its count (fitted to ResNet-20's layers, where
-    /// the ratio measured 1.3, 0.7 and 0.44 for 16, 32 and 64 channels). Lanes left empty in the
-    /// last block (few tiles: one small image) cost as much as full ones.
+    /// few channels), 16 r² per channel pair there. The overhead, per input channel: 16 n² scalar
+    /// moves into lanes (2 n² vector operations for whole tile rows, see `vectorRows`) and about
+    /// 4 n² transform operations; per output channel: about 10 n transform operations and 256
+    /// scalar moves out (32 vector operations). It weighs 2.5 times its count (fitted to
+    /// ResNet-20's layers, where the ratio measured 1.3, 0.7 and 0.44 for 16, 32 and 64
+    /// channels). Lanes left empty in the last block (few tiles: one small image) cost as much as
+    /// full ones.
     public func costRatio(images: Int) -> Double {
         let n = Double(span), c = Double(channels), m = Double(outChannels)
         let moves = vectorRows ? (2 * n * n, 32.0) : (16 * n * n, 256.0)  // (per input channel, per output channel)
@@ -165,9 +167,9 @@ public struct WinogradConvolution: Sendable {
                     let plane = UnsafePointer(padded + c * paddedPlane)
                     if vectorRows, count == lanes {
                         switch tilesX {
-                        case 8: gatherTileRows(EightTiles.self, n, plane, laneInput, into: gathered)
-                        case 4: gatherTileRows(FourTiles.self, n, plane, laneInput, into: gathered)
-                        default: gatherTileRows(TwoTiles.self, n, plane, laneInput, into: gathered)
+                        case 8: gatherTileRows(SIMD32<Float>.self, n, plane, laneInput, into: gathered)
+                        case 4: gatherTileRows(SIMD16<Float>.self, n, plane, laneInput, into: gathered)
+                        default: gatherTileRows(SIMD8<Float>.self, n, plane, laneInput, into: gathered)
                         }
                     } else {
                         for lane in 0..<count {
@@ -207,9 +209,9 @@ public struct WinogradConvolution: Sendable {
                     let plane = output + m * outPlane
                     if vectorRows, count == lanes {
                         switch tilesX {
-                        case 8: scatterTileRows(EightTiles.self, tileOutput, plane, laneOutput)
-                        case 4: scatterTileRows(FourTiles.self, tileOutput, plane, laneOutput)
-                        default: scatterTileRows(TwoTiles.self, tileOutput, plane, laneOutput)
+                        case 8: scatterTileRows(SIMD32<Float>.self, tileOutput, plane, laneOutput)
+                        case 4: scatterTileRows(SIMD16<Float>.self, tileOutput, plane, laneOutput)
+                        default: scatterTileRows(SIMD8<Float>.self, tileOutput, plane, laneOutput)
                         }
                         continue
                     }
@@ -231,20 +233,21 @@ public struct WinogradConvolution: Sendable {
         }
     }
 
-    /// gathered[u][v][lane] for a block of whole tile rows: input row u of each tile row read as
-    /// two vectors (at columns 0 and 4), split by column mod 4 into one value per tile.
+    /// gathered[u][v][lane] for a block of whole tile rows, each `Segment` wide: input row u of
+    /// each tile row read as two vectors (at columns 0 and 4), split by column mod 4.
     @inline(__always)
-    func gatherTileRows<R: TileRowShape>(_: R.Type, _ n: Int, _ plane: UnsafePointer<Float>, _ laneInput: InlineArray<16, Int>,
-                                         into gathered: UnsafeMutablePointer<Float>) {
-        for q in 0..<(Self.lanes / R.tiles) {
-            let origin = plane + laneInput[q * R.tiles], lanes = gathered + q * R.tiles
+    func gatherTileRows<Segment: Deinterleaving>(_: Segment.Type, _ n: Int, _ plane: UnsafePointer<Float>, _ laneInput: InlineArray<16, Int>,
+                                                 into gathered: UnsafeMutablePointer<Float>) where Segment.Half: Deinterleaving {
+        let tiles = Segment.scalarCount / 4
+        for q in 0..<(Self.lanes / tiles) {
+            let origin = plane + laneInput[q * tiles], lanes = gathered + q * tiles
             for u in 0..<n {
                 let row = origin + u * paddedWidth
-                let near = UnsafeRawPointer(row).loadUnaligned(as: R.Segment.self)
-                let far = UnsafeRawPointer(row + 4).loadUnaligned(as: R.Segment.self)
+                let near = UnsafeRawPointer(row).loadUnaligned(as: Segment.self)
+                let far = UnsafeRawPointer(row + 4).loadUnaligned(as: Segment.self)
                 for v in 0..<n {
                     UnsafeMutableRawPointer(lanes + (u * n + v) * Self.lanes).storeBytes(
-                        of: v < 4 ? R.column(near, v) : R.column(far, v - 4), as: R.Column.self)
+                        of: v < 4 ? tileColumn(near, v) : tileColumn(far, v - 4), as: Segment.Half.Half.self)
                 }
             }
         }
@@ -252,14 +255,17 @@ public struct WinogradConvolution: Sendable {
 
     /// The inverse for the outputs: each output row of a tile row written as one vector.
     @inline(__always)
-    func scatterTileRows<R: TileRowShape>(_: R.Type, _ tileOutput: UnsafePointer<Float>, _ plane: UnsafeMutablePointer<Float>,
-                                          _ laneOutput: InlineArray<16, Int>) {
-        for q in 0..<(Self.lanes / R.tiles) {
-            let origin = plane + laneOutput[q * R.tiles], lanes = tileOutput + q * R.tiles
+    func scatterTileRows<Segment: Deinterleaving>(_: Segment.Type, _ tileOutput: UnsafePointer<Float>, _ plane: UnsafeMutablePointer<Float>,
+                                                  _ laneOutput: InlineArray<16, Int>) where Segment.Half: Deinterleaving {
+        let tiles = Segment.scalarCount / 4
+        for q in 0..<(Self.lanes / tiles) {
+            let origin = plane + laneOutput[q * tiles], lanes = tileOutput + q * tiles
             for a in 0..<4 {
-                func column(_ k: Int) -> R.Column { UnsafeRawPointer(lanes + (a * 4 + k) * Self.lanes).loadUnaligned(as: R.Column.self) }
-                UnsafeMutableRawPointer(origin + a * outWidth).storeBytes(of: R.interleave(column(0), column(1), column(2), column(3)),
-                                                                          as: R.Segment.self)
+                func column(_ k: Int) -> Segment.Half.Half {
+                    UnsafeRawPointer(lanes + (a * 4 + k) * Self.lanes).loadUnaligned(as: Segment.Half.Half.self)
+                }
+                let row: Segment = interleaveTileColumns(column(0), column(1), column(2), column(3))
+                UnsafeMutableRawPointer(origin + a * outWidth).storeBytes(of: row, as: Segment.self)
             }
         }
     }
@@ -283,69 +289,43 @@ private func load(_ p: UnsafeMutablePointer<Float>) -> SIMD16<Float> { UnsafeRaw
 @inline(__always)
 private func store(_ value: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: value, as: SIMD16<Float>.self) }
 
-/// A tile row of 2, 4 or 8 tiles (4 output columns each) as vectors.
-protocol TileRowShape {
-    associatedtype Segment: SIMD where Segment.Scalar == Float
-    associatedtype Column: SIMD where Column.Scalar == Float
-    /// Tiles per row.
-    static var tiles: Int { get }
-    /// Cells v, v + 4, v + 8, ... of a row segment (v < 4): one per tile.
-    static func column(_ segment: Segment, _ v: Int) -> Column
-    /// The segment whose cell 4 i + k is column k's value i.
-    static func interleave(_ c0: Column, _ c1: Column, _ c2: Column, _ c3: Column) -> Segment
+/// A vector that splits into its even- and odd-indexed halves: the standard library's
+/// `evenHalf` and `oddHalf`, which no standard protocol states.
+protocol Deinterleaving: SIMD where Scalar == Float {
+    associatedtype Half: SIMD where Half.Scalar == Float
+    var evenHalf: Half { get }
+    var oddHalf: Half { get }
 }
 
-extension TileRowShape {
-    @inline(__always)
-    static func interleave(_ c0: Column, _ c1: Column, _ c2: Column, _ c3: Column) -> Segment {
-        var segment = Segment()
-        for i in 0..<tiles {
-            segment[4 * i] = c0[i]
-            segment[4 * i + 1] = c1[i]
-            segment[4 * i + 2] = c2[i]
-            segment[4 * i + 3] = c3[i]
-        }
-        return segment
+extension SIMD32: Deinterleaving where Scalar == Float {}
+extension SIMD16: Deinterleaving where Scalar == Float {}
+extension SIMD8: Deinterleaving where Scalar == Float {}
+extension SIMD4: Deinterleaving where Scalar == Float {}
+
+/// A row segment of a tile row (2, 4 or 8 tiles of 4 columns: 8, 16 or 32 floats), split into
+/// its columns v, v + 4, v + 8, ... (v < 4): one value per tile.
+@inline(__always)
+func tileColumn<Segment: Deinterleaving>(_ segment: Segment, _ v: Int) -> Segment.Half.Half where Segment.Half: Deinterleaving {
+    switch v {
+    case 0: segment.evenHalf.evenHalf
+    case 1: segment.oddHalf.evenHalf
+    case 2: segment.evenHalf.oddHalf
+    default: segment.oddHalf.oddHalf
     }
 }
 
-enum EightTiles: TileRowShape {
-    static var tiles: Int { 8 }
-    @inline(__always)
-    static func column(_ s: SIMD32<Float>, _ v: Int) -> SIMD8<Float> {
-        switch v {
-        case 0: s.evenHalf.evenHalf
-        case 1: s.oddHalf.evenHalf
-        case 2: s.evenHalf.oddHalf
-        default: s.oddHalf.oddHalf
-        }
+/// The inverse of `tileColumn`: the segment whose cell 4 i + k is `columns` k's value i.
+@inline(__always)
+func interleaveTileColumns<Segment: Deinterleaving>(_ c0: Segment.Half.Half, _ c1: Segment.Half.Half, _ c2: Segment.Half.Half,
+                                                    _ c3: Segment.Half.Half) -> Segment where Segment.Half: Deinterleaving {
+    var segment = Segment()
+    for i in 0..<(Segment.scalarCount / 4) {
+        segment[4 * i] = c0[i]
+        segment[4 * i + 1] = c1[i]
+        segment[4 * i + 2] = c2[i]
+        segment[4 * i + 3] = c3[i]
     }
-}
-
-enum FourTiles: TileRowShape {
-    static var tiles: Int { 4 }
-    @inline(__always)
-    static func column(_ s: SIMD16<Float>, _ v: Int) -> SIMD4<Float> {
-        switch v {
-        case 0: s.evenHalf.evenHalf
-        case 1: s.oddHalf.evenHalf
-        case 2: s.evenHalf.oddHalf
-        default: s.oddHalf.oddHalf
-        }
-    }
-}
-
-enum TwoTiles: TileRowShape {
-    static var tiles: Int { 2 }
-    @inline(__always)
-    static func column(_ s: SIMD8<Float>, _ v: Int) -> SIMD2<Float> {
-        switch v {
-        case 0: s.evenHalf.evenHalf
-        case 1: s.oddHalf.evenHalf
-        case 2: s.evenHalf.oddHalf
-        default: s.oddHalf.oddHalf
-        }
-    }
+    return segment
 }
 
 /// The one-dimensional transforms of one F(4, r), written out with their common subexpressions;
