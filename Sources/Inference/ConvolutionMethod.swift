@@ -19,14 +19,28 @@ public struct EngineOptions: Sendable, Equatable {
     /// How convolutions are computed; `winograd` and `direct` become `gemm` where the CPU lacks
     /// the register kernels.
     public var convolution: ConvolutionMethod {
-        didSet { if convolution != .gemm, !VectorUnit.available { convolution = .gemm } }
+        didSet { if convolution != .gemm, !vectorKernels { convolution = .gemm } }
     }
     /// OpenBLAS threads per GEMM call. The engine spreads batches over the cores itself, so one
     /// thread per call is the default.
     public var blasThreads: Int
+    /// Whether the vector kernels run (convolution, inner product, pooling, LRN) where the CPU has
+    /// them; false runs the portable kernels everywhere, as on a CPU without AVX2 and FMA.
+    public var vectorKernels: Bool {
+        didSet {
+            if !VectorUnit.available { vectorKernels = false }
+            if !vectorKernels { convolution = .gemm }
+        }
+    }
 
-    public init(convolution: ConvolutionMethod = .preferred, blasThreads: Int = 1) {
-        self.convolution = convolution != .gemm && !VectorUnit.available ? .gemm : convolution
+    /// - Parameters:
+    ///   - convolution: how convolutions are computed.
+    ///   - blasThreads: OpenBLAS threads per GEMM call.
+    ///   - vectorKernels: false runs the portable kernels (and `gemm` convolutions) even where the
+    ///     CPU has the vector unit.
+    public init(convolution: ConvolutionMethod = .preferred, blasThreads: Int = 1, vectorKernels: Bool = true) {
+        self.vectorKernels = vectorKernels && VectorUnit.available
+        self.convolution = convolution != .gemm && !self.vectorKernels ? .gemm : convolution
         self.blasThreads = max(1, blasThreads)
     }
 

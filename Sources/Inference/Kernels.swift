@@ -7,8 +7,8 @@ import TensorGraph
 /// with Caffe's; convolution and inner-product sums differ from Caffe's only in summation order.
 enum Kernels {
     static func innerProduct(_ x: Tensor, _ a: InnerProductAttributes, weights: Tensor, bias: Tensor?, outputShape: Shape,
-                             prepared: PreparedWeights.Slot? = nil) -> Tensor {
-        if #available(macOS 26, *), VectorUnit.available {
+                             prepared: PreparedWeights.Slot? = nil, vectorUnit: Bool = VectorUnit.available) -> Tensor {
+        if #available(macOS 26, *), vectorUnit, VectorUnit.available {
             return vectorInnerProduct(x, a, weights: weights, bias: bias, outputShape: outputShape, prepared: prepared)
         }
         return blasInnerProduct(x, a, weights: weights, bias: bias, outputShape: outputShape)
@@ -69,8 +69,8 @@ enum Kernels {
         return output
     }
 
-    static func pooling(_ x: Tensor, _ a: PoolingAttributes, outputShape: Shape) -> Tensor {
-        if #available(macOS 26, *), VectorUnit.available {
+    static func pooling(_ x: Tensor, _ a: PoolingAttributes, outputShape: Shape, vectorUnit: Bool = VectorUnit.available) -> Tensor {
+        if #available(macOS 26, *), vectorUnit, VectorUnit.available {
             return vectorPooling(x, a, outputShape: outputShape)
         }
         return scalarPooling(x, a, outputShape: outputShape)

@@ -139,9 +139,9 @@ public struct Network: Sendable {
                                         method: options.convolution, prepared: prepared)]
         case let .innerProduct(a):
             return [Kernels.innerProduct(inputs[0], a, weights: p[0], bias: a.biasTerm ? p[1] : nil, outputShape: outputShapes[0],
-                                         prepared: prepared)]
+                                         prepared: prepared, vectorUnit: options.vectorKernels)]
         case let .pooling(a):
-            return [Kernels.pooling(inputs[0], a, outputShape: outputShapes[0])]
+            return [Kernels.pooling(inputs[0], a, outputShape: outputShapes[0], vectorUnit: options.vectorKernels)]
         case let .relu(a):
             return inPlace { Kernels.relu(&$0, negativeSlope: a.negativeSlope) }
         case .sigmoid:
@@ -159,7 +159,7 @@ public struct Network: Sendable {
         case let .softmax(a):
             return [Kernels.softmax(inputs[0], axis: a.axis)]
         case let .lrn(a):
-            return [Kernels.lrn(inputs[0], a)]
+            return [Kernels.lrn(inputs[0], a, vectorUnit: options.vectorKernels)]
         case .dropout:
             return [inputs[0]]
         case .flatten:

@@ -22,4 +22,17 @@ struct CaffeAgreementTests {
         #expect(report.result.total == reference.total)
         #expect(report.result.correct == reference.correct, "Caffe: \(reference.correct)/\(reference.total)")
     }
+
+    /// The same with the vector kernels switched off: what a CPU without AVX2 and FMA runs
+    /// (im2col + OpenBLAS convolutions, BLAS inner products, scalar pooling and LRN).
+    @Test(arguments: references)
+    func portableKernelsCountAsCaffe(_ reference: CaffeReference) throws {
+        let request = try EvaluationRequest(
+            model: ModelSource(net: reference.netURL, weights: reference.weightsURL, meanFile: reference.meanFile),
+            data: reference.dataURL, engine: EngineOptions(vectorKernels: false))
+        #expect(request.engine.convolution == .gemm)
+        let report = try Evaluation.run(request)
+        #expect(report.result.total == reference.total)
+        #expect(report.result.correct == reference.correct, "Caffe: \(reference.correct)/\(reference.total)")
+    }
 }
