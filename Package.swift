@@ -44,6 +44,11 @@ let package = Package(
             name: "CImageCodecs",
             linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
 
+        // The integer datapath's kernels: byte dot products (AVX-512 VNNI, AVX2), requantization and
+        // pooling, in C for the intrinsics; each compiled for its instructions by a target attribute
+        // and chosen at run time.
+        .target(name: "CIntegerKernels"),
+
         .target(name: "TensorGraph"),
         .target(
             name: "CaffeFormat",
@@ -57,7 +62,7 @@ let package = Package(
         .target(name: "BitPacking"),
         .target(name: "Quantization", dependencies: ["TensorGraph"]),
         .target(name: "PackedFormat", dependencies: ["TensorGraph", "BitPacking", "Quantization"]),
-        .target(name: "IntegerDatapath", dependencies: ["TensorGraph", "Quantization", "Inference"]),
+        .target(name: "IntegerDatapath", dependencies: ["TensorGraph", "Quantization", "Inference", "CIntegerKernels"]),
         .target(
             name: "Datasets",
             dependencies: ["TensorGraph", "CZlib", "CLMDB", "CLevelDB", "CImageCodecs",

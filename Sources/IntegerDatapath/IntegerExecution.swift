@@ -1,3 +1,4 @@
+import CIntegerKernels
 import Foundation
 import Inference
 import Quantization
@@ -12,13 +13,31 @@ extension IntegerProgram {
         public var layers: [RequantizationStatistics]
     }
 
-    /// How Convolution and InnerProduct sums are computed; both give the same integers.
-    public enum Arithmetic: Sendable, CaseIterable {
-        /// The engine's float kernels wherever the layer's bound makes them exact (`bound ≤ 2^24`),
-        /// 32- or 64-bit integer loops elsewhere.
+    /// How Convolution and InnerProduct sums are computed; all give the same integers.
+    public enum Arithmetic: Sendable, Hashable {
+        /// The CPU's byte dot products (its fastest `DotProductUnit`) where a layer's inputs and
+        /// weights fit 8 bits and its sums 32; otherwise as `floatKernels`.
         case fastest
+        /// One unit's byte dot products where they give a layer's sums, otherwise as
+        /// `floatKernels` (to test every unit the CPU has).
+        case dotProducts(DotProductUnit)
+        /// The engine's float kernels wherever the layer's bound makes them exact (`bound < 2^22`),
+        /// 32- or 64-bit integer loops elsewhere.
+        case floatKernels
         /// Integer loops everywhere: the spec's arithmetic written out, for verification.
         case integer
+
+        /// The dot-product unit this arithmetic uses where a layer allows it.
+        var dotProductUnit: DotProductUnit? {
+            switch self {
+            case .fastest: DotProductUnit.available.first
+            case let .dotProducts(unit): unit
+            case .floatKernels, .integer: nil
+            }
+        }
+
+        /// Whether the engine's float kernels may compute sums they hold exactly.
+        var usesFloatKernels: Bool { self != .integer }
     }
 
     /// Images a worker runs through the layers together.
@@ -154,7 +173,7 @@ extension IntegerProgram {
                 slots[s.output] = sum(s, slots, statistics: &statistics[requantizing])
                 requantizing += 1
             case let .pool(p):
-                slots[p.output] = imageByImage(slots[p.input]) { pool(p, $0) }
+                slots[p.output] = pool(p, slots[p.input], batch: batch)
             case let .normalization(n):
                 slots[n.output] = imageByImage(slots[n.input]) { normalize(n, $0, statistics: &statistics[requantizing]) }
                 requantizing += 1
@@ -168,10 +187,13 @@ extension IntegerProgram {
 
     /// `formats/datapath/SPEC.md` section 4, for `batch` images.
     func dense(_ d: Dense, _ x: [Int32], batch: Int, arithmetic: Arithmetic, statistics: inout RequantizationStatistics) -> [Int32] {
+        if let unit = arithmetic.dotProductUnit, let layer = d.bytes, layer.runs(on: unit) {
+            return byteDense(d, layer, x, batch: batch, unit: unit, statistics: &statistics)
+        }
         let channels = d.outputShape[1]
         let positions = d.outputShape.count(from: 2)
         var y = [Int32](repeating: 0, count: batch * channels * positions)
-        if arithmetic == .fastest, let node = d.exactInFloat {
+        if arithmetic.usesFloatKernels, let node = d.exactInFloat {
             var inputShape = d.inputShape, outputShape = d.outputShape
             inputShape[0] = batch
             outputShape[0] = batch
@@ -360,9 +382,9 @@ extension IntegerProgram {
         return y
     }
 
-    /// `formats/datapath/SPEC.md` section 5, for one image.
-    func pool(_ p: Pool, _ x: [Int32]) -> [Int32] {
-        let (c, h, w) = (p.inputShape[1], p.inputShape[2], p.inputShape[3])
+    /// `formats/datapath/SPEC.md` section 5, for `batch` images (every plane pools alone).
+    func pool(_ p: Pool, _ x: [Int32], batch: Int) -> [Int32] {
+        let (c, h, w) = (batch * p.inputShape[1], p.inputShape[2], p.inputShape[3])
         let (oh, ow) = (p.outputShape[2], p.outputShape[3])
         let (kernel, stride, pad) = p.attributes.window(height: h, width: w)
         let average = p.attributes.method == .average
@@ -371,29 +393,11 @@ extension IntegerProgram {
             let y0 = index / ow * stride.h - pad.h, x0 = index % ow * stride.w - pad.w
             return Self.reciprocal((min(y0 + kernel.h, h + pad.h) - y0) * (min(x0 + kernel.w, w + pad.w) - x0))
         } : []
+        var columns = [Int64](repeating: 0, count: 2 * w)
         return [Int32](unsafeUninitializedCapacity: c * oh * ow) { y, initialized in
-            x.withUnsafeBufferPointer { x in
-                for plane in 0..<c {
-                    let input = x.baseAddress! + plane * h * w
-                    for oy in 0..<oh {
-                        let y0 = oy * stride.h - pad.h
-                        let rows = max(y0, 0)..<min(y0 + kernel.h, h)
-                        for ox in 0..<ow {
-                            let x0 = ox * stride.w - pad.w
-                            let columns = max(x0, 0)..<min(x0 + kernel.w, w)
-                            let out = (plane * oh + oy) * ow + ox
-                            if average {
-                                var sum: Int64 = 0
-                                for iy in rows { for ix in columns { sum += Int64(input[iy * w + ix]) } }
-                                y[out] = Int32(Self.shiftRounding(sum * reciprocals[oy * ow + ox], by: Self.reciprocalBits))
-                            } else {
-                                var best = Int32.min
-                                for iy in rows { for ix in columns { best = max(best, input[iy * w + ix]) } }
-                                y[out] = best
-                            }
-                        }
-                    }
-                }
+            reciprocals.withUnsafeBufferPointer { reciprocals in
+                bmq_pool(x, Int32(c), Int32(h), Int32(w), Int32(kernel.h), Int32(kernel.w), Int32(stride.h), Int32(stride.w),
+                         Int32(pad.h), Int32(pad.w), Int32(oh), Int32(ow), average ? reciprocals.baseAddress : nil, y.baseAddress!, &columns)
             }
             initialized = c * oh * ow
         }

@@ -96,6 +96,8 @@ public struct IntegerProgram: Sendable {
         /// exactly (up to 2^24), so any summation order gives the integer sum, which then converts
         /// to an integer by adding 1.5 × 2^23 (nil for wider bounds).
         var exactInFloat: Node?
+        /// The layer's form for the byte dot products (nil where they cannot give its sums).
+        var bytes: ByteLayer?
     }
 
     struct Sum: Sendable {
@@ -379,10 +381,12 @@ public struct IntegerProgram: Sendable {
             floatNode.parameters = [Tensor(shape: node.parameters[0].shape, data: weights.map(Float.init))]
             exactInFloat = floatNode
         }
-        return Dense(layer: node.name, input: input, output: output, convolution: convolution, inputShape: inputShape,
-                     outputShape: outputShape, weights: weights, bias: bias, shift: accumulatorFraction - format.fraction,
-                     format: format, accumulatorFraction: accumulatorFraction, inputFraction: inputFormat.fraction, bound: bound,
-                     node: node, inputFormat: inputFormat, fusedReLU: fusedReLU, exactInFloat: exactInFloat)
+        var dense = Dense(layer: node.name, input: input, output: output, convolution: convolution, inputShape: inputShape,
+                          outputShape: outputShape, weights: weights, bias: bias, shift: accumulatorFraction - format.fraction,
+                          format: format, accumulatorFraction: accumulatorFraction, inputFraction: inputFormat.fraction, bound: bound,
+                          node: node, inputFormat: inputFormat, fusedReLU: fusedReLU, exactInFloat: exactInFloat)
+        dense.bytes = ByteLayer(dense)
+        return dense
     }
 
     /// Fractional bits of the LRN factor table's entries.

@@ -34,7 +34,8 @@ struct Bench: ParsableCommand {
     func run() throws {
         var evaluation = try commandLineRequest { try EvaluationRequest(
             model: try model.source, data: dataOptions.dataURL, dataFormat: dataOptions.dataFormat,
-            limit: dataOptions.limit, batchSize: dataOptions.batchSize, activationCalibration: try calibration.request) }
+            limit: dataOptions.limit, batchSize: dataOptions.batchSize,
+            datapath: datapath.contains(.integer) ? .integer : .float, activationCalibration: try calibration.request) }
         let engines = (convolution.isEmpty ? [ConvolutionMethod.preferred] : convolution)
             .map { EngineOptions(convolution: $0, blasThreads: blasThreads ?? 1) }
         let request = try BenchmarkRequest(evaluation: evaluation, runs: runs, engines: engines, datapaths: datapath.isEmpty ? [.float] : datapath)

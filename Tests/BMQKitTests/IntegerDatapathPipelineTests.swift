@@ -34,8 +34,8 @@ import Testing
         #expect(report.plan?.activations == integer.formats)
     }
 
-    /// The fast arithmetic (the engine's float kernels where the bound makes them exact) and the
-    /// integer loops agree on every score and statistic: cifar10_full (MAX and AVE pooling, LRN)
+    /// The fast arithmetics (the CPU's byte dot products, the engine's float kernels where the
+    /// bound makes them exact) and the integer loops agree on every score and statistic: cifar10_full (MAX and AVE pooling, LRN)
     /// and ResNet-20 (strided convolutions, residual sums), 5-bit weights, 8-bit activations.
     @Test(arguments: [
         ("models/cifar10-full-everpeace/cifar10_full_train_test.prototxt", "models/cifar10-full-everpeace/cifar10_full_iter_70000.caffemodel"),
@@ -55,11 +55,14 @@ import Testing
         let inputs = images.batch(0..<images.count, preprocessing: preprocessing).data.map { Int32(formats.input.quantize($0)) }
         let exactInFloat = program.steps.filter { if case let .dense(d) = $0 { d.exactInFloat != nil } else { false } }
         #expect(!exactInFloat.isEmpty, "no layer takes the float kernels")
-        let fast = try program.run(inputs, count: images.count, arithmetic: .fastest)
         let integer = try program.run(inputs, count: images.count, arithmetic: .integer)
-        #expect(fast.scores == integer.scores)
-        #expect(fast.layers == integer.layers)
-        #expect(program.trace(Array(inputs[0..<program.inputCount]), arithmetic: .fastest)
-                == program.trace(Array(inputs[0..<program.inputCount]), arithmetic: .integer))
+        let first = Array(inputs[0..<program.inputCount])
+        let reference = program.trace(first, arithmetic: .integer)
+        for arithmetic in [.fastest, .floatKernels] + DotProductUnit.available.map(IntegerProgram.Arithmetic.dotProducts) {
+            let fast = try program.run(inputs, count: images.count, arithmetic: arithmetic)
+            #expect(fast.scores == integer.scores, "\(arithmetic)")
+            #expect(fast.layers == integer.layers, "\(arithmetic)")
+            #expect(program.trace(first, arithmetic: arithmetic) == reference, "\(arithmetic)")
+        }
     }
 }

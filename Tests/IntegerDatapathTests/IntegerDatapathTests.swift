@@ -148,6 +148,71 @@ import Testing
         #expect((run.layers[0].bound > Int64(Int32.max)) == (inputBits == 28))
     }
 
+    /// Every arithmetic gives the integer loops' scores, traced values and statistics: the CPU's
+    /// byte dot products (each unit it has), the float kernels and the default. The net has a
+    /// stride-1 convolution (the direct byte kernel) from signed inputs, a stride-2 one (im2col
+    /// patches) from a fused ReLU's unsigned outputs, MAX and AVE pooling and an inner product
+    /// over a batch whose size fills no vector; widths and channel counts leave remainders in
+    /// every tiling. Narrow weights suit every unit; 8-bit weights break AVX2's 16-bit pairs,
+    /// which must then decline the layer.
+    @Test(arguments: [("5_1_1_0", 11, 9, 4), ("5_1_1_0", 7, 33, 13), ("8_0_0", 5, 70, 7)])
+    func everyArithmeticGivesTheSameIntegers(patternLabel: String, height: Int, width: Int, channels: Int) throws {
+        let pattern = try BitPattern(parsing: patternLabel)
+        var generator = SeededGenerator(seed: UInt64(height * width))
+        let values = pattern.magnitudes.map(Float.init)
+        func weights(_ shape: Shape) -> Tensor {
+            Tensor(shape: shape, data: (0..<shape.count).map { _ in
+                values.randomElement(using: &generator)! * (Bool.random(using: &generator) ? 1 : -1)
+            })
+        }
+        func bias(_ count: Int) -> Tensor { Tensor(shape: [count], data: (0..<count).map { _ in Float.random(in: -1...1, using: &generator) }) }
+        let graph = Graph(
+            name: "bytes", inputs: [GraphInput(name: "data", shape: [1, 3, height, width])],
+            nodes: [
+                Node(name: "conv1", op: .convolution(ConvolutionAttributes(numOutput: channels, kernel: Size2(square: 3), pad: Size2(square: 1))),
+                     inputs: ["data"], outputs: ["conv1"], parameters: [weights([channels, 3, 3, 3]), bias(channels)]),
+                Node(name: "relu1", op: .relu(ReLUAttributes()), inputs: ["conv1"], outputs: ["conv1"]),
+                Node(name: "conv2", op: .convolution(ConvolutionAttributes(numOutput: 5, kernel: Size2(square: 3), stride: Size2(square: 2),
+                                                                           pad: Size2(square: 1))),
+                     inputs: ["conv1"], outputs: ["conv2"], parameters: [weights([5, channels, 3, 3]), bias(5)]),
+                Node(name: "pool1", op: .pooling(PoolingAttributes(method: .max, kernel: Size2(square: 3), stride: Size2(square: 2))),
+                     inputs: ["conv2"], outputs: ["pool1"]),
+                Node(name: "pool2", op: .pooling(PoolingAttributes(method: .average, kernel: Size2(square: 2), stride: Size2(square: 1), pad: Size2(square: 1))),
+                     inputs: ["pool1"], outputs: ["pool2"]),
+                Node(name: "ip", op: .innerProduct(InnerProductAttributes(numOutput: 6)), inputs: ["pool2"], outputs: ["ip"]),
+            ],
+            output: "ip")
+        let shapes = try ShapeInference.infer(graph, checkParameters: false)
+        let ipInputs = try #require(shapes.valueShapes["pool2"]).count(from: 1)
+        var complete = graph
+        complete.nodes[5].parameters = [weights([6, ipInputs]), bias(6)]
+        let plan = QuantizationPlan(rounding: .nearest, entries: ["conv1", "conv2", "ip"].map { .init(layer: $0, weights: .pattern(pattern)) })
+        // Few fraction bits in the outputs, so that some values saturate.
+        let formats = ActivationFormats(input: FixedPointFormat(bits: 8, fraction: 5, signed: true), layers: [
+            "conv1": FixedPointFormat(bits: 8, fraction: 3, signed: true), "conv2": FixedPointFormat(bits: 8, fraction: 3, signed: true),
+            "ip": FixedPointFormat(bits: 12, fraction: 2, signed: true),
+        ])
+        let program = try IntegerProgram(graph: complete, plan: plan, formats: formats)
+        let byteLayers = program.steps.compactMap { step -> IntegerProgram.ByteLayer? in if case let .dense(d) = step { d.bytes } else { nil } }
+        #expect(byteLayers.count == 3, "every layer takes the byte kernels")
+        #expect(byteLayers.map(\.direct) == [true, false, false])
+        #expect(byteLayers.allSatisfy(\.pairsFitSixteenBits) == (pattern.totalBits <= 5))
+
+        let images = 7
+        let inputs = (0..<(images * program.inputCount)).map { _ in Int32.random(in: -128...127, using: &generator) }
+        let reference = try program.run(inputs, count: images, arithmetic: .integer)
+        #expect(reference.layers.contains { $0.saturated > 0 }, "no value saturates")
+        let arithmetics: [IntegerProgram.Arithmetic] = [.fastest, .floatKernels] + DotProductUnit.available.map { .dotProducts($0) }
+        for arithmetic in arithmetics {
+            let run = try program.run(inputs, count: images, arithmetic: arithmetic)
+            #expect(run.scores == reference.scores, "\(arithmetic)")
+            #expect(run.layers == reference.layers, "\(arithmetic)")
+            let first = Array(inputs[0..<program.inputCount])
+            #expect(program.trace(first, arithmetic: arithmetic) == program.trace(first, arithmetic: .integer), "\(arithmetic)")
+        }
+        if DotProductUnit.available.isEmpty { print("note: this CPU has no byte dot-product unit; only the portable arithmetics ran") }
+    }
+
     /// Two branches with different formats summed by an Eltwise with a fused ReLU, checked against
     /// the spec's rule in Double.
     @Test func eltwiseSumAlignsItsInputs() throws {

@@ -1,0 +1,471 @@
+// The integer datapath's kernels: byte dot products (u8 activations, offset into 0...255, times s8
+// weights, summed in 32 bits), requantization and pooling. Each unit's kernel is compiled for its
+// instructions by a target attribute and chosen at run time, so the rest of the build needs no
+// special flags; the requantization and pooling loops are plain C the compiler vectorises.
+#include "bmq_integer_kernels.h"
+
+#include <string.h>
+
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+#define BMQ_X86 1
+#include <immintrin.h>
+#endif
+
+static int detect_units(void) {
+    int units = 0;
+#if BMQ_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2")) units |= BMQ_DOT_AVX2;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni"))
+        units |= BMQ_DOT_AVX512_VNNI;
+#endif
+    return units;
+}
+
+int bmq_dot_units(void) {
+    static int units = -1;
+    if (units < 0) units = detect_units();
+    return units;
+}
+
+static inline size_t patch_index(int row, int column, int columns_padded) {
+    return ((size_t)(row >> 2) * (size_t)columns_padded + (size_t)column) * 4 + (size_t)(row & 3);
+}
+
+void bmq_pack_patches(const int32_t *image, int channels, int height, int width,
+                      int kernel_h, int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w,
+                      int dilation_h, int dilation_w, int out_h, int out_w,
+                      int32_t offset, int row_groups, int columns_padded, uint8_t *patches) {
+    memset(patches, 0, (size_t)row_groups * (size_t)columns_padded * 4);
+    int row = 0;
+    for (int c = 0; c < channels; c++) {
+        const int32_t *plane = image + (size_t)c * height * width;
+        for (int ky = 0; ky < kernel_h; ky++) {
+            for (int kx = 0; kx < kernel_w; kx++, row++) {
+                uint8_t *out = patches + patch_index(row, 0, columns_padded);
+                for (int oy = 0; oy < out_h; oy++) {
+                    int iy = oy * stride_h - pad_h + ky * dilation_h;
+                    int inside_row = iy >= 0 && iy < height;
+                    for (int ox = 0; ox < out_w; ox++) {
+                        int ix = ox * stride_w - pad_w + kx * dilation_w;
+                        int32_t value = inside_row && ix >= 0 && ix < width ? plane[(size_t)iy * width + ix] : 0;
+                        out[(size_t)(oy * out_w + ox) * 4] = (uint8_t)(value + offset);
+                    }
+                }
+            }
+        }
+    }
+}
+
+void bmq_pack_vectors(const int32_t *vectors, int count, int length, int32_t offset,
+                      int row_groups, int columns_padded, uint8_t *patches) {
+    memset(patches, 0, (size_t)row_groups * (size_t)columns_padded * 4);
+    for (int n = 0; n < count; n++) {
+        const int32_t *vector = vectors + (size_t)n * length;
+        for (int k = 0; k < length; k++) patches[patch_index(k, n, columns_padded)] = (uint8_t)(vector[k] + offset);
+    }
+}
+
+#if BMQ_X86
+static inline int32_t load_group(const int8_t *weights) {
+    int32_t group;
+    memcpy(&group, weights, 4);
+    return group;
+}
+
+#define BMQ_VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
+#define BMQ_AVX2 __attribute__((target("avx2")))
+
+// A ROWS x (16 x VECTORS) block of sums held in registers over all row groups. Called with
+// constant ROWS and VECTORS so the compiler unrolls and keeps the accumulators in registers.
+static inline __attribute__((always_inline)) BMQ_VNNI
+void vnni_block(const int8_t *weights, int weight_stride, const uint8_t *patches, int row_groups, int columns_padded,
+                int32_t *sums, const int ROWS, const int VECTORS) {
+    __m512i acc[6][4];
+    for (int r = 0; r < ROWS; r++)
+        for (int v = 0; v < VECTORS; v++) acc[r][v] = _mm512_setzero_si512();
+    for (int g = 0; g < row_groups; g++) {
+        const uint8_t *block = patches + (size_t)g * columns_padded * 4;
+        __m512i columns[4];
+        for (int v = 0; v < VECTORS; v++) columns[v] = _mm512_loadu_si512(block + v * 64);
+        for (int r = 0; r < ROWS; r++) {
+            __m512i w = _mm512_set1_epi32(load_group(weights + (size_t)r * weight_stride + (size_t)g * 4));
+            for (int v = 0; v < VECTORS; v++) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], columns[v], w);
+        }
+    }
+    for (int r = 0; r < ROWS; r++)
+        for (int v = 0; v < VECTORS; v++) _mm512_storeu_si512(sums + (size_t)r * columns_padded + v * 16, acc[r][v]);
+}
+
+BMQ_VNNI
+static void vnni_products(const int8_t *weights, int rows_out, const uint8_t *patches, int row_groups, int columns_padded,
+                          int32_t *sums) {
+    const int weight_stride = row_groups * 4;
+    for (int n = 0; n < columns_padded; n += 64) {
+        int vectors = (columns_padded - n) / 16;
+        if (vectors > 4) vectors = 4;
+        const uint8_t *block = patches + (size_t)n * 4;
+        for (int m = 0; m < rows_out; m += 6) {
+            int rows = rows_out - m < 6 ? rows_out - m : 6;
+            const int8_t *w = weights + (size_t)m * weight_stride;
+            int32_t *out = sums + (size_t)m * columns_padded + n;
+#define BMQ_VNNI_CASE(R, V) case (R) * 8 + (V): vnni_block(w, weight_stride, block, row_groups, columns_padded, out, R, V); break;
+#define BMQ_VNNI_ROWS(R) BMQ_VNNI_CASE(R, 1) BMQ_VNNI_CASE(R, 2) BMQ_VNNI_CASE(R, 3) BMQ_VNNI_CASE(R, 4)
+            switch (rows * 8 + vectors) {
+                BMQ_VNNI_ROWS(1) BMQ_VNNI_ROWS(2) BMQ_VNNI_ROWS(3) BMQ_VNNI_ROWS(4) BMQ_VNNI_ROWS(5) BMQ_VNNI_ROWS(6)
+            }
+        }
+    }
+}
+
+// The AVX2 block: vpmaddubsw multiplies u8 by s8 and adds pairs into 16 bits (saturating, so the
+// caller proves every pair fits), vpmaddwd by ones adds the pairs of pairs into 32 bits.
+static inline __attribute__((always_inline)) BMQ_AVX2
+void avx2_block(const int8_t *weights, int weight_stride, const uint8_t *patches, int row_groups, int columns_padded,
+                int32_t *sums, const int ROWS, const int VECTORS) {
+    __m256i acc[3][3];
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int r = 0; r < ROWS; r++)
+        for (int v = 0; v < VECTORS; v++) acc[r][v] = _mm256_setzero_si256();
+    for (int g = 0; g < row_groups; g++) {
+        const uint8_t *block = patches + (size_t)g * columns_padded * 4;
+        __m256i columns[3];
+        for (int v = 0; v < VECTORS; v++) columns[v] = _mm256_loadu_si256((const __m256i *)(block + v * 32));
+        for (int r = 0; r < ROWS; r++) {
+            __m256i w = _mm256_set1_epi32(load_group(weights + (size_t)r * weight_stride + (size_t)g * 4));
+            for (int v = 0; v < VECTORS; v++)
+                acc[r][v] = _mm256_add_epi32(acc[r][v], _mm256_madd_epi16(_mm256_maddubs_epi16(columns[v], w), ones));
+        }
+    }
+    for (int r = 0; r < ROWS; r++)
+        for (int v = 0; v < VECTORS; v++) _mm256_storeu_si256((__m256i *)(sums + (size_t)r * columns_padded + v * 8), acc[r][v]);
+}
+
+BMQ_AVX2
+static void avx2_products(const int8_t *weights, int rows_out, const uint8_t *patches, int row_groups, int columns_padded,
+                          int32_t *sums) {
+    const int weight_stride = row_groups * 4;
+    for (int n = 0; n < columns_padded; n += 24) {
+        int vectors = (columns_padded - n) / 8;
+        if (vectors > 3) vectors = 3;
+        const uint8_t *block = patches + (size_t)n * 4;
+        for (int m = 0; m < rows_out; m += 3) {
+            int rows = rows_out - m < 3 ? rows_out - m : 3;
+            const int8_t *w = weights + (size_t)m * weight_stride;
+            int32_t *out = sums + (size_t)m * columns_padded + n;
+#define BMQ_AVX2_CASE(R, V) case (R) * 8 + (V): avx2_block(w, weight_stride, block, row_groups, columns_padded, out, R, V); break;
+#define BMQ_AVX2_ROWS(R) BMQ_AVX2_CASE(R, 1) BMQ_AVX2_CASE(R, 2) BMQ_AVX2_CASE(R, 3)
+            switch (rows * 8 + vectors) {
+                BMQ_AVX2_ROWS(1) BMQ_AVX2_ROWS(2) BMQ_AVX2_ROWS(3)
+            }
+        }
+    }
+}
+#endif
+
+void bmq_pack_channels(const int32_t *image, int channels, int height, int width, int pad_h, int pad_w,
+                       int32_t offset, uint8_t *packed) {
+    const int padded_h = height + 2 * pad_h, padded_w = width + 2 * pad_w, groups = (channels + 3) / 4;
+    const size_t cells = (size_t)padded_h * padded_w;
+    memset(packed, (uint8_t)offset, (size_t)groups * cells * 4);
+    memset(packed + (size_t)groups * cells * 4, 0, BMQ_DOT_PACKED_SLACK);
+    for (int c = 0; c < channels; c++) {
+        const int32_t *plane = image + (size_t)c * height * width;
+        uint8_t *group = packed + (size_t)(c / 4) * cells * 4 + c % 4;
+        for (int y = 0; y < height; y++) {
+            const int32_t *row = plane + (size_t)y * width;
+            uint8_t *out = group + ((size_t)(y + pad_h) * padded_w + pad_w) * 4;
+            for (int x = 0; x < width; x++) out[(size_t)x * 4] = (uint8_t)(row[x] + offset);
+        }
+    }
+}
+
+#if BMQ_X86
+// One output row's ROWS channels x (lanes x VECTORS) columns over every (group, ky, kx).
+static inline __attribute__((always_inline)) BMQ_VNNI
+void vnni_direct_block(const int8_t *weights, int weight_stride, const uint8_t *packed, int groups, int padded_h,
+                       int padded_w, int kernel_h, int kernel_w, int32_t *sums, int sum_stride, const int ROWS, const int VECTORS) {
+    __m512i acc[6][4];
+    for (int r = 0; r < ROWS; r++)
+        for (int v = 0; v < VECTORS; v++) acc[r][v] = _mm512_setzero_si512();
+    const int8_t *w = weights;
+    for (int g = 0; g < groups; g++) {
+        for (int ky = 0; ky < kernel_h; ky++) {
+            const uint8_t *row = packed + ((size_t)g * padded_h + ky) * padded_w * 4;
+            for (int kx = 0; kx < kernel_w; kx++, w += 4) {
+                __m512i columns[4];
+                for (int v = 0; v < VECTORS; v++) columns[v] = _mm512_loadu_si512(row + (size_t)(kx + v * 16) * 4);
+                for (int r = 0; r < ROWS; r++) {
+                    __m512i weight = _mm512_set1_epi32(load_group(w + (size_t)r * weight_stride));
+                    for (int v = 0; v < VECTORS; v++) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], columns[v], weight);
+                }
+            }
+        }
+    }
+    for (int r = 0; r < ROWS; r++)
+        for (int v = 0; v < VECTORS; v++) _mm512_storeu_si512(sums + (size_t)r * sum_stride + v * 16, acc[r][v]);
+}
+
+static inline __attribute__((always_inline)) BMQ_AVX2
+void avx2_direct_block(const int8_t *weights, int weight_stride, const uint8_t *packed, int groups, int padded_h,
+                       int padded_w, int kernel_h, int kernel_w, int32_t *sums, int sum_stride, const int ROWS, const int VECTORS) {
+    __m256i acc[6][4];
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int r = 0; r < ROWS; r++)
+        for (int v = 0; v < VECTORS; v++) acc[r][v] = _mm256_setzero_si256();
+    const int8_t *w = weights;
+    for (int g = 0; g < groups; g++) {
+        for (int ky = 0; ky < kernel_h; ky++) {
+            const uint8_t *row = packed + ((size_t)g * padded_h + ky) * padded_w * 4;
+            for (int kx = 0; kx < kernel_w; kx++, w += 4) {
+                __m256i columns[4];
+                for (int v = 0; v < VECTORS; v++) columns[v] = _mm256_loadu_si256((const __m256i *)(row + (size_t)(kx + v * 8) * 4));
+                for (int r = 0; r < ROWS; r++) {
+                    __m256i weight = _mm256_set1_epi32(load_group(w + (size_t)r * weight_stride));
+                    for (int v = 0; v < VECTORS; v++)
+                        acc[r][v] = _mm256_add_epi32(acc[r][v], _mm256_madd_epi16(_mm256_maddubs_epi16(columns[v], weight), ones));
+                }
+            }
+        }
+    }
+    for (int r = 0; r < ROWS; r++)
+        for (int v = 0; v < VECTORS; v++) _mm256_storeu_si256((__m256i *)(sums + (size_t)r * sum_stride + v * 8), acc[r][v]);
+}
+
+#define BMQ_DIRECT_LOOP(BLOCK, LANES, ROWS_FOR)                                                                         \
+    for (int oy = 0; oy < out_h; oy++) {                                                                               \
+        for (int ox = 0; ox < out_w; ox += 4 * LANES) {                                                                \
+            int vectors = (out_w - ox + LANES - 1) / LANES;                                                            \
+            if (vectors > 4) vectors = 4;                                                                              \
+            const int most = ROWS_FOR(vectors);                                                                        \
+            const uint8_t *origin = packed + ((size_t)oy * padded_w + ox) * 4;                                         \
+            for (int m = 0; m < rows_out; m += most) {                                                                 \
+                int rows = rows_out - m < most ? rows_out - m : most;                                                  \
+                const int8_t *w = weights + (size_t)m * weight_stride;                                                 \
+                int32_t *out = sums + ((size_t)m * out_h + oy) * out_w_padded + ox;                                    \
+                switch (rows * 8 + vectors) {                                                                          \
+                    BMQ_DIRECT_ROWS(BLOCK, 1) BMQ_DIRECT_ROWS(BLOCK, 2) BMQ_DIRECT_ROWS(BLOCK, 3)                      \
+                    BMQ_DIRECT_ROWS(BLOCK, 4) BMQ_DIRECT_ROWS(BLOCK, 5) BMQ_DIRECT_ROWS(BLOCK, 6)                      \
+                }                                                                                                      \
+            }                                                                                                          \
+        }                                                                                                              \
+    }
+#define BMQ_DIRECT_CASE(BLOCK, R, V)                                                                                   \
+    case (R) * 8 + (V):                                                                                                \
+        BLOCK(w, weight_stride, origin, groups, padded_h, padded_w, kernel_h, kernel_w, out, sum_stride, R, V);        \
+        break;
+#define BMQ_DIRECT_ROWS(BLOCK, R) BMQ_DIRECT_CASE(BLOCK, R, 1) BMQ_DIRECT_CASE(BLOCK, R, 2) \
+    BMQ_DIRECT_CASE(BLOCK, R, 3) BMQ_DIRECT_CASE(BLOCK, R, 4)
+
+// Output channels per block for a number of column vectors: the accumulators, the column loads
+// and the broadcast weight fit the register file (32 zmm; 16 ymm with vpmaddubsw's temporaries).
+#define BMQ_VNNI_ROWS_FOR(V) ((V) == 4 ? 5 : 6)
+#define BMQ_AVX2_ROWS_FOR(V) ((V) == 4 ? 2 : (V) == 3 ? 3 : (V) == 2 ? 4 : 6)
+
+BMQ_VNNI
+static void vnni_direct(const int8_t *weights, int rows_out, const uint8_t *packed, int groups, int padded_h, int padded_w,
+                        int kernel_h, int kernel_w, int out_h, int out_w, int32_t *sums, int out_w_padded) {
+    const int weight_stride = groups * kernel_h * kernel_w * 4, sum_stride = out_h * out_w_padded;
+    BMQ_DIRECT_LOOP(vnni_direct_block, 16, BMQ_VNNI_ROWS_FOR)
+}
+
+BMQ_AVX2
+static void avx2_direct(const int8_t *weights, int rows_out, const uint8_t *packed, int groups, int padded_h, int padded_w,
+                        int kernel_h, int kernel_w, int out_h, int out_w, int32_t *sums, int out_w_padded) {
+    const int weight_stride = groups * kernel_h * kernel_w * 4, sum_stride = out_h * out_w_padded;
+    BMQ_DIRECT_LOOP(avx2_direct_block, 8, BMQ_AVX2_ROWS_FOR)
+}
+#endif
+
+int bmq_direct_products(int unit, const int8_t *weights, int rows_out, const uint8_t *packed, int groups,
+                        int padded_h, int padded_w, int kernel_h, int kernel_w, int out_h, int out_w,
+                        int32_t *sums, int out_w_padded) {
+    if ((bmq_dot_units() & unit) == 0 || out_w_padded % BMQ_DOT_COLUMN_ALIGNMENT != 0) return -1;
+#if BMQ_X86
+    if (unit == BMQ_DOT_AVX512_VNNI) {
+        vnni_direct(weights, rows_out, packed, groups, padded_h, padded_w, kernel_h, kernel_w, out_h, out_w, sums, out_w_padded);
+        return 0;
+    }
+    if (unit == BMQ_DOT_AVX2) {
+        avx2_direct(weights, rows_out, packed, groups, padded_h, padded_w, kernel_h, kernel_w, out_h, out_w, sums, out_w_padded);
+        return 0;
+    }
+#endif
+    return -1;
+}
+
+int bmq_dot_products(int unit, const int8_t *weights, int rows_out, const uint8_t *patches,
+                     int row_groups, int columns_padded, int32_t *sums) {
+    if ((bmq_dot_units() & unit) == 0 || columns_padded % BMQ_DOT_COLUMN_ALIGNMENT != 0) return -1;
+#if BMQ_X86
+    if (unit == BMQ_DOT_AVX512_VNNI) { vnni_products(weights, rows_out, patches, row_groups, columns_padded, sums); return 0; }
+    if (unit == BMQ_DOT_AVX2) { avx2_products(weights, rows_out, patches, row_groups, columns_padded, sums); return 0; }
+#endif
+    return -1;
+}
+
+// rshift_round in 32 bits without overflow: floor(acc / 2^shift) plus the bit below the cut,
+// which is floor((acc + 2^(shift-1)) / 2^shift) for any acc.
+static inline __attribute__((always_inline))
+void requantize_row(const int32_t *sums, int columns, uint32_t bias, int shift, int32_t low, int32_t high,
+                    int32_t counts_below, int32_t *out, const ptrdiff_t column_stride, int32_t *largest, int32_t *saturated) {
+    int32_t row_largest = *largest, row_saturated = 0;
+    for (int n = 0; n < columns; n++) {
+        // The true accumulator fits 32 bits (and is not -2^31); the wrapping add recovers it
+        // from the offset sum.
+        int32_t acc = (int32_t)((uint32_t)sums[n] + bias);
+        int32_t magnitude = acc < 0 ? -acc : acc;
+        row_largest = magnitude > row_largest ? magnitude : row_largest;
+        int32_t shifted = (acc >> shift) + ((acc >> (shift - 1)) & 1);
+        int32_t clamped = shifted < low ? low : shifted > high ? high : shifted;
+        row_saturated += clamped != shifted && shifted >= counts_below;
+        out[n * column_stride] = clamped;
+    }
+    *largest = row_largest;
+    *saturated += row_saturated;
+}
+
+static inline __attribute__((always_inline))
+void requantize_rows(const int32_t *sums, int rows, int columns, int sum_stride, const int32_t *bias, int rows_per_bias,
+                     int shift, int32_t low, int32_t high, int signed_output, int32_t *y, ptrdiff_t row_stride,
+                     ptrdiff_t column_stride, bmq_requantize_statistics *statistics) {
+    // A fused ReLU's zeros (unsigned output, negative value) are not saturation.
+    const int32_t counts_below = signed_output ? INT32_MIN : 1;
+    int32_t largest = 0;
+    int64_t saturated = 0;
+    for (int m = 0; m < rows; m++) {
+        int32_t row_saturated = 0;
+        const int32_t *row = sums + (size_t)m * sum_stride;
+        const uint32_t b = (uint32_t)bias[m / rows_per_bias];
+        // Contiguous rows get their own copy of the loop, which the compiler vectorises.
+        if (column_stride == 1) requantize_row(row, columns, b, shift, low, high, counts_below, y + m * row_stride, 1, &largest, &row_saturated);
+        else requantize_row(row, columns, b, shift, low, high, counts_below, y + m * row_stride, column_stride, &largest, &row_saturated);
+        saturated += row_saturated;
+    }
+    if (largest > statistics->largest) statistics->largest = largest;
+    statistics->saturated += saturated;
+}
+
+#if BMQ_X86
+BMQ_AVX2
+static void avx2_requantize(const int32_t *sums, int rows, int columns, int sum_stride, const int32_t *bias, int rows_per_bias,
+                            int shift, int32_t low, int32_t high, int signed_output, int32_t *y, ptrdiff_t row_stride,
+                            ptrdiff_t column_stride, bmq_requantize_statistics *statistics) {
+    requantize_rows(sums, rows, columns, sum_stride, bias, rows_per_bias, shift, low, high, signed_output, y, row_stride, column_stride,
+                    statistics);
+}
+#endif
+
+void bmq_requantize(const int32_t *sums, int rows, int columns, int sum_stride, const int32_t *bias, int rows_per_bias,
+                    int shift, int32_t low, int32_t high, int signed_output,
+                    int32_t *y, ptrdiff_t row_stride, ptrdiff_t column_stride,
+                    bmq_requantize_statistics *statistics) {
+#if BMQ_X86
+    if (bmq_dot_units() & BMQ_DOT_AVX2) {
+        avx2_requantize(sums, rows, columns, sum_stride, bias, rows_per_bias, shift, low, high, signed_output, y, row_stride,
+                        column_stride, statistics);
+        return;
+    }
+#endif
+    requantize_rows(sums, rows, columns, sum_stride, bias, rows_per_bias, shift, low, high, signed_output, y, row_stride, column_stride,
+                    statistics);
+}
+
+// Separable: each output row first reduces its window's rows column by column, then the window
+// at every column start that fits inside the row; both loops are contiguous and short (one row),
+// so vectorised without interleaving and, through restrict, without overlap checks. An output
+// then reads its start, or reduces a window the border clips.
+#define BMQ_SHORT_LOOP _Pragma("clang loop vectorize(enable) interleave_count(1)")
+
+static inline __attribute__((always_inline))
+void max_plane(const int32_t *restrict input, int height, int width, int kernel_h, int kernel_w, int stride_h, int stride_w,
+               int pad_h, int pad_w, int out_h, int out_w, int32_t *restrict output, int32_t *restrict columns, int32_t *restrict wide) {
+    const int starts = width - kernel_w + 1;
+    for (int oy = 0; oy < out_h; oy++) {
+        const int y0 = oy * stride_h - pad_h;
+        const int top = y0 > 0 ? y0 : 0, bottom = y0 + kernel_h < height ? y0 + kernel_h : height;
+        BMQ_SHORT_LOOP for (int ix = 0; ix < width; ix++) columns[ix] = input[(size_t)top * width + ix];
+        for (int iy = top + 1; iy < bottom; iy++) {
+            const int32_t *restrict row = input + (size_t)iy * width;
+            BMQ_SHORT_LOOP for (int ix = 0; ix < width; ix++) columns[ix] = row[ix] > columns[ix] ? row[ix] : columns[ix];
+        }
+        BMQ_SHORT_LOOP for (int j = 0; j < starts; j++) wide[j] = columns[j];
+        for (int kx = 1; kx < kernel_w; kx++)
+            BMQ_SHORT_LOOP for (int j = 0; j < starts; j++) wide[j] = columns[j + kx] > wide[j] ? columns[j + kx] : wide[j];
+        for (int ox = 0; ox < out_w; ox++) {
+            const int x0 = ox * stride_w - pad_w;
+            int32_t value;
+            if (x0 >= 0 && x0 < starts) {
+                value = wide[x0];
+            } else {
+                const int left = x0 > 0 ? x0 : 0, right = x0 + kernel_w < width ? x0 + kernel_w : width;
+                value = columns[left];
+                for (int ix = left + 1; ix < right; ix++) value = columns[ix] > value ? columns[ix] : value;
+            }
+            output[oy * out_w + ox] = value;
+        }
+    }
+}
+
+static inline __attribute__((always_inline))
+void average_plane(const int32_t *restrict input, int height, int width, int kernel_h, int kernel_w, int stride_h, int stride_w,
+                   int pad_h, int pad_w, int out_h, int out_w, const int64_t *restrict reciprocals, int32_t *restrict output,
+                   int64_t *restrict columns, int64_t *restrict wide) {
+    const int starts = width - kernel_w + 1;
+    for (int oy = 0; oy < out_h; oy++) {
+        const int y0 = oy * stride_h - pad_h;
+        const int top = y0 > 0 ? y0 : 0, bottom = y0 + kernel_h < height ? y0 + kernel_h : height;
+        BMQ_SHORT_LOOP for (int ix = 0; ix < width; ix++) columns[ix] = input[(size_t)top * width + ix];
+        for (int iy = top + 1; iy < bottom; iy++) {
+            const int32_t *restrict row = input + (size_t)iy * width;
+            BMQ_SHORT_LOOP for (int ix = 0; ix < width; ix++) columns[ix] += row[ix];
+        }
+        BMQ_SHORT_LOOP for (int j = 0; j < starts; j++) wide[j] = columns[j];
+        for (int kx = 1; kx < kernel_w; kx++)
+            BMQ_SHORT_LOOP for (int j = 0; j < starts; j++) wide[j] += columns[j + kx];
+        for (int ox = 0; ox < out_w; ox++) {
+            const int x0 = ox * stride_w - pad_w;
+            int64_t sum;
+            if (x0 >= 0 && x0 < starts) {
+                sum = wide[x0];
+            } else {
+                const int left = x0 > 0 ? x0 : 0, right = x0 + kernel_w < width ? x0 + kernel_w : width;
+                sum = 0;
+                for (int ix = left; ix < right; ix++) sum += columns[ix];
+            }
+            output[oy * out_w + ox] = (int32_t)((sum * reciprocals[oy * out_w + ox] + 32768) >> 16);
+        }
+    }
+}
+
+static inline __attribute__((always_inline))
+void pool_planes(const int32_t *x, int planes, int height, int width, int kernel_h, int kernel_w, int stride_h, int stride_w,
+                 int pad_h, int pad_w, int out_h, int out_w, const int64_t *reciprocals, int32_t *y, int64_t *scratch) {
+    for (int plane = 0; plane < planes; plane++) {
+        const int32_t *input = x + (size_t)plane * height * width;
+        int32_t *output = y + (size_t)plane * out_h * out_w;
+        if (reciprocals) average_plane(input, height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w,
+                                       reciprocals, output, scratch, scratch + width);
+        else max_plane(input, height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w, output,
+                       (int32_t *)scratch, (int32_t *)scratch + width);
+    }
+}
+
+#if BMQ_X86
+BMQ_AVX2
+static void avx2_pool(const int32_t *x, int planes, int height, int width, int kernel_h, int kernel_w, int stride_h, int stride_w,
+                      int pad_h, int pad_w, int out_h, int out_w, const int64_t *reciprocals, int32_t *y, int64_t *columns) {
+    pool_planes(x, planes, height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w, reciprocals, y, columns);
+}
+#endif
+
+void bmq_pool(const int32_t *x, int planes, int height, int width, int kernel_h, int kernel_w, int stride_h, int stride_w,
+              int pad_h, int pad_w, int out_h, int out_w, const int64_t *reciprocals, int32_t *y, int64_t *columns) {
+#if BMQ_X86
+    if (bmq_dot_units() & BMQ_DOT_AVX2) {
+        avx2_pool(x, planes, height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w, reciprocals, y, columns);
+        return;
+    }
+#endif
+    pool_planes(x, planes, height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w, reciprocals, y, columns);
+}

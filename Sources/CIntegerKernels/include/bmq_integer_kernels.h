@@ -1,0 +1,85 @@
+#ifndef BMQ_INTEGER_KERNELS_H
+#define BMQ_INTEGER_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/// The CPU's byte dot-product instructions, as bits of `bmq_dot_units()`.
+enum {
+    /// AVX2 `vpmaddubsw` + `vpmaddwd`: exact only while every pair of products fits 16 bits.
+    BMQ_DOT_AVX2 = 1,
+    /// AVX-512 VNNI `vpdpbusd`: four u8 x s8 products added into 32 bits, always exact.
+    BMQ_DOT_AVX512_VNNI = 2,
+};
+
+/// Which of the units the CPU executes (a bit set of the values above).
+int bmq_dot_units(void);
+
+/// Columns are padded to a multiple of this in the patch layout.
+#define BMQ_DOT_COLUMN_ALIGNMENT 16
+
+/// The patch layout both kernels read: row groups of four, each holding `columns_padded` columns
+/// of four consecutive bytes (rows 4g..4g+3), so one 64-byte load carries 16 columns x 4 rows.
+/// Byte (row r, column n) is at ((r / 4) * columns_padded + n) * 4 + r % 4. Rows past the
+/// kernel's rows and columns past the outputs hold 0.
+///
+/// Packs one image's convolution patches (im2col) of 32-bit values plus `offset`, which must land
+/// in 0...255; padding cells hold `offset` (the value 0 plus the offset).
+void bmq_pack_patches(const int32_t *image, int channels, int height, int width,
+                      int kernel_h, int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w,
+                      int dilation_h, int dilation_w, int out_h, int out_w,
+                      int32_t offset, int row_groups, int columns_padded, uint8_t *patches);
+
+/// Packs `count` vectors of `length` values (an inner product's inputs, one column per vector).
+void bmq_pack_vectors(const int32_t *vectors, int count, int length, int32_t offset,
+                      int row_groups, int columns_padded, uint8_t *patches);
+
+/// sums[m * columns_padded + n] = sum over rows r of weights[m * row_groups * 4 + r] x patch(r, n),
+/// for m < rows_out; the sums wrap modulo 2^32 (the caller proves they fit). `unit` is one
+/// BMQ_DOT_* value the CPU has. Returns 0, or -1 for a unit this build or CPU lacks.
+int bmq_dot_products(int unit, const int8_t *weights, int rows_out, const uint8_t *patches,
+                     int row_groups, int columns_padded, int32_t *sums);
+
+/// Bytes a channel-packed image needs past its last value: the direct kernels read whole vectors
+/// from the last row, and use only the columns the output has.
+#define BMQ_DOT_PACKED_SLACK 64
+
+/// Packs one image of 32-bit values plus `offset` (landing in 0...255) for the direct kernels:
+/// groups of four channels, each a (height + 2 pad_h) x (width + 2 pad_w) grid of four bytes
+/// (channels 4g..4g+3), the border and the channels past `channels` holding `offset`.
+void bmq_pack_channels(const int32_t *image, int channels, int height, int width, int pad_h, int pad_w,
+                       int32_t offset, uint8_t *packed);
+
+/// A stride-1 convolution straight from a channel-packed image:
+/// sums[(m * out_h + oy) * out_w_padded + ox] = sum over (g, ky, kx, j) of
+/// weights[m * groups * kernel_h * kernel_w * 4 + ((g * kernel_h + ky) * kernel_w + kx) * 4 + j]
+/// x packed byte (group g, row oy + ky, column ox + kx, channel j),
+/// for m < rows_out, with out_w_padded a multiple of 16. Returns 0, or -1 for a unit this build
+/// or CPU lacks.
+int bmq_direct_products(int unit, const int8_t *weights, int rows_out, const uint8_t *packed, int groups,
+                        int padded_h, int padded_w, int kernel_h, int kernel_w, int out_h, int out_w,
+                        int32_t *sums, int out_w_padded);
+
+/// What requantizing a block of sums saw.
+typedef struct {
+    /// The largest |accumulator|.
+    int64_t largest;
+    /// Outputs clamped (a fused ReLU's zeros not counted).
+    int64_t saturated;
+} bmq_requantize_statistics;
+
+/// y[m * row_stride + n * column_stride] = clamp(rshift_round(sums[m * sum_stride + n] + bias[m / rows_per_bias], shift), low, high)
+/// for m < rows, n < columns, with 1 <= shift <= 30 and every accumulator (sum + bias) within
+/// 32 bits. A clamp counts as saturation when the shifted value is positive or `signed_output`.
+void bmq_requantize(const int32_t *sums, int rows, int columns, int sum_stride, const int32_t *bias, int rows_per_bias,
+                    int shift, int32_t low, int32_t high, int signed_output,
+                    int32_t *y, ptrdiff_t row_stride, ptrdiff_t column_stride,
+                    bmq_requantize_statistics *statistics);
+
+/// Pooling of `planes` planes (`formats/datapath/SPEC.md` section 5): each output is the MAX, or
+/// for AVE `(S x reciprocals[oy * out_w + ox] + 2^15) >> 16` with S the sum, of the window's cells
+/// inside the input. `columns` is scratch for 2 x `width` values.
+void bmq_pool(const int32_t *x, int planes, int height, int width, int kernel_h, int kernel_w, int stride_h, int stride_w,
+              int pad_h, int pad_w, int out_h, int out_w, const int64_t *reciprocals, int32_t *y, int64_t *columns);
+
+#endif
