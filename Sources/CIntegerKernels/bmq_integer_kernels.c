@@ -469,3 +469,60 @@ void bmq_pool(const int32_t *x, int planes, int height, int width, int kernel_h,
 #endif
     pool_planes(x, planes, height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w, reciprocals, y, columns);
 }
+
+// Each input is added in its own pass (contiguous, so vectorised), into 64-bit totals.
+static inline __attribute__((always_inline))
+void sum_inputs(const int32_t *const *inputs, const int *shifts, int input_count, size_t count, int32_t low, int32_t high,
+                int signed_output, int32_t *y, bmq_requantize_statistics *statistics, int64_t *totals) {
+    for (int j = 0; j < input_count; j++) {
+        const int32_t *restrict x = inputs[j];
+        const int shift = shifts[j];
+        if (shift > 0) {
+            // rshift_round: floor(x / 2^shift) plus the bit below the cut.
+            if (j == 0) for (size_t i = 0; i < count; i++) totals[i] = (x[i] >> shift) + ((x[i] >> (shift - 1)) & 1);
+            else for (size_t i = 0; i < count; i++) totals[i] += (x[i] >> shift) + ((x[i] >> (shift - 1)) & 1);
+        } else {
+            const int left = -shift;
+            if (j == 0) for (size_t i = 0; i < count; i++) totals[i] = (int64_t)x[i] * ((int64_t)1 << left);
+            else for (size_t i = 0; i < count; i++) totals[i] += (int64_t)x[i] * ((int64_t)1 << left);
+        }
+    }
+    const int64_t counts_below = signed_output ? INT64_MIN : 1;
+    int64_t largest = statistics->largest, saturated = 0;
+    for (size_t i = 0; i < count; i++) {
+        const int64_t total = totals[i], magnitude = total < 0 ? -total : total;
+        largest = magnitude > largest ? magnitude : largest;
+        const int64_t clamped = total < low ? low : total > high ? high : total;
+        saturated += clamped != total && total >= counts_below;
+        y[i] = (int32_t)clamped;
+    }
+    statistics->largest = largest;
+    statistics->saturated += saturated;
+}
+
+#if BMQ_X86
+BMQ_AVX2
+static void avx2_sum(const int32_t *const *inputs, const int *shifts, int input_count, size_t count, int32_t low, int32_t high,
+                     int signed_output, int32_t *y, bmq_requantize_statistics *statistics, int64_t *totals) {
+    sum_inputs(inputs, shifts, input_count, count, low, high, signed_output, y, statistics, totals);
+}
+#endif
+
+void bmq_sum(const int32_t *const *inputs, const int *shifts, int input_count, size_t count, int32_t low, int32_t high,
+             int signed_output, int32_t *y, bmq_requantize_statistics *statistics) {
+    // Totals in blocks that stay in the first-level cache.
+    enum { block = 2048 };
+    int64_t totals[block];
+    const int32_t *shifted[8];
+    for (size_t start = 0; start < count; start += block) {
+        const size_t n = count - start < block ? count - start : block;
+        for (int j = 0; j < input_count; j++) shifted[j] = inputs[j] + start;
+#if BMQ_X86
+        if (bmq_dot_units() & BMQ_DOT_AVX2) {
+            avx2_sum(shifted, shifts, input_count, n, low, high, signed_output, y + start, statistics, totals);
+            continue;
+        }
+#endif
+        sum_inputs(shifted, shifts, input_count, n, low, high, signed_output, y + start, statistics, totals);
+    }
+}

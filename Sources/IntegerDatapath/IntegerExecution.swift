@@ -170,7 +170,7 @@ extension IntegerProgram {
                 slots[d.output] = dense(d, slots[d.input], batch: batch, arithmetic: arithmetic, statistics: &statistics[requantizing])
                 requantizing += 1
             case let .sum(s):
-                slots[s.output] = sum(s, slots, statistics: &statistics[requantizing])
+                slots[s.output] = sum(s, slots, arithmetic: arithmetic, statistics: &statistics[requantizing])
                 requantizing += 1
             case let .pool(p):
                 slots[p.output] = pool(p, slots[p.input], batch: batch)
@@ -367,9 +367,22 @@ extension IntegerProgram {
     }
 
     /// Eltwise SUM: each input rounded to the output format, summed, saturated.
-    func sum(_ s: Sum, _ slots: [[Int32]], statistics: inout RequantizationStatistics) -> [Int32] {
+    func sum(_ s: Sum, _ slots: [[Int32]], arithmetic: Arithmetic, statistics: inout RequantizationStatistics) -> [Int32] {
         let count = slots[s.inputs[0]].count
         var y = [Int32](repeating: 0, count: count)
+        if arithmetic != .integer, s.inputs.count <= 8, s.shifts.allSatisfy({ (-31...31).contains($0) }) {
+            // The same rule in vectorised C.
+            var seen = bmq_requantize_statistics(largest: statistics.largestAccumulator, saturated: Int64(statistics.saturated))
+            let inputs = s.inputs.map { slots[$0] }
+            withArrayPointers(inputs) { pointers in
+                bmq_sum(pointers, s.shifts.map(Int32.init), Int32(inputs.count), count, Int32(s.format.minimum), Int32(s.format.maximum),
+                        s.format.signed ? 1 : 0, &y, &seen)
+            }
+            statistics.largestAccumulator = seen.largest
+            statistics.saturated = Int(seen.saturated)
+            statistics.outputs += count
+            return y
+        }
         for i in 0..<count {
             var total: Int64 = 0
             for (input, shift) in zip(s.inputs, s.shifts) { total += Self.shiftRounding(Int64(slots[input][i]), by: shift) }
@@ -450,4 +463,13 @@ extension IntegerProgram {
         let scaled = Int64(1) << reciprocalBits
         return (2 * scaled + Int64(divisor)) / (2 * Int64(divisor))
     }
+}
+
+/// Calls `body` with a C array of pointers to each array's elements.
+private func withArrayPointers<R>(_ arrays: [[Int32]], _ body: ([UnsafePointer<Int32>?]) -> R) -> R {
+    func nest(_ index: Int, _ pointers: [UnsafePointer<Int32>?]) -> R {
+        guard index < arrays.count else { return body(pointers) }
+        return arrays[index].withUnsafeBufferPointer { nest(index + 1, pointers + [$0.baseAddress]) }
+    }
+    return nest(0, [])
 }

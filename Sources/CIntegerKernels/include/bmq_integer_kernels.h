@@ -76,6 +76,12 @@ void bmq_requantize(const int32_t *sums, int rows, int columns, int sum_stride, 
                     int32_t *y, ptrdiff_t row_stride, ptrdiff_t column_stride,
                     bmq_requantize_statistics *statistics);
 
+/// Eltwise SUM (`formats/datapath/SPEC.md`): y[i] = clamp(sum over inputs j of
+/// rshift_round(inputs[j][i], shifts[j]), low, high) in 64 bits, where a shift of 0 or less
+/// (down to -31) moves left. Statistics as for `bmq_requantize`.
+void bmq_sum(const int32_t *const *inputs, const int *shifts, int input_count, size_t count, int32_t low, int32_t high,
+             int signed_output, int32_t *y, bmq_requantize_statistics *statistics);
+
 /// Pooling of `planes` planes (`formats/datapath/SPEC.md` section 5): each output is the MAX, or
 /// for AVE `(S x reciprocals[oy * out_w + ox] + 2^15) >> 16` with S the sum, of the window's cells
 /// inside the input. `columns` is scratch for 2 x `width` values.
