@@ -79,6 +79,14 @@ import TestSupport
         let fromFile = try CLI.run(["eval", packed, "--data", data, "--limit", "500", "--datapath", "integer", "--json"])
         #expect(fromFile.status == 0, "\(fromFile.stderr)")
         #expect((try json(fromFile)["integer"] as? [String: Any])?["correct"] as? Int == tested)
+        // Timed beside the float engine, the integer engine counts the same; formats may also come
+        // from --calibration instead of the file.
+        for formats in [[], ["--calibration", calibration, "--calibration-limit", "200"]] {
+            let bench = try CLI.run(["bench", packed, "--data", data, "--limit", "500", "--runs", "1", "--datapath", "float", "integer"] + formats)
+            #expect(bench.status == 0, "\(bench.stderr)")
+            #expect(bench.stdout.split(separator: "\n").contains { $0.hasPrefix("integer: min") }, "\(bench.stdout)")
+            if formats.isEmpty { #expect(bench.stdout.contains("integer: ") && bench.stdout.contains("\(tested)/500 correct"), "\(bench.stdout)") }
+        }
         let inspect = try CLI.run(["inspect", packed])
         #expect(inspect.status == 0 && inspect.stdout.contains("integer datapath") && inspect.stdout.contains("adders per weight"))
 
