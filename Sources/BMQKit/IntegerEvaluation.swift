@@ -204,11 +204,8 @@ public enum IntegerDatapathRunner {
         var layers = program.requantizingLayers
         for range in dataset.batchRanges(size: max(batchSize, 1)) {
             let batch = dataset.batch(range, preprocessing: preprocessing)
-            let inputs = batch.data.map { value -> Int32 in
-                let (code, saturated) = formats.input.quantizeReportingSaturation(value)
-                if saturated { saturatedInputs += 1 }
-                return Int32(code)
-            }
+            let (inputs, saturated) = formats.input.codes(of: batch.data)
+            saturatedInputs += saturated
             let run = try program.run(inputs, count: range.count)
             for (prediction, label) in zip(program.predictions(run.scores), dataset.labels[range]) where prediction == label { correct += 1 }
             for index in layers.indices { layers[index].merge(run.layers[index]) }

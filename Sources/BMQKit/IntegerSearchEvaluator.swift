@@ -56,7 +56,7 @@ final class IntegerSearchEvaluator: SearchEvaluator, @unchecked Sendable {
             return step
         }
         inputs = float.batchRanges.map { range in
-            float.dataset.batch(range, preprocessing: float.preprocessing).data.map { Int32(formats.input.quantize($0)) }
+            formats.input.codes(of: float.dataset.batch(range, preprocessing: float.preprocessing).data).codes
         }
         scoreScale = Double.pow2(-program.scoreFormat.fraction)
     }

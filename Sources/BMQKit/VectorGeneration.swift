@@ -45,7 +45,7 @@ public enum VectorGeneration {
         guard !range.isEmpty else { throw RequestError(.start, "\(.start) \(request.start) is past the \(dataset.count) images") }
         let batch = dataset.batch(range, preprocessing: graph.preprocessing ?? .identity)
         let inputs = stride(from: 0, to: batch.count, by: program.inputCount).map { start in
-            batch.data[start..<(start + program.inputCount)].map { Int32(program.inputFormat.quantize($0)) }
+            program.inputFormat.codes(of: Array(batch.data[start..<(start + program.inputCount)])).codes
         }
         return try TestVectors.write(program, inputs: inputs, labels: Array(dataset.labels[range]), to: request.directory)
     }

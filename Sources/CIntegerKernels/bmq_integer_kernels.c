@@ -371,103 +371,132 @@ void bmq_requantize(const int32_t *sums, int rows, int columns, int sum_stride, 
                     statistics);
 }
 
-// Separable: each output row first reduces its window's rows column by column, then the window
-// at every column start that fits inside the row; both loops are contiguous and short (one row),
-// so vectorised without interleaving and, through restrict, without overlap checks. An output
-// then reads its start, or reduces a window the border clips.
+// Separable: each output row first reduces its window's rows column by column (one contiguous
+// pass per window row), then each output whose window lies inside the row reduces its columns
+// (one pass per window column, with a constant stride for the usual 1 and 2 so the loads
+// vectorise); outputs at a border reduce the columns the border leaves. AVE divides by
+// multiplying with the reciprocal, in 32 bits where `largest` proves it cannot overflow.
 #define BMQ_SHORT_LOOP _Pragma("clang loop vectorize(enable) interleave_count(1)")
 
+typedef struct {
+    int height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w;
+    // Outputs first..<end of a row read a whole window.
+    int first, end;
+} pool_shape;
+
 static inline __attribute__((always_inline))
-void max_plane(const int32_t *restrict input, int height, int width, int kernel_h, int kernel_w, int stride_h, int stride_w,
-               int pad_h, int pad_w, int out_h, int out_w, int32_t *restrict output, int32_t *restrict columns, int32_t *restrict wide) {
-    const int starts = width - kernel_w + 1;
-    for (int oy = 0; oy < out_h; oy++) {
-        const int y0 = oy * stride_h - pad_h;
-        const int top = y0 > 0 ? y0 : 0, bottom = y0 + kernel_h < height ? y0 + kernel_h : height;
+void window_columns(const int32_t *restrict columns, int32_t *restrict out, int first, int end, int stride, int offset,
+                    int kernel_w, int is_max) {
+    BMQ_SHORT_LOOP for (int ox = first; ox < end; ox++) out[ox] = columns[ox * stride + offset];
+    for (int kx = 1; kx < kernel_w; kx++) {
+        if (is_max) {
+            BMQ_SHORT_LOOP for (int ox = first; ox < end; ox++) {
+                const int32_t v = columns[ox * stride + offset + kx];
+                out[ox] = v > out[ox] ? v : out[ox];
+            }
+        } else {
+            BMQ_SHORT_LOOP for (int ox = first; ox < end; ox++) out[ox] += columns[ox * stride + offset + kx];
+        }
+    }
+}
+
+// One plane with 32-bit columns: MAX, or AVE when `reciprocals` is given.
+static inline __attribute__((always_inline))
+void pool_plane(const int32_t *restrict input, const pool_shape *s, const int32_t *restrict reciprocals, int32_t *restrict output,
+                int32_t *restrict columns) {
+    const int is_max = reciprocals == NULL, width = s->width;
+    for (int oy = 0; oy < s->out_h; oy++) {
+        const int y0 = oy * s->stride_h - s->pad_h;
+        const int top = y0 > 0 ? y0 : 0, bottom = y0 + s->kernel_h < s->height ? y0 + s->kernel_h : s->height;
         BMQ_SHORT_LOOP for (int ix = 0; ix < width; ix++) columns[ix] = input[(size_t)top * width + ix];
         for (int iy = top + 1; iy < bottom; iy++) {
             const int32_t *restrict row = input + (size_t)iy * width;
-            BMQ_SHORT_LOOP for (int ix = 0; ix < width; ix++) columns[ix] = row[ix] > columns[ix] ? row[ix] : columns[ix];
-        }
-        BMQ_SHORT_LOOP for (int j = 0; j < starts; j++) wide[j] = columns[j];
-        for (int kx = 1; kx < kernel_w; kx++)
-            BMQ_SHORT_LOOP for (int j = 0; j < starts; j++) wide[j] = columns[j + kx] > wide[j] ? columns[j + kx] : wide[j];
-        for (int ox = 0; ox < out_w; ox++) {
-            const int x0 = ox * stride_w - pad_w;
-            int32_t value;
-            if (x0 >= 0 && x0 < starts) {
-                value = wide[x0];
+            if (is_max) {
+                BMQ_SHORT_LOOP for (int ix = 0; ix < width; ix++) columns[ix] = row[ix] > columns[ix] ? row[ix] : columns[ix];
             } else {
-                const int left = x0 > 0 ? x0 : 0, right = x0 + kernel_w < width ? x0 + kernel_w : width;
-                value = columns[left];
-                for (int ix = left + 1; ix < right; ix++) value = columns[ix] > value ? columns[ix] : value;
+                BMQ_SHORT_LOOP for (int ix = 0; ix < width; ix++) columns[ix] += row[ix];
             }
-            output[oy * out_w + ox] = value;
+        }
+        int32_t *restrict out = output + (size_t)oy * s->out_w;
+        if (s->stride_w == 1) window_columns(columns, out, s->first, s->end, 1, -s->pad_w, s->kernel_w, is_max);
+        else if (s->stride_w == 2) window_columns(columns, out, s->first, s->end, 2, -s->pad_w, s->kernel_w, is_max);
+        else window_columns(columns, out, s->first, s->end, s->stride_w, -s->pad_w, s->kernel_w, is_max);
+        for (int ox = 0; ox < s->out_w; ox++) {
+            if (ox == s->first) ox = s->end > ox ? s->end : ox;
+            if (ox >= s->out_w) break;
+            const int x0 = ox * s->stride_w - s->pad_w;
+            const int left = x0 > 0 ? x0 : 0, right = x0 + s->kernel_w < width ? x0 + s->kernel_w : width;
+            int32_t value = columns[left];
+            for (int ix = left + 1; ix < right; ix++)
+                value = is_max ? (columns[ix] > value ? columns[ix] : value) : value + columns[ix];
+            out[ox] = value;
+        }
+        if (!is_max) {
+            const int32_t *restrict r = reciprocals + (size_t)oy * s->out_w;
+            BMQ_SHORT_LOOP for (int ox = 0; ox < s->out_w; ox++) out[ox] = (out[ox] * r[ox] + 32768) >> 16;
+        }
+    }
+}
+
+// AVE in 64 bits, for activations too wide for `pool_plane`'s 32-bit products.
+static void average_plane_wide(const int32_t *input, const pool_shape *s, const int32_t *reciprocals, int32_t *output,
+                               int64_t *columns) {
+    for (int oy = 0; oy < s->out_h; oy++) {
+        const int y0 = oy * s->stride_h - s->pad_h;
+        const int top = y0 > 0 ? y0 : 0, bottom = y0 + s->kernel_h < s->height ? y0 + s->kernel_h : s->height;
+        for (int ix = 0; ix < s->width; ix++) {
+            int64_t sum = 0;
+            for (int iy = top; iy < bottom; iy++) sum += input[(size_t)iy * s->width + ix];
+            columns[ix] = sum;
+        }
+        for (int ox = 0; ox < s->out_w; ox++) {
+            const int x0 = ox * s->stride_w - s->pad_w;
+            const int left = x0 > 0 ? x0 : 0, right = x0 + s->kernel_w < s->width ? x0 + s->kernel_w : s->width;
+            int64_t sum = 0;
+            for (int ix = left; ix < right; ix++) sum += columns[ix];
+            output[oy * s->out_w + ox] = (int32_t)((sum * reciprocals[oy * s->out_w + ox] + 32768) >> 16);
         }
     }
 }
 
 static inline __attribute__((always_inline))
-void average_plane(const int32_t *restrict input, int height, int width, int kernel_h, int kernel_w, int stride_h, int stride_w,
-                   int pad_h, int pad_w, int out_h, int out_w, const int64_t *restrict reciprocals, int32_t *restrict output,
-                   int64_t *restrict columns, int64_t *restrict wide) {
-    const int starts = width - kernel_w + 1;
-    for (int oy = 0; oy < out_h; oy++) {
-        const int y0 = oy * stride_h - pad_h;
-        const int top = y0 > 0 ? y0 : 0, bottom = y0 + kernel_h < height ? y0 + kernel_h : height;
-        BMQ_SHORT_LOOP for (int ix = 0; ix < width; ix++) columns[ix] = input[(size_t)top * width + ix];
-        for (int iy = top + 1; iy < bottom; iy++) {
-            const int32_t *restrict row = input + (size_t)iy * width;
-            BMQ_SHORT_LOOP for (int ix = 0; ix < width; ix++) columns[ix] += row[ix];
-        }
-        BMQ_SHORT_LOOP for (int j = 0; j < starts; j++) wide[j] = columns[j];
-        for (int kx = 1; kx < kernel_w; kx++)
-            BMQ_SHORT_LOOP for (int j = 0; j < starts; j++) wide[j] += columns[j + kx];
-        for (int ox = 0; ox < out_w; ox++) {
-            const int x0 = ox * stride_w - pad_w;
-            int64_t sum;
-            if (x0 >= 0 && x0 < starts) {
-                sum = wide[x0];
-            } else {
-                const int left = x0 > 0 ? x0 : 0, right = x0 + kernel_w < width ? x0 + kernel_w : width;
-                sum = 0;
-                for (int ix = left; ix < right; ix++) sum += columns[ix];
-            }
-            output[oy * out_w + ox] = (int32_t)((sum * reciprocals[oy * out_w + ox] + 32768) >> 16);
-        }
-    }
-}
-
-static inline __attribute__((always_inline))
-void pool_planes(const int32_t *x, int planes, int height, int width, int kernel_h, int kernel_w, int stride_h, int stride_w,
-                 int pad_h, int pad_w, int out_h, int out_w, const int64_t *reciprocals, int32_t *y, int64_t *scratch) {
+void pool_planes(const int32_t *x, int planes, const pool_shape *s, const int32_t *reciprocals, int narrow, int32_t *y,
+                 int64_t *scratch) {
     for (int plane = 0; plane < planes; plane++) {
-        const int32_t *input = x + (size_t)plane * height * width;
-        int32_t *output = y + (size_t)plane * out_h * out_w;
-        if (reciprocals) average_plane(input, height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w,
-                                       reciprocals, output, scratch, scratch + width);
-        else max_plane(input, height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w, output,
-                       (int32_t *)scratch, (int32_t *)scratch + width);
+        const int32_t *input = x + (size_t)plane * s->height * s->width;
+        int32_t *output = y + (size_t)plane * s->out_h * s->out_w;
+        if (narrow || !reciprocals) pool_plane(input, s, reciprocals, output, (int32_t *)scratch);
+        else average_plane_wide(input, s, reciprocals, output, scratch);
     }
 }
 
 #if BMQ_X86
 BMQ_AVX2
-static void avx2_pool(const int32_t *x, int planes, int height, int width, int kernel_h, int kernel_w, int stride_h, int stride_w,
-                      int pad_h, int pad_w, int out_h, int out_w, const int64_t *reciprocals, int32_t *y, int64_t *columns) {
-    pool_planes(x, planes, height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w, reciprocals, y, columns);
+static void avx2_pool(const int32_t *x, int planes, const pool_shape *s, const int32_t *reciprocals, int narrow, int32_t *y,
+                      int64_t *scratch) {
+    pool_planes(x, planes, s, reciprocals, narrow, y, scratch);
 }
 #endif
 
 void bmq_pool(const int32_t *x, int planes, int height, int width, int kernel_h, int kernel_w, int stride_h, int stride_w,
-              int pad_h, int pad_w, int out_h, int out_w, const int64_t *reciprocals, int32_t *y, int64_t *columns) {
+              int pad_h, int pad_w, int out_h, int out_w, const int32_t *reciprocals, int64_t largest, int32_t *y,
+              int64_t *columns) {
+    pool_shape s = {height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w, 0, 0};
+    // ox * stride_w - pad_w must lie in 0 ... width - kernel_w.
+    const int last_start = width - kernel_w;
+    s.first = (pad_w + stride_w - 1) / stride_w;
+    s.end = last_start + pad_w < 0 ? 0 : (last_start + pad_w) / stride_w + 1;
+    if (s.end > out_w) s.end = out_w;
+    if (s.first > s.end) s.first = s.end;
+    // |sum x reciprocal| <= largest x (2^16 + window), the reciprocal being at most 2^16 / divisor + 1/2.
+    const int narrow = largest >= 0 && largest < ((int64_t)1 << 31) / ((int64_t)65536 + (int64_t)kernel_h * kernel_w + 1);
 #if BMQ_X86
     if (bmq_dot_units() & BMQ_DOT_AVX2) {
-        avx2_pool(x, planes, height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w, reciprocals, y, columns);
+        avx2_pool(x, planes, &s, reciprocals, narrow, y, columns);
         return;
     }
 #endif
-    pool_planes(x, planes, height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w, reciprocals, y, columns);
+    pool_planes(x, planes, &s, reciprocals, narrow, y, columns);
 }
 
 // Each input is added in its own pass (contiguous, so vectorised), into 64-bit totals.
@@ -525,4 +554,34 @@ void bmq_sum(const int32_t *const *inputs, const int *shifts, int input_count, s
 #endif
         sum_inputs(shifted, shifts, input_count, n, low, high, signed_output, y + start, statistics, totals);
     }
+}
+
+// x * scale is exact (a power of two); truncation and the remainder's test round half away
+// from zero without leaving float32, and the comparisons send NaN to `low`.
+static inline __attribute__((always_inline))
+size_t quantize_values(const float *restrict x, size_t count, float scale, int32_t low, int32_t high, int32_t *restrict y) {
+    const float lowest = (float)low, highest = (float)high;
+    size_t clamped = 0;
+    for (size_t i = 0; i < count; i++) {
+        const float scaled = x[i] * scale, whole = __builtin_truncf(scaled), rest = scaled - whole;
+        const float rounded = whole + (float)(rest >= 0.5f) - (float)(rest <= -0.5f);
+        const int above = rounded > highest, below = !(rounded >= lowest);
+        clamped += (size_t)(above | below);
+        y[i] = above ? high : below ? low : (int32_t)rounded;
+    }
+    return clamped;
+}
+
+#if BMQ_X86
+BMQ_AVX2
+static size_t avx2_quantize(const float *x, size_t count, float scale, int32_t low, int32_t high, int32_t *y) {
+    return quantize_values(x, count, scale, low, high, y);
+}
+#endif
+
+size_t bmq_quantize(const float *x, size_t count, float scale, int32_t low, int32_t high, int32_t *y) {
+#if BMQ_X86
+    if (bmq_dot_units() & BMQ_DOT_AVX2) return avx2_quantize(x, count, scale, low, high, y);
+#endif
+    return quantize_values(x, count, scale, low, high, y);
 }

@@ -173,7 +173,7 @@ extension IntegerProgram {
                 slots[s.output] = sum(s, slots, arithmetic: arithmetic, statistics: &statistics[requantizing])
                 requantizing += 1
             case let .pool(p):
-                slots[p.output] = pool(p, slots[p.input], batch: batch)
+                slots[p.output] = Self.pool(p, slots[p.input], batch: batch)
             case let .normalization(n):
                 slots[n.output] = imageByImage(slots[n.input]) { normalize(n, $0, statistics: &statistics[requantizing]) }
                 requantizing += 1
@@ -396,21 +396,22 @@ extension IntegerProgram {
     }
 
     /// `formats/datapath/SPEC.md` section 5, for `batch` images (every plane pools alone).
-    func pool(_ p: Pool, _ x: [Int32], batch: Int) -> [Int32] {
+    static func pool(_ p: Pool, _ x: [Int32], batch: Int) -> [Int32] {
         let (c, h, w) = (batch * p.inputShape[1], p.inputShape[2], p.inputShape[3])
         let (oh, ow) = (p.outputShape[2], p.outputShape[3])
         let (kernel, stride, pad) = p.attributes.window(height: h, width: w)
         let average = p.attributes.method == .average
         // Each output's reciprocal of Caffe's divisor (the window clipped to the padded input).
-        let reciprocals = average ? (0..<(oh * ow)).map { index -> Int64 in
+        let reciprocals = average ? (0..<(oh * ow)).map { index -> Int32 in
             let y0 = index / ow * stride.h - pad.h, x0 = index % ow * stride.w - pad.w
-            return Self.reciprocal((min(y0 + kernel.h, h + pad.h) - y0) * (min(x0 + kernel.w, w + pad.w) - x0))
+            return Int32(Self.reciprocal((min(y0 + kernel.h, h + pad.h) - y0) * (min(x0 + kernel.w, w + pad.w) - x0)))
         } : []
         var columns = [Int64](repeating: 0, count: 2 * w)
         return [Int32](unsafeUninitializedCapacity: c * oh * ow) { y, initialized in
             reciprocals.withUnsafeBufferPointer { reciprocals in
                 bmq_pool(x, Int32(c), Int32(h), Int32(w), Int32(kernel.h), Int32(kernel.w), Int32(stride.h), Int32(stride.w),
-                         Int32(pad.h), Int32(pad.w), Int32(oh), Int32(ow), average ? reciprocals.baseAddress : nil, y.baseAddress!, &columns)
+                         Int32(pad.h), Int32(pad.w), Int32(oh), Int32(ow), average ? reciprocals.baseAddress : nil, p.largestMagnitude,
+                         y.baseAddress!, &columns)
             }
             initialized = c * oh * ow
         }

@@ -114,6 +114,8 @@ public struct IntegerProgram: Sendable {
         var input: Int, output: Int
         var attributes: PoolingAttributes
         var inputShape: Shape, outputShape: Shape
+        /// The largest |input| the input's format holds.
+        var largestMagnitude: Int64
     }
 
     /// LRN by table (`formats/datapath/SPEC.md` section 8): the window's sum of squares `S`
@@ -289,7 +291,8 @@ public struct IntegerProgram: Sendable {
                 let format = slotFormats[inputSlots[0]]!
                 let slot = newSlot(node.outputs[0], format)
                 trace(node, slot, outputShape)
-                steps.append(.pool(Pool(input: inputSlots[0], output: slot, attributes: a, inputShape: inputShapes[0], outputShape: outputShape)))
+                steps.append(.pool(Pool(input: inputSlots[0], output: slot, attributes: a, inputShape: inputShapes[0], outputShape: outputShape,
+                                          largestMagnitude: format.largestMagnitude)))
             case let .lrn(a):
                 let format = slotFormats[inputSlots[0]]!
                 let slot = newSlot(node.outputs[0], format)

@@ -25,6 +25,65 @@ import Testing
         #expect(IntegerProgram.shiftRounding(-(Int64(1) << 62), by: 63) == 0)
     }
 
+    /// The vectorised input codes against the scalar definition, ties, non-finite values and
+    /// both ends of each range included; a 28-bit format takes the scalar path.
+    @Test(arguments: [(8, 5, true), (8, 0, false), (4, -2, true), (16, 12, true), (24, 3, false), (28, 20, true)])
+    func inputCodesMatchTheScalarDefinition(bits: Int, fraction: Int, signed: Bool) {
+        let format = FixedPointFormat(bits: bits, fraction: fraction, signed: signed)
+        let step = Float(Double.pow2(-fraction))
+        var values: [Float] = [0, -0.0, .nan, .infinity, -.infinity, .greatestFiniteMagnitude, -.greatestFiniteMagnitude,
+                               .leastNonzeroMagnitude, Float(format.maximum) * step, Float(format.minimum) * step]
+        for k in -9...9 { values += [(Float(k) + 0.5) * step, (Float(k) - 0.5) * step, (Float(k) + 0.5).nextDown * step] }
+        var generator = SplitMix64(seed: UInt64(bits * 64 + fraction + 32))
+        // Uniform over the range widened by a tenth at each end, so some values saturate.
+        let range = Double(format.maximum - format.minimum), lowest = Double(format.minimum) - range / 10
+        for _ in 0..<5000 {
+            values.append(Float((lowest + Double(generator.next() % 1_000_001) / 1_000_000 * range * 1.2) * Double(step)))
+        }
+        let (codes, saturated) = format.codes(of: values)
+        let expected = values.map(format.quantizeReportingSaturation)
+        #expect(codes == expected.map { Int32($0.code) })
+        #expect(saturated == expected.filter(\.saturated).count)
+        #expect(saturated > 0 && saturated < values.count / 2)
+        #expect(format.codes(of: []).codes.isEmpty)
+    }
+
+    /// MAX and AVE pooling against the spec's windows summed in Int64, over border, ceil-rounded,
+    /// strided and global windows; the widest inputs take AVE's 64-bit path.
+    @Test(arguments: [(32, 32, 3, 2, 0, 8), (16, 16, 3, 2, 1, 8), (5, 9, 3, 3, 1, 16), (7, 6, 2, 1, 1, 8),
+                      (8, 8, 8, 1, 0, 8), (6, 11, 4, 2, 3, 24)])
+    func poolingFollowsTheSpec(height: Int, width: Int, kernel: Int, stride: Int, pad: Int, bits: Int) throws {
+        var generator = SplitMix64(seed: UInt64(height * 100 + width * 10 + kernel))
+        let top = Int64(1) << (bits - 1), planes = 3, batch = 2
+        let x = (0..<(batch * planes * height * width)).map { _ in Int32(Int64(generator.next() % UInt64(2 * top)) - top) }
+        for method in [PoolingMethod.max, .average] {
+            let attributes = PoolingAttributes(method: method, kernel: Size2(square: kernel), stride: Size2(square: stride), pad: Size2(square: pad))
+            let outputShape = try attributes.outputShapes([[1, planes, height, width]], rule: ShapeRule(layer: "pool"))[0]
+            let (oh, ow) = (outputShape[2], outputShape[3])
+            let pool = IntegerProgram.Pool(input: 0, output: 1, attributes: attributes, inputShape: [1, planes, height, width],
+                                           outputShape: outputShape, largestMagnitude: top)
+            var expected: [Int32] = []
+            for plane in 0..<(batch * planes) {
+                for oy in 0..<oh {
+                    for ox in 0..<ow {
+                        let y0 = oy * stride - pad, x0 = ox * stride - pad
+                        let cells = (max(y0, 0)..<min(y0 + kernel, height)).flatMap { iy in
+                            (max(x0, 0)..<min(x0 + kernel, width)).map { Int64(x[(plane * height + iy) * width + $0]) }
+                        }
+                        if method == .max {
+                            expected.append(Int32(cells.max()!))
+                        } else {
+                            let divisor = (min(y0 + kernel, height + pad) - y0) * (min(x0 + kernel, width + pad) - x0)
+                            let sum = cells.reduce(0, +)
+                            expected.append(Int32((sum * IntegerProgram.reciprocal(divisor) + 32768) >> 16))
+                        }
+                    }
+                }
+            }
+            #expect(IntegerProgram.pool(pool, x, batch: batch) == expected, "\(method)")
+        }
+    }
+
     @Test func averageReciprocalRoundsHalfAway() {
         for divisor in 1...100 {
             let exact = 65536.0 / Double(divisor)

@@ -84,8 +84,15 @@ void bmq_sum(const int32_t *const *inputs, const int *shifts, int input_count, s
 
 /// Pooling of `planes` planes (`formats/datapath/SPEC.md` section 5): each output is the MAX, or
 /// for AVE `(S x reciprocals[oy * out_w + ox] + 2^15) >> 16` with S the sum, of the window's cells
-/// inside the input. `columns` is scratch for 2 x `width` values.
+/// inside the input. `largest` bounds |x| (AVE sums in 32 bits when that proves them safe, in 64
+/// otherwise; negative for no bound); `columns` is scratch for 2 x `width` values.
 void bmq_pool(const int32_t *x, int planes, int height, int width, int kernel_h, int kernel_w, int stride_h, int stride_w,
-              int pad_h, int pad_w, int out_h, int out_w, const int64_t *reciprocals, int32_t *y, int64_t *columns);
+              int pad_h, int pad_w, int out_h, int out_w, const int32_t *reciprocals, int64_t largest, int32_t *y,
+              int64_t *columns);
+
+/// Input codes: y[i] = clamp(round_half_away(x[i] x scale), low, high), NaN to `low`; `scale` a
+/// power of two and |low|, |high| <= 2^24, so every step is exact in float32. Returns how many
+/// values were clamped.
+size_t bmq_quantize(const float *x, size_t count, float scale, int32_t low, int32_t high, int32_t *y);
 
 #endif
