@@ -585,3 +585,94 @@ size_t bmq_quantize(const float *x, size_t count, float scale, int32_t low, int3
 #endif
     return quantize_values(x, count, scale, low, high, y);
 }
+
+// The window's sums of squares first (per plane for a channel window, separable rows then columns
+// for a spatial one, each pass contiguous), then each value's factor from the table.
+static inline __attribute__((always_inline))
+void normalize_image(const int32_t *restrict x, int channels, int height, int width, int across_channels, int local_size,
+                     const int32_t *restrict table, int table_shift, int value_shift, int32_t low, int32_t high,
+                     int32_t *restrict y, bmq_requantize_statistics *statistics, int64_t *restrict squares,
+                     int64_t *restrict sums) {
+    const size_t plane = (size_t)height * width, count = plane * channels;
+    const int half = (local_size - 1) / 2;
+    for (size_t i = 0; i < count; i++) squares[i] = (int64_t)x[i] * x[i];
+    if (across_channels) {
+        for (int c = 0; c < channels; c++) {
+            int64_t *restrict s = sums + c * plane;
+            const int first = c - half > 0 ? c - half : 0, last = c + half < channels - 1 ? c + half : channels - 1;
+            for (size_t i = 0; i < plane; i++) s[i] = squares[first * plane + i];
+            for (int other = first + 1; other <= last; other++) {
+                const int64_t *restrict q = squares + other * plane;
+                for (size_t i = 0; i < plane; i++) s[i] += q[i];
+            }
+        }
+    } else {
+        for (int c = 0; c < channels; c++) {
+            const int64_t *restrict q = squares + c * plane;
+            int64_t *restrict s = sums + c * plane;
+            for (int py = 0; py < height; py++) {
+                // Column totals of the window's rows; the horizontal pass below adds them across.
+                int64_t *restrict row = s + (size_t)py * width;
+                const int top = py - half > 0 ? py - half : 0, bottom = py + half < height - 1 ? py + half : height - 1;
+                for (int px = 0; px < width; px++) row[px] = q[(size_t)top * width + px];
+                for (int yy = top + 1; yy <= bottom; yy++)
+                    for (int px = 0; px < width; px++) row[px] += q[(size_t)yy * width + px];
+            }
+        }
+        // Horizontal pass: squares (no longer needed) receives the final window sums.
+        for (size_t r = 0; r < (size_t)channels * height; r++) {
+            const int64_t *restrict columns = sums + r * width;
+            int64_t *restrict out = squares + r * width;
+            for (int px = 0; px < width; px++) out[px] = columns[px];
+            for (int dx = 1; dx <= half; dx++) {
+                for (int px = 0; px + dx < width; px++) out[px] += columns[px + dx];
+                for (int px = dx; px < width; px++) out[px] += columns[px - dx];
+            }
+        }
+        sums = squares;
+    }
+    int64_t largest = statistics->largest, saturated = 0;
+    for (size_t i = 0; i < count; i++) {
+        const int64_t s = sums[i];
+        largest = s > largest ? s : largest;
+        const int64_t entry = s >> table_shift, remainder = s - (entry << table_shift);
+        const int64_t below = table[entry], above = table[entry + 1];
+        const int64_t factor = (below << table_shift) + (above - below) * remainder;
+        const int64_t product = (int64_t)x[i] * factor;
+        const int64_t scaled = (product >> value_shift) + ((product >> (value_shift - 1)) & 1);
+        const int64_t clamped = scaled < low ? low : scaled > high ? high : scaled;
+        saturated += clamped != scaled;
+        y[i] = (int32_t)clamped;
+    }
+    statistics->largest = largest;
+    statistics->saturated += saturated;
+}
+
+#if BMQ_X86
+BMQ_AVX2
+static void avx2_normalize(const int32_t *x, int channels, int height, int width, int across_channels, int local_size,
+                           const int32_t *table, int table_shift, int value_shift, int32_t low, int32_t high, int32_t *y,
+                           bmq_requantize_statistics *statistics, int64_t *squares, int64_t *sums) {
+    normalize_image(x, channels, height, width, across_channels, local_size, table, table_shift, value_shift, low, high, y,
+                    statistics, squares, sums);
+}
+#endif
+
+void bmq_normalize(const int32_t *x, int images, int channels, int height, int width, int across_channels, int local_size,
+                   const int32_t *table, int table_shift, int value_shift, int32_t low, int32_t high, int32_t *y,
+                   bmq_requantize_statistics *statistics, int64_t *scratch) {
+    const size_t count = (size_t)channels * height * width;
+    for (int image = 0; image < images; image++) {
+        const int32_t *input = x + image * count;
+        int32_t *output = y + image * count;
+#if BMQ_X86
+        if (bmq_dot_units() & BMQ_DOT_AVX2) {
+            avx2_normalize(input, channels, height, width, across_channels, local_size, table, table_shift, value_shift, low, high,
+                           output, statistics, scratch, scratch + count);
+            continue;
+        }
+#endif
+        normalize_image(input, channels, height, width, across_channels, local_size, table, table_shift, value_shift, low, high,
+                        output, statistics, scratch, scratch + count);
+    }
+}

@@ -175,7 +175,11 @@ extension IntegerProgram {
             case let .pool(p):
                 slots[p.output] = Self.pool(p, slots[p.input], batch: batch)
             case let .normalization(n):
-                slots[n.output] = imageByImage(slots[n.input]) { normalize(n, $0, statistics: &statistics[requantizing]) }
+                if arithmetic == .integer {
+                    slots[n.output] = imageByImage(slots[n.input]) { normalize(n, $0, statistics: &statistics[requantizing]) }
+                } else {
+                    slots[n.output] = Self.vectorNormalize(n, slots[n.input], batch: batch, statistics: &statistics[requantizing])
+                }
                 requantizing += 1
             case let .relu(input, output):
                 slots[output] = slots[input].map { max($0, 0) }
@@ -452,6 +456,23 @@ extension IntegerProgram {
                 }
             }
         }
+        statistics.outputs += x.count
+        return y
+    }
+
+    /// LRN as `normalize` gives it, for `batch` images, in vectorised C.
+    static func vectorNormalize(_ n: Normalization, _ x: [Int32], batch: Int, statistics: inout RequantizationStatistics) -> [Int32] {
+        let (c, h, w) = (n.shape[1], n.shape[2], n.shape[3])
+        var scratch = [Int64](repeating: 0, count: 2 * c * h * w)
+        var seen = bmq_requantize_statistics(largest: statistics.largestAccumulator, saturated: 0)
+        let y = [Int32](unsafeUninitializedCapacity: x.count) { y, initialized in
+            bmq_normalize(x, Int32(batch), Int32(c), Int32(h), Int32(w), n.region == .acrossChannels ? 1 : 0, Int32(n.localSize),
+                          n.table, Int32(n.tableShift), Int32(lrnTableBits + n.tableShift), Int32(n.format.minimum),
+                          Int32(n.format.maximum), y.baseAddress!, &seen, &scratch)
+            initialized = x.count
+        }
+        statistics.largestAccumulator = seen.largest
+        statistics.saturated += Int(seen.saturated)
         statistics.outputs += x.count
         return y
     }

@@ -336,6 +336,11 @@ import Testing
         input[1] = -128
         input[c * h * w / 2] = 127
         let output = try program.run(input, count: 1).scores
+        // The vectorised kernel gives the spec's loop its values and statistics, image by image in a batch.
+        let batch = input + input.reversed() + input.map { -max($0, -127) }
+        let (fast, loops) = (try program.run(batch, count: 3), try program.run(batch, count: 3, arithmetic: .integer))
+        #expect(fast.scores == loops.scores && fast.layers == loops.layers)
+        #expect(loops.layers[0].largestAccumulator > 0 && loops.layers[0].outputs == batch.count)
 
         let cells = region == .acrossChannels ? 5 : 9, k = region == .acrossChannels ? 2.0 : 1.0
         let bound = cells * 128 * 128

@@ -95,4 +95,14 @@ void bmq_pool(const int32_t *x, int planes, int height, int width, int kernel_h,
 /// values were clamped.
 size_t bmq_quantize(const float *x, size_t count, float scale, int32_t low, int32_t high, int32_t *y);
 
+/// LRN (`formats/datapath/SPEC.md` section 8) of `images` images of `channels` planes: S, the
+/// window's sum of squares (across `local_size` channels, or a `local_size` square within the
+/// plane, clipped at the edges), picks factor = (table[S >> table_shift] << table_shift) + (next
+/// entry - entry) x (S's remaining bits); y = clamp(rshift_round(x x factor, value_shift), low,
+/// high). `statistics->largest` takes the largest S, `saturated` every clamp; `scratch` holds
+/// 2 x channels x height x width values.
+void bmq_normalize(const int32_t *x, int images, int channels, int height, int width, int across_channels, int local_size,
+                   const int32_t *table, int table_shift, int value_shift, int32_t low, int32_t high, int32_t *y,
+                   bmq_requantize_statistics *statistics, int64_t *scratch);
+
 #endif
