@@ -310,13 +310,16 @@ static inline __attribute__((always_inline))
 void requantize_row(const int32_t *sums, int columns, uint32_t bias, int shift, int32_t low, int32_t high,
                     int32_t counts_below, int32_t *out, const ptrdiff_t column_stride, int32_t *largest, int32_t *saturated) {
     int32_t row_largest = *largest, row_saturated = 0;
+    // A shift of 0 keeps the accumulator: no bit below the cut.
+    const int below = shift > 0 ? shift - 1 : 0;
+    const int32_t round_bit = shift > 0 ? 1 : 0;
     for (int n = 0; n < columns; n++) {
         // The true accumulator fits 32 bits (and is not -2^31); the wrapping add recovers it
         // from the offset sum.
         int32_t acc = (int32_t)((uint32_t)sums[n] + bias);
         int32_t magnitude = acc < 0 ? -acc : acc;
         row_largest = magnitude > row_largest ? magnitude : row_largest;
-        int32_t shifted = (acc >> shift) + ((acc >> (shift - 1)) & 1);
+        int32_t shifted = (acc >> shift) + ((acc >> below) & round_bit);
         int32_t clamped = shifted < low ? low : shifted > high ? high : shifted;
         row_saturated += clamped != shifted && shifted >= counts_below;
         out[n * column_stride] = clamped;

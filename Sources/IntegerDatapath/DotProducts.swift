@@ -49,10 +49,10 @@ extension IntegerProgram {
         var pairsFitSixteenBits: Bool
 
         /// The layer's byte form, or nil when its inputs or weights are wider than 8 bits, it is
-        /// grouped, its shift is outside 1...30, or a sum could leave 32 bits.
+        /// grouped, its shift is outside 0...30, or a sum could leave 32 bits.
         init?(_ d: Dense) {
             if let a = d.convolution, a.group != 1 { return nil }
-            guard d.inputFormat.bits <= 8, (1...30).contains(d.shift), d.bound <= Int64(Int32.max) else { return nil }
+            guard d.inputFormat.bits <= 8, (0...30).contains(d.shift), d.bound <= Int64(Int32.max) else { return nil }
             guard d.weights.allSatisfy({ (-128...127).contains($0) }) else { return nil }
             let channels = d.outputShape[1], length = d.weights.count / channels
             offset = d.inputFormat.signed ? 128 : 0

@@ -214,8 +214,9 @@ import Testing
     /// over a batch whose size fills no vector; widths and channel counts leave remainders in
     /// every tiling. Narrow weights suit every unit; 8-bit weights break AVX2's 16-bit pairs,
     /// which must then decline the layer.
-    @Test(arguments: [("5_1_1_0", 11, 9, 4), ("5_1_1_0", 7, 33, 13), ("8_0_0", 5, 70, 7)])
-    func everyArithmeticGivesTheSameIntegers(patternLabel: String, height: Int, width: Int, channels: Int) throws {
+    /// The last case gives conv1 as many fraction bits as its products (shift 0: no rounding).
+    @Test(arguments: [("5_1_1_0", 11, 9, 4, 3), ("5_1_1_0", 7, 33, 13, 3), ("8_0_0", 5, 70, 7, 3), ("5_1_1_0", 6, 10, 5, 8)])
+    func everyArithmeticGivesTheSameIntegers(patternLabel: String, height: Int, width: Int, channels: Int, conv1Fraction: Int) throws {
         let pattern = try BitPattern(parsing: patternLabel)
         var generator = SeededGenerator(seed: UInt64(height * width))
         let values = pattern.magnitudes.map(Float.init)
@@ -248,12 +249,13 @@ import Testing
         let plan = QuantizationPlan(rounding: .nearest, entries: ["conv1", "conv2", "ip"].map { .init(layer: $0, weights: .pattern(pattern)) })
         // Few fraction bits in the outputs, so that some values saturate.
         let formats = ActivationFormats(input: FixedPointFormat(bits: 8, fraction: 5, signed: true), layers: [
-            "conv1": FixedPointFormat(bits: 8, fraction: 3, signed: true), "conv2": FixedPointFormat(bits: 8, fraction: 3, signed: true),
+            "conv1": FixedPointFormat(bits: 8, fraction: conv1Fraction, signed: true), "conv2": FixedPointFormat(bits: 8, fraction: 3, signed: true),
             "ip": FixedPointFormat(bits: 12, fraction: 2, signed: true),
         ])
         let program = try IntegerProgram(graph: complete, plan: plan, formats: formats)
         let byteLayers = program.steps.compactMap { step -> IntegerProgram.ByteLayer? in if case let .dense(d) = step { d.bytes } else { nil } }
         #expect(byteLayers.count == 3, "every layer takes the byte kernels")
+        if case let .dense(conv1) = program.steps[0] { #expect((conv1.shift == 0) == (conv1Fraction == 8)) }
         #expect(byteLayers.map(\.direct) == [true, false, false])
         #expect(byteLayers.allSatisfy(\.pairsFitSixteenBits) == (pattern.totalBits <= 5))
 

@@ -69,7 +69,7 @@ typedef struct {
 } bmq_requantize_statistics;
 
 /// y[m * row_stride + n * column_stride] = clamp(rshift_round(sums[m * sum_stride + n] + bias[m / rows_per_bias], shift), low, high)
-/// for m < rows, n < columns, with 1 <= shift <= 30 and every accumulator (sum + bias) within
+/// for m < rows, n < columns, with 0 <= shift <= 30 and every accumulator (sum + bias) within
 /// 32 bits. A clamp counts as saturation when the shifted value is positive or `signed_output`.
 void bmq_requantize(const int32_t *sums, int rows, int columns, int sum_stride, const int32_t *bias, int rows_per_bias,
                     int shift, int32_t low, int32_t high, int signed_output,
