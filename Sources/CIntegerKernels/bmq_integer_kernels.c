@@ -403,6 +403,16 @@ void window_columns(const int32_t *restrict columns, int32_t *restrict out, int 
     }
 }
 
+// An output at a border: the columns its window keeps inside the row.
+static inline __attribute__((always_inline))
+int32_t clipped_window(const int32_t *columns, const pool_shape *s, int ox, int is_max) {
+    const int x0 = ox * s->stride_w - s->pad_w;
+    const int left = x0 > 0 ? x0 : 0, right = x0 + s->kernel_w < s->width ? x0 + s->kernel_w : s->width;
+    int32_t value = columns[left];
+    for (int ix = left + 1; ix < right; ix++) value = is_max ? (columns[ix] > value ? columns[ix] : value) : value + columns[ix];
+    return value;
+}
+
 // One plane with 32-bit columns: MAX, or AVE when `reciprocals` is given.
 static inline __attribute__((always_inline))
 void pool_plane(const int32_t *restrict input, const pool_shape *s, const int32_t *restrict reciprocals, int32_t *restrict output,
@@ -424,16 +434,8 @@ void pool_plane(const int32_t *restrict input, const pool_shape *s, const int32_
         if (s->stride_w == 1) window_columns(columns, out, s->first, s->end, 1, -s->pad_w, s->kernel_w, is_max);
         else if (s->stride_w == 2) window_columns(columns, out, s->first, s->end, 2, -s->pad_w, s->kernel_w, is_max);
         else window_columns(columns, out, s->first, s->end, s->stride_w, -s->pad_w, s->kernel_w, is_max);
-        for (int ox = 0; ox < s->out_w; ox++) {
-            if (ox == s->first) ox = s->end > ox ? s->end : ox;
-            if (ox >= s->out_w) break;
-            const int x0 = ox * s->stride_w - s->pad_w;
-            const int left = x0 > 0 ? x0 : 0, right = x0 + s->kernel_w < width ? x0 + s->kernel_w : width;
-            int32_t value = columns[left];
-            for (int ix = left + 1; ix < right; ix++)
-                value = is_max ? (columns[ix] > value ? columns[ix] : value) : value + columns[ix];
-            out[ox] = value;
-        }
+        for (int ox = 0; ox < s->first; ox++) out[ox] = clipped_window(columns, s, ox, is_max);
+        for (int ox = s->end; ox < s->out_w; ox++) out[ox] = clipped_window(columns, s, ox, is_max);
         if (!is_max) {
             const int32_t *restrict r = reciprocals + (size_t)oy * s->out_w;
             BMQ_SHORT_LOOP for (int ox = 0; ox < s->out_w; ox++) out[ox] = (out[ox] * r[ox] + 32768) >> 16;
@@ -502,6 +504,10 @@ void bmq_pool(const int32_t *x, int planes, int height, int width, int kernel_h,
     pool_planes(x, planes, &s, reciprocals, narrow, y, columns);
 }
 
+// rshift_round (`formats/datapath/SPEC.md`) for shift >= 1: floor(x / 2^shift) plus the bit below the cut.
+static inline __attribute__((always_inline))
+int64_t rshift_round64(int64_t x, int shift) { return (x >> shift) + ((x >> (shift - 1)) & 1); }
+
 // Each input is added in its own pass (contiguous, so vectorised), into 64-bit totals.
 static inline __attribute__((always_inline))
 void sum_inputs(const int32_t *const *inputs, const int *shifts, int input_count, size_t count, int32_t low, int32_t high,
@@ -510,9 +516,8 @@ void sum_inputs(const int32_t *const *inputs, const int *shifts, int input_count
         const int32_t *restrict x = inputs[j];
         const int shift = shifts[j];
         if (shift > 0) {
-            // rshift_round: floor(x / 2^shift) plus the bit below the cut.
-            if (j == 0) for (size_t i = 0; i < count; i++) totals[i] = (x[i] >> shift) + ((x[i] >> (shift - 1)) & 1);
-            else for (size_t i = 0; i < count; i++) totals[i] += (x[i] >> shift) + ((x[i] >> (shift - 1)) & 1);
+            if (j == 0) for (size_t i = 0; i < count; i++) totals[i] = rshift_round64(x[i], shift);
+            else for (size_t i = 0; i < count; i++) totals[i] += rshift_round64(x[i], shift);
         } else {
             const int left = -shift;
             if (j == 0) for (size_t i = 0; i < count; i++) totals[i] = (int64_t)x[i] * ((int64_t)1 << left);
@@ -589,6 +594,14 @@ size_t bmq_quantize(const float *x, size_t count, float scale, int32_t low, int3
     return quantize_values(x, count, scale, low, high, y);
 }
 
+// out[i] = the sum over slabs first...last of slabs[slab x length + i]: a window of planes or rows.
+static inline __attribute__((always_inline))
+void add_slabs(const int64_t *restrict slabs, int first, int last, size_t length, int64_t *restrict out) {
+    for (size_t i = 0; i < length; i++) out[i] = slabs[(size_t)first * length + i];
+    for (int slab = first + 1; slab <= last; slab++)
+        for (size_t i = 0; i < length; i++) out[i] += slabs[(size_t)slab * length + i];
+}
+
 // The window's sums of squares first (per plane for a channel window, separable rows then columns
 // for a spatial one, each pass contiguous), then each value's factor from the table.
 static inline __attribute__((always_inline))
@@ -600,28 +613,14 @@ void normalize_image(const int32_t *restrict x, int channels, int height, int wi
     const int half = (local_size - 1) / 2;
     for (size_t i = 0; i < count; i++) squares[i] = (int64_t)x[i] * x[i];
     if (across_channels) {
-        for (int c = 0; c < channels; c++) {
-            int64_t *restrict s = sums + c * plane;
-            const int first = c - half > 0 ? c - half : 0, last = c + half < channels - 1 ? c + half : channels - 1;
-            for (size_t i = 0; i < plane; i++) s[i] = squares[first * plane + i];
-            for (int other = first + 1; other <= last; other++) {
-                const int64_t *restrict q = squares + other * plane;
-                for (size_t i = 0; i < plane; i++) s[i] += q[i];
-            }
-        }
+        for (int c = 0; c < channels; c++)
+            add_slabs(squares, c - half > 0 ? c - half : 0, c + half < channels - 1 ? c + half : channels - 1, plane, sums + c * plane);
     } else {
-        for (int c = 0; c < channels; c++) {
-            const int64_t *restrict q = squares + c * plane;
-            int64_t *restrict s = sums + c * plane;
-            for (int py = 0; py < height; py++) {
-                // Column totals of the window's rows; the horizontal pass below adds them across.
-                int64_t *restrict row = s + (size_t)py * width;
-                const int top = py - half > 0 ? py - half : 0, bottom = py + half < height - 1 ? py + half : height - 1;
-                for (int px = 0; px < width; px++) row[px] = q[(size_t)top * width + px];
-                for (int yy = top + 1; yy <= bottom; yy++)
-                    for (int px = 0; px < width; px++) row[px] += q[(size_t)yy * width + px];
-            }
-        }
+        // Column totals of each row's window of rows; the horizontal pass below adds them across.
+        for (int c = 0; c < channels; c++)
+            for (int py = 0; py < height; py++)
+                add_slabs(squares + c * plane, py - half > 0 ? py - half : 0, py + half < height - 1 ? py + half : height - 1,
+                          (size_t)width, sums + c * plane + (size_t)py * width);
         // Horizontal pass: squares (no longer needed) receives the final window sums.
         for (size_t r = 0; r < (size_t)channels * height; r++) {
             const int64_t *restrict columns = sums + r * width;
@@ -641,8 +640,7 @@ void normalize_image(const int32_t *restrict x, int channels, int height, int wi
         const int64_t entry = s >> table_shift, remainder = s - (entry << table_shift);
         const int64_t below = table[entry], above = table[entry + 1];
         const int64_t factor = (below << table_shift) + (above - below) * remainder;
-        const int64_t product = (int64_t)x[i] * factor;
-        const int64_t scaled = (product >> value_shift) + ((product >> (value_shift - 1)) & 1);
+        const int64_t scaled = rshift_round64((int64_t)x[i] * factor, value_shift);
         const int64_t clamped = scaled < low ? low : scaled > high ? high : scaled;
         saturated += clamped != scaled;
         y[i] = (int32_t)clamped;
