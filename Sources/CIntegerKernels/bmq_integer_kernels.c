@@ -4,6 +4,7 @@
 // special flags; the requantization and pooling loops are plain C the compiler vectorises.
 #include "bmq_integer_kernels.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
@@ -19,6 +20,10 @@ static int detect_units(void) {
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni"))
         units |= BMQ_DOT_AVX512_VNNI;
 #endif
+    // For tests: BMQ_INTEGER_UNITS=avx2 or =portable runs the fallbacks on a CPU that has more.
+    const char *limit = getenv("BMQ_INTEGER_UNITS");
+    if (limit && strcmp(limit, "avx2") == 0) units &= BMQ_DOT_AVX2;
+    else if (limit && strcmp(limit, "portable") == 0) units = 0;
     return units;
 }
 

@@ -18,8 +18,8 @@ struct CLI {
         return folder.appendingPathComponent("bmq")
     }()
 
-    static func run(_ arguments: [String], in directory: URL? = nil) throws -> Result {
-        try runProgram(binary.path, arguments, in: directory)
+    static func run(_ arguments: [String], in directory: URL? = nil, environment: [String: String] = [:]) throws -> Result {
+        try runProgram(binary.path, arguments, in: directory, environment: environment)
     }
 
     /// A helper program that did not give what a test needs.
@@ -28,12 +28,15 @@ struct CLI {
         init(_ description: String) { self.description = description }
     }
 
-    /// Runs any program (in `directory`, or the tests' own) and collects its output.
-    static func runProgram(_ path: String, _ arguments: [String], in directory: URL? = nil) throws -> Result {
+    /// Runs any program (in `directory`, or the tests' own; with `environment` added to this
+    /// process's) and collects its output.
+    static func runProgram(_ path: String, _ arguments: [String], in directory: URL? = nil,
+                           environment: [String: String] = [:]) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
         if let directory { process.currentDirectoryURL = directory }
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err

@@ -172,3 +172,36 @@ import TestSupport
         #expect(result.status != 0 && result.stderr.contains("relu1") && result.stderr.contains("TanH"), "\(result.stderr)")
     }
 }
+
+/// The integer engine's fallbacks on a CPU that has faster units: limited to AVX2, or to the
+/// portable C and float-exact kernels, bmq counts and measures exactly what it does with every
+/// unit. cifar10_full brings LRN and both poolings, ResNet-20 the residual sums and strided convolutions.
+@Suite(.enabled(if: SharedData.shouldRun, "shared data not found; set BMQ_SHARED"))
+struct IntegerFallbackCLITests {
+    @Test(arguments: [
+        ("models/cifar10-full-everpeace/cifar10_full_train_test.prototxt", "models/cifar10-full-everpeace/cifar10_full_iter_70000.caffemodel"),
+        ("models/resnet20-cifar10/res20_cifar_train_test.prototxt", "models/resnet20-cifar10/ResNet_20.caffemodel"),
+    ])
+    func fallbacksGiveTheSameIntegers(net: String, weights: String) throws {
+        let directory = try SharedData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let packed = directory.appendingPathComponent("model.bmq").path
+        let convert = try CLI.run(["convert", "--net", SharedData.url(net).path, "--weights", SharedData.url(weights).path,
+                                   "--mean-file", SharedData.meanFile.path, "--input-shape", "3,32,32", "--pattern", "8_1_0_0", "-o", packed])
+        #expect(convert.status == 0, "\(convert.stderr)")
+        func integerRun(_ units: String?) throws -> [String: Any] {
+            let run = try CLI.run(["eval", packed, "--data", SharedData.cifar10Test.path, "--limit", "100", "--datapath", "integer",
+                                   "--calibration", SharedData.url("data/cifar10/data_batch_1.bin").path, "--calibration-limit", "50", "--json"],
+                                  environment: units.map { ["BMQ_INTEGER_UNITS": $0] } ?? [:])
+            #expect(run.status == 0, "\(run.stderr)")
+            var integer = try #require((try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])?["integer"] as? [String: Any])
+            integer["images_per_second"] = nil
+            return integer
+        }
+        let every = try integerRun(nil)
+        #expect((every["layers"] as? [Any])?.isEmpty == false)
+        for units in ["avx2", "portable"] {
+            #expect(NSDictionary(dictionary: try integerRun(units)).isEqual(to: every), "\(units)")
+        }
+    }
+}
