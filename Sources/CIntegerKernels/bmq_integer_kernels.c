@@ -17,7 +17,8 @@ static int detect_units(void) {
 #if BMQ_X86
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2")) units |= BMQ_DOT_AVX2;
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni"))
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512vnni"))
         units |= BMQ_DOT_AVX512_VNNI;
 #endif
     // For tests: BMQ_INTEGER_UNITS=avx2 or =portable runs the fallbacks on a CPU that has more.
@@ -78,7 +79,7 @@ static inline int32_t load_group(const int8_t *weights) {
     return group;
 }
 
-#define BMQ_VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
+#define BMQ_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 #define BMQ_AVX2 __attribute__((target("avx2")))
 
 // A ROWS x (16 x VECTORS) block of sums held in registers over all row groups. Called with
@@ -186,10 +187,13 @@ void bmq_pack_channels(const int32_t *image, int channels, int height, int width
 }
 
 #if BMQ_X86
-// One output row's ROWS channels x (lanes x VECTORS) columns over every (group, ky, kx).
+// ROWS channels x VECTORS vectors of outputs over every (group, ky, kx): the vectors are
+// `load_stride` bytes apart in the input and `store_stride` sums apart in the output (one output
+// row's consecutive columns, or for narrow rows the same columns of consecutive rows).
 static inline __attribute__((always_inline)) BMQ_VNNI
 void vnni_direct_block(const int8_t *weights, int weight_stride, const uint8_t *packed, int groups, int padded_h,
-                       int padded_w, int kernel_h, int kernel_w, int32_t *sums, int sum_stride, const int ROWS, const int VECTORS) {
+                       int padded_w, int kernel_h, int kernel_w, int32_t *sums, int sum_stride, int load_stride, int store_stride,
+                       const int ROWS, const int VECTORS) {
     __m512i acc[6][4];
     for (int r = 0; r < ROWS; r++)
         for (int v = 0; v < VECTORS; v++) acc[r][v] = _mm512_setzero_si512();
@@ -199,7 +203,7 @@ void vnni_direct_block(const int8_t *weights, int weight_stride, const uint8_t *
             const uint8_t *row = packed + ((size_t)g * padded_h + ky) * padded_w * 4;
             for (int kx = 0; kx < kernel_w; kx++, w += 4) {
                 __m512i columns[4];
-                for (int v = 0; v < VECTORS; v++) columns[v] = _mm512_loadu_si512(row + (size_t)(kx + v * 16) * 4);
+                for (int v = 0; v < VECTORS; v++) columns[v] = _mm512_loadu_si512(row + (size_t)kx * 4 + (size_t)v * load_stride);
                 for (int r = 0; r < ROWS; r++) {
                     __m512i weight = _mm512_set1_epi32(load_group(w + (size_t)r * weight_stride));
                     for (int v = 0; v < VECTORS; v++) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], columns[v], weight);
@@ -208,12 +212,13 @@ void vnni_direct_block(const int8_t *weights, int weight_stride, const uint8_t *
         }
     }
     for (int r = 0; r < ROWS; r++)
-        for (int v = 0; v < VECTORS; v++) _mm512_storeu_si512(sums + (size_t)r * sum_stride + v * 16, acc[r][v]);
+        for (int v = 0; v < VECTORS; v++) _mm512_storeu_si512(sums + (size_t)r * sum_stride + (size_t)v * store_stride, acc[r][v]);
 }
 
 static inline __attribute__((always_inline)) BMQ_AVX2
 void avx2_direct_block(const int8_t *weights, int weight_stride, const uint8_t *packed, int groups, int padded_h,
-                       int padded_w, int kernel_h, int kernel_w, int32_t *sums, int sum_stride, const int ROWS, const int VECTORS) {
+                       int padded_w, int kernel_h, int kernel_w, int32_t *sums, int sum_stride, int load_stride, int store_stride,
+                       const int ROWS, const int VECTORS) {
     __m256i acc[6][4];
     const __m256i ones = _mm256_set1_epi16(1);
     for (int r = 0; r < ROWS; r++)
@@ -224,7 +229,7 @@ void avx2_direct_block(const int8_t *weights, int weight_stride, const uint8_t *
             const uint8_t *row = packed + ((size_t)g * padded_h + ky) * padded_w * 4;
             for (int kx = 0; kx < kernel_w; kx++, w += 4) {
                 __m256i columns[4];
-                for (int v = 0; v < VECTORS; v++) columns[v] = _mm256_loadu_si256((const __m256i *)(row + (size_t)(kx + v * 8) * 4));
+                for (int v = 0; v < VECTORS; v++) columns[v] = _mm256_loadu_si256((const __m256i *)(row + (size_t)kx * 4 + (size_t)v * load_stride));
                 for (int r = 0; r < ROWS; r++) {
                     __m256i weight = _mm256_set1_epi32(load_group(w + (size_t)r * weight_stride));
                     for (int v = 0; v < VECTORS; v++)
@@ -234,13 +239,17 @@ void avx2_direct_block(const int8_t *weights, int weight_stride, const uint8_t *
         }
     }
     for (int r = 0; r < ROWS; r++)
-        for (int v = 0; v < VECTORS; v++) _mm256_storeu_si256((__m256i *)(sums + (size_t)r * sum_stride + v * 8), acc[r][v]);
+        for (int v = 0; v < VECTORS; v++) _mm256_storeu_si256((__m256i *)(sums + (size_t)r * sum_stride + (size_t)v * store_stride), acc[r][v]);
 }
 
+// Rows no wider than a vector take their vectors from consecutive output rows, so that a weight
+// broadcast still feeds up to four of them; wider rows take consecutive columns.
 #define BMQ_DIRECT_LOOP(BLOCK, LANES, ROWS_FOR)                                                                         \
-    for (int oy = 0; oy < out_h; oy++) {                                                                               \
+    const int narrow = out_w <= LANES;                                                                                 \
+    const int load_stride = narrow ? padded_w * 4 : LANES * 4, store_stride = narrow ? out_w_padded : LANES;           \
+    for (int oy = 0; oy < out_h; oy += narrow ? 4 : 1) {                                                               \
         for (int ox = 0; ox < out_w; ox += 4 * LANES) {                                                                \
-            int vectors = (out_w - ox + LANES - 1) / LANES;                                                            \
+            int vectors = narrow ? out_h - oy : (out_w - ox + LANES - 1) / LANES;                                      \
             if (vectors > 4) vectors = 4;                                                                              \
             const int most = ROWS_FOR(vectors);                                                                        \
             const uint8_t *origin = packed + ((size_t)oy * padded_w + ox) * 4;                                         \
@@ -257,7 +266,8 @@ void avx2_direct_block(const int8_t *weights, int weight_stride, const uint8_t *
     }
 #define BMQ_DIRECT_CASE(BLOCK, R, V)                                                                                   \
     case (R) * 8 + (V):                                                                                                \
-        BLOCK(w, weight_stride, origin, groups, padded_h, padded_w, kernel_h, kernel_w, out, sum_stride, R, V);        \
+        BLOCK(w, weight_stride, origin, groups, padded_h, padded_w, kernel_h, kernel_w, out, sum_stride, load_stride,  \
+              store_stride, R, V);                                                                                     \
         break;
 #define BMQ_DIRECT_ROWS(BLOCK, R) BMQ_DIRECT_CASE(BLOCK, R, 1) BMQ_DIRECT_CASE(BLOCK, R, 2) \
     BMQ_DIRECT_CASE(BLOCK, R, 3) BMQ_DIRECT_CASE(BLOCK, R, 4)
@@ -408,6 +418,16 @@ void window_columns(const int32_t *restrict columns, int32_t *restrict out, int 
     }
 }
 
+// Sets the outputs first..<end of a row whose window lies inside it: ox * stride_w - pad_w must
+// lie in 0 ... width - kernel_w.
+static void pool_interior(pool_shape *s) {
+    const int last_start = s->width - s->kernel_w;
+    s->first = (s->pad_w + s->stride_w - 1) / s->stride_w;
+    s->end = last_start + s->pad_w < 0 ? 0 : (last_start + s->pad_w) / s->stride_w + 1;
+    if (s->end > s->out_w) s->end = s->out_w;
+    if (s->first > s->end) s->first = s->end;
+}
+
 // An output at a border: the columns its window keeps inside the row.
 static inline __attribute__((always_inline))
 int32_t clipped_window(const int32_t *columns, const pool_shape *s, int ox, int is_max) {
@@ -492,12 +512,7 @@ void bmq_pool(const int32_t *x, int planes, int height, int width, int kernel_h,
               int pad_h, int pad_w, int out_h, int out_w, const int32_t *reciprocals, int64_t largest, int32_t *y,
               int64_t *columns) {
     pool_shape s = {height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w, 0, 0};
-    // ox * stride_w - pad_w must lie in 0 ... width - kernel_w.
-    const int last_start = width - kernel_w;
-    s.first = (pad_w + stride_w - 1) / stride_w;
-    s.end = last_start + pad_w < 0 ? 0 : (last_start + pad_w) / stride_w + 1;
-    if (s.end > out_w) s.end = out_w;
-    if (s.first > s.end) s.first = s.end;
+    pool_interior(&s);
     // |sum x reciprocal| <= largest x (2^16 + window), the reciprocal being at most 2^16 / divisor + 1/2.
     const int narrow = largest >= 0 && largest < ((int64_t)1 << 31) / ((int64_t)65536 + (int64_t)kernel_h * kernel_w + 1);
 #if BMQ_X86
@@ -680,5 +695,263 @@ void bmq_normalize(const int32_t *x, int images, int channels, int height, int w
 #endif
         normalize_image(input, channels, height, width, across_channels, local_size, table, table_shift, value_shift, low, high,
                         output, statistics, scratch, scratch + count);
+    }
+}
+
+// ---- Activations kept as channel-packed bytes from layer to layer ----
+
+void bmq_unpack_channels(const uint8_t *packed, int channels, int height, int width, int pad_h, int pad_w, int32_t offset,
+                         int32_t *image) {
+    const int padded_h = height + 2 * pad_h, padded_w = width + 2 * pad_w;
+    const size_t cells = (size_t)padded_h * padded_w;
+    for (int c = 0; c < channels; c++) {
+        const uint8_t *group = packed + (size_t)(c / 4) * cells * 4 + c % 4;
+        int32_t *plane = image + (size_t)c * height * width;
+        for (int y = 0; y < height; y++) {
+            const uint8_t *row = group + ((size_t)(y + pad_h) * padded_w + pad_w) * 4;
+            for (int x = 0; x < width; x++) plane[(size_t)y * width + x] = (int32_t)row[(size_t)x * 4] - offset;
+        }
+    }
+}
+
+// Requantizes one (group, output row) of up to four channels into `values`, then interleaves them
+// into the packed row; channels past `channels` keep the buffer's offset.
+static inline __attribute__((always_inline))
+void requantize_packed_image(const int32_t *sums, int channels, int out_h, int out_w, int sum_stride, const int32_t *bias,
+                             int shift, int32_t low, int32_t high, int signed_output, int32_t offset, uint8_t *packed,
+                             int padded_h, int padded_w, int pad_h, int pad_w, bmq_requantize_statistics *statistics,
+                             int32_t *values) {
+    const int32_t counts_below = signed_output ? INT32_MIN : 1;
+    int32_t largest = 0, saturated = 0;
+    const int groups = (channels + 3) / 4;
+    for (int g = 0; g < groups; g++) {
+        const int in_group = channels - 4 * g < 4 ? channels - 4 * g : 4;
+        for (int oy = 0; oy < out_h; oy++) {
+            for (int j = 0; j < in_group; j++) {
+                const int m = 4 * g + j;
+                requantize_row(sums + ((size_t)m * out_h + oy) * sum_stride, out_w, (uint32_t)bias[m], shift, low, high, counts_below,
+                               values + (size_t)j * out_w, 1, &largest, &saturated);
+            }
+            uint8_t *restrict out = packed + (((size_t)g * padded_h + oy + pad_h) * padded_w + pad_w) * 4;
+            if (in_group == 4) {
+                for (int x = 0; x < out_w; x++)
+                    for (int j = 0; j < 4; j++) out[(size_t)x * 4 + j] = (uint8_t)(values[(size_t)j * out_w + x] + offset);
+            } else {
+                for (int x = 0; x < out_w; x++)
+                    for (int j = 0; j < in_group; j++) out[(size_t)x * 4 + j] = (uint8_t)(values[(size_t)j * out_w + x] + offset);
+            }
+        }
+    }
+    if (largest > statistics->largest) statistics->largest = largest;
+    statistics->saturated += saturated;
+}
+
+#if BMQ_X86
+BMQ_AVX2
+static void avx2_requantize_packed(const int32_t *sums, int channels, int out_h, int out_w, int sum_stride, const int32_t *bias,
+                                   int shift, int32_t low, int32_t high, int signed_output, int32_t offset, uint8_t *packed,
+                                   int padded_h, int padded_w, int pad_h, int pad_w, bmq_requantize_statistics *statistics,
+                                   int32_t *values) {
+    requantize_packed_image(sums, channels, out_h, out_w, sum_stride, bias, shift, low, high, signed_output, offset, packed,
+                            padded_h, padded_w, pad_h, pad_w, statistics, values);
+}
+#endif
+
+#if BMQ_X86
+// The same with AVX-512: sixteen columns of the group's four channels requantized, their bytes
+// interleaved by unpacking (channel pairs, then pairs of pairs), the statistics kept in vectors
+// over the whole image. A missing channel's lanes hold the offset, which the buffer holds there.
+BMQ_VNNI
+static void avx512_requantize_packed(const int32_t *sums, int channels, int out_h, int out_w, int sum_stride, const int32_t *bias,
+                                     int shift, int32_t low, int32_t high, int signed_output, int32_t offset, uint8_t *packed,
+                                     int padded_h, int padded_w, int pad_h, int pad_w, bmq_requantize_statistics *statistics) {
+    const __m512i lows = _mm512_set1_epi32(low), highs = _mm512_set1_epi32(high), offsets = _mm512_set1_epi32(offset);
+    const __m512i counts_below = _mm512_set1_epi32(signed_output ? INT32_MIN : 1);
+    const __m512i round_bit = _mm512_set1_epi32(shift > 0 ? 1 : 0);
+    const __m128i shift_count = _mm_cvtsi32_si128(shift), below_count = _mm_cvtsi32_si128(shift > 0 ? shift - 1 : 0);
+    __m512i largest = _mm512_setzero_si512();
+    int64_t saturated = 0;
+    const int groups = (channels + 3) / 4;
+    for (int g = 0; g < groups; g++) {
+        const int in_group = channels - 4 * g < 4 ? channels - 4 * g : 4;
+        __m512i biases[4];
+        for (int j = 0; j < 4; j++) biases[j] = _mm512_set1_epi32(j < in_group ? bias[4 * g + j] : 0);
+        for (int oy = 0; oy < out_h; oy++) {
+            uint8_t *out = packed + (((size_t)g * padded_h + oy + pad_h) * padded_w + pad_w) * 4;
+            for (int x = 0; x < out_w; x += 16) {
+                const __mmask16 lanes = out_w - x >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (out_w - x)) - 1);
+                __m128i bytes[4];
+                for (int j = 0; j < 4; j++) {
+                    if (j >= in_group) { bytes[j] = _mm512_cvtepi32_epi8(offsets); continue; }
+                    const int32_t *row = sums + ((size_t)(4 * g + j) * out_h + oy) * sum_stride + x;
+                    const __m512i acc = _mm512_add_epi32(_mm512_maskz_loadu_epi32(lanes, row), biases[j]);
+                    largest = _mm512_mask_max_epi32(largest, lanes, largest, _mm512_abs_epi32(acc));
+                    const __m512i shifted = _mm512_add_epi32(_mm512_sra_epi32(acc, shift_count),
+                                                             _mm512_and_si512(_mm512_sra_epi32(acc, below_count), round_bit));
+                    const __m512i clamped = _mm512_min_epi32(_mm512_max_epi32(shifted, lows), highs);
+                    const __mmask16 counted = _mm512_mask_cmpneq_epi32_mask(lanes, clamped, shifted) &
+                                              _mm512_cmpge_epi32_mask(shifted, counts_below);
+                    saturated += __builtin_popcount((unsigned)counted);
+                    bytes[j] = _mm512_cvtepi32_epi8(_mm512_add_epi32(clamped, offsets));
+                }
+                const __m128i low01 = _mm_unpacklo_epi8(bytes[0], bytes[1]), high01 = _mm_unpackhi_epi8(bytes[0], bytes[1]);
+                const __m128i low23 = _mm_unpacklo_epi8(bytes[2], bytes[3]), high23 = _mm_unpackhi_epi8(bytes[2], bytes[3]);
+                const __m128i cells[4] = {_mm_unpacklo_epi16(low01, low23), _mm_unpackhi_epi16(low01, low23),
+                                          _mm_unpacklo_epi16(high01, high23), _mm_unpackhi_epi16(high01, high23)};
+                const int columns = out_w - x < 16 ? out_w - x : 16;
+                for (int q = 0; q < 4 && 4 * q < columns; q++) {
+                    const int left = columns - 4 * q < 4 ? columns - 4 * q : 4;
+                    _mm_mask_storeu_epi8(out + (size_t)(x + 4 * q) * 4, (__mmask16)((1u << (4 * left)) - 1), cells[q]);
+                }
+            }
+        }
+    }
+    const int32_t seen = _mm512_reduce_max_epi32(largest);
+    if (seen > statistics->largest) statistics->largest = seen;
+    statistics->saturated += saturated;
+}
+#endif
+
+void bmq_requantize_packed(const int32_t *sums, int channels, int out_h, int out_w, int sum_stride, const int32_t *bias,
+                           int shift, int32_t low, int32_t high, int signed_output, int32_t offset, uint8_t *packed,
+                           int pad_h, int pad_w, bmq_requantize_statistics *statistics, int32_t *values) {
+    const int padded_h = out_h + 2 * pad_h, padded_w = out_w + 2 * pad_w;
+#if BMQ_X86
+    if (bmq_dot_units() & BMQ_DOT_AVX512_VNNI) {
+        avx512_requantize_packed(sums, channels, out_h, out_w, sum_stride, bias, shift, low, high, signed_output, offset, packed,
+                                 padded_h, padded_w, pad_h, pad_w, statistics);
+        return;
+    }
+    if (bmq_dot_units() & BMQ_DOT_AVX2) {
+        avx2_requantize_packed(sums, channels, out_h, out_w, sum_stride, bias, shift, low, high, signed_output, offset, packed,
+                               padded_h, padded_w, pad_h, pad_w, statistics, values);
+        return;
+    }
+#endif
+    requantize_packed_image(sums, channels, out_h, out_w, sum_stride, bias, shift, low, high, signed_output, offset, packed,
+                            padded_h, padded_w, pad_h, pad_w, statistics, values);
+}
+
+// Byte pooling: the window's rows are reduced first, 4 x width bytes at a time (contiguous, so
+// vectorised), then the window's columns for the outputs whose window lies inside the row (a
+// pass per window column, constant strides 1 and 2 compiled apart so the loads vectorise), and
+// the border outputs one by one. MAX compares the offset bytes (the offset keeps their order);
+// AVE sums them in 16 bits, removes the offset of each cell read and divides as the 32-bit
+// path does.
+static inline __attribute__((always_inline))
+void packed_window_columns(const uint16_t *restrict columns, int32_t *restrict window, int first, int end, int stride, int offset,
+                           int kernel_w, int is_max) {
+    for (int ox = first; ox < end; ox++)
+        for (int j = 0; j < 4; j++) window[ox * 4 + j] = columns[(ox * stride + offset) * 4 + j];
+    for (int kx = 1; kx < kernel_w; kx++) {
+        for (int ox = first; ox < end; ox++) {
+            for (int j = 0; j < 4; j++) {
+                const int32_t v = columns[(ox * stride + offset + kx) * 4 + j];
+                window[ox * 4 + j] = is_max ? (v > window[ox * 4 + j] ? v : window[ox * 4 + j]) : window[ox * 4 + j] + v;
+            }
+        }
+    }
+}
+
+static inline __attribute__((always_inline))
+void pool_packed_group(const uint8_t *restrict input, size_t row_bytes, const pool_shape *s, const int32_t *restrict reciprocals,
+                       int32_t offset, uint8_t *restrict output, size_t out_row_bytes, uint16_t *restrict columns,
+                       int32_t *restrict window) {
+    const int is_max = reciprocals == NULL, values = 4 * s->width;
+    int32_t *restrict cell_reciprocals = window + 4 * s->out_w;
+    for (int oy = 0; oy < s->out_h; oy++) {
+        const int y0 = oy * s->stride_h - s->pad_h;
+        const int top = y0 > 0 ? y0 : 0, bottom = y0 + s->kernel_h < s->height ? y0 + s->kernel_h : s->height;
+        BMQ_SHORT_LOOP for (int i = 0; i < values; i++) columns[i] = input[(size_t)top * row_bytes + i];
+        for (int iy = top + 1; iy < bottom; iy++) {
+            const uint8_t *restrict row = input + (size_t)iy * row_bytes;
+            if (is_max) {
+                BMQ_SHORT_LOOP for (int i = 0; i < values; i++) columns[i] = row[i] > columns[i] ? row[i] : columns[i];
+            } else {
+                BMQ_SHORT_LOOP for (int i = 0; i < values; i++) columns[i] += row[i];
+            }
+        }
+        if (s->stride_w == 1) packed_window_columns(columns, window, s->first, s->end, 1, -s->pad_w, s->kernel_w, is_max);
+        else if (s->stride_w == 2) packed_window_columns(columns, window, s->first, s->end, 2, -s->pad_w, s->kernel_w, is_max);
+        else packed_window_columns(columns, window, s->first, s->end, s->stride_w, -s->pad_w, s->kernel_w, is_max);
+        uint8_t *restrict out = output + (size_t)oy * out_row_bytes;
+        const int from = 4 * s->first, to = 4 * s->end;
+        if (is_max) {
+            BMQ_SHORT_LOOP for (int i = from; i < to; i++) out[i] = (uint8_t)window[i];
+        } else {
+            const int32_t *restrict r = reciprocals + (size_t)oy * s->out_w;
+            for (int ox = s->first; ox < s->end; ox++)
+                for (int j = 0; j < 4; j++) cell_reciprocals[ox * 4 + j] = r[ox];
+            const int32_t removed = (bottom - top) * s->kernel_w * offset;
+            BMQ_SHORT_LOOP for (int i = from; i < to; i++)
+                out[i] = (uint8_t)((((window[i] - removed) * cell_reciprocals[i] + 32768) >> 16) + offset);
+        }
+        // Outputs whose window the row's ends clip.
+        for (int ox = 0; ox < s->out_w; ox++) {
+            if (ox == s->first && s->end > s->first) ox = s->end;
+            if (ox >= s->out_w) break;
+            const int x0 = ox * s->stride_w - s->pad_w;
+            const int left = x0 > 0 ? x0 : 0, right = x0 + s->kernel_w < s->width ? x0 + s->kernel_w : s->width;
+            for (int j = 0; j < 4; j++) {
+                int32_t value = columns[left * 4 + j];
+                for (int ix = left + 1; ix < right; ix++) {
+                    const int32_t next = columns[ix * 4 + j];
+                    value = is_max ? (next > value ? next : value) : value + next;
+                }
+                if (!is_max) {
+                    const int32_t sum = value - (bottom - top) * (right - left) * offset;
+                    value = ((sum * reciprocals[oy * s->out_w + ox] + 32768) >> 16) + offset;
+                }
+                out[ox * 4 + j] = (uint8_t)value;
+            }
+        }
+    }
+}
+
+static inline __attribute__((always_inline))
+void pool_packed_groups(const uint8_t *x, int groups, int in_pad_h, int in_pad_w, const pool_shape *s, const int32_t *reciprocals,
+                        int32_t offset, uint8_t *y, int out_pad_h, int out_pad_w, uint16_t *columns, int32_t *window) {
+    const int in_w = s->width + 2 * in_pad_w, in_h = s->height + 2 * in_pad_h;
+    const int out_w = s->out_w + 2 * out_pad_w, out_h = s->out_h + 2 * out_pad_h;
+    for (int g = 0; g < groups; g++) {
+        const uint8_t *input = x + (((size_t)g * in_h + in_pad_h) * in_w + in_pad_w) * 4;
+        uint8_t *output = y + (((size_t)g * out_h + out_pad_h) * out_w + out_pad_w) * 4;
+        pool_packed_group(input, (size_t)in_w * 4, s, reciprocals, offset, output, (size_t)out_w * 4, columns, window);
+    }
+}
+
+#if BMQ_X86
+BMQ_AVX2
+static void avx2_pool_packed(const uint8_t *x, int groups, int in_pad_h, int in_pad_w, const pool_shape *s, const int32_t *reciprocals,
+                             int32_t offset, uint8_t *y, int out_pad_h, int out_pad_w, uint16_t *columns, int32_t *window) {
+    pool_packed_groups(x, groups, in_pad_h, in_pad_w, s, reciprocals, offset, y, out_pad_h, out_pad_w, columns, window);
+}
+#endif
+
+void bmq_pool_packed(const uint8_t *x, int channels, int height, int width, int in_pad_h, int in_pad_w, int kernel_h, int kernel_w,
+                     int stride_h, int stride_w, int pad_h, int pad_w, int out_h, int out_w, const int32_t *reciprocals, int32_t offset,
+                     uint8_t *y, int out_pad_h, int out_pad_w, uint16_t *columns, int32_t *window) {
+    pool_shape s = {height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w, 0, 0};
+    pool_interior(&s);
+    const int groups = (channels + 3) / 4;
+#if BMQ_X86
+    if (bmq_dot_units() & BMQ_DOT_AVX2) {
+        avx2_pool_packed(x, groups, in_pad_h, in_pad_w, &s, reciprocals, offset, y, out_pad_h, out_pad_w, columns, window);
+        return;
+    }
+#endif
+    pool_packed_groups(x, groups, in_pad_h, in_pad_w, &s, reciprocals, offset, y, out_pad_h, out_pad_w, columns, window);
+}
+
+void bmq_relu_packed(uint8_t *bytes, size_t count, uint8_t zero) {
+    for (size_t i = 0; i < count; i++) bytes[i] = bytes[i] > zero ? bytes[i] : zero;
+}
+
+void bmq_pack_packed_vectors(const uint8_t *images, int count, size_t image_bytes, int columns_padded, uint8_t *patches) {
+    const size_t groups = image_bytes / 4;
+    memset(patches, 0, groups * (size_t)columns_padded * 4);
+    for (int n = 0; n < count; n++) {
+        const uint8_t *image = images + (size_t)n * image_bytes;
+        for (size_t g = 0; g < groups; g++) memcpy(patches + (g * (size_t)columns_padded + (size_t)n) * 4, image + g * 4, 4);
     }
 }

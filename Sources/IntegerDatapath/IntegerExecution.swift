@@ -50,6 +50,7 @@ extension IntegerProgram {
     public func run(_ inputs: [Int32], count: Int, arithmetic: Arithmetic = .fastest) throws -> Run {
         precondition(inputs.count == count * inputCount, "inputs do not hold \(count) images")
         let workers = max(1, min(count, Parallel.workers))
+        let plan = arithmetic.dotProductUnit.map { packedPlan(unit: $0) }
         // Each worker runs a contiguous block of images and returns its scores and statistics.
         let parts = try Parallel.map(workers) { worker -> (scores: [Int32], statistics: [RequantizationStatistics]) in
             var statistics = requantizingLayers
@@ -57,11 +58,18 @@ extension IntegerProgram {
             let block = (worker * count / workers)..<((worker + 1) * count / workers)
             for first in stride(from: block.lowerBound, to: block.upperBound, by: Self.batchSize) {
                 let batch = min(Self.batchSize, block.upperBound - first)
-                var slots = [[Int32]](repeating: [], count: slotCount)
-                slots[inputSlot] = Array(inputs[(first * inputCount)..<((first + batch) * inputCount)])
-                execute(&slots, batch: batch, arithmetic: arithmetic, statistics: &statistics)
-                let perImage = slots[scoreSlot].count / batch
-                for image in 0..<batch { scores += slots[scoreSlot][(image * perImage)..<(image * perImage + classes)] }
+                let batchInputs = Array(inputs[(first * inputCount)..<((first + batch) * inputCount)])
+                let batchScores: [Int32]
+                if let plan {
+                    batchScores = runPacked(plan, batchInputs, batch: batch, arithmetic: arithmetic, statistics: &statistics)
+                } else {
+                    var slots = [[Int32]](repeating: [], count: slotCount)
+                    slots[inputSlot] = batchInputs
+                    execute(&slots, batch: batch, arithmetic: arithmetic, statistics: &statistics)
+                    batchScores = slots[scoreSlot]
+                }
+                let perImage = batchScores.count / batch
+                for image in 0..<batch { scores += batchScores[(image * perImage)..<(image * perImage + classes)] }
             }
             return (scores, statistics)
         }
@@ -158,6 +166,14 @@ extension IntegerProgram {
     func execute(_ slots: inout [[Int32]], batch: Int, range: Range<Int>, arithmetic: Arithmetic,
                  statistics: inout [RequantizationStatistics]) {
         var requantizing = steps[..<range.lowerBound].filter(Self.requantizes).count
+        for step in steps[range] {
+            perform(step, &slots, batch: batch, arithmetic: arithmetic, statistics: &statistics, requantizing: &requantizing)
+        }
+    }
+
+    /// Runs one step; `requantizing` indexes its statistics and moves past them.
+    func perform(_ step: Step, _ slots: inout [[Int32]], batch: Int, arithmetic: Arithmetic,
+                 statistics: inout [RequantizationStatistics], requantizing: inout Int) {
         /// Applies a one-image function to each image of a slot.
         func imageByImage(_ x: [Int32], _ body: ([Int32]) -> [Int32]) -> [Int32] {
             guard batch > 1 else { return body(x) }
@@ -166,28 +182,26 @@ extension IntegerProgram {
             for image in 0..<batch { y += body(Array(x[(image * size)..<((image + 1) * size)])) }
             return y
         }
-        for step in steps[range] {
-            switch step {
-            case let .dense(d):
-                slots[d.output] = dense(d, slots[d.input], batch: batch, arithmetic: arithmetic, statistics: &statistics[requantizing])
-                requantizing += 1
-            case let .sum(s):
-                slots[s.output] = sum(s, slots, arithmetic: arithmetic, statistics: &statistics[requantizing])
-                requantizing += 1
-            case let .pool(p):
-                slots[p.output] = Self.pool(p, slots[p.input], batch: batch)
-            case let .normalization(n):
-                if arithmetic == .integer {
-                    slots[n.output] = imageByImage(slots[n.input]) { normalize(n, $0, statistics: &statistics[requantizing]) }
-                } else {
-                    slots[n.output] = Self.vectorNormalize(n, slots[n.input], batch: batch, statistics: &statistics[requantizing])
-                }
-                requantizing += 1
-            case let .relu(input, output):
-                slots[output] = slots[input].map { max($0, 0) }
-            case let .alias(input, output):
-                slots[output] = slots[input]
+        switch step {
+        case let .dense(d):
+            slots[d.output] = dense(d, slots[d.input], batch: batch, arithmetic: arithmetic, statistics: &statistics[requantizing])
+            requantizing += 1
+        case let .sum(s):
+            slots[s.output] = sum(s, slots, arithmetic: arithmetic, statistics: &statistics[requantizing])
+            requantizing += 1
+        case let .pool(p):
+            slots[p.output] = Self.pool(p, slots[p.input], batch: batch)
+        case let .normalization(n):
+            if arithmetic == .integer {
+                slots[n.output] = imageByImage(slots[n.input]) { normalize(n, $0, statistics: &statistics[requantizing]) }
+            } else {
+                slots[n.output] = Self.vectorNormalize(n, slots[n.input], batch: batch, statistics: &statistics[requantizing])
             }
+            requantizing += 1
+        case let .relu(input, output):
+            slots[output] = slots[input].map { max($0, 0) }
+        case let .alias(input, output):
+            slots[output] = slots[input]
         }
     }
 
@@ -407,11 +421,7 @@ extension IntegerProgram {
         let (oh, ow) = (p.outputShape[2], p.outputShape[3])
         let (kernel, stride, pad) = p.attributes.window(height: h, width: w)
         let average = p.attributes.method == .average
-        // Each output's reciprocal of Caffe's divisor (the window clipped to the padded input).
-        let reciprocals = average ? (0..<(oh * ow)).map { index -> Int32 in
-            let y0 = index / ow * stride.h - pad.h, x0 = index % ow * stride.w - pad.w
-            return Int32(Self.reciprocal((min(y0 + kernel.h, h + pad.h) - y0) * (min(x0 + kernel.w, w + pad.w) - x0)))
-        } : []
+        let reciprocals = average ? averageReciprocals(p) : []
         var columns = [Int64](repeating: 0, count: 2 * w)
         return [Int32](unsafeUninitializedCapacity: c * oh * ow) { y, initialized in
             reciprocals.withUnsafeBufferPointer { reciprocals in
@@ -477,6 +487,17 @@ extension IntegerProgram {
         statistics.saturated += Int(seen.saturated)
         statistics.outputs += x.count
         return y
+    }
+
+    /// Each AVE output's reciprocal of Caffe's divisor (the window clipped to the padded input).
+    static func averageReciprocals(_ p: Pool) -> [Int32] {
+        let (h, w) = (p.inputShape[2], p.inputShape[3])
+        let (oh, ow) = (p.outputShape[2], p.outputShape[3])
+        let (kernel, stride, pad) = p.attributes.window(height: h, width: w)
+        return (0..<(oh * ow)).map { index -> Int32 in
+            let y0 = index / ow * stride.h - pad.h, x0 = index % ow * stride.w - pad.w
+            return Int32(Self.reciprocal((min(y0 + kernel.h, h + pad.h) - y0) * (min(x0 + kernel.w, w + pad.w) - x0)))
+        }
     }
 
     /// Fractional bits of the AVE pooling reciprocal.

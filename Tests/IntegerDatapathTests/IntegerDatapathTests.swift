@@ -215,7 +215,8 @@ import Testing
     /// every tiling. Narrow weights suit every unit; 8-bit weights break AVX2's 16-bit pairs,
     /// which must then decline the layer.
     /// The last case gives conv1 as many fraction bits as its products (shift 0: no rounding).
-    @Test(arguments: [("5_1_1_0", 11, 9, 4, 3), ("5_1_1_0", 7, 33, 13, 3), ("8_0_0", 5, 70, 7, 3), ("5_1_1_0", 6, 10, 5, 8)])
+    @Test(arguments: [("5_1_1_0", 11, 9, 4, 3), ("5_1_1_0", 7, 33, 13, 3), ("8_0_0", 5, 70, 7, 3), ("5_1_1_0", 6, 10, 5, 8),
+                      ("5_1_1_0", 13, 6, 6, 3)])
     func everyArithmeticGivesTheSameIntegers(patternLabel: String, height: Int, width: Int, channels: Int, conv1Fraction: Int) throws {
         let pattern = try BitPattern(parsing: patternLabel)
         var generator = SeededGenerator(seed: UInt64(height * width))

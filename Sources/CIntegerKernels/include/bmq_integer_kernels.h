@@ -105,4 +105,35 @@ void bmq_normalize(const int32_t *x, int images, int channels, int height, int w
                    const int32_t *table, int table_shift, int value_shift, int32_t low, int32_t high, int32_t *y,
                    bmq_requantize_statistics *statistics, int64_t *scratch);
 
+/// Channel-packed bytes (the layout of `bmq_pack_channels`) carry activations from layer to layer
+/// when their format fits 8 bits: one image is groups of four channels, each a padded grid of
+/// four-byte cells holding value + offset (128 for a signed format, 0 otherwise), the border
+/// and the channels past the last holding the offset, so a convolution reads its zero padding.
+///
+/// Unpacks one image back to 32-bit planes.
+void bmq_unpack_channels(const uint8_t *packed, int channels, int height, int width, int pad_h, int pad_w, int32_t offset,
+                         int32_t *image);
+
+/// `bmq_requantize` of a direct convolution's sums (rows (m x out_h + oy) of `sum_stride`) for one
+/// image, written as value + offset into a channel-packed image padded by pad_h, pad_w (border
+/// and missing channels are left as they are). `values` is scratch for 4 x out_w values.
+void bmq_requantize_packed(const int32_t *sums, int channels, int out_h, int out_w, int sum_stride, const int32_t *bias,
+                           int shift, int32_t low, int32_t high, int signed_output, int32_t offset, uint8_t *packed,
+                           int pad_h, int pad_w, bmq_requantize_statistics *statistics, int32_t *values);
+
+/// `bmq_pool` on one channel-packed image (input padded by in_pad, output by out_pad, both with
+/// the same offset): the same integers, provided that for AVE |x| x kernel_h x kernel_w < 2^16,
+/// so that no average leaves the format. `columns` is scratch for 4 x width values, `window` for
+/// 8 x out_w.
+void bmq_pool_packed(const uint8_t *x, int channels, int height, int width, int in_pad_h, int in_pad_w, int kernel_h, int kernel_w,
+                     int stride_h, int stride_w, int pad_h, int pad_w, int out_h, int out_w, const int32_t *reciprocals, int32_t offset,
+                     uint8_t *y, int out_pad_h, int out_pad_w, uint16_t *columns, int32_t *window);
+
+/// ReLU on packed bytes: each byte at least `zero` (the offset).
+void bmq_relu_packed(uint8_t *bytes, size_t count, uint8_t zero);
+
+/// Packs `count` channel-packed images of `image_bytes` each as the columns of an inner product's
+/// patch layout, every four-byte cell one row group (the weights are laid out to match).
+void bmq_pack_packed_vectors(const uint8_t *images, int count, size_t image_bytes, int columns_padded, uint8_t *patches);
+
 #endif
