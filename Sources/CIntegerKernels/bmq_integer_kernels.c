@@ -38,29 +38,63 @@ static inline size_t patch_index(int row, int column, int columns_padded) {
     return ((size_t)(row >> 2) * (size_t)columns_padded + (size_t)column) * 4 + (size_t)(row & 3);
 }
 
+// Four patch rows (one row group) for one output row: each output's four bytes assembled into
+// one 32-bit store, reading the rows' inputs from padded byte planes (no border tests).
+static inline __attribute__((always_inline))
+void pack_patch_words(const uint8_t *const *sources, int out_w, int stride, uint32_t *restrict out) {
+    const uint8_t *restrict s0 = sources[0], *restrict s1 = sources[1], *restrict s2 = sources[2], *restrict s3 = sources[3];
+    for (int ox = 0; ox < out_w; ox++) {
+        const int i = ox * stride;
+        out[ox] = (uint32_t)s0[i] | (uint32_t)s1[i] << 8 | (uint32_t)s2[i] << 16 | (uint32_t)s3[i] << 24;
+    }
+}
+
 void bmq_pack_patches(const int32_t *image, int channels, int height, int width,
                       int kernel_h, int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w,
                       int dilation_h, int dilation_w, int out_h, int out_w,
                       int32_t offset, int row_groups, int columns_padded, uint8_t *patches) {
+    // Each channel as bytes (value + offset) in a plane padded with the offset, then a row of
+    // zeros that rows past the kernel's rows read.
+    const int padded_h = height + 2 * pad_h, padded_w = width + 2 * pad_w;
+    const size_t plane = (size_t)padded_h * padded_w;
+    const size_t zeros = (size_t)out_w * stride_w + 1;
+    uint8_t *padded = malloc(plane * channels + zeros);
+    if (!padded) abort();
+    memset(padded, (uint8_t)offset, plane * channels);
+    memset(padded + plane * channels, 0, zeros);
+    for (int c = 0; c < channels; c++)
+        for (int y = 0; y < height; y++) {
+            const int32_t *restrict row = image + ((size_t)c * height + y) * width;
+            uint8_t *restrict out = padded + c * plane + (size_t)(y + pad_h) * padded_w + pad_w;
+            for (int x = 0; x < width; x++) out[x] = (uint8_t)(row[x] + offset);
+        }
+    const int rows = channels * kernel_h * kernel_w, cells = kernel_h * kernel_w;
     memset(patches, 0, (size_t)row_groups * (size_t)columns_padded * 4);
-    int row = 0;
-    for (int c = 0; c < channels; c++) {
-        const int32_t *plane = image + (size_t)c * height * width;
-        for (int ky = 0; ky < kernel_h; ky++) {
-            for (int kx = 0; kx < kernel_w; kx++, row++) {
-                uint8_t *out = patches + patch_index(row, 0, columns_padded);
-                for (int oy = 0; oy < out_h; oy++) {
-                    int iy = oy * stride_h - pad_h + ky * dilation_h;
-                    int inside_row = iy >= 0 && iy < height;
-                    for (int ox = 0; ox < out_w; ox++) {
-                        int ix = ox * stride_w - pad_w + kx * dilation_w;
-                        int32_t value = inside_row && ix >= 0 && ix < width ? plane[(size_t)iy * width + ix] : 0;
-                        out[(size_t)(oy * out_w + ox) * 4] = (uint8_t)(value + offset);
-                    }
-                }
+    for (int g = 0; g < row_groups; g++) {
+        // Where each of the group's four rows starts reading, for output row 0.
+        const uint8_t *first[4];
+        int moves[4];
+        for (int j = 0; j < 4; j++) {
+            const int r = 4 * g + j;
+            if (r < rows) {
+                const int c = r / cells, ky = r % cells / kernel_w, kx = r % kernel_w;
+                first[j] = padded + c * plane + (size_t)ky * dilation_h * padded_w + (size_t)kx * dilation_w;
+                moves[j] = 1;
+            } else {
+                first[j] = padded + plane * channels;
+                moves[j] = 0;
             }
         }
+        for (int oy = 0; oy < out_h; oy++) {
+            const uint8_t *sources[4];
+            for (int j = 0; j < 4; j++) sources[j] = first[j] + (size_t)moves[j] * oy * stride_h * padded_w;
+            uint32_t *out = (uint32_t *)(patches + ((size_t)g * columns_padded + (size_t)oy * out_w) * 4);
+            if (stride_w == 1) pack_patch_words(sources, out_w, 1, out);
+            else if (stride_w == 2) pack_patch_words(sources, out_w, 2, out);
+            else pack_patch_words(sources, out_w, stride_w, out);
+        }
     }
+    free(padded);
 }
 
 void bmq_pack_vectors(const int32_t *vectors, int count, int length, int32_t offset,

@@ -59,7 +59,9 @@ extension IntegerProgram {
             let largestByte = Int64(offset) + d.inputFormat.maximum
             // Where weight k of a channel goes in its row of the packed layout.
             let position: (Int) -> Int
-            if let a = d.convolution, a.stride == Size2(square: 1), a.dilation == Size2(square: 1) {
+            // One or two input channels would leave most of each four-channel cell empty: their
+            // im2col patches hold a quarter to a half of the direct kernel's products.
+            if let a = d.convolution, a.stride == Size2(square: 1), a.dilation == Size2(square: 1), d.inputShape[1] >= 3 {
                 direct = true
                 let cells = a.kernel.h * a.kernel.w
                 rowGroups = (d.inputShape[1] + 3) / 4 * cells

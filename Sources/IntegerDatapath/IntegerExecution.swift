@@ -50,7 +50,7 @@ extension IntegerProgram {
     public func run(_ inputs: [Int32], count: Int, arithmetic: Arithmetic = .fastest) throws -> Run {
         precondition(inputs.count == count * inputCount, "inputs do not hold \(count) images")
         let workers = max(1, min(count, Parallel.workers))
-        let plan = arithmetic.dotProductUnit.map { packedPlan(unit: $0) }
+        let plan = arithmetic.dotProductUnit.map { unit in packedPlans.plan(for: unit) { packedPlan(unit: unit) } }
         // Each worker runs a contiguous block of images and returns its scores and statistics.
         let parts = try Parallel.map(workers) { worker -> (scores: [Int32], statistics: [RequantizationStatistics]) in
             var statistics = requantizingLayers

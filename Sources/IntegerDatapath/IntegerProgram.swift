@@ -155,7 +155,11 @@ public struct IntegerProgram: Sendable {
         let slot: Int
     }
 
-    private(set) var steps: [Step]
+    private(set) var steps: [Step] {
+        didSet { packedPlans = PackedPlanCache() }
+    }
+    /// `run`'s packed plans, made again when the steps change.
+    private(set) var packedPlans = PackedPlanCache()
     let slotCount: Int
     /// The input, then every layer's output in execution order (a fused ReLU's output is its
     /// layer's; Dropout, Flatten and Split copy and are not listed).

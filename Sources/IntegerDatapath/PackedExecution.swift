@@ -1,6 +1,23 @@
 import CIntegerKernels
+import Foundation
 import Quantization
 import TensorGraph
+
+/// Each dot-product unit's packed plan of one program, made on first use (a program that is only
+/// stepped through, as the search does, never pays for one).
+final class PackedPlanCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var plans: [DotProductUnit: IntegerProgram.PackedPlan] = [:]
+
+    func plan(for unit: DotProductUnit, _ make: () -> IntegerProgram.PackedPlan) -> IntegerProgram.PackedPlan {
+        lock.lock()
+        defer { lock.unlock() }
+        if let plan = plans[unit] { return plan }
+        let plan = make()
+        plans[unit] = plan
+        return plan
+    }
+}
 
 extension IntegerProgram {
     /// How `run` executes on a byte dot-product unit: activations whose format fits 8 bits stay

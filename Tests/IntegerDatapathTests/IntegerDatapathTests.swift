@@ -215,9 +215,11 @@ import Testing
     /// every tiling. Narrow weights suit every unit; 8-bit weights break AVX2's 16-bit pairs,
     /// which must then decline the layer.
     /// The last case gives conv1 as many fraction bits as its products (shift 0: no rounding).
-    @Test(arguments: [("5_1_1_0", 11, 9, 4, 3), ("5_1_1_0", 7, 33, 13, 3), ("8_0_0", 5, 70, 7, 3), ("5_1_1_0", 6, 10, 5, 8),
-                      ("5_1_1_0", 13, 6, 6, 3)])
-    func everyArithmeticGivesTheSameIntegers(patternLabel: String, height: Int, width: Int, channels: Int, conv1Fraction: Int) throws {
+    /// A single input channel makes conv1 take im2col patches too.
+    @Test(arguments: [("5_1_1_0", 11, 9, 4, 3, 3), ("5_1_1_0", 7, 33, 13, 3, 3), ("8_0_0", 5, 70, 7, 3, 3), ("5_1_1_0", 6, 10, 5, 8, 3),
+                      ("5_1_1_0", 13, 6, 6, 3, 3), ("5_1_1_0", 12, 14, 6, 3, 1)])
+    func everyArithmeticGivesTheSameIntegers(patternLabel: String, height: Int, width: Int, channels: Int, conv1Fraction: Int,
+                                             inputChannels: Int) throws {
         let pattern = try BitPattern(parsing: patternLabel)
         var generator = SeededGenerator(seed: UInt64(height * width))
         let values = pattern.magnitudes.map(Float.init)
@@ -228,10 +230,10 @@ import Testing
         }
         func bias(_ count: Int) -> Tensor { Tensor(shape: [count], data: (0..<count).map { _ in Float.random(in: -1...1, using: &generator) }) }
         let graph = Graph(
-            name: "bytes", inputs: [GraphInput(name: "data", shape: [1, 3, height, width])],
+            name: "bytes", inputs: [GraphInput(name: "data", shape: [1, inputChannels, height, width])],
             nodes: [
                 Node(name: "conv1", op: .convolution(ConvolutionAttributes(numOutput: channels, kernel: Size2(square: 3), pad: Size2(square: 1))),
-                     inputs: ["data"], outputs: ["conv1"], parameters: [weights([channels, 3, 3, 3]), bias(channels)]),
+                     inputs: ["data"], outputs: ["conv1"], parameters: [weights([channels, inputChannels, 3, 3]), bias(channels)]),
                 Node(name: "relu1", op: .relu(ReLUAttributes()), inputs: ["conv1"], outputs: ["conv1"]),
                 Node(name: "conv2", op: .convolution(ConvolutionAttributes(numOutput: 5, kernel: Size2(square: 3), stride: Size2(square: 2),
                                                                            pad: Size2(square: 1))),
@@ -257,7 +259,7 @@ import Testing
         let byteLayers = program.steps.compactMap { step -> IntegerProgram.ByteLayer? in if case let .dense(d) = step { d.bytes } else { nil } }
         #expect(byteLayers.count == 3, "every layer takes the byte kernels")
         if case let .dense(conv1) = program.steps[0] { #expect((conv1.shift == 0) == (conv1Fraction == 8)) }
-        #expect(byteLayers.map(\.direct) == [true, false, false])
+        #expect(byteLayers.map(\.direct) == [inputChannels >= 3, false, false])
         #expect(byteLayers.allSatisfy(\.pairsFitSixteenBits) == (pattern.totalBits <= 5))
 
         let images = 7
