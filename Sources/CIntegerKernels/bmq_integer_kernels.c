@@ -114,6 +114,14 @@ static inline int32_t load_group(const int8_t *weights) {
 }
 
 #define BMQ_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+#define BMQ_AVX512_WIDE __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
+
+// Whether 64-bit lanes get AVX-512's vector multiplies (where the units allow AVX-512 at all).
+static int wide_vectors(void) {
+    static int wide = -1;
+    if (wide < 0) wide = (bmq_dot_units() & BMQ_DOT_AVX512_VNNI) && __builtin_cpu_supports("avx512dq");
+    return wide;
+}
 #define BMQ_AVX2 __attribute__((target("avx2")))
 
 // A ROWS x (16 x VECTORS) block of sums held in registers over all row groups. Called with
@@ -599,6 +607,14 @@ static void avx2_sum(const int32_t *const *inputs, const int *shifts, int input_
 }
 #endif
 
+#if BMQ_X86
+BMQ_AVX512_WIDE
+static void avx512_sum(const int32_t *const *inputs, const int *shifts, int input_count, size_t count, int32_t low, int32_t high,
+                       int signed_output, int32_t *y, bmq_requantize_statistics *statistics, int64_t *totals) {
+    sum_inputs(inputs, shifts, input_count, count, low, high, signed_output, y, statistics, totals);
+}
+#endif
+
 void bmq_sum(const int32_t *const *inputs, const int *shifts, int input_count, size_t count, int32_t low, int32_t high,
              int signed_output, int32_t *y, bmq_requantize_statistics *statistics) {
     // Totals in blocks that stay in the first-level cache.
@@ -609,6 +625,10 @@ void bmq_sum(const int32_t *const *inputs, const int *shifts, int input_count, s
         const size_t n = count - start < block ? count - start : block;
         for (int j = 0; j < input_count; j++) shifted[j] = inputs[j] + start;
 #if BMQ_X86
+        if (wide_vectors()) {
+            avx512_sum(shifted, shifts, input_count, n, low, high, signed_output, y + start, statistics, totals);
+            continue;
+        }
         if (bmq_dot_units() & BMQ_DOT_AVX2) {
             avx2_sum(shifted, shifts, input_count, n, low, high, signed_output, y + start, statistics, totals);
             continue;
@@ -713,6 +733,17 @@ static void avx2_normalize(const int32_t *x, int channels, int height, int width
 }
 #endif
 
+#if BMQ_X86
+// AVX-512 has 64-bit multiplies and comparisons in the vector unit, which AVX2 emulates.
+BMQ_AVX512_WIDE
+static void avx512_normalize(const int32_t *x, int channels, int height, int width, int across_channels, int local_size,
+                             const int32_t *table, int table_shift, int value_shift, int32_t low, int32_t high, int32_t *y,
+                             bmq_requantize_statistics *statistics, int64_t *squares, int64_t *sums) {
+    normalize_image(x, channels, height, width, across_channels, local_size, table, table_shift, value_shift, low, high, y,
+                    statistics, squares, sums);
+}
+#endif
+
 void bmq_normalize(const int32_t *x, int images, int channels, int height, int width, int across_channels, int local_size,
                    const int32_t *table, int table_shift, int value_shift, int32_t low, int32_t high, int32_t *y,
                    bmq_requantize_statistics *statistics, int64_t *scratch) {
@@ -721,6 +752,11 @@ void bmq_normalize(const int32_t *x, int images, int channels, int height, int w
         const int32_t *input = x + image * count;
         int32_t *output = y + image * count;
 #if BMQ_X86
+        if (wide_vectors()) {
+            avx512_normalize(input, channels, height, width, across_channels, local_size, table, table_shift, value_shift, low, high,
+                             output, statistics, scratch, scratch + count);
+            continue;
+        }
         if (bmq_dot_units() & BMQ_DOT_AVX2) {
             avx2_normalize(input, channels, height, width, across_channels, local_size, table, table_shift, value_shift, low, high,
                            output, statistics, scratch, scratch + count);
@@ -751,7 +787,7 @@ void bmq_unpack_channels(const uint8_t *packed, int channels, int height, int wi
 // Requantizes one (group, output row) of up to four channels into `values`, then interleaves them
 // into the packed row; channels past `channels` keep the buffer's offset.
 static inline __attribute__((always_inline))
-void requantize_packed_image(const int32_t *sums, int channels, int out_h, int out_w, int sum_stride, const int32_t *bias,
+void requantize_packed_image(const int32_t *sums, int channels, int out_h, int out_w, size_t channel_stride, int sum_stride, const int32_t *bias,
                              int shift, int32_t low, int32_t high, int signed_output, int32_t offset, uint8_t *packed,
                              int padded_h, int padded_w, int pad_h, int pad_w, bmq_requantize_statistics *statistics,
                              int32_t *values) {
@@ -763,7 +799,7 @@ void requantize_packed_image(const int32_t *sums, int channels, int out_h, int o
         for (int oy = 0; oy < out_h; oy++) {
             for (int j = 0; j < in_group; j++) {
                 const int m = 4 * g + j;
-                requantize_row(sums + ((size_t)m * out_h + oy) * sum_stride, out_w, (uint32_t)bias[m], shift, low, high, counts_below,
+                requantize_row(sums + (size_t)m * channel_stride + (size_t)oy * sum_stride, out_w, (uint32_t)bias[m], shift, low, high, counts_below,
                                values + (size_t)j * out_w, 1, &largest, &saturated);
             }
             uint8_t *restrict out = packed + (((size_t)g * padded_h + oy + pad_h) * padded_w + pad_w) * 4;
@@ -782,12 +818,13 @@ void requantize_packed_image(const int32_t *sums, int channels, int out_h, int o
 
 #if BMQ_X86
 BMQ_AVX2
-static void avx2_requantize_packed(const int32_t *sums, int channels, int out_h, int out_w, int sum_stride, const int32_t *bias,
+static void avx2_requantize_packed(const int32_t *sums, int channels, int out_h, int out_w, size_t channel_stride, int sum_stride,
+                                   const int32_t *bias,
                                    int shift, int32_t low, int32_t high, int signed_output, int32_t offset, uint8_t *packed,
                                    int padded_h, int padded_w, int pad_h, int pad_w, bmq_requantize_statistics *statistics,
                                    int32_t *values) {
-    requantize_packed_image(sums, channels, out_h, out_w, sum_stride, bias, shift, low, high, signed_output, offset, packed,
-                            padded_h, padded_w, pad_h, pad_w, statistics, values);
+    requantize_packed_image(sums, channels, out_h, out_w, channel_stride, sum_stride, bias, shift, low, high, signed_output, offset,
+                            packed, padded_h, padded_w, pad_h, pad_w, statistics, values);
 }
 #endif
 
@@ -796,7 +833,8 @@ static void avx2_requantize_packed(const int32_t *sums, int channels, int out_h,
 // interleaved by unpacking (channel pairs, then pairs of pairs), the statistics kept in vectors
 // over the whole image. A missing channel's lanes hold the offset, which the buffer holds there.
 BMQ_VNNI
-static void avx512_requantize_packed(const int32_t *sums, int channels, int out_h, int out_w, int sum_stride, const int32_t *bias,
+static void avx512_requantize_packed(const int32_t *sums, int channels, int out_h, int out_w, size_t channel_stride, int sum_stride,
+                                     const int32_t *bias,
                                      int shift, int32_t low, int32_t high, int signed_output, int32_t offset, uint8_t *packed,
                                      int padded_h, int padded_w, int pad_h, int pad_w, bmq_requantize_statistics *statistics) {
     const __m512i lows = _mm512_set1_epi32(low), highs = _mm512_set1_epi32(high), offsets = _mm512_set1_epi32(offset);
@@ -817,7 +855,7 @@ static void avx512_requantize_packed(const int32_t *sums, int channels, int out_
                 __m128i bytes[4];
                 for (int j = 0; j < 4; j++) {
                     if (j >= in_group) { bytes[j] = _mm512_cvtepi32_epi8(offsets); continue; }
-                    const int32_t *row = sums + ((size_t)(4 * g + j) * out_h + oy) * sum_stride + x;
+                    const int32_t *row = sums + (size_t)(4 * g + j) * channel_stride + (size_t)oy * sum_stride + x;
                     const __m512i acc = _mm512_add_epi32(_mm512_maskz_loadu_epi32(lanes, row), biases[j]);
                     largest = _mm512_mask_max_epi32(largest, lanes, largest, _mm512_abs_epi32(acc));
                     const __m512i shifted = _mm512_add_epi32(_mm512_sra_epi32(acc, shift_count),
@@ -846,24 +884,25 @@ static void avx512_requantize_packed(const int32_t *sums, int channels, int out_
 }
 #endif
 
-void bmq_requantize_packed(const int32_t *sums, int channels, int out_h, int out_w, int sum_stride, const int32_t *bias,
+void bmq_requantize_packed(const int32_t *sums, int channels, int out_h, int out_w, size_t channel_stride, int sum_stride,
+                           const int32_t *bias,
                            int shift, int32_t low, int32_t high, int signed_output, int32_t offset, uint8_t *packed,
                            int pad_h, int pad_w, bmq_requantize_statistics *statistics, int32_t *values) {
     const int padded_h = out_h + 2 * pad_h, padded_w = out_w + 2 * pad_w;
 #if BMQ_X86
     if (bmq_dot_units() & BMQ_DOT_AVX512_VNNI) {
-        avx512_requantize_packed(sums, channels, out_h, out_w, sum_stride, bias, shift, low, high, signed_output, offset, packed,
-                                 padded_h, padded_w, pad_h, pad_w, statistics);
+        avx512_requantize_packed(sums, channels, out_h, out_w, channel_stride, sum_stride, bias, shift, low, high, signed_output, offset,
+                                 packed, padded_h, padded_w, pad_h, pad_w, statistics);
         return;
     }
     if (bmq_dot_units() & BMQ_DOT_AVX2) {
-        avx2_requantize_packed(sums, channels, out_h, out_w, sum_stride, bias, shift, low, high, signed_output, offset, packed,
-                               padded_h, padded_w, pad_h, pad_w, statistics, values);
+        avx2_requantize_packed(sums, channels, out_h, out_w, channel_stride, sum_stride, bias, shift, low, high, signed_output, offset,
+                               packed, padded_h, padded_w, pad_h, pad_w, statistics, values);
         return;
     }
 #endif
-    requantize_packed_image(sums, channels, out_h, out_w, sum_stride, bias, shift, low, high, signed_output, offset, packed,
-                            padded_h, padded_w, pad_h, pad_w, statistics, values);
+    requantize_packed_image(sums, channels, out_h, out_w, channel_stride, sum_stride, bias, shift, low, high, signed_output, offset,
+                            packed, padded_h, padded_w, pad_h, pad_w, statistics, values);
 }
 
 // Byte pooling: the window's rows are reduced first, 4 x width bytes at a time (contiguous, so
@@ -988,4 +1027,115 @@ void bmq_pack_packed_vectors(const uint8_t *images, int count, size_t image_byte
         const uint8_t *image = images + (size_t)n * image_bytes;
         for (size_t g = 0; g < groups; g++) memcpy(patches + (g * (size_t)columns_padded + (size_t)n) * 4, image + g * 4, 4);
     }
+}
+
+void bmq_pack_packed_patches(const uint8_t *packed, int channels, int padded_h, int padded_w, int kernel_h, int kernel_w,
+                             int stride_h, int stride_w, int dilation_h, int dilation_w, int out_h, int out_w, int row_groups,
+                             int columns_padded, uint8_t *patches) {
+    const int rows = channels * kernel_h * kernel_w, taps = kernel_h * kernel_w;
+    memset(patches, 0, (size_t)row_groups * (size_t)columns_padded * 4);
+    for (int g = 0; g < row_groups; g++) {
+        const uint8_t *first[4];
+        for (int j = 0; j < 4; j++) {
+            const int r = 4 * g + j;
+            if (r < rows) {
+                const int c = r / taps, ky = r % taps / kernel_w, kx = r % kernel_w;
+                first[j] = packed + (((size_t)(c / 4) * padded_h + (size_t)ky * dilation_h) * padded_w + (size_t)kx * dilation_w) * 4 + c % 4;
+            } else {
+                // Past the kernel's rows: a copy of the group's first row, which zero weights meet.
+                first[j] = first[0];
+            }
+        }
+        for (int oy = 0; oy < out_h; oy++) {
+            const uint8_t *sources[4];
+            for (int j = 0; j < 4; j++) sources[j] = first[j] + (size_t)oy * stride_h * padded_w * 4;
+            uint32_t *out = (uint32_t *)(patches + ((size_t)g * columns_padded + (size_t)oy * out_w) * 4);
+            if (stride_w == 1) pack_patch_words(sources, out_w, 4, out);
+            else if (stride_w == 2) pack_patch_words(sources, out_w, 8, out);
+            else pack_patch_words(sources, out_w, 4 * stride_w, out);
+        }
+    }
+}
+
+// Each row of four-byte cells of the inputs, aligned and added in 32 bits (the caller proves the
+// totals fit), saturated into the output's row.
+static inline __attribute__((always_inline))
+void sum_packed_image(const uint8_t *const *inputs, const size_t *input_skips, const int *input_widths, const int32_t *offsets,
+                      const int *shifts, int input_count, int groups, int height, int width, int32_t low, int32_t high,
+                      int signed_output, int32_t out_offset, uint8_t *y, int out_pad_h, int out_pad_w, const int *input_heights,
+                      bmq_requantize_statistics *statistics, int32_t *totals) {
+    const int values = 4 * width, out_w = width + 2 * out_pad_w, out_h = height + 2 * out_pad_h;
+    const int32_t counts_below = signed_output ? INT32_MIN : 1;
+    int32_t largest = 0;
+    int64_t saturated = 0;
+    for (int g = 0; g < groups; g++) {
+        for (int row = 0; row < height; row++) {
+            for (int k = 0; k < input_count; k++) {
+                const uint8_t *restrict x = inputs[k] + input_skips[k] + (((size_t)g * input_heights[k] + row) * input_widths[k]) * 4;
+                const int32_t offset = offsets[k], shift = shifts[k];
+                if (shift > 0) {
+                    const int32_t below = shift - 1;
+                    if (k == 0) BMQ_SHORT_LOOP for (int i = 0; i < values; i++) {
+                        const int32_t v = (int32_t)x[i] - offset;
+                        totals[i] = (v >> shift) + ((v >> below) & 1);
+                    }
+                    else BMQ_SHORT_LOOP for (int i = 0; i < values; i++) {
+                        const int32_t v = (int32_t)x[i] - offset;
+                        totals[i] += (v >> shift) + ((v >> below) & 1);
+                    }
+                } else {
+                    const int32_t factor = (int32_t)1 << -shift;
+                    if (k == 0) BMQ_SHORT_LOOP for (int i = 0; i < values; i++) totals[i] = ((int32_t)x[i] - offset) * factor;
+                    else BMQ_SHORT_LOOP for (int i = 0; i < values; i++) totals[i] += ((int32_t)x[i] - offset) * factor;
+                }
+            }
+            uint8_t *restrict out = y + (((size_t)g * out_h + row + out_pad_h) * out_w + out_pad_w) * 4;
+            int32_t row_largest = largest, row_saturated = 0;
+            BMQ_SHORT_LOOP for (int i = 0; i < values; i++) {
+                const int32_t total = totals[i], magnitude = total < 0 ? -total : total;
+                row_largest = magnitude > row_largest ? magnitude : row_largest;
+                const int32_t clamped = total < low ? low : total > high ? high : total;
+                row_saturated += clamped != total && total >= counts_below;
+                out[i] = (uint8_t)(clamped + out_offset);
+            }
+            largest = row_largest;
+            saturated += row_saturated;
+        }
+    }
+    if (largest > statistics->largest) statistics->largest = largest;
+    statistics->saturated += saturated;
+}
+
+#if BMQ_X86
+BMQ_AVX2
+static void avx2_sum_packed(const uint8_t *const *inputs, const size_t *input_skips, const int *input_widths, const int32_t *offsets,
+                            const int *shifts, int input_count, int groups, int height, int width, int32_t low, int32_t high,
+                            int signed_output, int32_t out_offset, uint8_t *y, int out_pad_h, int out_pad_w, const int *input_heights,
+                            bmq_requantize_statistics *statistics, int32_t *totals) {
+    sum_packed_image(inputs, input_skips, input_widths, offsets, shifts, input_count, groups, height, width, low, high, signed_output,
+                     out_offset, y, out_pad_h, out_pad_w, input_heights, statistics, totals);
+}
+#endif
+
+void bmq_sum_packed(const uint8_t *const *inputs, const int *pads_h, const int *pads_w, const int32_t *offsets, const int *shifts,
+                    int input_count, int channels, int height, int width, int32_t low, int32_t high, int signed_output,
+                    int32_t out_offset, uint8_t *y, int out_pad_h, int out_pad_w, bmq_requantize_statistics *statistics,
+                    int32_t *totals) {
+    size_t skips[8];
+    int widths[8], heights[8];
+    for (int k = 0; k < input_count && k < 8; k++) {
+        widths[k] = width + 2 * pads_w[k];
+        heights[k] = height + 2 * pads_h[k];
+        skips[k] = ((size_t)pads_h[k] * widths[k] + pads_w[k]) * 4;
+    }
+    const int groups = (channels + 3) / 4;
+#if BMQ_X86
+    if (bmq_dot_units() & BMQ_DOT_AVX2) {
+        avx2_sum_packed(inputs, skips, widths, offsets, shifts, input_count, groups, height, width, low, high, signed_output, out_offset, y,
+                        out_pad_h, out_pad_w, heights, statistics, totals);
+        return;
+    }
+#endif
+    sum_packed_image(inputs, skips, widths, offsets, shifts, input_count, groups, height, width, low, high, signed_output, out_offset, y,
+                     out_pad_h, out_pad_w, heights, statistics, totals);
 }

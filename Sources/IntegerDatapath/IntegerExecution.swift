@@ -510,11 +510,11 @@ extension IntegerProgram {
     }
 }
 
-/// Calls `body` with a C array of pointers to each array's elements.
-private func withArrayPointers<R>(_ arrays: [[Int32]], _ body: ([UnsafePointer<Int32>?]) -> R) -> R {
-    func nest(_ index: Int, _ pointers: [UnsafePointer<Int32>?]) -> R {
+/// Calls `body` with a C array of pointers to each array's elements, `offsets[i]` elements in.
+func withArrayPointers<Element, R>(_ arrays: [[Element]], offsets: [Int]? = nil, _ body: ([UnsafePointer<Element>?]) -> R) -> R {
+    func nest(_ index: Int, _ pointers: [UnsafePointer<Element>?]) -> R {
         guard index < arrays.count else { return body(pointers) }
-        return arrays[index].withUnsafeBufferPointer { nest(index + 1, pointers + [$0.baseAddress]) }
+        return arrays[index].withUnsafeBufferPointer { nest(index + 1, pointers + [$0.baseAddress! + (offsets?[index] ?? 0)]) }
     }
     return nest(0, [])
 }

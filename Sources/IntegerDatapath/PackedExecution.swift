@@ -40,10 +40,14 @@ extension IntegerProgram {
         enum Mode: Sendable {
             /// A stride-1 convolution on the direct byte kernel, from packed bytes.
             case directConvolution(ByteLayer)
+            /// Another convolution on the byte kernel, its im2col patches taken from packed bytes.
+            case patchConvolution(ByteLayer)
             /// An inner product on the byte kernel, its weights laid out over the input's packed cells.
             case innerProduct(ByteLayer, weights: [Int8], rowGroups: Int)
             /// Pooling on bytes, with AVE's reciprocals.
             case pool(reciprocals: [Int32])
+            /// Eltwise SUM of packed bytes in 32 bits.
+            case sum
             case relu
             /// On 32-bit values, as `execute` runs the step.
             case values
@@ -89,10 +93,11 @@ extension IntegerProgram {
             switch step {
             case let .dense(d):
                 if let layer = d.bytes, layer.runs(on: unit), let input = layouts[d.input], input.offset == layer.offset {
-                    if layer.direct, let a = d.convolution {
+                    if let a = d.convolution {
+                        // The input's bytes carry the widest padding a convolution reading them needs.
                         let r = root[d.input]
                         layouts[r]!.pad = Size2(max(layouts[r]!.pad.h, a.pad.h), max(layouts[r]!.pad.w, a.pad.w))
-                        modes.append(.directConvolution(layer))
+                        modes.append(layer.direct ? .directConvolution(layer) : .patchConvolution(layer))
                         continue
                     }
                     if d.convolution == nil {
@@ -112,7 +117,11 @@ extension IntegerProgram {
                 }
             case let .relu(input, _):
                 modes.append(layouts[input] != nil ? .relu : .values)
-            case .sum, .normalization, .alias:
+            case let .sum(sum):
+                // 32-bit totals: the bound proves they fit, and no input moves left past 23 bits.
+                let fits = sum.inputs.count <= 8 && sum.bound <= Int64(Int32.max) && sum.shifts.allSatisfy { (-23...31).contains($0) }
+                modes.append(fits && layouts[sum.output] != nil && sum.inputs.allSatisfy { layouts[$0] != nil } ? .sum : .values)
+            case .normalization, .alias:
                 modes.append(.values)
             }
         }
@@ -194,12 +203,16 @@ extension IntegerProgram {
         var requantizing = 0
         for (step, mode) in zip(steps, plan.modes) {
             switch (step, mode) {
-            case let (.dense(d), .directConvolution(layer)):
+            case (.dense(let d), .directConvolution(let layer)), (.dense(let d), .patchConvolution(let layer)):
                 let input = plan.layouts[d.input]!, a = d.convolution!
                 let x = state.bytes(d.input)
                 let (channels, oh, ow) = (d.outputShape[1], d.outputShape[2], d.outputShape[3])
-                let padded = aligned(ow)
-                var sums = [Int32](repeating: 0, count: channels * oh * padded)
+                // Direct sums: rows of outputs padded to whole vectors; patch sums: each channel's
+                // positions padded.
+                let padded = layer.direct ? aligned(ow) : aligned(oh * ow)
+                let (channelStride, rowStride) = layer.direct ? (oh * padded, padded) : (padded, ow)
+                var sums = [Int32](repeating: 0, count: channels * (layer.direct ? oh : 1) * padded)
+                var patches = [UInt8](repeating: 0, count: layer.direct ? 0 : layer.rowGroups * padded * 4)
                 var seen = bmq_requantize_statistics(largest: statistics[requantizing].largestAccumulator,
                                                      saturated: Int64(statistics[requantizing].saturated))
                 let (low, high, signed) = (Int32(d.format.minimum), Int32(d.format.maximum), Int32(d.format.signed ? 1 : 0))
@@ -207,9 +220,16 @@ extension IntegerProgram {
                 let skip = ((input.pad.h - a.pad.h) * input.paddedWidth + input.pad.w - a.pad.w) * 4
                 func products(_ image: Int) {
                     let status = x.withUnsafeBufferPointer { x in
-                        bmq_direct_products(plan.unit.code, layer.weights, Int32(channels), x.baseAddress! + image * input.imageBytes + skip,
-                                            Int32((input.channels + 3) / 4), Int32(input.paddedHeight), Int32(input.paddedWidth),
-                                            Int32(a.kernel.h), Int32(a.kernel.w), Int32(oh), Int32(ow), &sums, Int32(padded))
+                        let origin = x.baseAddress! + image * input.imageBytes + skip
+                        if layer.direct {
+                            return bmq_direct_products(plan.unit.code, layer.weights, Int32(channels), origin, Int32((input.channels + 3) / 4),
+                                                       Int32(input.paddedHeight), Int32(input.paddedWidth), Int32(a.kernel.h), Int32(a.kernel.w),
+                                                       Int32(oh), Int32(ow), &sums, Int32(padded))
+                        }
+                        bmq_pack_packed_patches(origin, Int32(input.channels), Int32(input.paddedHeight), Int32(input.paddedWidth),
+                                                Int32(a.kernel.h), Int32(a.kernel.w), Int32(a.stride.h), Int32(a.stride.w), Int32(a.dilation.h),
+                                                Int32(a.dilation.w), Int32(oh), Int32(ow), Int32(layer.rowGroups), Int32(padded), &patches)
+                        return bmq_dot_products(plan.unit.code, layer.weights, Int32(channels), patches, Int32(layer.rowGroups), Int32(padded), &sums)
                     }
                     precondition(status == 0, "\(plan.unit) dot products are not available on this CPU")
                 }
@@ -219,9 +239,9 @@ extension IntegerProgram {
                     for image in 0..<batch {
                         products(image)
                         y.withUnsafeMutableBufferPointer { y in
-                            bmq_requantize_packed(sums, Int32(channels), Int32(oh), Int32(ow), Int32(padded), layer.bias, Int32(d.shift), low, high,
-                                                  signed, output.offset, y.baseAddress! + image * output.imageBytes, Int32(output.pad.h),
-                                                  Int32(output.pad.w), &seen, &scratch)
+                            bmq_requantize_packed(sums, Int32(channels), Int32(oh), Int32(ow), channelStride, Int32(rowStride), layer.bias,
+                                                  Int32(d.shift), low, high, signed, output.offset, y.baseAddress! + image * output.imageBytes,
+                                                  Int32(output.pad.h), Int32(output.pad.w), &seen, &scratch)
                         }
                     }
                     state.packed[d.output] = y
@@ -231,8 +251,11 @@ extension IntegerProgram {
                     for image in 0..<batch {
                         products(image)
                         y.withUnsafeMutableBufferPointer { y in
-                            bmq_requantize(sums, Int32(channels * oh), Int32(ow), Int32(padded), layer.bias, Int32(oh), Int32(d.shift), low, high,
-                                           signed, y.baseAddress! + image * channels * positions, ow, 1, &seen)
+                            // Rows of `ow` sums: every row of a direct channel is `padded` apart; a patch channel's rows are
+                            // contiguous, so it is one row of all its positions.
+                            let (rows, columns) = layer.direct ? (channels * oh, ow) : (channels, positions)
+                            bmq_requantize(sums, Int32(rows), Int32(columns), Int32(padded), layer.bias, Int32(rows / channels), Int32(d.shift), low,
+                                           high, signed, y.baseAddress! + image * channels * positions, columns, 1, &seen)
                         }
                     }
                     state.wide[d.output] = y
@@ -282,6 +305,30 @@ extension IntegerProgram {
                     }
                 }
                 state.packed[p.output] = y
+            case let (.sum(sum), .sum):
+                let output = plan.layouts[sum.output]!
+                let inputs = sum.inputs.map { state.bytes($0) }, layouts = sum.inputs.map { plan.layouts[$0]! }
+                var y = PackedValues.buffer(output, batch: batch)
+                var totals = [Int32](repeating: 0, count: 4 * output.width)
+                var seen = bmq_requantize_statistics(largest: statistics[requantizing].largestAccumulator,
+                                                     saturated: Int64(statistics[requantizing].saturated))
+                let (padsH, padsW) = (layouts.map { Int32($0.pad.h) }, layouts.map { Int32($0.pad.w) })
+                let (offsets, shifts) = (layouts.map(\.offset), sum.shifts.map(Int32.init))
+                for image in 0..<batch {
+                    withArrayPointers(inputs, offsets: layouts.map { image * $0.imageBytes }) { pointers in
+                        y.withUnsafeMutableBufferPointer { y in
+                            bmq_sum_packed(pointers, padsH, padsW, offsets, shifts, Int32(inputs.count), Int32(output.channels), Int32(output.height),
+                                           Int32(output.width), Int32(sum.format.minimum), Int32(sum.format.maximum), sum.format.signed ? 1 : 0,
+                                           output.offset, y.baseAddress! + image * output.imageBytes, Int32(output.pad.h), Int32(output.pad.w),
+                                           &seen, &totals)
+                        }
+                    }
+                }
+                statistics[requantizing].largestAccumulator = seen.largest
+                statistics[requantizing].saturated = Int(seen.saturated)
+                statistics[requantizing].outputs += batch * output.channels * output.height * output.width
+                state.packed[sum.output] = y
+                requantizing += 1
             case let (.relu(input, output), .relu):
                 if var y = state.packed[input] {
                     bmq_relu_packed(&y, y.count - Int(BMQ_DOT_PACKED_SLACK), UInt8(plan.layouts[input]!.offset))
@@ -314,3 +361,4 @@ extension IntegerProgram {
         }
     }
 }
+

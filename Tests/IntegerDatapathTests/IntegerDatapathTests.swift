@@ -278,8 +278,10 @@ import Testing
     }
 
     /// Two branches with different formats summed by an Eltwise with a fused ReLU, checked against
-    /// the spec's rule in Double.
-    @Test func eltwiseSumAlignsItsInputs() throws {
+    /// the spec's rule in Double; in either order (so each input position rounds right and moves
+    /// left), and on every byte dot-product unit (whose packed-byte sum must agree with the loops).
+    @Test(arguments: [false, true])
+    func eltwiseSumAlignsItsInputs(swapped: Bool) throws {
         let pattern = try BitPattern(parsing: "4_0_0")  // magnitudes k / 4
         func conv(_ name: String, _ seed: UInt64) -> Node {
             var generator = SeededGenerator(seed: seed)
@@ -289,7 +291,7 @@ import Testing
         }
         let graph = Graph(name: "sum", inputs: [GraphInput(name: "data", shape: [1, 3, 2, 2])], nodes: [
             conv("a", 1), conv("b", 2),
-            Node(name: "sum", op: .eltwise(EltwiseAttributes()), inputs: ["a", "b"], outputs: ["sum"]),
+            Node(name: "sum", op: .eltwise(EltwiseAttributes()), inputs: swapped ? ["b", "a"] : ["a", "b"], outputs: ["sum"]),
             Node(name: "relu", op: .relu(ReLUAttributes()), inputs: ["sum"], outputs: ["sum"]),
         ], output: "sum")
         let plan = QuantizationPlan(rounding: .nearest, entries: [.init(layer: "a", weights: .pattern(pattern)), .init(layer: "b", weights: .pattern(pattern))])
@@ -309,6 +311,14 @@ import Testing
         }
         #expect(outputs[3].map(Int64.init) == expected)
         #expect(outputs[2].contains { $0 != 0 } && expected.contains(0))
+
+        let images = 9
+        let batch = (0..<(images * 12)).map { _ in Int32.random(in: -128...127, using: &generator) }
+        let reference = try program.run(batch, count: images, arithmetic: .integer)
+        for unit in DotProductUnit.available {
+            let run = try program.run(batch, count: images, arithmetic: .dotProducts(unit))
+            #expect(run.scores == reference.scores && run.layers == reference.layers, "\(unit)")
+        }
     }
 
     @Test func ties_goToTheLowestClass() throws {

@@ -114,10 +114,12 @@ void bmq_normalize(const int32_t *x, int images, int channels, int height, int w
 void bmq_unpack_channels(const uint8_t *packed, int channels, int height, int width, int pad_h, int pad_w, int32_t offset,
                          int32_t *image);
 
-/// `bmq_requantize` of a direct convolution's sums (rows (m x out_h + oy) of `sum_stride`) for one
-/// image, written as value + offset into a channel-packed image padded by pad_h, pad_w (border
-/// and missing channels are left as they are). `values` is scratch for 4 x out_w values.
-void bmq_requantize_packed(const int32_t *sums, int channels, int out_h, int out_w, int sum_stride, const int32_t *bias,
+/// `bmq_requantize` of one image's convolution sums (channel m's row oy at m x channel_stride +
+/// oy x sum_stride), written as value + offset into a channel-packed image padded by pad_h,
+/// pad_w (border and missing channels are left as they are). `values` is scratch for 4 x out_w
+/// values.
+void bmq_requantize_packed(const int32_t *sums, int channels, int out_h, int out_w, size_t channel_stride, int sum_stride,
+                           const int32_t *bias,
                            int shift, int32_t low, int32_t high, int signed_output, int32_t offset, uint8_t *packed,
                            int pad_h, int pad_w, bmq_requantize_statistics *statistics, int32_t *values);
 
@@ -135,5 +137,20 @@ void bmq_relu_packed(uint8_t *bytes, size_t count, uint8_t zero);
 /// Packs `count` channel-packed images of `image_bytes` each as the columns of an inner product's
 /// patch layout, every four-byte cell one row group (the weights are laid out to match).
 void bmq_pack_packed_vectors(const uint8_t *images, int count, size_t image_bytes, int columns_padded, uint8_t *patches);
+
+/// `bmq_pack_patches` from one channel-packed image (`packed` pointing at the cell where the
+/// convolution's own padding begins, rows `padded_w` cells long, groups `padded_h` rows apart).
+/// Rows past the kernel's rows repeat a real row instead of holding 0: their weights are 0.
+void bmq_pack_packed_patches(const uint8_t *packed, int channels, int padded_h, int padded_w, int kernel_h, int kernel_w,
+                             int stride_h, int stride_w, int dilation_h, int dilation_w, int out_h, int out_w, int row_groups,
+                             int columns_padded, uint8_t *patches);
+
+/// `bmq_sum` on channel-packed images (each input padded by its pads and offset by its offset,
+/// at most 8 inputs), in 32 bits: the caller proves every total fits, and every shift is in
+/// -23...31. `totals` is scratch for 4 x width values.
+void bmq_sum_packed(const uint8_t *const *inputs, const int *pads_h, const int *pads_w, const int32_t *offsets, const int *shifts,
+                    int input_count, int channels, int height, int width, int32_t low, int32_t high, int signed_output,
+                    int32_t out_offset, uint8_t *y, int out_pad_h, int out_pad_w, bmq_requantize_statistics *statistics,
+                    int32_t *totals);
 
 #endif
