@@ -257,6 +257,33 @@ void vnni_direct_block(const int8_t *weights, int weight_stride, const uint8_t *
         for (int v = 0; v < VECTORS; v++) _mm512_storeu_si512(sums + (size_t)r * sum_stride + (size_t)v * store_stride, acc[r][v]);
 }
 
+// The same on 256-bit vectors, for rows no wider than eight (a 512-bit vector would leave half
+// its lanes empty).
+static inline __attribute__((always_inline)) BMQ_VNNI
+void vnni_half_direct_block(const int8_t *weights, int weight_stride, const uint8_t *packed, int groups, int padded_h,
+                            int padded_w, int kernel_h, int kernel_w, int32_t *sums, int sum_stride, int load_stride, int store_stride,
+                            const int ROWS, const int VECTORS) {
+    __m256i acc[6][4];
+    for (int r = 0; r < ROWS; r++)
+        for (int v = 0; v < VECTORS; v++) acc[r][v] = _mm256_setzero_si256();
+    const int8_t *w = weights;
+    for (int g = 0; g < groups; g++) {
+        for (int ky = 0; ky < kernel_h; ky++) {
+            const uint8_t *row = packed + ((size_t)g * padded_h + ky) * padded_w * 4;
+            for (int kx = 0; kx < kernel_w; kx++, w += 4) {
+                __m256i columns[4];
+                for (int v = 0; v < VECTORS; v++) columns[v] = _mm256_loadu_si256((const __m256i *)(row + (size_t)kx * 4 + (size_t)v * load_stride));
+                for (int r = 0; r < ROWS; r++) {
+                    __m256i weight = _mm256_set1_epi32(load_group(w + (size_t)r * weight_stride));
+                    for (int v = 0; v < VECTORS; v++) acc[r][v] = _mm256_dpbusd_epi32(acc[r][v], columns[v], weight);
+                }
+            }
+        }
+    }
+    for (int r = 0; r < ROWS; r++)
+        for (int v = 0; v < VECTORS; v++) _mm256_storeu_si256((__m256i *)(sums + (size_t)r * sum_stride + (size_t)v * store_stride), acc[r][v]);
+}
+
 static inline __attribute__((always_inline)) BMQ_AVX2
 void avx2_direct_block(const int8_t *weights, int weight_stride, const uint8_t *packed, int groups, int padded_h,
                        int padded_w, int kernel_h, int kernel_w, int32_t *sums, int sum_stride, int load_stride, int store_stride,
@@ -323,7 +350,11 @@ BMQ_VNNI
 static void vnni_direct(const int8_t *weights, int rows_out, const uint8_t *packed, int groups, int padded_h, int padded_w,
                         int kernel_h, int kernel_w, int out_h, int out_w, int32_t *sums, int out_w_padded) {
     const int weight_stride = groups * kernel_h * kernel_w * 4, sum_stride = out_h * out_w_padded;
-    BMQ_DIRECT_LOOP(vnni_direct_block, 16, BMQ_VNNI_ROWS_FOR)
+    if (out_w <= 8) {
+        BMQ_DIRECT_LOOP(vnni_half_direct_block, 8, BMQ_VNNI_ROWS_FOR)
+    } else {
+        BMQ_DIRECT_LOOP(vnni_direct_block, 16, BMQ_VNNI_ROWS_FOR)
+    }
 }
 
 BMQ_AVX2
