@@ -205,7 +205,10 @@ extension IntegerProgram {
             switch (step, mode) {
             case (.dense(let d), .directConvolution(let layer)), (.dense(let d), .patchConvolution(let layer)):
                 let input = plan.layouts[d.input]!, a = d.convolution!
-                let x = state.bytes(d.input)
+                // Patches of an input held only as 32-bit values (the network's input) come straight
+                // from those values rather than through a packed copy.
+                let wide = layer.direct || state.packed[d.input] != nil ? nil : state.wide[d.input]
+                let x = wide == nil ? state.bytes(d.input) : []
                 let (channels, oh, ow) = (d.outputShape[1], d.outputShape[2], d.outputShape[3])
                 // Direct sums: rows of outputs padded to whole vectors; patch sums: each channel's
                 // positions padded.
@@ -219,6 +222,16 @@ extension IntegerProgram {
                 // The convolution reads its own padding from a buffer that may be padded more.
                 let skip = ((input.pad.h - a.pad.h) * input.paddedWidth + input.pad.w - a.pad.w) * 4
                 func products(_ image: Int) {
+                    if let wide {
+                        bmq_pack_patches(wide.withUnsafeBufferPointer { $0.baseAddress! + image * input.channels * input.height * input.width },
+                                         Int32(input.channels), Int32(input.height), Int32(input.width), Int32(a.kernel.h), Int32(a.kernel.w),
+                                         Int32(a.stride.h), Int32(a.stride.w), Int32(a.pad.h), Int32(a.pad.w), Int32(a.dilation.h),
+                                         Int32(a.dilation.w), Int32(oh), Int32(ow), layer.offset, Int32(layer.rowGroups), Int32(padded), &patches)
+                        let status = bmq_dot_products(plan.unit.code, layer.weights, Int32(channels), patches, Int32(layer.rowGroups),
+                                                      Int32(padded), &sums)
+                        precondition(status == 0, "\(plan.unit) dot products are not available on this CPU")
+                        return
+                    }
                     let status = x.withUnsafeBufferPointer { x in
                         let origin = x.baseAddress! + image * input.imageBytes + skip
                         if layer.direct {
