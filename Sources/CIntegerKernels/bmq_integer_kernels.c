@@ -957,10 +957,33 @@ void packed_window_columns(const uint16_t *restrict columns, int32_t *restrict w
     }
 }
 
+#if BMQ_X86
+// Stride 2 with AVX2: four output cells at a time, each window column's eight cells loaded in two
+// vectors and their even cells picked by one unpack and one permute; sums stay in 16 bits (the
+// caller keeps kernel_h x kernel_w x 255 below 2^16). Reads one cell past the last it uses.
+BMQ_AVX2
+static int avx2_window_columns_stride2(const uint16_t *columns, int32_t *window, int first, int end, int offset, int kernel_w,
+                                       int is_max) {
+    int ox = first;
+    for (; ox + 4 <= end; ox += 4) {
+        __m256i acc = _mm256_setzero_si256();
+        for (int k = 0; k < kernel_w; k++) {
+            const uint16_t *cell = columns + (size_t)(ox * 2 + offset + k) * 4;
+            const __m256i low = _mm256_loadu_si256((const __m256i *)cell), high = _mm256_loadu_si256((const __m256i *)(cell + 16));
+            const __m256i even = _mm256_permute4x64_epi64(_mm256_unpacklo_epi64(low, high), 0xD8);
+            acc = k == 0 ? even : is_max ? _mm256_max_epu16(acc, even) : _mm256_add_epi16(acc, even);
+        }
+        _mm256_storeu_si256((__m256i *)(window + ox * 4), _mm256_cvtepu16_epi32(_mm256_castsi256_si128(acc)));
+        _mm256_storeu_si256((__m256i *)(window + ox * 4 + 8), _mm256_cvtepu16_epi32(_mm256_extracti128_si256(acc, 1)));
+    }
+    return ox;
+}
+#endif
+
 static inline __attribute__((always_inline))
 void pool_packed_group(const uint8_t *restrict input, size_t row_bytes, const pool_shape *s, const int32_t *restrict reciprocals,
                        int32_t offset, uint8_t *restrict output, size_t out_row_bytes, uint16_t *restrict columns,
-                       int32_t *restrict window) {
+                       int32_t *restrict window, int vector_windows) {
     const int is_max = reciprocals == NULL, values = 4 * s->width;
     int32_t *restrict cell_reciprocals = window + 4 * s->out_w;
     for (int oy = 0; oy < s->out_h; oy++) {
@@ -976,7 +999,13 @@ void pool_packed_group(const uint8_t *restrict input, size_t row_bytes, const po
             }
         }
         if (s->stride_w == 1) packed_window_columns(columns, window, s->first, s->end, 1, -s->pad_w, s->kernel_w, is_max);
-        else if (s->stride_w == 2) packed_window_columns(columns, window, s->first, s->end, 2, -s->pad_w, s->kernel_w, is_max);
+        else if (s->stride_w == 2) {
+            int done = s->first;
+#if BMQ_X86
+            if (vector_windows) done = avx2_window_columns_stride2(columns, window, s->first, s->end, -s->pad_w, s->kernel_w, is_max);
+#endif
+            packed_window_columns(columns, window, done, s->end, 2, -s->pad_w, s->kernel_w, is_max);
+        }
         else packed_window_columns(columns, window, s->first, s->end, s->stride_w, -s->pad_w, s->kernel_w, is_max);
         uint8_t *restrict out = output + (size_t)oy * out_row_bytes;
         const int from = 4 * s->first, to = 4 * s->end;
@@ -1014,13 +1043,15 @@ void pool_packed_group(const uint8_t *restrict input, size_t row_bytes, const po
 
 static inline __attribute__((always_inline))
 void pool_packed_groups(const uint8_t *x, int groups, int in_pad_h, int in_pad_w, const pool_shape *s, const int32_t *reciprocals,
-                        int32_t offset, uint8_t *y, int out_pad_h, int out_pad_w, uint16_t *columns, int32_t *window) {
+                        int32_t offset, uint8_t *y, int out_pad_h, int out_pad_w, uint16_t *columns, int32_t *window, int avx2) {
+    // The AVX2 windows sum in 16 bits.
+    const int vector_windows = avx2 && s->kernel_h * s->kernel_w <= 257;
     const int in_w = s->width + 2 * in_pad_w, in_h = s->height + 2 * in_pad_h;
     const int out_w = s->out_w + 2 * out_pad_w, out_h = s->out_h + 2 * out_pad_h;
     for (int g = 0; g < groups; g++) {
         const uint8_t *input = x + (((size_t)g * in_h + in_pad_h) * in_w + in_pad_w) * 4;
         uint8_t *output = y + (((size_t)g * out_h + out_pad_h) * out_w + out_pad_w) * 4;
-        pool_packed_group(input, (size_t)in_w * 4, s, reciprocals, offset, output, (size_t)out_w * 4, columns, window);
+        pool_packed_group(input, (size_t)in_w * 4, s, reciprocals, offset, output, (size_t)out_w * 4, columns, window, vector_windows);
     }
 }
 
@@ -1028,7 +1059,7 @@ void pool_packed_groups(const uint8_t *x, int groups, int in_pad_h, int in_pad_w
 BMQ_AVX2
 static void avx2_pool_packed(const uint8_t *x, int groups, int in_pad_h, int in_pad_w, const pool_shape *s, const int32_t *reciprocals,
                              int32_t offset, uint8_t *y, int out_pad_h, int out_pad_w, uint16_t *columns, int32_t *window) {
-    pool_packed_groups(x, groups, in_pad_h, in_pad_w, s, reciprocals, offset, y, out_pad_h, out_pad_w, columns, window);
+    pool_packed_groups(x, groups, in_pad_h, in_pad_w, s, reciprocals, offset, y, out_pad_h, out_pad_w, columns, window, 1);
 }
 #endif
 
@@ -1044,7 +1075,7 @@ void bmq_pool_packed(const uint8_t *x, int channels, int height, int width, int 
         return;
     }
 #endif
-    pool_packed_groups(x, groups, in_pad_h, in_pad_w, &s, reciprocals, offset, y, out_pad_h, out_pad_w, columns, window);
+    pool_packed_groups(x, groups, in_pad_h, in_pad_w, &s, reciprocals, offset, y, out_pad_h, out_pad_w, columns, window, 0);
 }
 
 void bmq_relu_packed(uint8_t *bytes, size_t count, uint8_t zero) {

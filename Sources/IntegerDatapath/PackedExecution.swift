@@ -301,7 +301,7 @@ extension IntegerProgram {
                 let x = state.bytes(p.input)
                 let (kernel, stride, pad) = p.attributes.window(height: input.height, width: input.width)
                 var y = PackedValues.buffer(output, batch: batch)
-                var columns = [UInt16](repeating: 0, count: 4 * input.width)
+                var columns = [UInt16](repeating: 0, count: 4 * input.width + 16)
                 var window = [Int32](repeating: 0, count: 8 * output.width)
                 x.withUnsafeBufferPointer { x in
                     y.withUnsafeMutableBufferPointer { y in

@@ -125,8 +125,8 @@ void bmq_requantize_packed(const int32_t *sums, int channels, int out_h, int out
 
 /// `bmq_pool` on one channel-packed image (input padded by in_pad, output by out_pad, both with
 /// the same offset): the same integers, provided that for AVE |x| x kernel_h x kernel_w < 2^16,
-/// so that no average leaves the format. `columns` is scratch for 4 x width values, `window` for
-/// 8 x out_w.
+/// so that no average leaves the format. `columns` is scratch for 4 x width + 16 values, `window`
+/// for 8 x out_w.
 void bmq_pool_packed(const uint8_t *x, int channels, int height, int width, int in_pad_h, int in_pad_w, int kernel_h, int kernel_w,
                      int stride_h, int stride_w, int pad_h, int pad_w, int out_h, int out_w, const int32_t *reciprocals, int32_t offset,
                      uint8_t *y, int out_pad_h, int out_pad_w, uint16_t *columns, int32_t *window);
