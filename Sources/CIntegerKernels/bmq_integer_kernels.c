@@ -231,85 +231,48 @@ void bmq_pack_channels(const int32_t *image, int channels, int height, int width
 #if BMQ_X86
 // ROWS channels x VECTORS vectors of outputs over every (group, ky, kx): the vectors are
 // `load_stride` bytes apart in the input and `store_stride` sums apart in the output (one output
-// row's consecutive columns, or for narrow rows the same columns of consecutive rows).
-static inline __attribute__((always_inline)) BMQ_VNNI
-void vnni_direct_block(const int8_t *weights, int weight_stride, const uint8_t *packed, int groups, int padded_h,
-                       int padded_w, int kernel_h, int kernel_w, int32_t *sums, int sum_stride, int load_stride, int store_stride,
-                       const int ROWS, const int VECTORS) {
-    __m512i acc[6][4];
-    for (int r = 0; r < ROWS; r++)
-        for (int v = 0; v < VECTORS; v++) acc[r][v] = _mm512_setzero_si512();
-    const int8_t *w = weights;
-    for (int g = 0; g < groups; g++) {
-        for (int ky = 0; ky < kernel_h; ky++) {
-            const uint8_t *row = packed + ((size_t)g * padded_h + ky) * padded_w * 4;
-            for (int kx = 0; kx < kernel_w; kx++, w += 4) {
-                __m512i columns[4];
-                for (int v = 0; v < VECTORS; v++) columns[v] = _mm512_loadu_si512(row + (size_t)kx * 4 + (size_t)v * load_stride);
-                for (int r = 0; r < ROWS; r++) {
-                    __m512i weight = _mm512_set1_epi32(load_group(w + (size_t)r * weight_stride));
-                    for (int v = 0; v < VECTORS; v++) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], columns[v], weight);
-                }
-            }
-        }
+// row's consecutive columns, or for narrow rows the same columns of consecutive rows). One body
+// for each unit's vector type and its byte dot product.
+#define BMQ_DIRECT_BLOCK(NAME, TARGET, VECTOR, ZERO, LOAD, BROADCAST, ACCUMULATE, STORE)                                \
+    static inline __attribute__((always_inline)) TARGET void NAME(                                                     \
+        const int8_t *weights, int weight_stride, const uint8_t *packed, int groups, int padded_h, int padded_w,       \
+        int kernel_h, int kernel_w, int32_t *sums, int sum_stride, int load_stride, int store_stride, const int ROWS,  \
+        const int VECTORS) {                                                                                           \
+        VECTOR acc[6][4];                                                                                              \
+        for (int r = 0; r < ROWS; r++)                                                                                 \
+            for (int v = 0; v < VECTORS; v++) acc[r][v] = ZERO();                                                      \
+        const int8_t *w = weights;                                                                                     \
+        for (int g = 0; g < groups; g++) {                                                                             \
+            for (int ky = 0; ky < kernel_h; ky++) {                                                                    \
+                const uint8_t *row = packed + ((size_t)g * padded_h + ky) * padded_w * 4;                              \
+                for (int kx = 0; kx < kernel_w; kx++, w += 4) {                                                        \
+                    VECTOR columns[4];                                                                                 \
+                    for (int v = 0; v < VECTORS; v++)                                                                  \
+                        columns[v] = LOAD((const void *)(row + (size_t)kx * 4 + (size_t)v * load_stride));             \
+                    for (int r = 0; r < ROWS; r++) {                                                                   \
+                        const VECTOR weight = BROADCAST(load_group(w + (size_t)r * weight_stride));                    \
+                        for (int v = 0; v < VECTORS; v++) acc[r][v] = ACCUMULATE(acc[r][v], columns[v], weight);       \
+                    }                                                                                                  \
+                }                                                                                                      \
+            }                                                                                                          \
+        }                                                                                                              \
+        for (int r = 0; r < ROWS; r++)                                                                                 \
+            for (int v = 0; v < VECTORS; v++) STORE((void *)(sums + (size_t)r * sum_stride + (size_t)v * store_stride), acc[r][v]); \
     }
-    for (int r = 0; r < ROWS; r++)
-        for (int v = 0; v < VECTORS; v++) _mm512_storeu_si512(sums + (size_t)r * sum_stride + (size_t)v * store_stride, acc[r][v]);
-}
 
-// The same on 256-bit vectors, for rows no wider than eight (a 512-bit vector would leave half
-// its lanes empty).
-static inline __attribute__((always_inline)) BMQ_VNNI
-void vnni_half_direct_block(const int8_t *weights, int weight_stride, const uint8_t *packed, int groups, int padded_h,
-                            int padded_w, int kernel_h, int kernel_w, int32_t *sums, int sum_stride, int load_stride, int store_stride,
-                            const int ROWS, const int VECTORS) {
-    __m256i acc[6][4];
-    for (int r = 0; r < ROWS; r++)
-        for (int v = 0; v < VECTORS; v++) acc[r][v] = _mm256_setzero_si256();
-    const int8_t *w = weights;
-    for (int g = 0; g < groups; g++) {
-        for (int ky = 0; ky < kernel_h; ky++) {
-            const uint8_t *row = packed + ((size_t)g * padded_h + ky) * padded_w * 4;
-            for (int kx = 0; kx < kernel_w; kx++, w += 4) {
-                __m256i columns[4];
-                for (int v = 0; v < VECTORS; v++) columns[v] = _mm256_loadu_si256((const __m256i *)(row + (size_t)kx * 4 + (size_t)v * load_stride));
-                for (int r = 0; r < ROWS; r++) {
-                    __m256i weight = _mm256_set1_epi32(load_group(w + (size_t)r * weight_stride));
-                    for (int v = 0; v < VECTORS; v++) acc[r][v] = _mm256_dpbusd_epi32(acc[r][v], columns[v], weight);
-                }
-            }
-        }
-    }
-    for (int r = 0; r < ROWS; r++)
-        for (int v = 0; v < VECTORS; v++) _mm256_storeu_si256((__m256i *)(sums + (size_t)r * sum_stride + (size_t)v * store_stride), acc[r][v]);
-}
+#define BMQ_LOAD256(p) _mm256_loadu_si256((const __m256i *)(p))
+#define BMQ_STORE256(p, x) _mm256_storeu_si256((__m256i *)(p), x)
+// vpmaddubsw adds pairs of products into 16 bits (saturating: the caller proves every pair fits),
+// vpmaddwd by ones the pairs of pairs into 32.
+#define BMQ_AVX2_DOT(acc, x, w) _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(x, w), _mm256_set1_epi16(1)))
 
-static inline __attribute__((always_inline)) BMQ_AVX2
-void avx2_direct_block(const int8_t *weights, int weight_stride, const uint8_t *packed, int groups, int padded_h,
-                       int padded_w, int kernel_h, int kernel_w, int32_t *sums, int sum_stride, int load_stride, int store_stride,
-                       const int ROWS, const int VECTORS) {
-    __m256i acc[6][4];
-    const __m256i ones = _mm256_set1_epi16(1);
-    for (int r = 0; r < ROWS; r++)
-        for (int v = 0; v < VECTORS; v++) acc[r][v] = _mm256_setzero_si256();
-    const int8_t *w = weights;
-    for (int g = 0; g < groups; g++) {
-        for (int ky = 0; ky < kernel_h; ky++) {
-            const uint8_t *row = packed + ((size_t)g * padded_h + ky) * padded_w * 4;
-            for (int kx = 0; kx < kernel_w; kx++, w += 4) {
-                __m256i columns[4];
-                for (int v = 0; v < VECTORS; v++) columns[v] = _mm256_loadu_si256((const __m256i *)(row + (size_t)kx * 4 + (size_t)v * load_stride));
-                for (int r = 0; r < ROWS; r++) {
-                    __m256i weight = _mm256_set1_epi32(load_group(w + (size_t)r * weight_stride));
-                    for (int v = 0; v < VECTORS; v++)
-                        acc[r][v] = _mm256_add_epi32(acc[r][v], _mm256_madd_epi16(_mm256_maddubs_epi16(columns[v], weight), ones));
-                }
-            }
-        }
-    }
-    for (int r = 0; r < ROWS; r++)
-        for (int v = 0; v < VECTORS; v++) _mm256_storeu_si256((__m256i *)(sums + (size_t)r * sum_stride + (size_t)v * store_stride), acc[r][v]);
-}
+BMQ_DIRECT_BLOCK(vnni_direct_block, BMQ_VNNI, __m512i, _mm512_setzero_si512, _mm512_loadu_si512, _mm512_set1_epi32,
+                 _mm512_dpbusd_epi32, _mm512_storeu_si512)
+// For rows no wider than eight, where a 512-bit vector would leave half its lanes empty.
+BMQ_DIRECT_BLOCK(vnni_half_direct_block, BMQ_VNNI, __m256i, _mm256_setzero_si256, BMQ_LOAD256, _mm256_set1_epi32,
+                 _mm256_dpbusd_epi32, BMQ_STORE256)
+BMQ_DIRECT_BLOCK(avx2_direct_block, BMQ_AVX2, __m256i, _mm256_setzero_si256, BMQ_LOAD256, _mm256_set1_epi32, BMQ_AVX2_DOT,
+                 BMQ_STORE256)
 
 // Rows no wider than a vector take their vectors from consecutive output rows, so that a weight
 // broadcast still feeds up to four of them; wider rows take consecutive columns.
