@@ -1164,3 +1164,89 @@ void bmq_sum_packed(const uint8_t *const *inputs, const int *pads_h, const int *
     sum_packed_image(inputs, skips, widths, offsets, shifts, input_count, groups, height, width, low, high, signed_output, out_offset, y,
                      out_pad_h, out_pad_w, heights, statistics, totals);
 }
+
+// Within-channel LRN on one channel-packed image whose padding (value 0) covers the window's
+// reach, so no window needs clipping: per output row, the squares of its window's rows summed
+// column by column, then across the window's columns; the factor and the product as
+// `normalize_image` computes them.
+static inline __attribute__((always_inline))
+void normalize_packed_image(const uint8_t *x, int groups, int height, int width, int in_pad_h, int in_pad_w, int local_size,
+                            const int32_t *restrict table, int table_shift, int value_shift, int32_t low, int32_t high,
+                            int32_t offset, uint8_t *y, int out_pad_h, int out_pad_w, bmq_requantize_statistics *statistics,
+                            int32_t *restrict columns) {
+    const int half = (local_size - 1) / 2;
+    const int in_w = width + 2 * in_pad_w, in_h = height + 2 * in_pad_h, out_w = width + 2 * out_pad_w, out_h = height + 2 * out_pad_h;
+    const int reach = 4 * (width + 2 * half), values = 4 * width;
+    int32_t *restrict window = columns + reach;
+    int64_t largest = statistics->largest, saturated = 0;
+    for (int g = 0; g < groups; g++) {
+        const uint8_t *plane = x + (size_t)g * in_h * in_w * 4;
+        for (int row = 0; row < height; row++) {
+            // Cells from column -half on, rows row - half ... row + half.
+            const uint8_t *first = plane + ((size_t)(row + in_pad_h - half) * in_w + in_pad_w - half) * 4;
+            BMQ_SHORT_LOOP for (int i = 0; i < reach; i++) columns[i] = 0;
+            for (int dy = 0; dy < local_size; dy++) {
+                const uint8_t *restrict r = first + (size_t)dy * in_w * 4;
+                BMQ_SHORT_LOOP for (int i = 0; i < reach; i++) {
+                    const int32_t v = (int32_t)r[i] - offset;
+                    columns[i] += v * v;
+                }
+            }
+            BMQ_SHORT_LOOP for (int i = 0; i < values; i++) window[i] = columns[i];
+            for (int dx = 1; dx < local_size; dx++) BMQ_SHORT_LOOP for (int i = 0; i < values; i++) window[i] += columns[i + 4 * dx];
+            const uint8_t *restrict centre = plane + ((size_t)(row + in_pad_h) * in_w + in_pad_w) * 4;
+            uint8_t *restrict out = y + (((size_t)g * out_h + row + out_pad_h) * out_w + out_pad_w) * 4;
+            for (int i = 0; i < values; i++) {
+                const int32_t squares = window[i];
+                largest = squares > largest ? squares : largest;
+                const int32_t entry = squares >> table_shift, remainder = squares - (entry << table_shift);
+                const int64_t below = table[entry], above = table[entry + 1];
+                const int64_t factor = (below << table_shift) + (above - below) * remainder;
+                const int64_t scaled = rshift_round64(((int64_t)centre[i] - offset) * factor, value_shift);
+                const int64_t clamped = scaled < low ? low : scaled > high ? high : scaled;
+                saturated += clamped != scaled;
+                out[i] = (uint8_t)(clamped + offset);
+            }
+        }
+    }
+    statistics->largest = largest;
+    statistics->saturated += saturated;
+}
+
+#if BMQ_X86
+BMQ_AVX2
+static void avx2_normalize_packed(const uint8_t *x, int groups, int height, int width, int in_pad_h, int in_pad_w, int local_size,
+                                  const int32_t *table, int table_shift, int value_shift, int32_t low, int32_t high, int32_t offset,
+                                  uint8_t *y, int out_pad_h, int out_pad_w, bmq_requantize_statistics *statistics, int32_t *columns) {
+    normalize_packed_image(x, groups, height, width, in_pad_h, in_pad_w, local_size, table, table_shift, value_shift, low, high, offset,
+                           y, out_pad_h, out_pad_w, statistics, columns);
+}
+
+BMQ_AVX512_WIDE
+static void avx512_normalize_packed(const uint8_t *x, int groups, int height, int width, int in_pad_h, int in_pad_w, int local_size,
+                                    const int32_t *table, int table_shift, int value_shift, int32_t low, int32_t high, int32_t offset,
+                                    uint8_t *y, int out_pad_h, int out_pad_w, bmq_requantize_statistics *statistics, int32_t *columns) {
+    normalize_packed_image(x, groups, height, width, in_pad_h, in_pad_w, local_size, table, table_shift, value_shift, low, high, offset,
+                           y, out_pad_h, out_pad_w, statistics, columns);
+}
+#endif
+
+void bmq_normalize_packed(const uint8_t *x, int channels, int height, int width, int in_pad_h, int in_pad_w, int local_size,
+                          const int32_t *table, int table_shift, int value_shift, int32_t low, int32_t high, int32_t offset,
+                          uint8_t *y, int out_pad_h, int out_pad_w, bmq_requantize_statistics *statistics, int32_t *columns) {
+    const int groups = (channels + 3) / 4;
+#if BMQ_X86
+    if (wide_vectors()) {
+        avx512_normalize_packed(x, groups, height, width, in_pad_h, in_pad_w, local_size, table, table_shift, value_shift, low, high,
+                                offset, y, out_pad_h, out_pad_w, statistics, columns);
+        return;
+    }
+    if (bmq_dot_units() & BMQ_DOT_AVX2) {
+        avx2_normalize_packed(x, groups, height, width, in_pad_h, in_pad_w, local_size, table, table_shift, value_shift, low, high,
+                              offset, y, out_pad_h, out_pad_w, statistics, columns);
+        return;
+    }
+#endif
+    normalize_packed_image(x, groups, height, width, in_pad_h, in_pad_w, local_size, table, table_shift, value_shift, low, high, offset,
+                           y, out_pad_h, out_pad_w, statistics, columns);
+}

@@ -48,6 +48,8 @@ extension IntegerProgram {
             case pool(reciprocals: [Int32])
             /// Eltwise SUM of packed bytes in 32 bits.
             case sum
+            /// Within-channel LRN of packed bytes whose padding covers the window.
+            case normalization
             case relu
             /// On 32-bit values, as `execute` runs the step.
             case values
@@ -121,7 +123,16 @@ extension IntegerProgram {
                 // 32-bit totals: the bound proves they fit, and no input moves left past 23 bits.
                 let fits = sum.inputs.count <= 8 && sum.bound <= Int64(Int32.max) && sum.shifts.allSatisfy { (-23...31).contains($0) }
                 modes.append(fits && layouts[sum.output] != nil && sum.inputs.allSatisfy { layouts[$0] != nil } ? .sum : .values)
-            case .normalization, .alias:
+            case let .normalization(n):
+                if n.region == .withinChannel, n.localSize <= 31, layouts[n.input] != nil, layouts[n.output] != nil {
+                    // Zero padding spares the window any clipping.
+                    let r = root[n.input], half = (n.localSize - 1) / 2
+                    layouts[r]!.pad = Size2(max(layouts[r]!.pad.h, half), max(layouts[r]!.pad.w, half))
+                    modes.append(.normalization)
+                } else {
+                    modes.append(.values)
+                }
+            case .alias:
                 modes.append(.values)
             }
         }
@@ -341,6 +352,29 @@ extension IntegerProgram {
                 statistics[requantizing].saturated = Int(seen.saturated)
                 statistics[requantizing].outputs += batch * output.channels * output.height * output.width
                 state.packed[sum.output] = y
+                requantizing += 1
+            case let (.normalization(n), .normalization):
+                let input = plan.layouts[n.input]!, output = plan.layouts[n.output]!
+                let x = state.bytes(n.input)
+                var y = PackedValues.buffer(output, batch: batch)
+                var columns = [Int32](repeating: 0, count: 8 * (input.width + n.localSize))
+                var seen = bmq_requantize_statistics(largest: statistics[requantizing].largestAccumulator,
+                                                     saturated: Int64(statistics[requantizing].saturated))
+                x.withUnsafeBufferPointer { x in
+                    y.withUnsafeMutableBufferPointer { y in
+                        for image in 0..<batch {
+                            bmq_normalize_packed(x.baseAddress! + image * input.imageBytes, Int32(input.channels), Int32(input.height),
+                                                 Int32(input.width), Int32(input.pad.h), Int32(input.pad.w), Int32(n.localSize), n.table,
+                                                 Int32(n.tableShift), Int32(Self.lrnTableBits + n.tableShift), Int32(n.format.minimum),
+                                                 Int32(n.format.maximum), input.offset, y.baseAddress! + image * output.imageBytes,
+                                                 Int32(output.pad.h), Int32(output.pad.w), &seen, &columns)
+                        }
+                    }
+                }
+                statistics[requantizing].largestAccumulator = seen.largest
+                statistics[requantizing].saturated = Int(seen.saturated)
+                statistics[requantizing].outputs += batch * input.channels * input.height * input.width
+                state.packed[n.output] = y
                 requantizing += 1
             case let (.relu(input, output), .relu):
                 if var y = state.packed[input] {

@@ -153,4 +153,12 @@ void bmq_sum_packed(const uint8_t *const *inputs, const int *pads_h, const int *
                     int32_t out_offset, uint8_t *y, int out_pad_h, int out_pad_w, bmq_requantize_statistics *statistics,
                     int32_t *totals);
 
+/// Within-channel `bmq_normalize` on one channel-packed image (input and output in the same
+/// format and offset), in 32-bit window sums: the input's padding must reach (local_size - 1) / 2
+/// cells on every side and local_size² x 2^16 stay below 2^31. `columns` is scratch for
+/// 8 x (width + local_size) values.
+void bmq_normalize_packed(const uint8_t *x, int channels, int height, int width, int in_pad_h, int in_pad_w, int local_size,
+                          const int32_t *table, int table_shift, int value_shift, int32_t low, int32_t high, int32_t offset,
+                          uint8_t *y, int out_pad_h, int out_pad_w, bmq_requantize_statistics *statistics, int32_t *columns);
+
 #endif
