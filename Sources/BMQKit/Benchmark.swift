@@ -160,9 +160,9 @@ public enum Benchmark {
         init(_ request: EvaluationRequest) throws {
             var setup = request
             setup.datapath = .integer
-            let model: LoadedModel
+            var model: LoadedModel
             (dataset, model) = try Evaluation.loadDataAndModel(setup)
-            let (found, recordedDatapath) = try Evaluation.plan(for: setup, model: model)
+            let (found, recordedDatapath) = try Evaluation.plan(for: setup, model: &model)
             guard let plan = found else { throw RequestError(.datapath, "\(.datapath) integer needs a quantized model") }
             (graph, _) = try Evaluation.quantize(model.graph, plan: plan, datapath: .integer)
             preprocessing = model.graph.preprocessing ?? .identity

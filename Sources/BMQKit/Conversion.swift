@@ -16,6 +16,9 @@ public struct ConversionRequest: Sendable {
     public var imageShape: Shape?
     /// Write bit-pattern weights as integer codes with a power-of-two scale (ONNX QDQ).
     public var integerWeights: Bool
+    /// Fold BatchNorm and Scale into their convolutions before quantizing, so that the stored
+    /// pattern weights are the ones the integer datapath multiplies.
+    public var foldBatchNorm = false
 
     /// Checks that the output name has a format and is not one of the inputs.
     /// - Parameters:
@@ -26,9 +29,11 @@ public struct ConversionRequest: Sendable {
     ///   - requirePlan: refuse a request with nothing to quantize (`bmq quantize`).
     ///   - integerWeights: write bit-pattern weights as integer codes and a power-of-two scale
     ///     (`DequantizeLinear` in an `.onnx` output).
+    ///   - foldBatchNorm: fold BatchNorm and Scale into their convolutions before quantizing.
     /// - Throws: `RequestError` without a required plan, `FormatError` naming the output.
     public init(model: ModelSource, quantization: PlanRequest = PlanRequest(), output: URL, imageShape: Shape? = nil,
-                requirePlan: Bool = false, integerWeights: Bool = false) throws {
+                requirePlan: Bool = false, integerWeights: Bool = false, foldBatchNorm: Bool = false) throws {
+        self.foldBatchNorm = foldBatchNorm
         if integerWeights, !output.lastPathComponent.lowercased().hasSuffix(".onnx") {
             throw RequestError(.qdq, "\(.qdq) writes .onnx outputs; '\(output.lastPathComponent)' is not one")
         }
@@ -64,7 +69,8 @@ public enum Conversion {
     public static func run(_ request: ConversionRequest) throws -> ConversionReport {
         let model = try ModelLoader.load(request.model, imageShape: request.imageShape)
         let plan = try request.quantization.plan(for: model.graph)
-        return ConversionReport(plan: plan, layers: try write(model.graph, plan: plan, to: request.output, integerWeights: request.integerWeights),
+        let graph = request.foldBatchNorm ? model.graph.foldingBatchNorm() : model.graph
+        return ConversionReport(plan: plan, layers: try write(graph, plan: plan, to: request.output, integerWeights: request.integerWeights),
                                 output: request.output)
     }
 

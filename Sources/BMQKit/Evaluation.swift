@@ -99,10 +99,11 @@ public enum Evaluation {
     ///   - progress: called with images done and images in all passes.
     /// - Throws: `FormatError` or `GraphError` naming the file or layer at fault.
     public static func run(_ request: EvaluationRequest, progress: ((Int, Int) -> Void)? = nil) throws -> EvaluationReport {
-        let (dataset, model) = try loadDataAndModel(request)
+        let (dataset, loaded) = try loadDataAndModel(request)
+        var model = loaded
         try checkLabels(dataset, fit: model.graph, file: dataset.source)
         let preprocessing = model.graph.preprocessing ?? .identity
-        var (plan, recordedDatapath) = try plan(for: request, model: model)
+        var (plan, recordedDatapath) = try plan(for: request, model: &model)
         let passes = plan == nil ? 1 : 2
         let total = dataset.count * passes
         func measure(_ graph: Graph, pass: Int) throws -> EvaluationResult {
@@ -154,13 +155,32 @@ public enum Evaluation {
     /// The plan to apply: the request's, or for the integer datapath of a packed model the plan
     /// (and datapath) it records.
     /// - Throws: `RequestError` when the integer datapath is asked of a model with no bit-pattern weights.
-    static func plan(for request: EvaluationRequest, model: LoadedModel) throws -> (QuantizationPlan?, DatapathContract?) {
+    /// A recorded plan whose layers BatchNorm or Scale follow gets a warning in `model`: the
+    /// integer datapath folds them into weights already on their patterns and rounds again.
+    static func plan(for request: EvaluationRequest, model: inout LoadedModel) throws -> (QuantizationPlan?, DatapathContract?) {
         if let plan = try request.quantization.plan(for: model.graph) { return (plan, nil) }
         guard request.datapath == .integer, request.model.net == nil else { return (nil, nil) }
         guard let recordedPlan = model.recordedPlan else {
             throw RequestError(.datapath, "\(request.model.weights.path) has no bit-pattern weights for \(.datapath) integer")
         }
+        let refolded = layersRefoldedAfterQuantization(model.graph, plan: recordedPlan)
+        if model.recordedDatapath == nil, !refolded.isEmpty {
+            model.warnings.append("\(request.model.weights.lastPathComponent): BatchNorm or Scale follows \(refolded.joined(separator: ", ")); "
+                + "the integer datapath folds them into weights already on their patterns and rounds them onto the patterns again, "
+                + "so its accuracy is not the quantized float model's. Quantize the folded weights instead: bmq search ... "
+                + "--activation-bits 8 chooses each layer's pattern with them folded; bmq convert ... --fold-batchnorm keeps the given pattern")
+        }
         return (recordedPlan, model.recordedDatapath)
+    }
+
+    /// The planned layers whose weights folding BatchNorm and Scale would change.
+    static func layersRefoldedAfterQuantization(_ graph: Graph, plan: QuantizationPlan) -> [String] {
+        let kept = Set(graph.foldingBatchNorm().nodes.map(\.name))
+        let planned = Set(plan.entries.map(\.layer))
+        return graph.nodes.indices.dropLast().compactMap { index in
+            let node = graph.nodes[index]
+            return planned.contains(node.name) && !kept.contains(graph.nodes[index + 1].name) ? node.name : nil
+        }
     }
 
     /// The graph with `plan` applied; the integer datapath (and a plan made for it) quantizes

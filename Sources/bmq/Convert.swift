@@ -24,13 +24,17 @@ struct Convert: ParsableCommand {
 
     @OptionGroup var destination: OutputOptions
 
+    @Flag(name: .customLong("fold-batchnorm"),
+          help: "Fold BatchNorm and Scale into their convolutions before quantizing, so that the stored pattern weights are the ones the integer datapath multiplies (without it, the datapath folds them later and rounds the folded weights onto the patterns again).")
+    var foldBatchNorm = false
+
     @Flag(help: "In an .onnx output, store each bit-pattern layer's weights as integer codes (int8 where they fit, else int32) with a power-of-two scale, dequantized in the model (DequantizeLinear): exact, and the integers hardware multiplies.")
     var qdq = false
 
     func run() throws {
         let report = try Conversion.run(try ConversionRequest(
             model: try model.source, quantization: try quantization.request, output: destination.url,
-            imageShape: try destination.imageShape, integerWeights: qdq))
+            imageShape: try destination.imageShape, integerWeights: qdq, foldBatchNorm: foldBatchNorm))
         if let plan = report.plan { print("quantized \(report.layers.count) layers (\(plan.rounding.rawValue) rounding)") }
         print("wrote \(destination.output)")
     }

@@ -21,10 +21,14 @@ struct Quantize: ParsableCommand {
 
     @OptionGroup var destination: OutputOptions
 
+    @Flag(name: .customLong("fold-batchnorm"),
+          help: "Fold BatchNorm and Scale into their convolutions before quantizing, so that the stored pattern weights are the ones the integer datapath multiplies (without it, the datapath folds them later and rounds the folded weights onto the patterns again).")
+    var foldBatchNorm = false
+
     func run() throws {
         let report = try Conversion.run(try ConversionRequest(
             model: try model.source, quantization: try quantization.request, output: destination.url,
-            imageShape: try destination.imageShape, requirePlan: true))
+            imageShape: try destination.imageShape, requirePlan: true, foldBatchNorm: foldBatchNorm))
         print("quantized \(report.layers.count) layers (\((report.plan?.rounding ?? .nearest).rawValue) rounding):")
         for layer in report.layers {
             print(layerLine(layer))

@@ -205,3 +205,39 @@ struct IntegerFallbackCLITests {
         }
     }
 }
+
+/// A packed model quantized with BatchNorm unfolded makes the integer datapath fold it and round
+/// again: eval says so. `--fold-batchnorm` quantizes the folded weights, which the datapath then
+/// runs as stored (the same weights as the quantized float model, no warning).
+@Suite(.enabled(if: SharedData.shouldRun, "shared data not found; set BMQ_SHARED"))
+struct FoldedBatchNormCLITests {
+    @Test func foldingBeforeQuantizingIsOfferedAndItsAbsenceNamed() throws {
+        let directory = try SharedData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        func convert(_ name: String, _ extra: [String]) throws -> String {
+            let packed = directory.appendingPathComponent(name).path
+            let convert = try CLI.run(["convert", "--net", SharedData.url("models/resnet20-cifar10/res20_cifar_train_test.prototxt").path,
+                                       "--weights", SharedData.url("models/resnet20-cifar10/ResNet_20.caffemodel").path,
+                                       "--mean-file", SharedData.meanFile.path, "--input-shape", "3,32,32", "--pattern", "8_1_0_0", "-o", packed] + extra)
+            #expect(convert.status == 0, "\(convert.stderr)")
+            return packed
+        }
+        func eval(_ packed: String) throws -> (warning: Bool, quantized: Int, integer: Int, layers: Int) {
+            let run = try CLI.run(["eval", packed, "--data", SharedData.cifar10Test.path, "--limit", "200", "--datapath", "integer",
+                                   "--calibration", SharedData.url("data/cifar10/data_batch_1.bin").path, "--calibration-limit", "50", "--json"])
+            #expect(run.status == 0, "\(run.stderr)")
+            let report = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+            let quantized = try #require(report["correct"] as? Int)  // the quantized model's float count
+            let integer = try #require((report["integer"] as? [String: Any])?["correct"] as? Int)
+            let inspect = try CLI.run(["inspect", packed])
+            let batchNorms = inspect.stdout.split(separator: "\n").filter { $0.contains("BatchNorm") }.count
+            return (run.stderr.contains("BatchNorm or Scale follows Convolution1,"), quantized, integer, batchNorms)
+        }
+        let unfolded = try eval(try convert("unfolded.bmq", []))
+        #expect(unfolded.warning && unfolded.layers > 0)
+        let folded = try eval(try convert("folded.bmq", ["--fold-batchnorm"]))
+        #expect(!folded.warning && folded.layers == 0)
+        // The datapath runs the stored weights: only its 8-bit activations separate it from the float model.
+        #expect(abs(folded.integer - folded.quantized) <= 6, "\(folded)")
+    }
+}
