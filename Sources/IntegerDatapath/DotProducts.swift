@@ -123,53 +123,51 @@ extension IntegerProgram {
         } else {
             patches = [UInt8](repeating: 0, count: layer.rowGroups * padded * 4)
         }
-        var seen = bmq_requantize_statistics(largest: statistics.largestAccumulator, saturated: Int64(statistics.saturated))
         var y = [Int32](repeating: 0, count: batch * channels * positions)
         let signed: Int32 = d.format.signed ? 1 : 0
         let (low, high) = (Int32(d.format.minimum), Int32(d.format.maximum))
-        x.withUnsafeBufferPointer { x in
-            y.withUnsafeMutableBufferPointer { y in
-                func multiply() {
-                    let status = bmq_dot_products(unit.code, layer.weights, Int32(channels), patches, Int32(layer.rowGroups), Int32(padded), &sums)
-                    precondition(status == 0, "\(unit) dot products are not available on this CPU")
-                }
-                if layer.direct, let a = d.convolution {
-                    let (c, h, w) = (d.inputShape[1], d.inputShape[2], d.inputShape[3])
-                    let (oh, ow) = (d.outputShape[2], d.outputShape[3])
-                    for image in 0..<batch {
-                        bmq_pack_channels(x.baseAddress! + image * perImage, Int32(c), Int32(h), Int32(w), Int32(a.pad.h), Int32(a.pad.w),
-                                          layer.offset, &patches)
-                        let status = bmq_direct_products(unit.code, layer.weights, Int32(channels), patches, Int32((c + 3) / 4),
-                                                         Int32(h + 2 * a.pad.h), Int32(w + 2 * a.pad.w), Int32(a.kernel.h), Int32(a.kernel.w),
-                                                         Int32(oh), Int32(ow), &sums, Int32(padded))
+        statistics.recordKernel(outputs: y.count) { seen in
+            x.withUnsafeBufferPointer { x in
+                y.withUnsafeMutableBufferPointer { y in
+                    func multiply() {
+                        let status = bmq_dot_products(unit.code, layer.weights, Int32(channels), patches, Int32(layer.rowGroups), Int32(padded), &sums)
                         precondition(status == 0, "\(unit) dot products are not available on this CPU")
-                        // Each (channel, output row) is one row of sums; the channel picks the bias.
-                        bmq_requantize(sums, Int32(rows), Int32(ow), Int32(padded), layer.bias, Int32(oh), Int32(d.shift), low, high, signed,
-                                       y.baseAddress! + image * channels * positions, ow, 1, &seen)
                     }
-                } else if let a = d.convolution {
-                    let (c, h, w) = (d.inputShape[1], d.inputShape[2], d.inputShape[3])
-                    for image in 0..<batch {
-                        bmq_pack_patches(x.baseAddress! + image * perImage, Int32(c), Int32(h), Int32(w),
-                                         Int32(a.kernel.h), Int32(a.kernel.w), Int32(a.stride.h), Int32(a.stride.w),
-                                         Int32(a.pad.h), Int32(a.pad.w), Int32(a.dilation.h), Int32(a.dilation.w),
-                                         Int32(d.outputShape[2]), Int32(d.outputShape[3]), layer.offset, Int32(layer.rowGroups),
-                                         Int32(padded), &patches)
+                    if layer.direct, let a = d.convolution {
+                        let (c, h, w) = (d.inputShape[1], d.inputShape[2], d.inputShape[3])
+                        let (oh, ow) = (d.outputShape[2], d.outputShape[3])
+                        for image in 0..<batch {
+                            bmq_pack_channels(x.baseAddress! + image * perImage, Int32(c), Int32(h), Int32(w), Int32(a.pad.h), Int32(a.pad.w),
+                                              layer.offset, &patches)
+                            let status = bmq_direct_products(unit.code, layer.weights, Int32(channels), patches, Int32((c + 3) / 4),
+                                                             Int32(h + 2 * a.pad.h), Int32(w + 2 * a.pad.w), Int32(a.kernel.h), Int32(a.kernel.w),
+                                                             Int32(oh), Int32(ow), &sums, Int32(padded))
+                            precondition(status == 0, "\(unit) dot products are not available on this CPU")
+                            // Each (channel, output row) is one row of sums; the channel picks the bias.
+                            bmq_requantize(sums, Int32(rows), Int32(ow), Int32(padded), layer.bias, Int32(oh), Int32(d.shift), low, high, signed,
+                                           y.baseAddress! + image * channels * positions, ow, 1, &seen)
+                        }
+                    } else if let a = d.convolution {
+                        let (c, h, w) = (d.inputShape[1], d.inputShape[2], d.inputShape[3])
+                        for image in 0..<batch {
+                            bmq_pack_patches(x.baseAddress! + image * perImage, Int32(c), Int32(h), Int32(w),
+                                             Int32(a.kernel.h), Int32(a.kernel.w), Int32(a.stride.h), Int32(a.stride.w),
+                                             Int32(a.pad.h), Int32(a.pad.w), Int32(a.dilation.h), Int32(a.dilation.w),
+                                             Int32(d.outputShape[2]), Int32(d.outputShape[3]), layer.offset, Int32(layer.rowGroups),
+                                             Int32(padded), &patches)
+                            multiply()
+                            bmq_requantize(sums, Int32(channels), Int32(positions), Int32(padded), layer.bias, 1, Int32(d.shift), low, high, signed,
+                                           y.baseAddress! + image * channels * positions, positions, 1, &seen)
+                        }
+                    } else {
+                        bmq_pack_vectors(x.baseAddress!, Int32(batch), Int32(perImage), layer.offset, Int32(layer.rowGroups), Int32(padded), &patches)
                         multiply()
-                        bmq_requantize(sums, Int32(channels), Int32(positions), Int32(padded), layer.bias, 1, Int32(d.shift), low, high, signed,
-                                       y.baseAddress! + image * channels * positions, positions, 1, &seen)
+                        bmq_requantize(sums, Int32(channels), Int32(batch), Int32(padded), layer.bias, 1, Int32(d.shift), low, high, signed,
+                                       y.baseAddress!, 1, channels, &seen)
                     }
-                } else {
-                    bmq_pack_vectors(x.baseAddress!, Int32(batch), Int32(perImage), layer.offset, Int32(layer.rowGroups), Int32(padded), &patches)
-                    multiply()
-                    bmq_requantize(sums, Int32(channels), Int32(batch), Int32(padded), layer.bias, 1, Int32(d.shift), low, high, signed,
-                                   y.baseAddress!, 1, channels, &seen)
                 }
             }
         }
-        statistics.largestAccumulator = seen.largest
-        statistics.saturated = Int(seen.saturated)
-        statistics.outputs += y.count
         return y
     }
 }

@@ -395,15 +395,13 @@ extension IntegerProgram {
         var y = [Int32](repeating: 0, count: count)
         if arithmetic != .integer, s.inputs.count <= 8, s.shifts.allSatisfy({ (-31...31).contains($0) }) {
             // The same rule in vectorised C.
-            var seen = bmq_requantize_statistics(largest: statistics.largestAccumulator, saturated: Int64(statistics.saturated))
             let inputs = s.inputs.map { slots[$0] }
-            withArrayPointers(inputs) { pointers in
-                bmq_sum(pointers, s.shifts.map(Int32.init), Int32(inputs.count), count, Int32(s.format.minimum), Int32(s.format.maximum),
-                        s.format.signed ? 1 : 0, &y, &seen)
+            statistics.recordKernel(outputs: count) { seen in
+                withArrayPointers(inputs) { pointers in
+                    bmq_sum(pointers, s.shifts.map(Int32.init), Int32(inputs.count), count, Int32(s.format.minimum), Int32(s.format.maximum),
+                            s.format.signed ? 1 : 0, &y, &seen)
+                }
             }
-            statistics.largestAccumulator = seen.largest
-            statistics.saturated = Int(seen.saturated)
-            statistics.outputs += count
             return y
         }
         for i in 0..<count {
@@ -479,17 +477,14 @@ extension IntegerProgram {
     static func vectorNormalize(_ n: Normalization, _ x: [Int32], batch: Int, statistics: inout RequantizationStatistics) -> [Int32] {
         let (c, h, w) = (n.shape[1], n.shape[2], n.shape[3])
         var scratch = [Int64](repeating: 0, count: 2 * c * h * w)
-        var seen = bmq_requantize_statistics(largest: statistics.largestAccumulator, saturated: 0)
-        let y = [Int32](unsafeUninitializedCapacity: x.count) { y, initialized in
-            bmq_normalize(x, Int32(batch), Int32(c), Int32(h), Int32(w), n.region == .acrossChannels ? 1 : 0, Int32(n.localSize),
-                          n.table, Int32(n.tableShift), Int32(lrnTableBits + n.tableShift), Int32(n.format.minimum),
-                          Int32(n.format.maximum), y.baseAddress!, &seen, &scratch)
-            initialized = x.count
+        return statistics.recordKernel(outputs: x.count) { seen in
+            [Int32](unsafeUninitializedCapacity: x.count) { y, initialized in
+                bmq_normalize(x, Int32(batch), Int32(c), Int32(h), Int32(w), n.region == .acrossChannels ? 1 : 0, Int32(n.localSize),
+                              n.table, Int32(n.tableShift), Int32(lrnTableBits + n.tableShift), Int32(n.format.minimum),
+                              Int32(n.format.maximum), y.baseAddress!, &seen, &scratch)
+                initialized = x.count
+            }
         }
-        statistics.largestAccumulator = seen.largest
-        statistics.saturated += Int(seen.saturated)
-        statistics.outputs += x.count
-        return y
     }
 
     /// Each AVE output's reciprocal of Caffe's divisor (the window clipped to the padded input).
@@ -510,6 +505,19 @@ extension IntegerProgram {
     static func reciprocal(_ divisor: Int) -> Int64 {
         let scaled = Int64(1) << reciprocalBits
         return (2 * scaled + Int64(divisor)) / (2 * Int64(divisor))
+    }
+}
+
+extension RequantizationStatistics {
+    /// Runs a C kernel that adds what it sees to these statistics: `body` gets them in the kernels'
+    /// form, their largest accumulator and saturations come back, and `outputs` values are counted.
+    mutating func recordKernel<R>(outputs: Int, _ body: (inout bmq_requantize_statistics) -> R) -> R {
+        var seen = bmq_requantize_statistics(largest: largestAccumulator, saturated: Int64(saturated))
+        let result = body(&seen)
+        largestAccumulator = seen.largest
+        saturated = Int(seen.saturated)
+        self.outputs += outputs
+        return result
     }
 }
 

@@ -38,10 +38,9 @@ extension IntegerProgram {
         }
 
         enum Mode: Sendable {
-            /// A stride-1 convolution on the direct byte kernel, from packed bytes.
-            case directConvolution(ByteLayer)
-            /// Another convolution on the byte kernel, its im2col patches taken from packed bytes.
-            case patchConvolution(ByteLayer)
+            /// A convolution on the byte kernels from packed bytes: stride 1 on the direct kernel,
+            /// others from im2col patches (as the layer's `direct` says).
+            case convolution(ByteLayer)
             /// An inner product on the byte kernel, its weights laid out over the input's packed cells.
             case innerProduct(ByteLayer, weights: [Int8], rowGroups: Int)
             /// Pooling on bytes, with AVE's reciprocals.
@@ -99,15 +98,13 @@ extension IntegerProgram {
                         // The input's bytes carry the widest padding a convolution reading them needs.
                         let r = root[d.input]
                         layouts[r]!.pad = Size2(max(layouts[r]!.pad.h, a.pad.h), max(layouts[r]!.pad.w, a.pad.w))
-                        modes.append(layer.direct ? .directConvolution(layer) : .patchConvolution(layer))
-                        continue
-                    }
-                    if d.convolution == nil {
+                        modes.append(.convolution(layer))
+                    } else {
                         modes.append(.innerProduct(layer, weights: [], rowGroups: 0))
-                        continue
                     }
+                } else {
+                    modes.append(.values)
                 }
-                modes.append(.values)
             case let .pool(p):
                 let (kernel, _, _) = p.attributes.window(height: p.inputShape[2], width: p.inputShape[3])
                 // Byte AVE needs every average inside the format: |x| × window < 2^16 proves it.
@@ -214,7 +211,7 @@ extension IntegerProgram {
         var requantizing = 0
         for (step, mode) in zip(steps, plan.modes) {
             switch (step, mode) {
-            case (.dense(let d), .directConvolution(let layer)), (.dense(let d), .patchConvolution(let layer)):
+            case let (.dense(d), .convolution(layer)):
                 let input = plan.layouts[d.input]!, a = d.convolution!
                 // Patches of an input held only as 32-bit values (the network's input) come straight
                 // from those values rather than through a packed copy.
@@ -227,66 +224,63 @@ extension IntegerProgram {
                 let (channelStride, rowStride) = layer.direct ? (oh * padded, padded) : (padded, ow)
                 var sums = [Int32](repeating: 0, count: channels * (layer.direct ? oh : 1) * padded)
                 var patches = [UInt8](repeating: 0, count: layer.direct ? 0 : layer.rowGroups * padded * 4)
-                var seen = bmq_requantize_statistics(largest: statistics[requantizing].largestAccumulator,
-                                                     saturated: Int64(statistics[requantizing].saturated))
                 let (low, high, signed) = (Int32(d.format.minimum), Int32(d.format.maximum), Int32(d.format.signed ? 1 : 0))
                 // The convolution reads its own padding from a buffer that may be padded more.
                 let skip = ((input.pad.h - a.pad.h) * input.paddedWidth + input.pad.w - a.pad.w) * 4
                 func products(_ image: Int) {
+                    let status: Int32
                     if let wide {
                         bmq_pack_patches(wide.withUnsafeBufferPointer { $0.baseAddress! + image * input.channels * input.height * input.width },
                                          Int32(input.channels), Int32(input.height), Int32(input.width), Int32(a.kernel.h), Int32(a.kernel.w),
                                          Int32(a.stride.h), Int32(a.stride.w), Int32(a.pad.h), Int32(a.pad.w), Int32(a.dilation.h),
                                          Int32(a.dilation.w), Int32(oh), Int32(ow), layer.offset, Int32(layer.rowGroups), Int32(padded), &patches)
-                        let status = bmq_dot_products(plan.unit.code, layer.weights, Int32(channels), patches, Int32(layer.rowGroups),
-                                                      Int32(padded), &sums)
-                        precondition(status == 0, "\(plan.unit) dot products are not available on this CPU")
-                        return
-                    }
-                    let status = x.withUnsafeBufferPointer { x in
-                        let origin = x.baseAddress! + image * input.imageBytes + skip
-                        if layer.direct {
-                            return bmq_direct_products(plan.unit.code, layer.weights, Int32(channels), origin, Int32((input.channels + 3) / 4),
-                                                       Int32(input.paddedHeight), Int32(input.paddedWidth), Int32(a.kernel.h), Int32(a.kernel.w),
-                                                       Int32(oh), Int32(ow), &sums, Int32(padded))
+                        status = bmq_dot_products(plan.unit.code, layer.weights, Int32(channels), patches, Int32(layer.rowGroups), Int32(padded), &sums)
+                    } else {
+                        status = x.withUnsafeBufferPointer { x in
+                            let origin = x.baseAddress! + image * input.imageBytes + skip
+                            if layer.direct {
+                                return bmq_direct_products(plan.unit.code, layer.weights, Int32(channels), origin, Int32((input.channels + 3) / 4),
+                                                           Int32(input.paddedHeight), Int32(input.paddedWidth), Int32(a.kernel.h),
+                                                           Int32(a.kernel.w), Int32(oh), Int32(ow), &sums, Int32(padded))
+                            }
+                            bmq_pack_packed_patches(origin, Int32(input.channels), Int32(input.paddedHeight), Int32(input.paddedWidth),
+                                                    Int32(a.kernel.h), Int32(a.kernel.w), Int32(a.stride.h), Int32(a.stride.w), Int32(a.dilation.h),
+                                                    Int32(a.dilation.w), Int32(oh), Int32(ow), Int32(layer.rowGroups), Int32(padded), &patches)
+                            return bmq_dot_products(plan.unit.code, layer.weights, Int32(channels), patches, Int32(layer.rowGroups),
+                                                    Int32(padded), &sums)
                         }
-                        bmq_pack_packed_patches(origin, Int32(input.channels), Int32(input.paddedHeight), Int32(input.paddedWidth),
-                                                Int32(a.kernel.h), Int32(a.kernel.w), Int32(a.stride.h), Int32(a.stride.w), Int32(a.dilation.h),
-                                                Int32(a.dilation.w), Int32(oh), Int32(ow), Int32(layer.rowGroups), Int32(padded), &patches)
-                        return bmq_dot_products(plan.unit.code, layer.weights, Int32(channels), patches, Int32(layer.rowGroups), Int32(padded), &sums)
                     }
                     precondition(status == 0, "\(plan.unit) dot products are not available on this CPU")
                 }
-                if let output = plan.layouts[d.output] {
-                    var y = PackedValues.buffer(output, batch: batch)
-                    var scratch = [Int32](repeating: 0, count: 4 * ow)
-                    for image in 0..<batch {
-                        products(image)
-                        y.withUnsafeMutableBufferPointer { y in
-                            bmq_requantize_packed(sums, Int32(channels), Int32(oh), Int32(ow), channelStride, Int32(rowStride), layer.bias,
-                                                  Int32(d.shift), low, high, signed, output.offset, y.baseAddress! + image * output.imageBytes,
-                                                  Int32(output.pad.h), Int32(output.pad.w), &seen, &scratch)
+                statistics[requantizing].recordKernel(outputs: batch * channels * oh * ow) { seen in
+                    if let output = plan.layouts[d.output] {
+                        var y = PackedValues.buffer(output, batch: batch)
+                        var scratch = [Int32](repeating: 0, count: 4 * ow)
+                        for image in 0..<batch {
+                            products(image)
+                            y.withUnsafeMutableBufferPointer { y in
+                                bmq_requantize_packed(sums, Int32(channels), Int32(oh), Int32(ow), channelStride, Int32(rowStride), layer.bias,
+                                                      Int32(d.shift), low, high, signed, output.offset, y.baseAddress! + image * output.imageBytes,
+                                                      Int32(output.pad.h), Int32(output.pad.w), &seen, &scratch)
+                            }
                         }
-                    }
-                    state.packed[d.output] = y
-                } else {
-                    let positions = oh * ow
-                    var y = [Int32](repeating: 0, count: batch * channels * positions)
-                    for image in 0..<batch {
-                        products(image)
-                        y.withUnsafeMutableBufferPointer { y in
-                            // Rows of `ow` sums: every row of a direct channel is `padded` apart; a patch channel's rows are
-                            // contiguous, so it is one row of all its positions.
-                            let (rows, columns) = layer.direct ? (channels * oh, ow) : (channels, positions)
-                            bmq_requantize(sums, Int32(rows), Int32(columns), Int32(padded), layer.bias, Int32(rows / channels), Int32(d.shift), low,
-                                           high, signed, y.baseAddress! + image * channels * positions, columns, 1, &seen)
+                        state.packed[d.output] = y
+                    } else {
+                        let positions = oh * ow
+                        var y = [Int32](repeating: 0, count: batch * channels * positions)
+                        for image in 0..<batch {
+                            products(image)
+                            y.withUnsafeMutableBufferPointer { y in
+                                // Rows of `ow` sums: every row of a direct channel is `padded` apart; a patch channel's rows are
+                                // contiguous, so it is one row of all its positions.
+                                let (rows, columns) = layer.direct ? (channels * oh, ow) : (channels, positions)
+                                bmq_requantize(sums, Int32(rows), Int32(columns), Int32(padded), layer.bias, Int32(rows / channels), Int32(d.shift),
+                                               low, high, signed, y.baseAddress! + image * channels * positions, columns, 1, &seen)
+                            }
                         }
+                        state.wide[d.output] = y
                     }
-                    state.wide[d.output] = y
                 }
-                statistics[requantizing].largestAccumulator = seen.largest
-                statistics[requantizing].saturated = Int(seen.saturated)
-                statistics[requantizing].outputs += batch * channels * oh * ow
                 requantizing += 1
             case let (.dense(d), .innerProduct(layer, weights, rowGroups)):
                 let input = plan.layouts[d.input]!
@@ -297,14 +291,11 @@ extension IntegerProgram {
                 bmq_pack_packed_vectors(x, Int32(batch), input.imageBytes, Int32(padded), &patches)
                 let status = bmq_dot_products(plan.unit.code, weights, Int32(channels), patches, Int32(rowGroups), Int32(padded), &sums)
                 precondition(status == 0, "\(plan.unit) dot products are not available on this CPU")
-                var seen = bmq_requantize_statistics(largest: statistics[requantizing].largestAccumulator,
-                                                     saturated: Int64(statistics[requantizing].saturated))
                 var y = [Int32](repeating: 0, count: batch * channels)
-                bmq_requantize(sums, Int32(channels), Int32(batch), Int32(padded), layer.bias, 1, Int32(d.shift), Int32(d.format.minimum),
-                               Int32(d.format.maximum), d.format.signed ? 1 : 0, &y, 1, channels, &seen)
-                statistics[requantizing].largestAccumulator = seen.largest
-                statistics[requantizing].saturated = Int(seen.saturated)
-                statistics[requantizing].outputs += y.count
+                statistics[requantizing].recordKernel(outputs: y.count) { seen in
+                    bmq_requantize(sums, Int32(channels), Int32(batch), Int32(padded), layer.bias, 1, Int32(d.shift), Int32(d.format.minimum),
+                                   Int32(d.format.maximum), d.format.signed ? 1 : 0, &y, 1, channels, &seen)
+                }
                 state.wide[d.output] = y
                 requantizing += 1
             case let (.pool(p), .pool(reciprocals)):
@@ -334,23 +325,20 @@ extension IntegerProgram {
                 let inputs = sum.inputs.map { state.bytes($0) }, layouts = sum.inputs.map { plan.layouts[$0]! }
                 var y = PackedValues.buffer(output, batch: batch)
                 var totals = [Int32](repeating: 0, count: 4 * output.width)
-                var seen = bmq_requantize_statistics(largest: statistics[requantizing].largestAccumulator,
-                                                     saturated: Int64(statistics[requantizing].saturated))
                 let (padsH, padsW) = (layouts.map { Int32($0.pad.h) }, layouts.map { Int32($0.pad.w) })
                 let (offsets, shifts) = (layouts.map(\.offset), sum.shifts.map(Int32.init))
-                for image in 0..<batch {
-                    withArrayPointers(inputs, offsets: layouts.map { image * $0.imageBytes }) { pointers in
-                        y.withUnsafeMutableBufferPointer { y in
-                            bmq_sum_packed(pointers, padsH, padsW, offsets, shifts, Int32(inputs.count), Int32(output.channels), Int32(output.height),
-                                           Int32(output.width), Int32(sum.format.minimum), Int32(sum.format.maximum), sum.format.signed ? 1 : 0,
-                                           output.offset, y.baseAddress! + image * output.imageBytes, Int32(output.pad.h), Int32(output.pad.w),
-                                           &seen, &totals)
+                statistics[requantizing].recordKernel(outputs: batch * output.channels * output.height * output.width) { seen in
+                    for image in 0..<batch {
+                        withArrayPointers(inputs, offsets: layouts.map { image * $0.imageBytes }) { pointers in
+                            y.withUnsafeMutableBufferPointer { y in
+                                bmq_sum_packed(pointers, padsH, padsW, offsets, shifts, Int32(inputs.count), Int32(output.channels),
+                                               Int32(output.height), Int32(output.width), Int32(sum.format.minimum), Int32(sum.format.maximum),
+                                               sum.format.signed ? 1 : 0, output.offset, y.baseAddress! + image * output.imageBytes,
+                                               Int32(output.pad.h), Int32(output.pad.w), &seen, &totals)
+                            }
                         }
                     }
                 }
-                statistics[requantizing].largestAccumulator = seen.largest
-                statistics[requantizing].saturated = Int(seen.saturated)
-                statistics[requantizing].outputs += batch * output.channels * output.height * output.width
                 state.packed[sum.output] = y
                 requantizing += 1
             case let (.normalization(n), .normalization):
@@ -358,22 +346,19 @@ extension IntegerProgram {
                 let x = state.bytes(n.input)
                 var y = PackedValues.buffer(output, batch: batch)
                 var columns = [Int32](repeating: 0, count: 8 * (input.width + n.localSize))
-                var seen = bmq_requantize_statistics(largest: statistics[requantizing].largestAccumulator,
-                                                     saturated: Int64(statistics[requantizing].saturated))
-                x.withUnsafeBufferPointer { x in
-                    y.withUnsafeMutableBufferPointer { y in
-                        for image in 0..<batch {
-                            bmq_normalize_packed(x.baseAddress! + image * input.imageBytes, Int32(input.channels), Int32(input.height),
-                                                 Int32(input.width), Int32(input.pad.h), Int32(input.pad.w), Int32(n.localSize), n.table,
-                                                 Int32(n.tableShift), Int32(Self.lrnTableBits + n.tableShift), Int32(n.format.minimum),
-                                                 Int32(n.format.maximum), input.offset, y.baseAddress! + image * output.imageBytes,
-                                                 Int32(output.pad.h), Int32(output.pad.w), &seen, &columns)
+                statistics[requantizing].recordKernel(outputs: batch * input.channels * input.height * input.width) { seen in
+                    x.withUnsafeBufferPointer { x in
+                        y.withUnsafeMutableBufferPointer { y in
+                            for image in 0..<batch {
+                                bmq_normalize_packed(x.baseAddress! + image * input.imageBytes, Int32(input.channels), Int32(input.height),
+                                                     Int32(input.width), Int32(input.pad.h), Int32(input.pad.w), Int32(n.localSize), n.table,
+                                                     Int32(n.tableShift), Int32(Self.lrnTableBits + n.tableShift), Int32(n.format.minimum),
+                                                     Int32(n.format.maximum), input.offset, y.baseAddress! + image * output.imageBytes,
+                                                     Int32(output.pad.h), Int32(output.pad.w), &seen, &columns)
+                            }
                         }
                     }
                 }
-                statistics[requantizing].largestAccumulator = seen.largest
-                statistics[requantizing].saturated = Int(seen.saturated)
-                statistics[requantizing].outputs += batch * input.channels * input.height * input.width
                 state.packed[n.output] = y
                 requantizing += 1
             case let (.relu(input, output), .relu):
