@@ -49,6 +49,25 @@ void pack_patch_words(const uint8_t *const *sources, int out_w, int stride, uint
     }
 }
 
+// One row group's patches (out_h x out_w words from `out` on): output row oy of the group's row j
+// reads from first[j] + oy x row_steps[j], its columns `column_step` bytes apart. The usual steps
+// (1 and 2 for byte planes, 4 and 8 for four-byte cells) are compiled apart so the loads vectorise.
+static void pack_patch_group(const uint8_t *const *first, const size_t *row_steps, int out_h, int out_w, int column_step,
+                             uint32_t *out) {
+    for (int oy = 0; oy < out_h; oy++) {
+        const uint8_t *sources[4];
+        for (int j = 0; j < 4; j++) sources[j] = first[j] + (size_t)oy * row_steps[j];
+        uint32_t *row = out + (size_t)oy * out_w;
+        switch (column_step) {
+        case 1: pack_patch_words(sources, out_w, 1, row); break;
+        case 2: pack_patch_words(sources, out_w, 2, row); break;
+        case 4: pack_patch_words(sources, out_w, 4, row); break;
+        case 8: pack_patch_words(sources, out_w, 8, row); break;
+        default: pack_patch_words(sources, out_w, column_step, row);
+        }
+    }
+}
+
 void bmq_pack_patches(const int32_t *image, int channels, int height, int width,
                       int kernel_h, int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w,
                       int dilation_h, int dilation_w, int out_h, int out_w,
@@ -73,26 +92,19 @@ void bmq_pack_patches(const int32_t *image, int channels, int height, int width,
     for (int g = 0; g < row_groups; g++) {
         // Where each of the group's four rows starts reading, for output row 0.
         const uint8_t *first[4];
-        int moves[4];
+        size_t row_steps[4];
         for (int j = 0; j < 4; j++) {
             const int r = 4 * g + j;
             if (r < rows) {
                 const int c = r / cells, ky = r % cells / kernel_w, kx = r % kernel_w;
                 first[j] = padded + c * plane + (size_t)ky * dilation_h * padded_w + (size_t)kx * dilation_w;
-                moves[j] = 1;
+                row_steps[j] = (size_t)stride_h * padded_w;
             } else {
                 first[j] = padded + plane * channels;
-                moves[j] = 0;
+                row_steps[j] = 0;
             }
         }
-        for (int oy = 0; oy < out_h; oy++) {
-            const uint8_t *sources[4];
-            for (int j = 0; j < 4; j++) sources[j] = first[j] + (size_t)moves[j] * oy * stride_h * padded_w;
-            uint32_t *out = (uint32_t *)(patches + ((size_t)g * columns_padded + (size_t)oy * out_w) * 4);
-            if (stride_w == 1) pack_patch_words(sources, out_w, 1, out);
-            else if (stride_w == 2) pack_patch_words(sources, out_w, 2, out);
-            else pack_patch_words(sources, out_w, stride_w, out);
-        }
+        pack_patch_group(first, row_steps, out_h, out_w, stride_w, (uint32_t *)(patches + (size_t)g * columns_padded * 4));
     }
     free(padded);
 }
@@ -1058,9 +1070,11 @@ void bmq_pack_packed_patches(const uint8_t *packed, int channels, int padded_h, 
                              int stride_h, int stride_w, int dilation_h, int dilation_w, int out_h, int out_w, int row_groups,
                              int columns_padded, uint8_t *patches) {
     const int rows = channels * kernel_h * kernel_w, taps = kernel_h * kernel_w;
+    const size_t row_step = (size_t)stride_h * padded_w * 4;
     memset(patches, 0, (size_t)row_groups * (size_t)columns_padded * 4);
     for (int g = 0; g < row_groups; g++) {
         const uint8_t *first[4];
+        const size_t row_steps[4] = {row_step, row_step, row_step, row_step};
         for (int j = 0; j < 4; j++) {
             const int r = 4 * g + j;
             if (r < rows) {
@@ -1071,14 +1085,7 @@ void bmq_pack_packed_patches(const uint8_t *packed, int channels, int padded_h, 
                 first[j] = first[0];
             }
         }
-        for (int oy = 0; oy < out_h; oy++) {
-            const uint8_t *sources[4];
-            for (int j = 0; j < 4; j++) sources[j] = first[j] + (size_t)oy * stride_h * padded_w * 4;
-            uint32_t *out = (uint32_t *)(patches + ((size_t)g * columns_padded + (size_t)oy * out_w) * 4);
-            if (stride_w == 1) pack_patch_words(sources, out_w, 4, out);
-            else if (stride_w == 2) pack_patch_words(sources, out_w, 8, out);
-            else pack_patch_words(sources, out_w, 4 * stride_w, out);
-        }
+        pack_patch_group(first, row_steps, out_h, out_w, 4 * stride_w, (uint32_t *)(patches + (size_t)g * columns_padded * 4));
     }
 }
 
