@@ -85,7 +85,7 @@ let package = Package(
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "TensorGraph", "TestSupport"]),
         .testTarget(name: "PackedFormatTests", dependencies: ["PackedFormat", "BitPacking", "Quantization", "TensorGraph", "TestSupport"]),
         .testTarget(name: "IntegerDatapathTests", dependencies: ["IntegerDatapath", "Quantization", "TensorGraph", "TestSupport"]),
-        .testTarget(name: "InferenceTests", dependencies: ["Inference", "TensorGraph", "TestSupport"]),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "SIMDKernels", "TensorGraph", "TestSupport"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TensorGraph", "TestSupport"]),
         .testTarget(
             name: "BMQKitTests",

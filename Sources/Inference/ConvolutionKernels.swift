@@ -3,15 +3,19 @@ import SIMDKernels
 import TensorGraph
 
 extension Kernels {
+    /// - Parameter epilogue: per-channel layers applied to the outputs after the bias (only where
+    ///   the vector unit exists: the epilogue's code needs it).
     static func convolution(_ x: Tensor, _ a: ConvolutionAttributes, weights: Tensor, bias: Tensor?, outputShape: Shape,
-                            method: ConvolutionMethod, prepared: PreparedWeights.Slot? = nil) -> Tensor {
+                            method: ConvolutionMethod, prepared: PreparedWeights.Slot? = nil, epilogue: ChannelEpilogue? = nil) -> Tensor {
         if #available(macOS 26, *), method != .gemm, VectorUnit.available {
             if method == .winograd, let winograd = winogradGeometry(x.shape, a, outputShape: outputShape) {
-                return winogradConvolution(x, winograd, weights: weights, bias: bias, outputShape: outputShape, prepared: prepared)
+                return winogradConvolution(x, winograd, weights: weights, bias: bias, outputShape: outputShape, prepared: prepared,
+                                           epilogue: epilogue)
             }
-            return directConvolution(x, a, weights: weights, bias: bias, outputShape: outputShape, prepared: prepared)
+            return directConvolution(x, a, weights: weights, bias: bias, outputShape: outputShape, prepared: prepared, epilogue: epilogue)
         }
-        return gemmConvolution(x, a, weights: weights, bias: bias, outputShape: outputShape)
+        precondition(epilogue == nil || VectorUnit.available, "a fused epilogue needs the vector unit")
+        return gemmConvolution(x, a, weights: weights, bias: bias, outputShape: outputShape, epilogue: epilogue)
     }
 
     /// The Winograd geometry for a convolution it applies to and where it is estimated to take at
@@ -30,7 +34,7 @@ extension Kernels {
     /// Convolution by Winograd's algorithm, a contiguous range of images on each core.
     @available(macOS 26, *)
     static func winogradConvolution(_ x: Tensor, _ geometry: WinogradConvolution, weights: Tensor, bias: Tensor?, outputShape: Shape,
-                                    prepared: PreparedWeights.Slot? = nil) -> Tensor {
+                                    prepared: PreparedWeights.Slot? = nil, epilogue: ChannelEpilogue? = nil) -> Tensor {
         let n = x.shape[0], imageSize = x.shape.count(from: 1), outputSize = outputShape.count(from: 1)
         let transform = { weights.data.withUnsafeBufferPointer { geometry.transformWeights($0.baseAddress!) } }
         let packed = prepared?.packed(.winograd, transform) ?? transform()
@@ -41,7 +45,8 @@ extension Kernels {
                 var scratch = [Float](unsafeUninitializedCapacity: geometry.scratchCount) { $1 = $0.count }
                 scratch.withUnsafeMutableBufferPointer { scratch in
                     geometry.run(images: images.count, input: xp.base + images.lowerBound * imageSize, packedWeights: wp.base,
-                                 bias: bp?.base, output: yp.base + images.lowerBound * outputSize, scratch: scratch.baseAddress!)
+                                 bias: bp?.base, output: yp.base + images.lowerBound * outputSize, scratch: scratch.baseAddress!,
+                                 epilogue: epilogue)
                 }
             }
         }
@@ -51,7 +56,7 @@ extension Kernels {
     /// Convolution by the register kernels, image by image on each core, no column matrix.
     @available(macOS 26, *)
     static func directConvolution(_ x: Tensor, _ a: ConvolutionAttributes, weights: Tensor, bias: Tensor?, outputShape: Shape,
-                                  prepared: PreparedWeights.Slot? = nil) -> Tensor {
+                                  prepared: PreparedWeights.Slot? = nil, epilogue: ChannelEpilogue? = nil) -> Tensor {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (m, oh, ow) = (outputShape[1], outputShape[2], outputShape[3])
         let groups = a.group
@@ -75,6 +80,8 @@ extension Kernels {
                                          bias: bp.map { $0.base + g * mg }, output: yp.base + (image * m + g * mg) * p,
                                          scratch: scratch.baseAddress!)
                         }
+                        // The image's outputs are still in cache.
+                        epilogue?.apply(toImage: yp.base + image * m * p, channels: m, plane: p)
                     }
                 }
             }
@@ -105,7 +112,8 @@ extension Kernels {
     /// all cores at once with single-threaded BLAS (small slices stay in cache). Each output is
     /// Caffe's dot product over the same K values, though not always bit for bit: OpenBLAS's
     /// kernels split a sum differently depending on where its element falls in their tiles.
-    static func gemmConvolution(_ x: Tensor, _ a: ConvolutionAttributes, weights: Tensor, bias: Tensor?, outputShape: Shape) -> Tensor {
+    static func gemmConvolution(_ x: Tensor, _ a: ConvolutionAttributes, weights: Tensor, bias: Tensor?, outputShape: Shape,
+                                epilogue: ChannelEpilogue? = nil) -> Tensor {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (m, oh, ow) = (outputShape[1], outputShape[2], outputShape[3])
         let groups = a.group
@@ -151,6 +159,7 @@ extension Kernels {
                                                 } else {
                                                     dst.update(from: src, count: p)
                                                 }
+                                                epilogue?.apply(dst, count: p, channel: channel)
                                             }
                                         }
                                     }

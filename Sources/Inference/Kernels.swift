@@ -353,11 +353,12 @@ enum Kernels {
         return y
     }
 
-    static func eltwise(_ inputs: [Tensor], _ a: EltwiseAttributes) -> Tensor {
+    static func eltwise(_ inputs: [Tensor], _ a: EltwiseAttributes, epilogue: ChannelEpilogue? = nil) -> Tensor {
         var y = inputs[0]
         switch a.operation {
         case .sum:
-            return weightedSum(inputs, coefficients: a.coefficients.isEmpty ? [Float](repeating: 1, count: inputs.count) : a.coefficients)
+            return weightedSum(inputs, coefficients: a.coefficients.isEmpty ? [Float](repeating: 1, count: inputs.count) : a.coefficients,
+                               epilogue: epilogue)
         case .product:
             for input in inputs.dropFirst() {
                 for i in y.data.indices { y.data[i] *= input.data[i] }
@@ -367,23 +368,32 @@ enum Kernels {
                 for i in y.data.indices where input.data[i] > y.data[i] { y.data[i] = input.data[i] }
             }
         }
+        precondition(epilogue == nil, "only Eltwise SUM takes a fused epilogue")
         return y
     }
 
     /// Eltwise SUM in Caffe's order: zero, then add each coefficient times its input, written
-    /// into a new tensor in one pass per input.
-    static func weightedSum(_ inputs: [Tensor], coefficients: [Float]) -> Tensor {
+    /// into a new tensor; with an epilogue, channel plane by channel plane so each plane's sum is
+    /// still in cache when the epilogue's layers run on it.
+    static func weightedSum(_ inputs: [Tensor], coefficients: [Float], epilogue: ChannelEpilogue? = nil) -> Tensor {
         var y = Tensor(uninitialized: inputs[0].shape)
+        let shape = y.shape
+        let channels = shape.rank > 1 ? shape[1] : 1, plane = shape.rank > 2 ? shape.count(from: 2) : 1
+        let chunk = epilogue == nil ? max(1, y.count) : plane
         y.data.withUnsafeMutableBufferPointer { out in
-            for (index, (input, coefficient)) in zip(inputs, coefficients).enumerated() {
-                input.data.withUnsafeBufferPointer { x in
-                    switch (index == 0, coefficient == 1) {
-                    case (true, true): for i in out.indices { out[i] = 0 + x[i] }
-                    case (true, false): for i in out.indices { out[i] = 0 + coefficient * x[i] }
-                    case (false, true): for i in out.indices { out[i] += x[i] }
-                    case (false, false): for i in out.indices { out[i] += coefficient * x[i] }
+            for start in stride(from: 0, to: out.count, by: chunk) {
+                let range = start..<min(out.count, start + chunk)
+                for (index, (input, coefficient)) in zip(inputs, coefficients).enumerated() {
+                    input.data.withUnsafeBufferPointer { x in
+                        switch (index == 0, coefficient == 1) {
+                        case (true, true): for i in range { out[i] = 0 + x[i] }
+                        case (true, false): for i in range { out[i] = 0 + coefficient * x[i] }
+                        case (false, true): for i in range { out[i] += x[i] }
+                        case (false, false): for i in range { out[i] += coefficient * x[i] }
+                        }
                     }
                 }
+                epilogue?.apply(out.baseAddress! + start, count: range.count, channel: (start / plane) % channels)
             }
         }
         return y
@@ -392,12 +402,9 @@ enum Kernels {
     /// Caffe's global-statistics batch norm: statistics scaled by 1/factor (a float reciprocal),
     /// then (x - mean) / sqrt(variance + eps).
     static func batchNorm(_ y: inout Tensor, _ a: BatchNormAttributes, mean: Tensor, variance: Tensor, factor: Tensor) {
-        let stored = factor.data[0]
-        let scaleFactor: Float = stored == 0 ? 0 : 1 / stored
         let channels = y.shape[1]
         let outer = y.shape[0], inner = y.shape.count(from: 2)
-        let means = mean.data.map { scaleFactor * $0 }
-        let deviations = variance.data.map { (scaleFactor * $0 + a.eps).squareRoot() }
+        let (means, deviations) = batchNormStatistics(a, mean: mean, variance: variance, factor: factor)
         y.data.withUnsafeMutableBufferPointer { v in
             for o in 0..<outer {
                 for ch in 0..<channels {
@@ -407,6 +414,14 @@ enum Kernels {
                 }
             }
         }
+    }
+
+    /// Batch norm's per-channel mean and deviation, sqrt(variance + eps), from its stored blobs.
+    static func batchNormStatistics(_ a: BatchNormAttributes, mean: Tensor, variance: Tensor, factor: Tensor)
+        -> (means: [Float], deviations: [Float]) {
+        let stored = factor.data[0]
+        let scaleFactor: Float = stored == 0 ? 0 : 1 / stored
+        return (mean.data.map { scaleFactor * $0 }, variance.data.map { (scaleFactor * $0 + a.eps).squareRoot() })
     }
 
     static func scale(_ y: inout Tensor, _ a: ScaleAttributes, scale: Tensor, bias: Tensor?) {

@@ -1,4 +1,5 @@
 import Foundation
+import SIMDKernels
 import TensorGraph
 
 /// A graph checked and ready to run on batches of any size.
@@ -8,9 +9,16 @@ public struct Network: Sendable {
     public let options: EngineOptions
     /// `liveness[i]`: the values live just before node i (index `nodes.count`: after the last node).
     let liveness: [Set<String>]
-    /// Images `forward` runs through the whole net at a time: as many as keep the largest
+    /// Images `resume` runs through its nodes at a time: as many as keep the largest
     /// activation within 2 MiB (measured on ResNet-20: 25% more images/s than whole batches of 100).
     let imagesPerPass: Int
+    /// Whether every node treats each image on its own (no softmax, concat, flatten or permute
+    /// across the batch axis), so a batch can run as consecutive slices of images.
+    let keepsImagesApart: Bool
+    /// Per convolution or Eltwise SUM whose output the next nodes only transform channel by
+    /// channel (batch norm, scale, ReLU): how many such nodes follow and the output's channels.
+    /// Those nodes run as the kernel's epilogue; empty without the vector unit.
+    let epilogueChains: [Int: (length: Int, channels: Int)]
     /// The graph's convolution and inner-product weights as the kernels read them, made on first use.
     let preparedWeights = PreparedWeights()
 
@@ -23,9 +31,13 @@ public struct Network: Sendable {
         let shapes = try ShapeInference.infer(graph)
         let largest = shapes.nodeOutputShapes.joined().map { $0.rank > 0 ? $0.count(from: 1) : 1 }.max() ?? 1
         imagesPerPass = max(1, (1 << 19) / max(1, largest))
+        keepsImagesApart = zip(graph.nodes, shapes.nodeInputShapes).allSatisfy { node, inputs in
+            Self.keepsImagesApart(node, inputRank: inputs.first?.rank ?? 0)
+        }
         self.graph = graph
         self.options = options
         liveness = Self.liveness(of: graph)
+        epilogueChains = options.vectorKernels ? Self.epilogueChains(of: graph, shapes: shapes, liveness: liveness) : [:]
         BLAS.setThreads(options.blasThreads)
     }
 
@@ -40,24 +52,7 @@ public struct Network: Sendable {
             throw GraphError.invalidShape(layer: graph.inputs[0].name,
                                           reason: "input batch \(input.shape) does not fit the net's input \(graph.inputs[0].shape)")
         }
-        let batch = input.shape[0], slice = imagesPerPass
-        if observe == nil, batch > slice {
-            // A few images at a time through the whole net: their activations stay in the core's
-            // cache from one layer to the next, where a whole batch's would stream through memory.
-            let imageSize = input.shape.count(from: 1)
-            var outputs: [Tensor] = []
-            for first in stride(from: 0, to: batch, by: slice) {
-                let count = min(slice, batch - first)
-                var dims = input.shape.dims
-                dims[0] = count
-                let part = Tensor(shape: Shape(dims), data: Array(input.data[(first * imageSize)..<((first + count) * imageSize)]))
-                outputs.append(try forward(part))
-            }
-            var dims = outputs[0].shape.dims
-            dims[0] = batch
-            return Tensor(shape: Shape(dims), data: outputs.flatMap(\.data))
-        }
-        let values = try resume([graph.inputs[0].name: input], batch: batch, nodes: graph.nodes.indices, observe: observe)
+        let values = try resume([graph.inputs[0].name: input], batch: input.shape[0], nodes: graph.nodes.indices, observe: observe)
         guard let output = values[graph.output] else { throw GraphError.undefinedValue(layer: "output", value: graph.output) }
         return output
     }
@@ -83,23 +78,121 @@ public struct Network: Sendable {
     /// - Throws: `GraphError` when a value a node reads is missing.
     public func resume(_ values: [String: Tensor], batch: Int, nodes: Range<Int>, parameters: [Int: [Tensor]] = [:],
                        observe: ((Int, [Tensor]) -> Void)? = nil) throws -> [String: Tensor] {
+        guard observe == nil, keepsImagesApart, batch > imagesPerPass else {
+            return try resumeWhole(values, batch: batch, nodes: nodes, parameters: parameters, observe: observe)
+        }
+        // A few images at a time through the whole range: their activations stay in the core's
+        // cache from one layer to the next, where a whole batch's would stream through memory.
+        // Equal slices (100 images as 4 x 25, not 32 + 32 + 32 + 4): a small last slice fills the kernels' lanes poorly.
+        let sliceCount = (batch + imagesPerPass - 1) / imagesPerPass
+        var slices: [[String: Tensor]] = []
+        for slice in 0..<sliceCount {
+            let images = (slice * batch / sliceCount)..<((slice + 1) * batch / sliceCount)
+            slices.append(try resumeWhole(values.mapValues { $0.images(images, of: batch) }, batch: images.count, nodes: nodes,
+                                          parameters: parameters, observe: nil))
+        }
+        var joined: [String: Tensor] = [:]
+        for name in slices[0].keys { joined[name] = Tensor(joiningImages: slices.compactMap { $0[name] }) }
+        return joined
+    }
+
+    /// `resume` on the whole batch at once.
+    private func resumeWhole(_ values: [String: Tensor], batch: Int, nodes: Range<Int>, parameters: [Int: [Tensor]],
+                             observe: ((Int, [Tensor]) -> Void)?) throws -> [String: Tensor] {
         let shapes = try ShapeInference.infer(graph.withBatch(batch), checkParameters: false)
         var values = values
-        for index in nodes {
+        var index = nodes.lowerBound
+        while index < nodes.upperBound {
             var node = graph.nodes[index]
             if let replacement = parameters[index] { node.parameters = replacement }
+            let fused = observe == nil ? epilogue(after: index, before: nodes.upperBound, parameters: parameters) : nil
+            let last = index + (fused?.length ?? 0)
             var inputs = try Self.inputs(of: node, in: values)
             // Drop in-place inputs from the table so element-wise kernels own their storage and skip a copy.
             for name in node.outputs where node.inputs.contains(name) { values[name] = nil }
             let outputs = Self.run(node, inputs: &inputs, outputShapes: shapes.nodeOutputShapes[index], options: options,
-                                   prepared: parameters[index] == nil ? PreparedWeights.Slot(store: preparedWeights, node: index) : nil)
-            for (name, tensor) in zip(node.outputs, outputs) { values[name] = tensor }
+                                   prepared: PreparedWeights.Slot(store: preparedWeights, node: index, replacement: parameters[index]?.first?.data),
+                                   epilogue: fused?.epilogue)
+            for (name, tensor) in zip(graph.nodes[last].outputs, outputs) { values[name] = tensor }
             observe?(index, outputs)
             // Free what no later node reads: a long pass keeps only its working set.
-            let live = liveness[index + 1]
+            let live = liveness[last + 1]
             for name in values.keys where !live.contains(name) { values[name] = nil }
+            index = last + 1
         }
         return values
+    }
+
+    /// The epilogue of the nodes after `index` (below `end`) that can run inside its kernel, and how many they are.
+    func epilogue(after index: Int, before end: Int, parameters: [Int: [Tensor]]) -> (length: Int, epilogue: ChannelEpilogue)? {
+        guard let chain = epilogueChains[index] else { return nil }
+        var steps: [ChannelEpilogue.Step] = []
+        var length = 0
+        for next in (index + 1)..<min(end, index + 1 + chain.length) {
+            var node = graph.nodes[next]
+            if let replacement = parameters[next] { node.parameters = replacement }
+            guard let nodeSteps = Self.epilogueSteps(node, channels: chain.channels) else { break }
+            steps += nodeSteps
+            length += 1
+        }
+        return length > 0 ? (length, ChannelEpilogue(steps: steps, channels: chain.channels)) : nil
+    }
+
+    /// The chains `epilogueChains` holds: each convolution or Eltwise SUM followed by nodes that read
+    /// only its value (or the previous one's) and transform it channel by channel, where no later
+    /// node reads a value the chain overwrites or renames.
+    static func epilogueChains(of graph: Graph, shapes: ShapeInference.Result, liveness: [Set<String>]) -> [Int: (length: Int, channels: Int)] {
+        var chains: [Int: (length: Int, channels: Int)] = [:]
+        for (index, node) in graph.nodes.enumerated() {
+            switch node.op {
+            case .convolution: break
+            case let .eltwise(a) where a.operation == .sum: break
+            default: continue
+            }
+            guard node.outputs.count == 1, let shape = shapes.nodeOutputShapes[index].first, shape.rank > 1 else { continue }
+            var value = node.outputs[0], length = 0
+            while index + length + 1 < graph.nodes.count {
+                let next = graph.nodes[index + length + 1]
+                guard next.inputs == [value], next.outputs.count == 1, epilogueSteps(next, channels: shape[1]) != nil,
+                      next.outputs[0] == value || !liveness[index + length + 2].contains(value) else { break }
+                value = next.outputs[0]
+                length += 1
+            }
+            if length > 0 { chains[index] = (length, shape[1]) }
+        }
+        return chains
+    }
+
+    /// A node's operation as epilogue steps on values of `channels` channels, when it is one of
+    /// the per-channel layers an epilogue runs (and its parameters fit).
+    static func epilogueSteps(_ node: Node, channels: Int) -> [ChannelEpilogue.Step]? {
+        let p = node.parameters
+        switch node.op {
+        case let .batchNorm(a):
+            guard p.count == 3, p[0].count == channels, p[1].count == channels, p[2].count >= 1 else { return nil }
+            let (means, deviations) = Kernels.batchNormStatistics(a, mean: p[0], variance: p[1], factor: p[2])
+            return [.normalize(mean: means, deviation: deviations)]
+        case let .scale(a):
+            guard a.axis == 1, a.numAxes == 1, p.count == (a.biasTerm ? 2 : 1), p.allSatisfy({ $0.count == channels }) else { return nil }
+            return [.scale(p[0].data)] + (a.biasTerm ? [.shift(p[1].data)] : [])
+        case let .relu(a):
+            return [.relu(negativeSlope: a.negativeSlope)]
+        default:
+            return nil
+        }
+    }
+
+    /// Whether `node` computes each image's outputs from that image's inputs alone.
+    static func keepsImagesApart(_ node: Node, inputRank: Int) -> Bool {
+        func isBatchAxis(_ axis: Int) -> Bool { axis == 0 || axis == -inputRank }
+        switch node.op {
+        case let .softmax(a): return !isBatchAxis(a.axis)
+        case let .concat(a): return !isBatchAxis(a.axis)
+        case let .flatten(a): return !isBatchAxis(a.axis)
+        case let .scale(a): return !isBatchAxis(a.axis)
+        case let .permute(a): return a.fullOrder(rank: inputRank).first == 0
+        default: return true
+        }
     }
 
     /// Walking back from the end: a value is live before node i when node i or a later one reads
@@ -125,7 +218,7 @@ public struct Network: Sendable {
 
     /// Runs one node with the engine's kernels; `inputs` may be consumed by in-place kernels.
     static func run(_ node: Node, inputs: inout [Tensor], outputShapes: [Shape], options: EngineOptions = .default,
-                    prepared: PreparedWeights.Slot? = nil) -> [Tensor] {
+                    prepared: PreparedWeights.Slot? = nil, epilogue: ChannelEpilogue? = nil) -> [Tensor] {
         let p = node.parameters
         /// Applies an in-place kernel to the first input, which is uniquely owned when the layer is in place.
         func inPlace(_ kernel: (inout Tensor) -> Void) -> [Tensor] {
@@ -136,7 +229,7 @@ public struct Network: Sendable {
         switch node.op {
         case let .convolution(a):
             return [Kernels.convolution(inputs[0], a, weights: p[0], bias: a.biasTerm ? p[1] : nil, outputShape: outputShapes[0],
-                                        method: options.convolution, prepared: prepared)]
+                                        method: options.convolution, prepared: prepared, epilogue: epilogue)]
         case let .innerProduct(a):
             return [Kernels.innerProduct(inputs[0], a, weights: p[0], bias: a.biasTerm ? p[1] : nil, outputShape: outputShapes[0],
                                          prepared: prepared, vectorUnit: options.vectorKernels)]
@@ -167,7 +260,7 @@ public struct Network: Sendable {
         case let .concat(a):
             return [Kernels.concat(inputs, axis: a.axis, outputShape: outputShapes[0])]
         case let .eltwise(a):
-            return [Kernels.eltwise(inputs, a)]
+            return [Kernels.eltwise(inputs, a, epilogue: epilogue)]
         case let .batchNorm(a):
             return inPlace { Kernels.batchNorm(&$0, a, mean: p[0], variance: p[1], factor: p[2]) }
         case let .scale(a):
@@ -178,13 +271,33 @@ public struct Network: Sendable {
     }
 }
 
+extension Tensor {
+    /// Images `range` of a batch-major tensor holding `batch` images.
+    func images(_ range: Range<Int>, of batch: Int) -> Tensor {
+        precondition(shape.rank > 0 && shape[0] == batch, "value \(shape) is not batch-major for \(batch) images")
+        let size = shape.count(from: 1)
+        var dims = shape.dims
+        dims[0] = range.count
+        return Tensor(shape: Shape(dims), data: Array(data[(range.lowerBound * size)..<(range.upperBound * size)]))
+    }
+
+    /// Batch-major parts joined along the batch axis, in order.
+    init(joiningImages parts: [Tensor]) {
+        var dims = parts[0].shape.dims
+        dims[0] = parts.reduce(0) { $0 + $1.shape[0] }
+        self.init(shape: Shape(dims), data: parts.flatMap(\.data))
+    }
+}
+
 /// Weights rearranged for the convolution and inner-product kernels, made once per layer and kept for the network's
-/// lifetime: the graph's parameters never change (replacement parameters bypass it).
+/// lifetime: the graph's parameters never change. Replacement weights (a quantized layer's, in a
+/// search) keep their latest packing per layer, reused while the same weights come back.
 /// A layer can be packed for more than one kernel (Winograd or direct, chosen by batch size), so
 /// each packing is kept under its own layout.
 final class PreparedWeights: @unchecked Sendable {
     private let lock = NSLock()
     private var packed: [Key: [Float]] = [:]
+    private var replaced: [Key: (weights: [Float], packed: [Float])] = [:]
 
     /// How weights are laid out for a kernel.
     enum Layout: Hashable {
@@ -200,13 +313,22 @@ final class PreparedWeights: @unchecked Sendable {
     struct Slot {
         let store: PreparedWeights
         let node: Int
+        /// The weights the node runs with instead of the graph's; nil for the graph's own.
+        var replacement: [Float]? = nil
 
         /// The node's weights packed for `layout`, made by `make` the first time.
         func packed(_ layout: Layout, _ make: () -> [Float]) -> [Float] {
             let key = Key(node: node, layout: layout)
-            if let packed = store.lock.withLock({ store.packed[key] }) { return packed }
+            guard let replacement else {
+                if let packed = store.lock.withLock({ store.packed[key] }) { return packed }
+                let packed = make()
+                store.lock.withLock { store.packed[key] = packed }
+                return packed
+            }
+            // Equal arrays that share storage compare without reading their elements.
+            if let entry = store.lock.withLock({ store.replaced[key] }), entry.weights == replacement { return entry.packed }
             let packed = make()
-            store.lock.withLock { store.packed[key] = packed }
+            store.lock.withLock { store.replaced[key] = (replacement, packed) }
             return packed
         }
     }

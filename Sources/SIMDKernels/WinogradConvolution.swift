@@ -124,19 +124,20 @@ public struct WinogradConvolution: Sendable {
     /// - Parameters:
     ///   - packedWeights: from `transformWeights`.
     ///   - scratch: at least `scratchCount` floats, owned by the calling worker.
+    ///   - epilogue: per-channel layers applied to each output after the bias.
     public func run(images: Int, input: UnsafePointer<Float>, packedWeights: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                    output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+                    output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, epilogue: ChannelEpilogue? = nil) {
         if kernel == 3 {
-            runBlocks(F4x3.self, images, input, packedWeights, bias, output, scratch)
+            runBlocks(F4x3.self, images, input, packedWeights, bias, output, scratch, epilogue)
         } else {
-            runBlocks(F4x5.self, images, input, packedWeights, bias, output, scratch)
+            runBlocks(F4x5.self, images, input, packedWeights, bias, output, scratch, epilogue)
         }
     }
 
     @inline(__always)
     func runBlocks<T: TileTransform>(_: T.Type, _ images: Int, _ input: UnsafePointer<Float>, _ packedWeights: UnsafePointer<Float>,
                                      _ bias: UnsafePointer<Float>?, _ output: UnsafeMutablePointer<Float>,
-                                     _ scratch: UnsafeMutablePointer<Float>) {
+                                     _ scratch: UnsafeMutablePointer<Float>, _ epilogue: ChannelEpilogue?) {
         let lanes = Self.lanes, n = T.span, n2 = n * n
         let padded = scratch, paddedPlane = paddedHeight * paddedWidth
         let gathered = padded + chunkImages * channels * paddedPlane + 8, temporary = gathered + n2 * lanes
@@ -206,6 +207,7 @@ public struct WinogradConvolution: Sendable {
                         let row = T.output(InlineArray { j in j < n ? load(temporary + (a * n + j) * lanes) : Vector() })
                         for k in 0..<4 { store(row[k] + b, tileOutput + (a * 4 + k) * lanes) }
                     }
+                    epilogue?.apply(tileOutput, count: 16 * lanes, channel: m)
                     let plane = output + m * outPlane
                     if vectorRows, count == lanes {
                         switch tilesX {

@@ -1,5 +1,7 @@
 import BMQKit
+import Datasets
 import Foundation
+@testable import Inference
 import TensorGraph
 import Testing
 import TestSupport
@@ -34,5 +36,22 @@ struct CaffeAgreementTests {
         let report = try Evaluation.run(request)
         #expect(report.result.total == reference.total)
         #expect(report.result.correct == reference.correct, "Caffe: \(reference.correct)/\(reference.total)")
+    }
+
+    /// Batch norm, scale and ReLU fused into the kernels before them, on 40 images in cache-sized
+    /// slices, against every layer on its own over the whole batch: the same bits.
+    @Test(arguments: references)
+    func fusedEpiloguesGiveTheLayersOwnBits(_ reference: CaffeReference) throws {
+        let data = try DatasetReader.read(reference.dataURL)
+        let graph = try ModelLoader.load(ModelSource(net: reference.netURL, weights: reference.weightsURL, meanFile: reference.meanFile),
+                                         imageShape: data.imageShape).graph
+        let network = try Network(graph: graph)
+        if network.options.vectorKernels, graph.nodes.contains(where: { if case .batchNorm = $0.op { true } else { false } }) {
+            #expect(!network.epilogueChains.isEmpty)
+        }
+        let input = data.batch(0..<40, preprocessing: graph.preprocessing ?? .identity)
+        let fused = try network.forward(input)
+        let layered = try network.forward(input) { _, _ in }
+        #expect(fused.isBitIdentical(to: layered))
     }
 }

@@ -77,6 +77,21 @@ import Testing
         #expect(again["prob"]?.data == (try network.forward(input)).data)
     }
 
+    /// Packings of replacement weights are reused only for the same weights: a second, different
+    /// replacement of the same layer runs with its own values.
+    @Test func eachReplacementRunsWithItsOwnWeights() throws {
+        let network = try Network(graph: Self.branchedGraph())
+        let input = randomTensor([2, 2, 6, 6], seed: 34)
+        let checkpoint = try network.resume(["data": input], batch: 2, nodes: 0..<3)
+        for seed in [41, 42, 41] as [UInt64] {
+            let replacement = [randomTensor([4, 4, 3, 3], seed: seed), randomTensor([4], seed: 43)]
+            var graph = Self.branchedGraph()
+            graph.nodes[3].parameters = replacement
+            let resumed = try network.resume(checkpoint, batch: 2, nodes: 3..<graph.nodes.count, parameters: [3: replacement])
+            #expect(resumed["prob"]?.data == (try Network(graph: graph).forward(input)).data, "replacement \(seed)")
+        }
+    }
+
     @Test func batchParallelMapKeepsOrderAndErrors() throws {
         let squares = try Parallel.map(37) { $0 * $0 }
         #expect(squares == (0..<37).map { $0 * $0 })
