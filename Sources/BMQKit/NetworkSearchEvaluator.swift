@@ -255,17 +255,39 @@ final class NetworkSearchEvaluator: SearchEvaluator, @unchecked Sendable {
     }
 
     func score(_ checkpoint: Checkpoint, layer: Int, schemes: [LayerScheme?], stoppingAbove limit: Double?) throws -> SearchScore? {
-        let parameters = (layer..<layerNodes.count).reduce(into: [Int: [Tensor]]()) { parameters, index in
-            parameters.merge(weights(layer: index, scheme: schemes[index])) { $1 }
-        }
-        return try score(checkpoint, layer: layer, parameters: parameters, stoppingAbove: limit)
+        try score(checkpoint, layer: layer, parameters: parameters(from: layer, schemes), stoppingAbove: limit)
     }
 
+    func score(_ checkpoint: Checkpoint, layer: Int, schemes: [LayerScheme?], below rival: SearchScore) throws -> SearchScore? {
+        try score(checkpoint, layer: layer, parameters: parameters(from: layer, schemes), stoppingAbove: rival.loss, rival: rival.batchLosses)
+    }
+
+    /// The quantized weights of every searched layer from `layer` on, by node index.
+    private func parameters(from layer: Int, _ schemes: [LayerScheme?]) -> [Int: [Tensor]] {
+        (layer..<layerNodes.count).reduce(into: [Int: [Tensor]]()) { parameters, index in
+            parameters.merge(weights(layer: index, scheme: schemes[index])) { $1 }
+        }
+    }
+
+    /// Batches a scoring sees before it may stop on the batch-by-batch comparison with a rival.
+    static let pairedMinimumBatches = 10
+    /// Standard errors by which the mean per-batch loss difference must exceed zero to stop.
+    static let pairedConfidence = 3.0
+
     /// The score with `parameters` replacing those of the nodes they name, from layer `layer` on.
-    func score(_ checkpoint: Checkpoint, layer: Int, parameters: [Int: [Tensor]], stoppingAbove limit: Double?) throws -> SearchScore? {
+    /// - Parameters:
+    ///   - limit: stop (nil) once the loss is sure to exceed this: its partial sum already does.
+    ///   - rival: a rival's per-batch KL sums (its loss is `limit`). After `pairedMinimumBatches`,
+    ///     stop also when this scoring's batches exceed the rival's same batches by more than
+    ///     `pairedConfidence` standard errors of the mean difference: the loss is then almost surely
+    ///     above the rival's (images are the same, so the paired differences are small and steady).
+    func score(_ checkpoint: Checkpoint, layer: Int, parameters: [Int: [Tensor]], stoppingAbove limit: Double?,
+               rival: [Double] = []) throws -> SearchScore? {
         let count = Double(max(1, dataset.count))
         var divergence = 0.0
         var agreeing = 0, correct = 0
+        var batchLosses: [Double] = []
+        let paired = rival.count == batchRanges.count
         // Rounds of one batch per core; after each, stop once the loss cannot come back under the limit.
         for round in Parallel.rounds(batchRanges.count) {
             let parts = try Parallel.map(round.count) { [self] slot in
@@ -275,10 +297,27 @@ final class NetworkSearchEvaluator: SearchEvaluator, @unchecked Sendable {
                 divergence += part.divergence
                 agreeing += part.agreeing
                 correct += part.correct
+                batchLosses.append(part.divergence)
             }
             if let limit, divergence / count > limit { return nil }
+            if paired, batchLosses.count >= Self.pairedMinimumBatches, batchLosses.count < batchRanges.count,
+               Self.isSurelyWorse(batchLosses, than: rival) {
+                return nil
+            }
         }
-        return SearchScore(loss: divergence / count, agreement: Double(agreeing) / count, accuracy: Double(correct) / count)
+        return SearchScore(loss: divergence / count, agreement: Double(agreeing) / count, accuracy: Double(correct) / count,
+                           batchLosses: batchLosses)
+    }
+
+    /// Whether the mean of `losses[b] - rival[b]` over the batches seen is above zero by more than
+    /// `pairedConfidence` standard errors.
+    static func isSurelyWorse(_ losses: [Double], than rival: [Double]) -> Bool {
+        let n = Double(losses.count)
+        let differences = losses.indices.map { losses[$0] - rival[$0] }
+        let mean = differences.reduce(0, +) / n
+        guard mean > 0 else { return false }
+        let variance = differences.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / (n - 1)
+        return mean > pairedConfidence * (variance / n).squareRoot()
     }
 
     /// KL sum, top-1 agreements with the float model and correct answers on one batch.

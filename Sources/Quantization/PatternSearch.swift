@@ -8,13 +8,19 @@ public struct SearchScore: Sendable, Codable, Equatable {
     public var agreement: Double
     /// Top-1 accuracy against the calibration labels.
     public var accuracy: Double
+    /// The KL divergence summed over each calibration batch, in order (empty when the evaluator
+    /// does not report it): lets a later scoring compare itself batch by batch with this one.
+    public var batchLosses: [Double] = []
 
     /// A score of `loss`, top-1 `agreement` with the float model and calibration `accuracy`.
-    public init(loss: Double, agreement: Double, accuracy: Double) {
+    public init(loss: Double, agreement: Double, accuracy: Double, batchLosses: [Double] = []) {
         self.loss = loss
         self.agreement = agreement
         self.accuracy = accuracy
+        self.batchLosses = batchLosses
     }
+
+    enum CodingKeys: String, CodingKey { case loss, agreement, accuracy }
 
     /// Lower loss first; agreement breaks exact ties.
     public func isBetter(than other: SearchScore) -> Bool {
@@ -42,10 +48,20 @@ public protocol SearchEvaluator: Sendable {
     ///   - limit: the evaluator may stop and return nil as soon as the loss is sure to exceed
     ///     this (the loss is a mean of non-negative per-image terms, so a partial sum bounds it).
     func score(_ checkpoint: Checkpoint, layer: Int, schemes: [LayerScheme?], stoppingAbove limit: Double?) throws -> SearchScore?
+    /// The same, where the limit is `rival`'s loss: the evaluator may also stop once the batches
+    /// scored so far show, batch by batch against `rival`'s, that the loss is almost surely above it.
+    func score(_ checkpoint: Checkpoint, layer: Int, schemes: [LayerScheme?], below rival: SearchScore) throws -> SearchScore?
     /// The cheapest proxy: the relative squared error of layer `layer`'s weights under `scheme`.
     func weightError(layer: Int, scheme: LayerScheme) -> Double
     /// A cheap proxy: the relative squared error of layer `layer`'s own output on part of the checkpoint's data.
     func outputError(_ checkpoint: Checkpoint, layer: Int, scheme: LayerScheme) throws -> Double
+}
+
+extension SearchEvaluator {
+    /// Stops only when the loss is sure to exceed the rival's.
+    public func score(_ checkpoint: Checkpoint, layer: Int, schemes: [LayerScheme?], below rival: SearchScore) throws -> SearchScore? {
+        try score(checkpoint, layer: layer, schemes: schemes, stoppingAbove: rival.loss)
+    }
 }
 
 /// How the search walks the candidates.
@@ -245,13 +261,16 @@ public final class PatternSearch<Evaluator: SearchEvaluator> {
         return (best, score, startScore, evaluations)
     }
 
-    /// The score of an assignment, or nil when its loss is sure to exceed `limit`.
-    private func scored(_ checkpoint: Evaluator.Checkpoint, layer: Int, schemes: [LayerScheme?], limit: Double? = nil) throws -> SearchScore? {
+    /// The score of an assignment, or nil when its loss exceeds `rival`'s (surely, or almost surely
+    /// by the evaluator's batch-by-batch comparison).
+    private func scored(_ checkpoint: Evaluator.Checkpoint, layer: Int, schemes: [LayerScheme?], rival: SearchScore? = nil) throws -> SearchScore? {
         let key = SearchMemo.key(schemes)
+        let limit = rival?.loss
         if let known = memo.scores[key] { return limit.map { known.loss <= $0 } ?? true ? known : nil }
         if let limit, let lowerBound = memo.lowerBounds[key], lowerBound > limit { return nil }
         evaluations += 1
-        let score = try evaluator.score(checkpoint, layer: layer, schemes: schemes, stoppingAbove: limit)
+        let score = try rival.map { try evaluator.score(checkpoint, layer: layer, schemes: schemes, below: $0) }
+            ?? evaluator.score(checkpoint, layer: layer, schemes: schemes, stoppingAbove: nil)
         if let score { memo.scores[key] = score } else if let limit { memo.lowerBounds[key] = max(limit, memo.lowerBounds[key] ?? 0) }
         return score
     }
@@ -300,7 +319,7 @@ public final class PatternSearch<Evaluator: SearchEvaluator> {
                     guard position < shortlist else { proxied.append(candidate.record); continue }
                     assignment[index] = candidate.scheme
                     var record = candidate.record
-                    guard let score = try self.scored(checkpoint, layer: index, schemes: assignment, limit: nil) else { continue }
+                    guard let score = try self.scored(checkpoint, layer: index, schemes: assignment) else { continue }
                     record.alone = score
                     scored.append((candidate.scheme, record, score))
                     done += 1
@@ -341,8 +360,8 @@ public final class PatternSearch<Evaluator: SearchEvaluator> {
                     let schemes = state.schemes + [scheme]
                     let assignment = schemes.map(Optional.some) + [LayerScheme?](repeating: nil, count: layers.count - schemes.count)
                     // Only a score better than the worst one kept so far matters.
-                    let limit = expanded.count >= options.beamWidth ? expanded[options.beamWidth - 1].score.loss : nil
-                    if let score = try scored(state.checkpoint, layer: index, schemes: assignment, limit: limit) {
+                    let rival = expanded.count >= options.beamWidth ? expanded[options.beamWidth - 1].score : nil
+                    if let score = try scored(state.checkpoint, layer: index, schemes: assignment, rival: rival) {
                         expanded.append((schemes, score, parent))
                         expanded.sort { $0.score.isBetter(than: $1.score) }
                     }
@@ -370,7 +389,7 @@ public final class PatternSearch<Evaluator: SearchEvaluator> {
                     var trial = schemes
                     trial[index] = candidate
                     guard fitsBudget(trial) else { continue }
-                    if let trialScore = try scored(checkpoint, layer: index, schemes: trial.map(Optional.some), limit: score.loss),
+                    if let trialScore = try scored(checkpoint, layer: index, schemes: trial.map(Optional.some), rival: score),
                        trialScore.isBetter(than: score) {
                         (schemes, score, changed) = (trial, trialScore, true)
                     }
@@ -397,7 +416,7 @@ public final class PatternSearch<Evaluator: SearchEvaluator> {
                 let schemes = prefix + [scheme]
                 if index + 1 == layers.count {
                     guard fitsBudget(schemes) else { continue }
-                    if let score = try scored(checkpoint, layer: index, schemes: schemes.map(Optional.some), limit: best?.1.loss),
+                    if let score = try scored(checkpoint, layer: index, schemes: schemes.map(Optional.some), rival: best?.1),
                        best.map({ score.isBetter(than: $0.1) }) ?? true {
                         best = (schemes, score)
                     }
