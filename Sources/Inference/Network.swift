@@ -16,9 +16,19 @@ public struct Network: Sendable {
     /// across the batch axis), so a batch can run as consecutive slices of images.
     let keepsImagesApart: Bool
     /// Per convolution or Eltwise SUM whose output the next nodes only transform channel by
-    /// channel (batch norm, scale, ReLU): how many such nodes follow and the output's channels.
-    /// Those nodes run as the kernel's epilogue; empty without the vector unit.
-    let epilogueChains: [Int: (length: Int, channels: Int)]
+    /// channel (batch norm, scale, ReLU): those nodes, which run as the kernel's epilogue; empty
+    /// without the vector unit.
+    let epilogueChains: [Int: EpilogueChain]
+
+    /// The nodes after a kernel that run as its epilogue.
+    struct EpilogueChain {
+        /// How many nodes follow the kernel's.
+        let length: Int
+        /// Channels of the kernel's output.
+        let channels: Int
+        /// Their steps with the graph's own parameters, made once.
+        let epilogue: ChannelEpilogue
+    }
     /// The graph's convolution and inner-product weights as the kernels read them, made on first use.
     let preparedWeights = PreparedWeights()
 
@@ -126,6 +136,9 @@ public struct Network: Sendable {
     /// The epilogue of the nodes after `index` (below `end`) that can run inside its kernel, and how many they are.
     func epilogue(after index: Int, before end: Int, parameters: [Int: [Tensor]]) -> (length: Int, epilogue: ChannelEpilogue)? {
         guard let chain = epilogueChains[index] else { return nil }
+        let chainNodes = (index + 1)...(index + chain.length)
+        if chainNodes.upperBound < end, !chainNodes.contains(where: { parameters[$0] != nil }) { return (chain.length, chain.epilogue) }
+        // Cut short by the range, or with replaced parameters: the steps as they stand here.
         var steps: [ChannelEpilogue.Step] = []
         var length = 0
         for next in (index + 1)..<min(end, index + 1 + chain.length) {
@@ -141,8 +154,8 @@ public struct Network: Sendable {
     /// The chains `epilogueChains` holds: each convolution or Eltwise SUM followed by nodes that read
     /// only its value (or the previous one's) and transform it channel by channel, where no later
     /// node reads a value the chain overwrites or renames.
-    static func epilogueChains(of graph: Graph, shapes: ShapeInference.Result, liveness: [Set<String>]) -> [Int: (length: Int, channels: Int)] {
-        var chains: [Int: (length: Int, channels: Int)] = [:]
+    static func epilogueChains(of graph: Graph, shapes: ShapeInference.Result, liveness: [Set<String>]) -> [Int: EpilogueChain] {
+        var chains: [Int: EpilogueChain] = [:]
         for (index, node) in graph.nodes.enumerated() {
             switch node.op {
             case .convolution: break
@@ -151,14 +164,19 @@ public struct Network: Sendable {
             }
             guard node.outputs.count == 1, let shape = shapes.nodeOutputShapes[index].first, shape.rank > 1 else { continue }
             var value = node.outputs[0], length = 0
+            var steps: [ChannelEpilogue.Step] = []
             while index + length + 1 < graph.nodes.count {
                 let next = graph.nodes[index + length + 1]
-                guard next.inputs == [value], next.outputs.count == 1, epilogueSteps(next, channels: shape[1]) != nil,
-                      next.outputs[0] == value || !liveness[index + length + 2].contains(value) else { break }
+                guard next.inputs == [value], next.outputs.count == 1,
+                      next.outputs[0] == value || !liveness[index + length + 2].contains(value),
+                      let nextSteps = epilogueSteps(next, channels: shape[1]) else { break }
+                steps += nextSteps
                 value = next.outputs[0]
                 length += 1
             }
-            if length > 0 { chains[index] = (length, shape[1]) }
+            if length > 0 {
+                chains[index] = EpilogueChain(length: length, channels: shape[1], epilogue: ChannelEpilogue(steps: steps, channels: shape[1]))
+            }
         }
         return chains
     }

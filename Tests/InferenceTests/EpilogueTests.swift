@@ -56,6 +56,19 @@ import Testing
         }
     }
 
+    /// A pass stopped inside a chain fuses only the chain's part within the range (and the graph's
+    /// own chain, made once, only when the whole chain is inside): every cut gives the same bits.
+    @Test func aChainCutByTheRangeFusesOnlyItsPart() throws {
+        let network = try Network(graph: Self.chainedGraph())
+        let input = randomTensor([3, 16, 8, 8], seed: 50)
+        let layered = try network.forward(input) { _, _ in }
+        for cut in 0...network.graph.nodes.count {
+            let first = try network.resume(["data": input], batch: 3, nodes: 0..<cut)
+            let rest = try network.resume(first, batch: 3, nodes: cut..<network.graph.nodes.count)
+            #expect(rest["sum"].map { $0.isBitIdentical(to: layered) } == true, "cut \(cut)")
+        }
+    }
+
     /// Every step against the scalar formula of the layer it stands for, including -0 and NaN, on
     /// each of two channels (vector body and scalar tail).
     @Test(arguments: [0, 1])
