@@ -15,6 +15,11 @@ public struct ParetoPoint: Sendable, Codable, Equatable {
     /// Seconds its search took (the search's own points only: baselines come with the uniform search).
     public var searchSeconds: Double?
 
+    /// Shift-add terms per weight (the `--budget adders=` quantity): every stored bit but the
+    /// sign selects one shifted copy of the input, so a datapath without multipliers spends one
+    /// adder input on it whatever the weight's value. Nil for the float model.
+    public var addersPerWeight: Double? { series == "float" ? nil : averageBits - 1 }
+
     /// A point of `series` at `averageBits` bits per weight.
     public init(series: String, averageBits: Double, calibration: SearchScore, testAccuracy: Double?, searchSeconds: Double?) {
         self.series = series
@@ -92,21 +97,24 @@ public struct ParetoSweep: Sendable, Codable {
 
     /// One line per point: series, average bits, calibration KL, agreement and accuracy, test accuracy, search seconds.
     public var csv: String {
-        var lines = ["series,average_bits,calibration_kl,calibration_agreement,calibration_accuracy,test_accuracy,search_seconds"]
+        var lines = ["series,average_bits,adders_per_weight,calibration_kl,calibration_agreement,calibration_accuracy,test_accuracy,search_seconds"]
         for point in [float] + points {
+            let adders = point.addersPerWeight.map { String(format: "%.4f", $0) } ?? ""
             let test = point.testAccuracy.map { String(format: "%.4f", $0) } ?? ""
             let seconds = point.searchSeconds.map { String(format: "%.1f", $0) } ?? ""
-            lines.append("\"\(point.series)\"," + String(format: "%.4f,%.6f,%.4f,%.4f,", point.averageBits, point.calibration.loss,
-                                                            point.calibration.agreement, point.calibration.accuracy) + "\(test),\(seconds)")
+            lines.append("\"\(point.series)\"," + String(format: "%.4f,", point.averageBits) + "\(adders),"
+                         + String(format: "%.6f,%.4f,%.4f,", point.calibration.loss, point.calibration.agreement, point.calibration.accuracy)
+                         + "\(test),\(seconds)")
         }
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// Accuracy (test when measured, else calibration) against average stored bits, one colour per
-    /// series, the float model as a dashed line.
+    /// Accuracy (test when measured, else calibration) against average stored bits (bottom axis)
+    /// and shift-add terms per weight (top axis), one colour per series, the float model as a
+    /// dashed line.
     public func svg(title: String) -> String {
         let (width, height) = (720.0, 440.0)
-        let (left, right, top, bottom) = (64.0, 170.0, 40.0, 48.0)
+        let (left, right, top, bottom) = (64.0, 170.0, 64.0, 48.0)
         func accuracy(_ point: ParetoPoint) -> Double { point.testAccuracy ?? point.calibration.accuracy }
         let measured = points.contains { $0.testAccuracy != nil } ? "test accuracy" : "calibration accuracy"
         let bits = points.map(\.averageBits)
@@ -134,6 +142,12 @@ public struct ParetoSweep: Sendable, Codable {
             svg += "<line x1=\"\(x(tick))\" x2=\"\(x(tick))\" y1=\"\(top)\" y2=\"\(height - bottom)\" stroke=\"#eee\"/>"
             svg += "<text x=\"\(x(tick))\" y=\"\(height - bottom + 16)\" text-anchor=\"middle\">\(String(format: "%g", tick))</text>\n"
         }
+        for tick in stride(from: xLow, through: xHigh, by: 0.5) {
+            svg += "<line x1=\"\(x(tick))\" x2=\"\(x(tick))\" y1=\"\(top - 4)\" y2=\"\(top)\" stroke=\"#999\"/>"
+            svg += "<text x=\"\(x(tick))\" y=\"\(top - 8)\" text-anchor=\"middle\" fill=\"#555\">\(String(format: "%g", tick - 1))</text>\n"
+        }
+        svg += "<text x=\"\((left + width - right) / 2)\" y=\"\(top - 24)\" text-anchor=\"middle\" fill=\"#555\">"
+            + "shift-add terms per weight (adders; the stored bits but the sign)</text>\n"
         svg += "<text x=\"\((left + width - right) / 2)\" y=\"\(height - 10)\" text-anchor=\"middle\">stored bits per weight (average)</text>\n"
         svg += "<text transform=\"translate(16 \((top + height - bottom) / 2)) rotate(-90)\" text-anchor=\"middle\">\(measured)</text>\n"
         svg += "<line x1=\"\(left)\" x2=\"\(width - right)\" y1=\"\(y(accuracy(float)))\" y2=\"\(y(accuracy(float)))\" stroke=\"black\" stroke-dasharray=\"5 4\"/>\n"

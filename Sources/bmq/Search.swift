@@ -153,7 +153,8 @@ struct Search: ParsableCommand {
     @Option(help: ArgumentHelp("""
         Instead of one search: the accuracy-versus-bits curve. Searches at 2, 3 and 4 bits (with the power-of-two \
         and float-scale baselines at each) and under average budgets 2.25 to 3.75, and writes pareto.csv and \
-        pareto.svg into this folder. Takes about nine searches' time.
+        pareto.svg into this folder: accuracy against stored bits per weight, and against shift-add terms (adders) \
+        per weight, the stored bits but the sign. Takes about nine searches' time.
         """, valueName: "dir"))
     var pareto: String?
 

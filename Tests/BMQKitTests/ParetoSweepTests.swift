@@ -21,9 +21,11 @@ import TestSupport
     @Test func csvHasARowPerPoint() {
         let lines = Self.sweep.csv.split(separator: "\n")
         #expect(lines.count == 1 + 1 + Self.sweep.points.count)
-        #expect(lines[0] == "series,average_bits,calibration_kl,calibration_agreement,calibration_accuracy,test_accuracy,search_seconds")
-        #expect(lines[1].hasPrefix("\"float\",32.0000,") && lines[1].hasSuffix(",0.9904,"))
-        #expect(lines.contains("\"masks, budget\",2.1400,0.010000,0.9900,0.9943,0.9893,30.8"))
+        #expect(lines[0] == "series,average_bits,adders_per_weight,calibration_kl,calibration_agreement,calibration_accuracy,test_accuracy,search_seconds")
+        // The float model has no shift-add terms; a mask spends one per stored bit but the sign.
+        #expect(lines[1].hasPrefix("\"float\",32.0000,,0.010000,") && lines[1].hasSuffix(",0.9904,"))
+        #expect(lines.contains("\"masks, budget\",2.1400,1.1400,0.010000,0.9900,0.9943,0.9893,30.8"))
+        #expect(lines.contains("\"masks\",3.0000,2.0000,0.010000,0.9900,0.9945,0.9895,12.3"))
     }
 
     /// The plot is well-formed SVG with every series in its legend; a baseline far below the
@@ -36,6 +38,8 @@ import TestSupport
             #expect(svg.contains(">\(series)</text>"), "\(series)")
         }
         #expect(svg.contains("0.205 ↓") && svg.contains("LeNet &amp; co"))
+        // The top axis counts shift-add terms: 2 stored bits are 1 term.
+        #expect(svg.contains("shift-add terms per weight") && svg.contains("fill=\"#555\">1</text>"))
         // The y axis starts near the search's lowest point, not at the outlier.
         #expect(!svg.contains(">0.20</text>") && svg.contains(">0.97</text>"))
     }
