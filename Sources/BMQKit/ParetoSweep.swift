@@ -95,7 +95,7 @@ public struct ParetoSweep: Sendable, Codable {
         ParetoPoint(series: series, averageBits: bits, calibration: row.calibration, testAccuracy: row.test?.accuracy, searchSeconds: seconds)
     }
 
-    /// One line per point: series, average bits, calibration KL, agreement and accuracy, test accuracy, search seconds.
+    /// One line per point: series, average bits, adders per weight, calibration KL, agreement and accuracy, test accuracy, search seconds.
     public var csv: String {
         var lines = ["series,average_bits,adders_per_weight,calibration_kl,calibration_agreement,calibration_accuracy,test_accuracy,search_seconds"]
         for point in [float] + points {
@@ -141,8 +141,7 @@ public struct ParetoSweep: Sendable, Codable {
         for tick in stride(from: xLow, through: xHigh, by: 0.5) {
             svg += "<line x1=\"\(x(tick))\" x2=\"\(x(tick))\" y1=\"\(top)\" y2=\"\(height - bottom)\" stroke=\"#eee\"/>"
             svg += "<text x=\"\(x(tick))\" y=\"\(height - bottom + 16)\" text-anchor=\"middle\">\(String(format: "%g", tick))</text>\n"
-        }
-        for tick in stride(from: xLow, through: xHigh, by: 0.5) {
+            // The top axis: the same positions as shift-add terms.
             svg += "<line x1=\"\(x(tick))\" x2=\"\(x(tick))\" y1=\"\(top - 4)\" y2=\"\(top)\" stroke=\"#999\"/>"
             svg += "<text x=\"\(x(tick))\" y=\"\(top - 8)\" text-anchor=\"middle\" fill=\"#555\">\(String(format: "%g", tick - 1))</text>\n"
         }
