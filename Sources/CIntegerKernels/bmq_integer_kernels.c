@@ -280,20 +280,32 @@ void bmq_pack_channels(const int32_t *image, int channels, int height, int width
 
 BMQ_DIRECT_BLOCK(vnni_direct_block, BMQ_VNNI, __m512i, _mm512_setzero_si512, _mm512_loadu_si512, _mm512_set1_epi32,
                  _mm512_dpbusd_epi32, _mm512_storeu_si512)
-// For rows no wider than eight, where a 512-bit vector would leave half its lanes empty.
+// Rows no wider than eight: a 512-bit vector holds two consecutive output rows, eight lanes each
+// (the loads and stores are `padded_w` cells and `store_stride / 2` sums apart); an odd last row
+// takes a 256-bit vector.
+#define BMQ_LOAD_ROW_PAIR(p)                                                                                           \
+    _mm512_inserti64x4(_mm512_castsi256_si512(BMQ_LOAD256(p)), BMQ_LOAD256((const uint8_t *)(p) + (size_t)padded_w * 4), 1)
+#define BMQ_STORE_ROW_PAIR(p, x)                                                                                       \
+    (BMQ_STORE256(p, _mm512_castsi512_si256(x)), BMQ_STORE256((int32_t *)(p) + store_stride / 2, _mm512_extracti64x4_epi64(x, 1)))
+BMQ_DIRECT_BLOCK(vnni_paired_direct_block, BMQ_VNNI, __m512i, _mm512_setzero_si512, BMQ_LOAD_ROW_PAIR, _mm512_set1_epi32,
+                 _mm512_dpbusd_epi32, BMQ_STORE_ROW_PAIR)
 BMQ_DIRECT_BLOCK(vnni_half_direct_block, BMQ_VNNI, __m256i, _mm256_setzero_si256, BMQ_LOAD256, _mm256_set1_epi32,
                  _mm256_dpbusd_epi32, BMQ_STORE256)
 BMQ_DIRECT_BLOCK(avx2_direct_block, BMQ_AVX2, __m256i, _mm256_setzero_si256, BMQ_LOAD256, _mm256_set1_epi32, BMQ_AVX2_DOT,
                  BMQ_STORE256)
 
-// Rows no wider than a vector take their vectors from consecutive output rows, so that a weight
-// broadcast still feeds up to four of them; wider rows take consecutive columns.
-#define BMQ_DIRECT_LOOP(BLOCK, LANES, ROWS_FOR)                                                                         \
-    const int narrow = out_w <= LANES;                                                                                 \
-    const int load_stride = narrow ? padded_w * 4 : LANES * 4, store_stride = narrow ? out_w_padded : LANES;           \
-    for (int oy = 0; oy < out_h; oy += narrow ? 4 : 1) {                                                               \
+// Rows no wider than a vector (NARROW) take their vectors from consecutive output rows, each vector
+// holding ROWS_PER_VECTOR of them, so that a weight broadcast still feeds up to four vectors; wider
+// rows take consecutive columns. Output rows FIRST_ROW..<END_ROW; a narrow range is a whole number
+// of vectors.
+#define BMQ_DIRECT_LOOP(BLOCK, LANES, ROWS_FOR, NARROW, FIRST_ROW, END_ROW, ROWS_PER_VECTOR)                           \
+    {                                                                                                                  \
+    const int narrow = NARROW, end_row = END_ROW;                                                                      \
+    const int load_stride = narrow ? (ROWS_PER_VECTOR) * padded_w * 4 : LANES * 4;                                     \
+    const int store_stride = narrow ? (ROWS_PER_VECTOR) * out_w_padded : LANES;                                        \
+    for (int oy = FIRST_ROW; oy < end_row; oy += narrow ? 4 * (ROWS_PER_VECTOR) : 1) {                                  \
         for (int ox = 0; ox < out_w; ox += 4 * LANES) {                                                                \
-            int vectors = narrow ? out_h - oy : (out_w - ox + LANES - 1) / LANES;                                      \
+            int vectors = narrow ? (end_row - oy) / (ROWS_PER_VECTOR) : (out_w - ox + LANES - 1) / LANES;              \
             if (vectors > 4) vectors = 4;                                                                              \
             const int most = ROWS_FOR(vectors);                                                                        \
             const uint8_t *origin = packed + ((size_t)oy * padded_w + ox) * 4;                                         \
@@ -307,6 +319,7 @@ BMQ_DIRECT_BLOCK(avx2_direct_block, BMQ_AVX2, __m256i, _mm256_setzero_si256, BMQ
                 }                                                                                                      \
             }                                                                                                          \
         }                                                                                                              \
+    }                                                                                                                  \
     }
 #define BMQ_DIRECT_CASE(BLOCK, R, V)                                                                                   \
     case (R) * 8 + (V):                                                                                                \
@@ -326,9 +339,11 @@ static void vnni_direct(const int8_t *weights, int rows_out, const uint8_t *pack
                         int kernel_h, int kernel_w, int out_h, int out_w, int32_t *sums, int out_w_padded) {
     const int weight_stride = groups * kernel_h * kernel_w * 4, sum_stride = out_h * out_w_padded;
     if (out_w <= 8) {
-        BMQ_DIRECT_LOOP(vnni_half_direct_block, 8, BMQ_VNNI_ROWS_FOR)
+        const int paired_rows = out_h & ~1;
+        BMQ_DIRECT_LOOP(vnni_paired_direct_block, 8, BMQ_VNNI_ROWS_FOR, 1, 0, paired_rows, 2)
+        BMQ_DIRECT_LOOP(vnni_half_direct_block, 8, BMQ_VNNI_ROWS_FOR, 1, paired_rows, out_h, 1)
     } else {
-        BMQ_DIRECT_LOOP(vnni_direct_block, 16, BMQ_VNNI_ROWS_FOR)
+        BMQ_DIRECT_LOOP(vnni_direct_block, 16, BMQ_VNNI_ROWS_FOR, 0, 0, out_h, 1)
     }
 }
 
@@ -336,7 +351,7 @@ BMQ_AVX2
 static void avx2_direct(const int8_t *weights, int rows_out, const uint8_t *packed, int groups, int padded_h, int padded_w,
                         int kernel_h, int kernel_w, int out_h, int out_w, int32_t *sums, int out_w_padded) {
     const int weight_stride = groups * kernel_h * kernel_w * 4, sum_stride = out_h * out_w_padded;
-    BMQ_DIRECT_LOOP(avx2_direct_block, 8, BMQ_AVX2_ROWS_FOR)
+    BMQ_DIRECT_LOOP(avx2_direct_block, 8, BMQ_AVX2_ROWS_FOR, out_w <= 8, 0, out_h, 1)
 }
 #endif
 

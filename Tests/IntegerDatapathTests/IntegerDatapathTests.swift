@@ -217,7 +217,8 @@ import Testing
     /// The last case gives conv1 as many fraction bits as its products (shift 0: no rounding).
     /// A single input channel makes conv1 take im2col patches too.
     @Test(arguments: [("5_1_1_0", 11, 9, 4, 3, 3), ("5_1_1_0", 7, 33, 13, 3, 3), ("8_0_0", 5, 70, 7, 3, 3), ("5_1_1_0", 6, 10, 5, 8, 3),
-                      ("5_1_1_0", 13, 6, 6, 3, 3), ("5_1_1_0", 12, 14, 6, 3, 1)])
+                      ("5_1_1_0", 13, 6, 6, 3, 3), ("5_1_1_0", 12, 14, 6, 3, 1),
+                      ("5_1_1_0", 10, 7, 6, 3, 3)])
     func everyArithmeticGivesTheSameIntegers(patternLabel: String, height: Int, width: Int, channels: Int, conv1Fraction: Int,
                                              inputChannels: Int) throws {
         let pattern = try BitPattern(parsing: patternLabel)
