@@ -343,7 +343,7 @@ static void vnni_direct(const int8_t *weights, int rows_out, const uint8_t *pack
         BMQ_DIRECT_LOOP(vnni_paired_direct_block, 8, BMQ_VNNI_ROWS_FOR, 1, 0, paired_rows, 2)
         BMQ_DIRECT_LOOP(vnni_half_direct_block, 8, BMQ_VNNI_ROWS_FOR, 1, paired_rows, out_h, 1)
     } else {
-        BMQ_DIRECT_LOOP(vnni_direct_block, 16, BMQ_VNNI_ROWS_FOR, 0, 0, out_h, 1)
+        BMQ_DIRECT_LOOP(vnni_direct_block, 16, BMQ_VNNI_ROWS_FOR, out_w <= 16, 0, out_h, 1)
     }
 }
 
