@@ -1053,6 +1053,60 @@ static void avx2_pool_packed(const uint8_t *x, int groups, int in_pad_h, int in_
 }
 #endif
 
+#if BMQ_X86
+// The widest row and window the 512-bit MAX kernel takes.
+#define BMQ_MAX_POOL_CELLS 256
+#define BMQ_MAX_POOL_KERNEL 16
+
+// MAX pooling at stride 1 or 2 without horizontal padding, on 512-bit vectors. Each output row's
+// window rows are reduced cell by cell into `rows`, zero past the row's end: zero is below every
+// offset byte, so the windows the right edge clips need no test. Then each output is the largest
+// of its window's cells: sixteen cells loaded from each window column's offset (at stride 2, the
+// even cells of them, narrowed by vpmovqd).
+BMQ_AVX512_WIDE
+static void avx512_max_pool_packed(const uint8_t *x, int groups, int in_pad_h, int in_pad_w, const pool_shape *s, uint8_t *y,
+                                   int out_pad_h, int out_pad_w) {
+    uint8_t rows[(BMQ_MAX_POOL_CELLS + 48) * 4] __attribute__((aligned(64)));
+    const int chunks = (s->width + 15) / 16;
+    memset(rows + (size_t)chunks * 64, 0, 48 * 4);
+    const __mmask64 last_chunk = s->width % 16 == 0 ? ~(__mmask64)0 : ((__mmask64)1 << (s->width % 16 * 4)) - 1;
+    const int in_w = s->width + 2 * in_pad_w, in_h = s->height + 2 * in_pad_h;
+    const int out_w = s->out_w + 2 * out_pad_w, out_h = s->out_h + 2 * out_pad_h;
+    const size_t row_bytes = (size_t)in_w * 4;
+    for (int g = 0; g < groups; g++) {
+        const uint8_t *input = x + (((size_t)g * in_h + in_pad_h) * in_w + in_pad_w) * 4;
+        uint8_t *output = y + (((size_t)g * out_h + out_pad_h) * out_w + out_pad_w) * 4;
+        for (int oy = 0; oy < s->out_h; oy++) {
+            const int y0 = oy * s->stride_h - s->pad_h;
+            const int top = y0 > 0 ? y0 : 0, bottom = y0 + s->kernel_h < s->height ? y0 + s->kernel_h : s->height;
+            for (int c = 0; c < chunks; c++) {
+                const __mmask64 mask = c == chunks - 1 ? last_chunk : ~(__mmask64)0;
+                __m512i m = _mm512_maskz_loadu_epi8(mask, input + (size_t)top * row_bytes + (size_t)c * 64);
+                for (int iy = top + 1; iy < bottom; iy++)
+                    m = _mm512_max_epu8(m, _mm512_maskz_loadu_epi8(mask, input + (size_t)iy * row_bytes + (size_t)c * 64));
+                _mm512_store_si512(rows + (size_t)c * 64, m);
+            }
+            uint8_t *out = output + (size_t)oy * out_w * 4;
+            if (s->stride_w == 2) {
+                for (int ox = 0; ox < s->out_w; ox += 8) {
+                    __m512i r = _mm512_loadu_si512(rows + (size_t)ox * 8);
+                    for (int k = 1; k < s->kernel_w; k++) r = _mm512_max_epu8(r, _mm512_loadu_si512(rows + (size_t)(2 * ox + k) * 4));
+                    const int n = s->out_w - ox < 8 ? s->out_w - ox : 8;
+                    _mm256_mask_storeu_epi8(out + (size_t)ox * 4, (__mmask32)(((uint64_t)1 << (n * 4)) - 1), _mm512_cvtepi64_epi32(r));
+                }
+            } else {
+                for (int ox = 0; ox < s->out_w; ox += 16) {
+                    __m512i r = _mm512_loadu_si512(rows + (size_t)ox * 4);
+                    for (int k = 1; k < s->kernel_w; k++) r = _mm512_max_epu8(r, _mm512_loadu_si512(rows + (size_t)(ox + k) * 4));
+                    const int n = s->out_w - ox < 16 ? s->out_w - ox : 16;
+                    _mm512_mask_storeu_epi8(out + (size_t)ox * 4, n == 16 ? ~(__mmask64)0 : ((__mmask64)1 << (n * 4)) - 1, r);
+                }
+            }
+        }
+    }
+}
+#endif
+
 void bmq_pool_packed(const uint8_t *x, int channels, int height, int width, int in_pad_h, int in_pad_w, int kernel_h, int kernel_w,
                      int stride_h, int stride_w, int pad_h, int pad_w, int out_h, int out_w, const int32_t *reciprocals, int32_t offset,
                      uint8_t *y, int out_pad_h, int out_pad_w, uint16_t *columns, int32_t *window) {
@@ -1060,6 +1114,12 @@ void bmq_pool_packed(const uint8_t *x, int channels, int height, int width, int 
     pool_interior(&s);
     const int groups = (channels + 3) / 4;
 #if BMQ_X86
+    // Every window starts inside the image when it is at least as large as its stride.
+    if (reciprocals == NULL && wide_vectors() && pad_w == 0 && (stride_w == 1 || stride_w == 2) && kernel_w >= stride_w &&
+        kernel_h >= stride_h && kernel_w <= BMQ_MAX_POOL_KERNEL && width <= BMQ_MAX_POOL_CELLS) {
+        avx512_max_pool_packed(x, groups, in_pad_h, in_pad_w, &s, y, out_pad_h, out_pad_w);
+        return;
+    }
     if (bmq_dot_units() & BMQ_DOT_AVX2) {
         avx2_pool_packed(x, groups, in_pad_h, in_pad_w, &s, reciprocals, offset, y, out_pad_h, out_pad_w, columns, window);
         return;
