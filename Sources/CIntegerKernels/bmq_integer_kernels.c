@@ -229,6 +229,11 @@ void bmq_pack_channels(const int32_t *image, int channels, int height, int width
     const size_t cells = (size_t)padded_h * padded_w;
     memset(packed, (uint8_t)offset, (size_t)groups * cells * 4);
     memset(packed + (size_t)groups * cells * 4, 0, BMQ_DOT_PACKED_SLACK);
+    // One cell per group (an inner product's outputs): the bytes are the values in order.
+    if (cells == 1) {
+        for (int c = 0; c < channels; c++) packed[c] = (uint8_t)(image[c] + offset);
+        return;
+    }
     for (int c = 0; c < channels; c++) {
         const int32_t *plane = image + (size_t)c * height * width;
         uint8_t *group = packed + (size_t)(c / 4) * cells * 4 + c % 4;
@@ -912,8 +917,14 @@ void bmq_requantize_packed(const int32_t *sums, int channels, int out_h, int out
     const int padded_h = out_h + 2 * pad_h, padded_w = out_w + 2 * pad_w;
 #if BMQ_X86
     if (bmq_dot_units() & BMQ_DOT_AVX512_VNNI) {
-        avx512_requantize_packed(sums, channels, out_h, out_w, channel_stride, sum_stride, bias, shift, low, high, signed_output, offset,
-                                 packed, padded_h, padded_w, pad_h, pad_w, statistics);
+        // Unpadded output from contiguous rows of sums: the channel is one long row, in whole
+        // vectors. (The other paths keep rows: their scratch `values` holds four rows.)
+        if (pad_h == 0 && pad_w == 0 && sum_stride == out_w)
+            avx512_requantize_packed(sums, channels, 1, out_h * out_w, channel_stride, out_h * out_w, bias, shift, low, high, signed_output,
+                                     offset, packed, 1, out_h * out_w, 0, 0, statistics);
+        else
+            avx512_requantize_packed(sums, channels, out_h, out_w, channel_stride, sum_stride, bias, shift, low, high, signed_output,
+                                     offset, packed, padded_h, padded_w, pad_h, pad_w, statistics);
         return;
     }
     if (bmq_dot_units() & BMQ_DOT_AVX2) {

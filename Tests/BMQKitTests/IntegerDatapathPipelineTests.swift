@@ -35,23 +35,26 @@ import Testing
     }
 
     /// The fast arithmetics (the CPU's byte dot products, the engine's float kernels where the
-    /// bound makes them exact) and the integer loops agree on every score and statistic: cifar10_full (MAX and AVE pooling, LRN)
-    /// and ResNet-20 (strided convolutions, residual sums), 5-bit weights, 8-bit activations.
+    /// bound makes them exact) and the integer loops agree on every score and statistic: cifar10_full (MAX and AVE pooling, LRN),
+    /// ResNet-20 (strided convolutions, residual sums) and LeNet (a single input channel, rows of eight, two inner products
+    /// in a row), 5-bit weights, 8-bit activations.
     @Test(arguments: [
         ("models/cifar10-full-everpeace/cifar10_full_train_test.prototxt", "models/cifar10-full-everpeace/cifar10_full_iter_70000.caffemodel"),
         ("models/resnet20-cifar10/res20_cifar_train_test.prototxt", "models/resnet20-cifar10/ResNet_20.caffemodel"),
+        ("models/lenet-caffe/lenet_train_test.prototxt", "models/lenet-caffe/lenet_iter_10000.caffemodel"),
     ])
     func bothArithmeticsGiveTheSameIntegers(net: String, weights: String) throws {
-        let model = try ModelLoader.load(ModelSource(net: SharedData.url(net), weights: SharedData.url(weights), meanFile: SharedData.meanFile),
-                                        imageShape: [3, 32, 32])
+        let mnist = net.contains("lenet")
+        let model = try ModelLoader.load(ModelSource(net: SharedData.url(net), weights: SharedData.url(weights), meanFile: mnist ? nil : SharedData.meanFile),
+                                        imageShape: mnist ? [1, 28, 28] : [3, 32, 32])
         let plan = try #require(try PlanRequest(patterns: ["6_0_0"]).plan(for: model.graph))
         let (graph, _) = try QuantizePass.apply(plan, to: model.graph.foldingBatchNorm())
         let preprocessing = model.graph.preprocessing ?? .identity
-        let calibration = try DatasetReader.read(SharedData.url("data/cifar10/data_batch_1.bin")).prefix(50)
+        let calibration = try DatasetReader.read(SharedData.url(mnist ? "data/mnist/train-images-idx3-ubyte" : "data/cifar10/data_batch_1.bin")).prefix(50)
         let formats = try IntegerDatapathRunner.chooseFormats(graph: graph, calibration: calibration, preprocessing: preprocessing,
                                                               bits: ActivationWidths(all: 8)).formats
         let program = try IntegerProgram(graph: graph, plan: plan, formats: formats)
-        let images = try DatasetReader.read(SharedData.cifar10Test).prefix(40)
+        let images = try DatasetReader.read(mnist ? SharedData.mnistTest : SharedData.cifar10Test).prefix(40)
         let inputs = images.batch(0..<images.count, preprocessing: preprocessing).data.map { Int32(formats.input.quantize($0)) }
         let exactInFloat = program.steps.filter { if case let .dense(d) = $0 { d.exactInFloat != nil } else { false } }
         #expect(!exactInFloat.isEmpty, "no layer takes the float kernels")
