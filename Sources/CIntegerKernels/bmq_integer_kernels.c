@@ -855,9 +855,9 @@ static void avx2_requantize_packed(const int32_t *sums, int channels, int out_h,
 #endif
 
 #if BMQ_X86
-// The same with AVX-512: sixteen columns of the group's four channels requantized, their bytes
-// interleaved by unpacking (channel pairs, then pairs of pairs), the statistics kept in vectors
-// over the whole image. A missing channel's lanes hold the offset, which the buffer holds there.
+// The same with AVX-512: sixteen columns of the group's four channels requantized, each channel's
+// byte shifted to its place in the 32-bit cell and the four ORed (one store of sixteen cells),
+// the statistics kept in vectors over the whole image. A missing channel's bytes hold the offset.
 BMQ_VNNI
 static void avx512_requantize_packed(const int32_t *sums, int channels, int out_h, int out_w, size_t channel_stride, int sum_stride,
                                      const int32_t *bias,
@@ -867,8 +867,9 @@ static void avx512_requantize_packed(const int32_t *sums, int channels, int out_
     const __m512i counts_below = _mm512_set1_epi32(signed_output ? INT32_MIN : 1);
     const __m512i round_bit = _mm512_set1_epi32(shift > 0 ? 1 : 0);
     const __m128i shift_count = _mm_cvtsi32_si128(shift), below_count = _mm_cvtsi32_si128(shift > 0 ? shift - 1 : 0);
-    __m512i largest = _mm512_setzero_si512();
-    int64_t saturated = 0;
+    // Saturations counted per lane: 2^31 of them would take 2^35 outputs.
+    const __m512i ones = _mm512_set1_epi32(1);
+    __m512i largest = _mm512_setzero_si512(), saturated = _mm512_setzero_si512();
     const int groups = (channels + 3) / 4;
     for (int g = 0; g < groups; g++) {
         const int in_group = channels - 4 * g < 4 ? channels - 4 * g : 4;
@@ -878,9 +879,10 @@ static void avx512_requantize_packed(const int32_t *sums, int channels, int out_
             uint8_t *out = packed + (((size_t)g * padded_h + oy + pad_h) * padded_w + pad_w) * 4;
             for (int x = 0; x < out_w; x += 16) {
                 const __mmask16 lanes = out_w - x >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (out_w - x)) - 1);
-                __m128i bytes[4];
+                // Each channel's byte moved to its place in the cell, the four ORed into one vector of cells.
+                __m512i cells = _mm512_setzero_si512();
                 for (int j = 0; j < 4; j++) {
-                    if (j >= in_group) { bytes[j] = _mm512_cvtepi32_epi8(offsets); continue; }
+                    if (j >= in_group) { cells = _mm512_or_si512(cells, _mm512_slli_epi32(offsets, 8 * j)); continue; }
                     const int32_t *row = sums + (size_t)(4 * g + j) * channel_stride + (size_t)oy * sum_stride + x;
                     const __m512i acc = _mm512_add_epi32(_mm512_maskz_loadu_epi32(lanes, row), biases[j]);
                     largest = _mm512_mask_max_epi32(largest, lanes, largest, _mm512_abs_epi32(acc));
@@ -889,24 +891,16 @@ static void avx512_requantize_packed(const int32_t *sums, int channels, int out_
                     const __m512i clamped = _mm512_min_epi32(_mm512_max_epi32(shifted, lows), highs);
                     const __mmask16 counted = _mm512_mask_cmpneq_epi32_mask(lanes, clamped, shifted) &
                                               _mm512_cmpge_epi32_mask(shifted, counts_below);
-                    saturated += __builtin_popcount((unsigned)counted);
-                    bytes[j] = _mm512_cvtepi32_epi8(_mm512_add_epi32(clamped, offsets));
+                    saturated = _mm512_mask_add_epi32(saturated, counted, saturated, ones);
+                    cells = _mm512_or_si512(cells, _mm512_slli_epi32(_mm512_add_epi32(clamped, offsets), 8 * j));
                 }
-                const __m128i low01 = _mm_unpacklo_epi8(bytes[0], bytes[1]), high01 = _mm_unpackhi_epi8(bytes[0], bytes[1]);
-                const __m128i low23 = _mm_unpacklo_epi8(bytes[2], bytes[3]), high23 = _mm_unpackhi_epi8(bytes[2], bytes[3]);
-                const __m128i cells[4] = {_mm_unpacklo_epi16(low01, low23), _mm_unpackhi_epi16(low01, low23),
-                                          _mm_unpacklo_epi16(high01, high23), _mm_unpackhi_epi16(high01, high23)};
-                const int columns = out_w - x < 16 ? out_w - x : 16;
-                for (int q = 0; q < 4 && 4 * q < columns; q++) {
-                    const int left = columns - 4 * q < 4 ? columns - 4 * q : 4;
-                    _mm_mask_storeu_epi8(out + (size_t)(x + 4 * q) * 4, (__mmask16)((1u << (4 * left)) - 1), cells[q]);
-                }
+                _mm512_mask_storeu_epi32(out + (size_t)x * 4, lanes, cells);
             }
         }
     }
     const int32_t seen = _mm512_reduce_max_epi32(largest);
     if (seen > statistics->largest) statistics->largest = seen;
-    statistics->saturated += saturated;
+    statistics->saturated += _mm512_reduce_add_epi32(saturated);
 }
 #endif
 
