@@ -377,6 +377,99 @@ int bmq_direct_products(int unit, const int8_t *weights, int rows_out, const uin
     return -1;
 }
 
+#if BMQ_X86
+// Eight channels' biases from channel c on, zero past `channels`.
+static inline __attribute__((always_inline)) BMQ_AVX2 __m256i avx2_bias_vector(const int32_t *bias, int channels, int c) {
+    int32_t lanes[8];
+    for (int j = 0; j < 8; j++) lanes[j] = c + j < channels ? bias[c + j] : 0;
+    return _mm256_loadu_si256((const __m256i *)lanes);
+}
+
+// An inner product's block: ROWS images x VECTORS vectors of output channels (at most MOST_ROWS x
+// MOST_VECTORS, the size of the case table), held in registers
+// over all of an image's cells. Each image cell's four bytes are broadcast (the unsigned operand)
+// against the channels' weight vectors (the signed one). One body for each unit's vector type and
+// its byte dot product; the accumulators start from the channels' biases.
+#define BMQ_IMAGE_BLOCK(NAME, TARGET, VECTOR, LANES, LOAD, BROADCAST, ACCUMULATE, STORE, MOST_ROWS, MOST_VECTORS)       \
+    static inline __attribute__((always_inline)) TARGET void NAME(                                                     \
+        const uint8_t *images, size_t image_bytes, const int8_t *weights, int row_groups, int channels_padded,         \
+        const VECTOR *biases, int32_t *sums, const int ROWS, const int VECTORS) {                                      \
+        VECTOR acc[MOST_ROWS][MOST_VECTORS];                                                                           \
+        for (int r = 0; r < ROWS; r++)                                                                                 \
+            for (int v = 0; v < VECTORS; v++) acc[r][v] = biases[v];                                                   \
+        for (int g = 0; g < row_groups; g++) {                                                                         \
+            const int8_t *block = weights + (size_t)g * channels_padded * 4;                                           \
+            VECTOR columns[MOST_VECTORS];                                                                              \
+            for (int v = 0; v < VECTORS; v++) columns[v] = LOAD((const void *)(block + (size_t)v * LANES * 4));         \
+            for (int r = 0; r < ROWS; r++) {                                                                           \
+                const VECTOR x = BROADCAST(load_group((const int8_t *)images + (size_t)r * image_bytes + (size_t)g * 4)); \
+                for (int v = 0; v < VECTORS; v++) acc[r][v] = ACCUMULATE(acc[r][v], x, columns[v]);                    \
+            }                                                                                                          \
+        }                                                                                                              \
+        for (int r = 0; r < ROWS; r++)                                                                                 \
+            for (int v = 0; v < VECTORS; v++) STORE((void *)(sums + (size_t)r * channels_padded + (size_t)v * LANES), acc[r][v]); \
+    }
+
+BMQ_IMAGE_BLOCK(vnni_image_block, BMQ_VNNI, __m512i, 16, _mm512_loadu_si512, _mm512_set1_epi32, _mm512_dpbusd_epi32,
+                _mm512_storeu_si512, 6, 4)
+BMQ_IMAGE_BLOCK(avx2_image_block, BMQ_AVX2, __m256i, 8, BMQ_LOAD256, _mm256_set1_epi32, BMQ_AVX2_DOT, BMQ_STORE256, 6, 4)
+
+// Blocks of up to MOST_VECTORS vectors of channels (their biases loaded once) by MOST_ROWS images.
+#define BMQ_IMAGE_LOOP(BLOCK, VECTOR, LANES, BIAS_LOAD, MOST_ROWS, MOST_VECTORS)                                       \
+    const int row_groups = (int)(image_bytes / 4);                                                                     \
+    for (int n = 0; n < channels_padded; n += MOST_VECTORS * LANES) {                                                  \
+        int vectors = (channels_padded - n) / LANES;                                                                   \
+        if (vectors > MOST_VECTORS) vectors = MOST_VECTORS;                                                            \
+        VECTOR biases[MOST_VECTORS];                                                                                   \
+        for (int v = 0; v < vectors; v++) biases[v] = BIAS_LOAD(n + v * LANES);                                        \
+        for (int i = 0; i < count; i += MOST_ROWS) {                                                                   \
+            const int rows = count - i < MOST_ROWS ? count - i : MOST_ROWS;                                            \
+            const uint8_t *x = images + (size_t)i * image_bytes;                                                       \
+            const int8_t *w = weights + (size_t)n * 4;                                                                 \
+            int32_t *out = sums + (size_t)i * channels_padded + n;                                                     \
+            switch (rows * 8 + vectors) {                                                                              \
+                BMQ_IMAGE_ROWS(BLOCK, 1) BMQ_IMAGE_ROWS(BLOCK, 2) BMQ_IMAGE_ROWS(BLOCK, 3)                             \
+                BMQ_IMAGE_ROWS(BLOCK, 4) BMQ_IMAGE_ROWS(BLOCK, 5) BMQ_IMAGE_ROWS(BLOCK, 6)                             \
+            }                                                                                                          \
+        }                                                                                                              \
+    }
+#define BMQ_IMAGE_CASE(BLOCK, R, V)                                                                                    \
+    case (R) * 8 + (V): BLOCK(x, image_bytes, w, row_groups, channels_padded, biases, out, R, V); break;
+#define BMQ_IMAGE_ROWS(BLOCK, R) BMQ_IMAGE_CASE(BLOCK, R, 1) BMQ_IMAGE_CASE(BLOCK, R, 2) \
+    BMQ_IMAGE_CASE(BLOCK, R, 3) BMQ_IMAGE_CASE(BLOCK, R, 4)
+
+BMQ_VNNI
+static void vnni_image_products(const uint8_t *images, int count, size_t image_bytes, const int8_t *weights, int channels,
+                                int channels_padded, const int32_t *bias, int32_t *sums) {
+#define BMQ_VNNI_BIAS(c) _mm512_maskz_loadu_epi32(channels - (c) >= 16 ? (__mmask16)0xFFFF \
+    : channels - (c) <= 0 ? (__mmask16)0 : (__mmask16)((1u << (channels - (c))) - 1), bias + (c))
+    BMQ_IMAGE_LOOP(vnni_image_block, __m512i, 16, BMQ_VNNI_BIAS, 6, 4)
+}
+
+BMQ_AVX2
+static void avx2_image_products(const uint8_t *images, int count, size_t image_bytes, const int8_t *weights, int channels,
+                                int channels_padded, const int32_t *bias, int32_t *sums) {
+#define BMQ_AVX2_BIAS(c) avx2_bias_vector(bias, channels, c)
+    BMQ_IMAGE_LOOP(avx2_image_block, __m256i, 8, BMQ_AVX2_BIAS, 3, 3)
+}
+#endif
+
+int bmq_image_products(int unit, const uint8_t *images, int count, size_t image_bytes, const int8_t *weights, int channels,
+                       int channels_padded, const int32_t *bias, int32_t *sums) {
+    if ((bmq_dot_units() & unit) == 0 || channels_padded % BMQ_DOT_COLUMN_ALIGNMENT != 0 || image_bytes % 4 != 0) return -1;
+#if BMQ_X86
+    if (unit == BMQ_DOT_AVX512_VNNI) {
+        vnni_image_products(images, count, image_bytes, weights, channels, channels_padded, bias, sums);
+        return 0;
+    }
+    if (unit == BMQ_DOT_AVX2) {
+        avx2_image_products(images, count, image_bytes, weights, channels, channels_padded, bias, sums);
+        return 0;
+    }
+#endif
+    return -1;
+}
+
 int bmq_dot_products(int unit, const int8_t *weights, int rows_out, const uint8_t *patches,
                      int row_groups, int columns_padded, int32_t *sums) {
     if ((bmq_dot_units() & unit) == 0 || columns_padded % BMQ_DOT_COLUMN_ALIGNMENT != 0) return -1;
@@ -1135,15 +1228,6 @@ void bmq_pool_packed(const uint8_t *x, int channels, int height, int width, int 
 
 void bmq_relu_packed(uint8_t *bytes, size_t count, uint8_t zero) {
     for (size_t i = 0; i < count; i++) bytes[i] = bytes[i] > zero ? bytes[i] : zero;
-}
-
-void bmq_pack_packed_vectors(const uint8_t *images, int count, size_t image_bytes, int columns_padded, uint8_t *patches) {
-    const size_t groups = image_bytes / 4;
-    memset(patches, 0, groups * (size_t)columns_padded * 4);
-    for (int n = 0; n < count; n++) {
-        const uint8_t *image = images + (size_t)n * image_bytes;
-        for (size_t g = 0; g < groups; g++) memcpy(patches + (g * (size_t)columns_padded + (size_t)n) * 4, image + g * 4, 4);
-    }
 }
 
 void bmq_pack_packed_patches(const uint8_t *packed, int channels, int padded_h, int padded_w, int kernel_h, int kernel_w,

@@ -134,17 +134,18 @@ extension IntegerProgram {
             }
         }
         for slot in 0..<slotCount where root[slot] != slot { layouts[slot] = layouts[root[slot]] }
-        // Inner-product weights follow the (now padded) layout of their input's cells.
+        // Inner-product weights follow the (now padded) layout of their input's cells: each cell's
+        // four bytes for every output channel in turn (`bmq_image_products`' layout).
         for (index, step) in steps.enumerated() {
             guard case let .dense(d) = step, case let .innerProduct(layer, _, _) = modes[index], let input = layouts[d.input] else { continue }
             let channels = d.outputShape[1], length = d.weights.count / channels
-            let rowGroups = input.imageBytes / 4
-            var weights = [Int8](repeating: 0, count: channels * rowGroups * 4)
+            let rowGroups = input.imageBytes / 4, padded = Self.alignedColumns(channels)
+            var weights = [Int8](repeating: 0, count: rowGroups * padded * 4)
             let plane = input.height * input.width
             for k in 0..<length {
                 let (c, y, x) = (k / plane, k % plane / input.width, k % input.width)
-                let position = ((c / 4 * input.paddedHeight + y + input.pad.h) * input.paddedWidth + x + input.pad.w) * 4 + c % 4
-                for m in 0..<channels { weights[m * rowGroups * 4 + position] = Int8(d.weights[m * length + k]) }
+                let cell = (c / 4 * input.paddedHeight + y + input.pad.h) * input.paddedWidth + x + input.pad.w
+                for m in 0..<channels { weights[(cell * padded + m) * 4 + c % 4] = Int8(d.weights[m * length + k]) }
             }
             modes[index] = .innerProduct(layer, weights: weights, rowGroups: rowGroups)
         }
@@ -206,8 +207,7 @@ extension IntegerProgram {
         var state = PackedValues(plan: plan, batch: batch, packed: Array(repeating: nil, count: slotCount),
                                  wide: Array(repeating: nil, count: slotCount))
         state.wide[inputSlot] = inputs
-        let alignment = Int(BMQ_DOT_COLUMN_ALIGNMENT)
-        func aligned(_ count: Int) -> Int { (count + alignment - 1) / alignment * alignment }
+        let aligned = Self.alignedColumns
         var requantizing = 0
         for (step, mode) in zip(steps, plan.modes) {
             switch (step, mode) {
@@ -285,16 +285,17 @@ extension IntegerProgram {
             case let (.dense(d), .innerProduct(layer, weights, rowGroups)):
                 let input = plan.layouts[d.input]!
                 let x = state.bytes(d.input)
-                let channels = d.outputShape[1], padded = aligned(batch)
-                var patches = [UInt8](repeating: 0, count: rowGroups * padded * 4)
-                var sums = [Int32](repeating: 0, count: channels * padded)
-                bmq_pack_packed_vectors(x, Int32(batch), input.imageBytes, Int32(padded), &patches)
-                let status = bmq_dot_products(plan.unit.code, weights, Int32(channels), patches, Int32(rowGroups), Int32(padded), &sums)
+                let channels = d.outputShape[1], padded = aligned(channels)
+                precondition(weights.count == rowGroups * padded * 4)
+                // Image-major sums with the biases already in: each image's outputs requantize as one row.
+                var sums = [Int32](repeating: 0, count: batch * padded)
+                let status = bmq_image_products(plan.unit.code, x, Int32(batch), input.imageBytes, weights, Int32(channels), Int32(padded),
+                                                layer.bias, &sums)
                 precondition(status == 0, "\(plan.unit) dot products are not available on this CPU")
                 var y = [Int32](repeating: 0, count: batch * channels)
                 statistics[requantizing].recordKernel(outputs: y.count) { seen in
-                    bmq_requantize(sums, Int32(channels), Int32(batch), Int32(padded), layer.bias, 1, Int32(d.shift), Int32(d.format.minimum),
-                                   Int32(d.format.maximum), d.format.signed ? 1 : 0, &y, 1, channels, &seen)
+                    bmq_requantize(sums, Int32(batch), Int32(channels), Int32(padded), [0], Int32(batch), Int32(d.shift), Int32(d.format.minimum),
+                                   Int32(d.format.maximum), d.format.signed ? 1 : 0, &y, channels, 1, &seen)
                 }
                 state.wide[d.output] = y
                 requantizing += 1
@@ -380,6 +381,12 @@ extension IntegerProgram {
             }
         }
         return state.values(scoreSlot)
+    }
+
+    /// `count` columns padded to the byte kernels' alignment.
+    static func alignedColumns(_ count: Int) -> Int {
+        let alignment = Int(BMQ_DOT_COLUMN_ALIGNMENT)
+        return (count + alignment - 1) / alignment * alignment
     }
 
     /// The slots a step writes.

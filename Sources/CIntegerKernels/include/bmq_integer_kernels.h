@@ -134,9 +134,14 @@ void bmq_pool_packed(const uint8_t *x, int channels, int height, int width, int 
 /// ReLU on packed bytes: each byte at least `zero` (the offset).
 void bmq_relu_packed(uint8_t *bytes, size_t count, uint8_t zero);
 
-/// Packs `count` channel-packed images of `image_bytes` each as the columns of an inner product's
-/// patch layout, every four-byte cell one row group (the weights are laid out to match).
-void bmq_pack_packed_vectors(const uint8_t *images, int count, size_t image_bytes, int columns_padded, uint8_t *patches);
+/// An inner product straight from `count` channel-packed images of `image_bytes` each (a multiple
+/// of 4): sums[i * channels_padded + c] = bias[c] + sum over bytes b of images[i * image_bytes + b]
+/// x weights[((b / 4) * channels_padded + c) * 4 + b % 4], for i < count and c < channels
+/// (channels_padded a multiple of 16; columns past `channels` get their weights' sums, no bias).
+/// Image-major sums, so that each image's outputs requantize as one contiguous row. The sums wrap
+/// modulo 2^32 (the caller proves they fit). Returns 0, or -1 for a unit this build or CPU lacks.
+int bmq_image_products(int unit, const uint8_t *images, int count, size_t image_bytes, const int8_t *weights, int channels,
+                       int channels_padded, const int32_t *bias, int32_t *sums);
 
 /// `bmq_pack_patches` from one channel-packed image (`packed` pointing at the cell where the
 /// convolution's own padding begins, rows `padded_w` cells long, groups `padded_h` rows apart).
