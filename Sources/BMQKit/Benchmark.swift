@@ -79,6 +79,10 @@ public struct BenchmarkReport: Sendable {
     public var runs: [BenchmarkRun]
     /// One summary per engine setting, in the request's order.
     public var summaries: [BenchmarkSummary]
+
+    /// Each summary's median images/s over the first summary's (1 for the first): the settings
+    /// compared by runs interleaved round by round.
+    public var speedups: [Double] { summaries.map { summaries[0].median / $0.median } }
 }
 
 /// What timing the quantize pass asks for: a model and a plan, applied `runs` times in memory.

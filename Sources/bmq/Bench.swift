@@ -61,6 +61,11 @@ struct Bench: ParsableCommand {
                       + "p90 \(milliseconds(latency.p90)), p99 \(milliseconds(latency.p99)), fastest \(milliseconds(latency.fastest))")
             }
         }
+        if let first = report.summaries.first, report.summaries.count > 1 {
+            for (summary, speedup) in zip(report.summaries, report.speedups).dropFirst() {
+                print("\(summary.subject.label): \(String(format: "%.2f", speedup))x \(first.subject.label)'s images/s (medians of \(runs) interleaved runs)")
+            }
+        }
     }
 }
 

@@ -84,7 +84,22 @@ import TestSupport
         for formats in [[], ["--calibration", calibration, "--calibration-limit", "200"]] {
             let bench = try CLI.run(["bench", packed, "--data", data, "--limit", "500", "--runs", "1", "--datapath", "float", "integer"] + formats)
             #expect(bench.status == 0, "\(bench.stderr)")
-            #expect(bench.stdout.split(separator: "\n").contains { $0.hasPrefix("integer: min") }, "\(bench.stdout)")
+            let lines = bench.stdout.split(separator: "\n")
+            #expect(lines.contains { $0.hasPrefix("integer: min") }, "\(bench.stdout)")
+            // The speedup line is the ratio of the two summaries' median images/s.
+            func medianRate(_ label: String) -> Double? {
+                lines.first { $0.hasPrefix("\(label): min") }.flatMap { line in
+                    line.components(separatedBy: "median ").last?.split(separator: "(").dropFirst().first.flatMap { Double($0.split(separator: " ")[0]) }
+                }
+            }
+            let floatLabel = lines.first { $0.contains(": min ") }.map { String($0.split(separator: ":")[0]) } ?? "?"
+            let speedup = lines.first { $0.hasPrefix("integer: ") && $0.contains("x \(floatLabel)'s images/s") }
+                .flatMap { Double($0.dropFirst("integer: ".count).split(separator: "x")[0]) }
+            if let speedup, let integer = medianRate("integer"), let float = medianRate(floatLabel) {
+                #expect(abs(speedup - integer / float) < 0.01 + 0.001 * speedup, "\(bench.stdout)")
+            } else {
+                Issue.record("no speedup line or medians: \(bench.stdout)")
+            }
             if formats.isEmpty { #expect(bench.stdout.contains("integer: ") && bench.stdout.contains("\(tested)/500 correct"), "\(bench.stdout)") }
         }
         let inspect = try CLI.run(["inspect", packed])
