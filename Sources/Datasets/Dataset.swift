@@ -129,29 +129,39 @@ public struct Dataset: Sendable {
         let size = imageShape.count
         let channels = imageShape[0]
         let plane = size / channels
-        var data = [Float](repeating: 0, count: range.count * size)
         let mean = preprocessing.meanImage?.data
         let meanValues = preprocessing.meanValues
         let scales = (0..<channels).map { preprocessing.scale(ofChannel: $0) }
-        func transform<Value>(_ values: [Value], _ float: (Value) -> Float) {
-            values.withUnsafeBufferPointer { src in
-                for (slot, image) in range.enumerated() {
-                    let from = image * size, to = slot * size
-                    for i in 0..<size {
-                        var value = float(src[from + i])
-                        if let mean {
-                            value -= mean[i]
-                        } else if !meanValues.isEmpty {
-                            value -= meanValues[meanValues.count == 1 ? 0 : i / plane]
+        // One plane at a time with its scale and mean fixed, so that the loops vectorise; each value
+        // is still (pixel - mean) * scale in Float.
+        func transform<Value>(_ values: [Value], _ float: (Value) -> Float) -> [Float] {
+            [Float](unsafeUninitializedCapacity: range.count * size) { data, initialized in
+                values.withUnsafeBufferPointer { src in
+                    for (slot, image) in range.enumerated() {
+                        for c in 0..<channels {
+                            let from = src.baseAddress! + image * size + c * plane, to = data.baseAddress! + slot * size + c * plane
+                            let scale = scales[c]
+                            if let mean {
+                                mean.withUnsafeBufferPointer { mean in
+                                    let m = mean.baseAddress! + c * plane
+                                    for i in 0..<plane { to[i] = (float(from[i]) - m[i]) * scale }
+                                }
+                            } else if !meanValues.isEmpty {
+                                let m = meanValues[meanValues.count == 1 ? 0 : c]
+                                for i in 0..<plane { to[i] = (float(from[i]) - m) * scale }
+                            } else {
+                                for i in 0..<plane { to[i] = float(from[i]) * scale }
+                            }
                         }
-                        data[to + i] = value * scales[i / plane]
                     }
                 }
+                initialized = range.count * size
             }
         }
+        let data: [Float]
         switch pixels {
-        case .bytes(let values): transform(values) { Float($0) }
-        case .floats(let values): transform(values) { $0 }
+        case .bytes(let values): data = transform(values) { Float($0) }
+        case .floats(let values): data = transform(values) { $0 }
         }
         return Tensor(shape: Shape([range.count] + imageShape.dims), data: data)
     }
