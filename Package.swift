@@ -4,10 +4,19 @@ import PackageDescription
 // The register kernels are built for AVX2 + FMA on x86-64 (every x86-64 server since 2013); the
 // engine checks the CPU at run time and falls back to OpenBLAS without them. AArch64 has FMA in
 // its base instruction set.
+// SIMDKernelsAVX512 is the same source (symbolic links) built for AVX-512, with vectors of sixteen
+// floats in one register; SIMDKernels hands a kernel to it when the engine asks for `wide` kernels
+// (the CPU has AVX-512 F, BW, VL and DQ).
 #if arch(x86_64)
 let vectorUnitFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma"])]
+let wideVectorUnitFlags: [SwiftSetting] = [
+    .define("AVX512_TWIN"),
+    .unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma",
+                  "-Xcc", "-mavx512f", "-Xcc", "-mavx512bw", "-Xcc", "-mavx512vl", "-Xcc", "-mavx512dq"]),
+]
 #else
 let vectorUnitFlags: [SwiftSetting] = []
+let wideVectorUnitFlags: [SwiftSetting] = [.define("AVX512_TWIN")]
 #endif
 
 let package = Package(
@@ -57,7 +66,8 @@ let package = Package(
         .target(
             name: "ONNXFormat",
             dependencies: ["TensorGraph", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
-        .target(name: "SIMDKernels", swiftSettings: vectorUnitFlags),
+        .target(name: "SIMDKernels", dependencies: ["SIMDKernelsAVX512"], swiftSettings: vectorUnitFlags),
+        .target(name: "SIMDKernelsAVX512", swiftSettings: wideVectorUnitFlags),
         .target(name: "Inference", dependencies: ["TensorGraph", "COpenBLAS", "SIMDKernels"]),
         .target(name: "BitPacking"),
         .target(name: "Quantization", dependencies: ["TensorGraph"]),

@@ -27,7 +27,7 @@ extension Kernels {
                                                         dilation: (a.dilation.h, a.dilation.w)) else { return nil }
         let geometry = WinogradConvolution(channels: inputShape[1], height: inputShape[2], width: inputShape[3],
                                            outChannels: outputShape[1], outHeight: outputShape[2], outWidth: outputShape[3],
-                                           kernel: a.kernel.h, pad: (a.pad.h, a.pad.w))
+                                           kernel: a.kernel.h, pad: (a.pad.h, a.pad.w), wide: VectorUnit.wideVectors)
         return geometry.costRatio(images: inputShape[0]) <= 0.9 ? geometry : nil
     }
 
@@ -64,7 +64,7 @@ extension Kernels {
         let geometry = DirectConvolution(
             channels: cg, height: h, width: w, outChannels: mg, outHeight: oh, outWidth: ow,
             kernel: (a.kernel.h, a.kernel.w), stride: (a.stride.h, a.stride.w), pad: (a.pad.h, a.pad.w),
-            dilation: (a.dilation.h, a.dilation.w))
+            dilation: (a.dilation.h, a.dilation.w), wide: VectorUnit.wideVectors)
         let k = geometry.kernelSize, p = oh * ow
         // Every group's tiles, one after another: group g's start at g * mg * k.
         let pack = { weights.data.withUnsafeBufferPointer { wb in (0..<groups).flatMap { geometry.packWeights(wb.baseAddress! + $0 * mg * k) } } }

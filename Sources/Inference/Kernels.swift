@@ -20,7 +20,7 @@ enum Kernels {
     static func vectorInnerProduct(_ x: Tensor, _ a: InnerProductAttributes, weights: Tensor, bias: Tensor?, outputShape: Shape,
                                    prepared: PreparedWeights.Slot? = nil) -> Tensor {
         let rows = x.shape.count(upTo: a.axis), k = x.shape.count(from: a.axis), n = a.numOutput
-        let kernel = InnerProductKernel(inputs: k, outputs: n)
+        let kernel = InnerProductKernel(inputs: k, outputs: n, wide: VectorUnit.wideVectors)
         let pack = { weights.data.withUnsafeBufferPointer { kernel.packWeights($0.baseAddress!, transposed: a.transpose) } }
         let packed = prepared?.packed(.innerProduct, pack) ?? pack()
         var output = Tensor(uninitialized: outputShape)
@@ -83,7 +83,7 @@ enum Kernels {
         let (kernel, stride, pad) = a.window(height: h, width: w)
         let pooling = PlanePooling(height: h, width: w, outHeight: outputShape[2], outWidth: outputShape[3],
                                    kernel: (kernel.h, kernel.w), stride: (stride.h, stride.w), pad: (pad.h, pad.w),
-                                   average: a.method != .max)
+                                   average: a.method != .max, wide: VectorUnit.wideVectors)
         var output = Tensor(uninitialized: outputShape)
         x.data.withUnsafeBufferPointer { xb in
             output.data.withUnsafeMutableBufferPointer { yb in
@@ -301,7 +301,8 @@ enum Kernels {
                     }
                 case .withinChannel:
                     if #available(macOS 26, *), vectorUnit, VectorUnit.available {
-                        let kernel = WithinChannelLRN(height: h, width: w, size: a.localSize, alpha: a.alpha, beta: a.beta)
+                        let kernel = WithinChannelLRN(height: h, width: w, size: a.localSize, alpha: a.alpha, beta: a.beta,
+                                                      wide: VectorUnit.wideVectors)
                         Parallel.forEachWorker(n * c, minimumPerChunk: Parallel.minimumChunk(itemSize: plane)) { planes in
                             var scratch = [Float](unsafeUninitializedCapacity: kernel.scratchCount) { $1 = $0.count }
                             scratch.withUnsafeMutableBufferPointer {

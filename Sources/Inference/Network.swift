@@ -148,7 +148,7 @@ public struct Network: Sendable {
             steps += nodeSteps
             length += 1
         }
-        return length > 0 ? (length, ChannelEpilogue(steps: steps, channels: chain.channels)) : nil
+        return length > 0 ? (length, ChannelEpilogue(steps: steps, channels: chain.channels, wide: VectorUnit.wideVectors)) : nil
     }
 
     /// The chains `epilogueChains` holds: each convolution or Eltwise SUM followed by nodes that read
@@ -175,7 +175,8 @@ public struct Network: Sendable {
                 length += 1
             }
             if length > 0 {
-                chains[index] = EpilogueChain(length: length, channels: shape[1], epilogue: ChannelEpilogue(steps: steps, channels: shape[1]))
+                chains[index] = EpilogueChain(length: length, channels: shape[1],
+                                              epilogue: ChannelEpilogue(steps: steps, channels: shape[1], wide: VectorUnit.wideVectors))
             }
         }
         return chains

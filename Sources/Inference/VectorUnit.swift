@@ -13,6 +13,18 @@ public enum VectorUnit {
         #endif
     }()
 
+    /// Whether the kernels run their AVX-512 build (vectors of sixteen floats in one register): the
+    /// CPU has AVX-512 F, BW, VL and DQ, and `BMQ_VECTOR_UNIT` does not say `avx2` (tests set it to
+    /// run the AVX2 build on such a CPU). Either build gives the same bits.
+    public static let wideVectors: Bool = {
+        guard available, ProcessInfo.processInfo.environment["BMQ_VECTOR_UNIT"] != "avx2" else { return false }
+        #if arch(x86_64)
+        return ["avx512f", "avx512bw", "avx512vl", "avx512dq"].allSatisfy(cpuFlags.contains)
+        #else
+        return false
+        #endif
+    }()
+
     #if arch(x86_64)
     /// The CPU feature names the OS reports (Linux: /proc/cpuinfo's flags line; macOS: sysctl).
     private static var cpuFlags: Set<String> {

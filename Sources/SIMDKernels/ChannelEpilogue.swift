@@ -1,9 +1,24 @@
+#if !AVX512_TWIN
+import SIMDKernelsAVX512
+#endif
+
 /// Per-channel element-wise layers (batch norm with global statistics, scale, bias, ReLU) applied
 /// to a kernel's outputs while they are still in cache, instead of one pass over memory per layer.
 ///
 /// Each step is the same float operation, in the same order, as the layer it replaces, so a fused
 /// result is bit-identical to running the layers one after another.
 public struct ChannelEpilogue: Sendable {
+    #if !AVX512_TWIN
+    /// The same epilogue built for AVX-512, when asked for: what the kernels' AVX-512 build runs.
+    let wide: SIMDKernelsAVX512.ChannelEpilogue?
+
+    /// `wide`, for a kernel running its AVX-512 build (which needs the epilogue built alike).
+    var wideTwin: SIMDKernelsAVX512.ChannelEpilogue {
+        guard let wide else { preconditionFailure("an AVX-512 kernel was given an epilogue built without `wide`") }
+        return wide
+    }
+    #endif
+
     /// One layer's operation on a value `v` of channel `c`.
     public enum Step: Sendable, Equatable {
         /// `(v - mean[c]) / deviation[c]`.
@@ -25,7 +40,7 @@ public struct ChannelEpilogue: Sendable {
 
     /// An epilogue running `steps` in order on values of `channels` channels (each step's
     /// per-channel operands must have that many values).
-    public init(steps: [Step], channels: Int) {
+    public init(steps: [Step], channels: Int, wide: Bool = false) {
         precondition(steps.allSatisfy { step in
             switch step {
             case let .normalize(mean, deviation): mean.count == channels && deviation.count == channels
@@ -51,10 +66,16 @@ public struct ChannelEpilogue: Sendable {
                 }
             }
         }
+        #if !AVX512_TWIN
+        self.wide = wide ? SIMDKernelsAVX512.ChannelEpilogue(steps: steps.map(\.wideTwin), channels: channels) : nil
+        #endif
     }
 
     /// Applies every step to `count` consecutive values of channel `channel`.
     public func apply(_ values: UnsafeMutablePointer<Float>, count: Int, channel: Int) {
+        #if !AVX512_TWIN
+        if let wide { return wide.apply(values, count: count, channel: channel) }
+        #endif
         kinds.withUnsafeBufferPointer { kinds in
             operands.withUnsafeBufferPointer { operands in
                 let channelOperands = operands.baseAddress! + channel * kinds.count * 2
@@ -113,6 +134,23 @@ public struct ChannelEpilogue: Sendable {
 extension ChannelEpilogue {
     /// Applies the steps to one image's outputs, `channels` planes of `plane` values.
     public func apply(toImage values: UnsafeMutablePointer<Float>, channels: Int, plane: Int) {
+        #if !AVX512_TWIN
+        if let wide { return wide.apply(toImage: values, channels: channels, plane: plane) }
+        #endif
         for channel in 0..<channels { apply(values + channel * plane, count: plane, channel: channel) }
     }
 }
+
+#if !AVX512_TWIN
+extension ChannelEpilogue.Step {
+    /// The same step for the AVX-512 build.
+    var wideTwin: SIMDKernelsAVX512.ChannelEpilogue.Step {
+        switch self {
+        case let .normalize(mean, deviation): .normalize(mean: mean, deviation: deviation)
+        case let .scale(factors): .scale(factors)
+        case let .shift(shifts): .shift(shifts)
+        case let .relu(slope): .relu(negativeSlope: slope)
+        }
+    }
+}
+#endif

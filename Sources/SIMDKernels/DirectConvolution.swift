@@ -1,13 +1,23 @@
+#if !AVX512_TWIN
+import SIMDKernelsAVX512
+#endif
+
 /// Convolution without an im2col matrix: output positions in blocks of 16 (or 8, for rows of a
 /// multiple of 8), whose input cells are read straight from the input when they are contiguous
 /// or else gathered into a small panel ([K][lanes], in cache), multiplied with tiles of output
 /// channels held in vector registers (twelve accumulators).
 ///
-/// This module is compiled for AVX2 + FMA on x86-64 (see Package.swift); callers must check the
-/// CPU first. Each output is `(sum over k of w * x) + bias`, the sum fused-multiply-added in k
+/// This module is compiled for AVX2 + FMA on x86-64, and again for AVX-512 as SIMDKernelsAVX512
+/// (see Package.swift; each kernel hands its work to that build when made with `wide`); callers
+/// must check the CPU first. Each output is `(sum over k of w * x) + bias`, the sum fused-multiply-added in k
 /// order (channel, ky, kx) as one running value.
 @available(macOS 26, *)
 public struct DirectConvolution: Sendable {
+    #if !AVX512_TWIN
+    /// The same kernel built for AVX-512 (vectors of sixteen in one register), when asked for.
+    let wide: SIMDKernelsAVX512.DirectConvolution?
+    #endif
+
     public let channels, height, width: Int
     public let outChannels, outHeight, outWidth: Int
     public let kernelHeight, kernelWidth: Int
@@ -35,7 +45,7 @@ public struct DirectConvolution: Sendable {
 
     /// One group's geometry: `channels` and `outChannels` are the group's own counts.
     public init(channels: Int, height: Int, width: Int, outChannels: Int, outHeight: Int, outWidth: Int,
-                kernel: (h: Int, w: Int), stride: (h: Int, w: Int), pad: (h: Int, w: Int), dilation: (h: Int, w: Int)) {
+                kernel: (h: Int, w: Int), stride: (h: Int, w: Int), pad: (h: Int, w: Int), dilation: (h: Int, w: Int), wide: Bool = false) {
         self.channels = channels; self.height = height; self.width = width
         self.outChannels = outChannels; self.outHeight = outHeight; self.outWidth = outWidth
         (kernelHeight, kernelWidth) = kernel
@@ -65,6 +75,11 @@ public struct DirectConvolution: Sendable {
             }
             return runs
         }
+        #if !AVX512_TWIN
+        self.wide = wide ? SIMDKernelsAVX512.DirectConvolution(
+            channels: channels, height: height, width: width, outChannels: outChannels, outHeight: outHeight, outWidth: outWidth,
+            kernel: kernel, stride: stride, pad: pad, dilation: dilation) : nil
+        #endif
         channelTiles = balancedTiles(outChannels, maxTile: 12 * 8 / lanes)
     }
 
@@ -83,6 +98,9 @@ public struct DirectConvolution: Sendable {
     ///   - scratch: at least `scratchCount` floats, owned by the calling worker.
     public func run(input: UnsafePointer<Float>, packedWeights: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                     output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+        #if !AVX512_TWIN
+        if let wide { return wide.run(input: input, packedWeights: packedWeights, bias: bias, output: output, scratch: scratch) }
+        #endif
         let padded = padH > 0 || padW > 0
         let source = padded ? UnsafePointer(scratch) : input
         let panel = padded ? scratch + channels * paddedHeight * paddedWidth : scratch

@@ -1,3 +1,7 @@
+#if !AVX512_TWIN
+import SIMDKernelsAVX512
+#endif
+
 /// An inner product y[row][j] = sum over k of x[row][k] w[j][k], sixteen outputs per vector.
 ///
 /// Each output is summed in k order with fused multiply-adds, one running value per output,
@@ -5,12 +9,20 @@
 /// depend on the batch it came in (BLAS kernels split their sums by tile position instead).
 @available(macOS 26, *)
 public struct InnerProductKernel: Sendable {
+    #if !AVX512_TWIN
+    /// The same kernel built for AVX-512 (vectors of sixteen in one register), when asked for.
+    let wide: SIMDKernelsAVX512.InnerProductKernel?
+    #endif
+
     public let inputs, outputs: Int
     static let lanes = 16
 
-    public init(inputs: Int, outputs: Int) {
+    public init(inputs: Int, outputs: Int, wide: Bool = false) {
         self.inputs = inputs
         self.outputs = outputs
+        #if !AVX512_TWIN
+        self.wide = wide ? SIMDKernelsAVX512.InnerProductKernel(inputs: inputs, outputs: outputs) : nil
+        #endif
     }
 
     var panels: Int { (outputs + Self.lanes - 1) / Self.lanes }
@@ -32,6 +44,9 @@ public struct InnerProductKernel: Sendable {
     /// y[rows][outputs] = x[rows][inputs] times the packed weights, then plus `bias` when given.
     public func run(rows: Int, input: UnsafePointer<Float>, packedWeights: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                     output: UnsafeMutablePointer<Float>) {
+        #if !AVX512_TWIN
+        if let wide { return wide.run(rows: rows, input: input, packedWeights: packedWeights, bias: bias, output: output) }
+        #endif
         if rows < 4 {
             for row in 0..<rows { multiplyRow(input + row * inputs, packedWeights, output + row * outputs) }
         } else {

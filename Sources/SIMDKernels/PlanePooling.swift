@@ -1,3 +1,7 @@
+#if !AVX512_TWIN
+import SIMDKernelsAVX512
+#endif
+
 /// MAX and AVE pooling of whole planes, eight output columns per vector.
 ///
 /// Each plane is first copied into a border of -inf (MAX) or zeros (AVE) wide enough for every
@@ -7,6 +11,11 @@
 /// the padded border, not at the image.
 @available(macOS 26, *)
 public struct PlanePooling: Sendable {
+    #if !AVX512_TWIN
+    /// The same kernel built for AVX-512 (vectors of sixteen in one register), when asked for.
+    let wide: SIMDKernelsAVX512.PlanePooling?
+    #endif
+
     public let height, width, outHeight, outWidth: Int
     public let kernelHeight, kernelWidth, strideH, strideW, padH, padW: Int
     public let average: Bool
@@ -20,7 +29,7 @@ public struct PlanePooling: Sendable {
     typealias Lane = SIMD8<Float>
 
     public init(height: Int, width: Int, outHeight: Int, outWidth: Int, kernel: (h: Int, w: Int),
-                stride: (h: Int, w: Int), pad: (h: Int, w: Int), average: Bool) {
+                stride: (h: Int, w: Int), pad: (h: Int, w: Int), average: Bool, wide: Bool = false) {
         self.height = height; self.width = width; self.outHeight = outHeight; self.outWidth = outWidth
         (kernelHeight, kernelWidth) = kernel
         (strideH, strideW) = stride
@@ -42,6 +51,11 @@ public struct PlanePooling: Sendable {
         // Rows and columns any window or vector lane can touch, counted from -pad.
         paddedHeight = max(height + padH, (outHeight - 1) * stride.h + kernel.h)
         paddedWidth = max(width + padW, (rowLength - 1) * stride.w + kernel.w)
+        #if !AVX512_TWIN
+        self.wide = wide ? SIMDKernelsAVX512.PlanePooling(
+            height: height, width: width, outHeight: outHeight, outWidth: outWidth, kernel: kernel, stride: stride,
+            pad: pad, average: average) : nil
+        #endif
     }
 
     /// Floats of scratch memory one worker needs for `run` (a stride-2 load reads one vector past
@@ -51,6 +65,9 @@ public struct PlanePooling: Sendable {
     /// Pools `count` planes of [height][width] into planes of [outHeight][outWidth].
     public func run(planes input: UnsafePointer<Float>, count: Int, output: UnsafeMutablePointer<Float>,
                     scratch: UnsafeMutablePointer<Float>) {
+        #if !AVX512_TWIN
+        if let wide { return wide.run(planes: input, count: count, output: output, scratch: scratch) }
+        #endif
         scratch.initialize(repeating: average ? 0 : -.infinity, count: scratchCount)
         let lanes = Self.lanes
         divisors.withUnsafeBufferPointer { divisors in

@@ -1,3 +1,7 @@
+#if !AVX512_TWIN
+import SIMDKernelsAVX512
+#endif
+
 /// Stride-1 convolution by Winograd's minimal filtering F(m x m, r x r) (Lavin and Gray, "Fast
 /// Algorithms for Convolutional Neural Networks", 2016): each m x m tile of outputs is
 /// Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A for the tile's n x n inputs d (n = m + r - 1), so a tile costs n²
@@ -15,6 +19,11 @@
 /// interpolation points 0, ±1, ±2, ±1/2 keep the transform coefficients small).
 @available(macOS 26, *)
 public struct WinogradConvolution: Sendable {
+    #if !AVX512_TWIN
+    /// The same kernel built for AVX-512 (vectors of sixteen in one register), when asked for.
+    let wide: SIMDKernelsAVX512.WinogradConvolution?
+    #endif
+
     typealias Vector = SIMD16<Float>
     static let lanes = 16
 
@@ -39,7 +48,7 @@ public struct WinogradConvolution: Sendable {
 
     /// One group's geometry (the caller checks `applies`).
     public init(channels: Int, height: Int, width: Int, outChannels: Int, outHeight: Int, outWidth: Int,
-                kernel: Int, pad: (h: Int, w: Int)) {
+                kernel: Int, pad: (h: Int, w: Int), wide: Bool = false) {
         self.channels = channels; self.height = height; self.width = width
         self.outChannels = outChannels; self.outHeight = outHeight; self.outWidth = outWidth
         self.kernel = kernel
@@ -49,6 +58,11 @@ public struct WinogradConvolution: Sendable {
         tilesX = (outWidth + tile - 1) / tile
         filterTransform = (kernel == 3 ? WinogradMatrices.f4x3 : WinogradMatrices.f4x5).filterTransform
         channelTiles = balancedTiles(outChannels, maxTile: 6)
+        #if !AVX512_TWIN
+        self.wide = wide ? SIMDKernelsAVX512.WinogradConvolution(
+            channels: channels, height: height, width: width, outChannels: outChannels, outHeight: outHeight,
+            outWidth: outWidth, kernel: kernel, pad: pad) : nil
+        #endif
     }
 
     public var tilesPerImage: Int { tilesY * tilesX }
@@ -127,6 +141,12 @@ public struct WinogradConvolution: Sendable {
     ///   - epilogue: per-channel layers applied to each output after the bias.
     public func run(images: Int, input: UnsafePointer<Float>, packedWeights: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                     output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, epilogue: ChannelEpilogue? = nil) {
+        #if !AVX512_TWIN
+        if let wide {
+            return wide.run(images: images, input: input, packedWeights: packedWeights, bias: bias, output: output, scratch: scratch,
+                            epilogue: epilogue.map(\.wideTwin))
+        }
+        #endif
         if kernel == 3 {
             runBlocks(F4x3.self, images, input, packedWeights, bias, output, scratch, epilogue)
         } else {

@@ -1,3 +1,7 @@
+#if !AVX512_TWIN
+import SIMDKernelsAVX512
+#endif
+
 import Foundation
 
 /// Caffe's within-channel LRN of whole planes, eight columns per vector: each cell times
@@ -10,19 +14,27 @@ import Foundation
 /// the last place of `powf`; other betas call `powf`.
 @available(macOS 26, *)
 public struct WithinChannelLRN: Sendable {
+    #if !AVX512_TWIN
+    /// The same kernel built for AVX-512 (vectors of sixteen in one register), when asked for.
+    let wide: SIMDKernelsAVX512.WithinChannelLRN?
+    #endif
+
     public let height, width, size: Int
     public let alpha, beta: Float
     typealias Lane = SIMD8<Float>
     static let lanes = 8
     let pad, paddedHeight, paddedWidth: Int
 
-    public init(height: Int, width: Int, size: Int, alpha: Float, beta: Float) {
+    public init(height: Int, width: Int, size: Int, alpha: Float, beta: Float, wide: Bool = false) {
         self.height = height; self.width = width; self.size = size
         self.alpha = alpha; self.beta = beta
         pad = (size - 1) / 2
         paddedHeight = height + size - 1
         // Whole vectors along every row, however far the last one reaches.
         paddedWidth = (width + Self.lanes - 1) / Self.lanes * Self.lanes + size - 1
+        #if !AVX512_TWIN
+        self.wide = wide ? SIMDKernelsAVX512.WithinChannelLRN(height: height, width: width, size: size, alpha: alpha, beta: beta) : nil
+        #endif
     }
 
     /// Floats of scratch memory one worker needs for `run`.
@@ -31,6 +43,9 @@ public struct WithinChannelLRN: Sendable {
     /// Normalises `count` planes of [height][width].
     public func run(planes input: UnsafePointer<Float>, count: Int, output: UnsafeMutablePointer<Float>,
                     scratch squares: UnsafeMutablePointer<Float>) {
+        #if !AVX512_TWIN
+        if let wide { return wide.run(planes: input, count: count, output: output, scratch: squares) }
+        #endif
         squares.initialize(repeating: 0, count: scratchCount)
         let divisor = Lane(repeating: Float(size * size)), lanes = Self.lanes
         for plane in 0..<count {

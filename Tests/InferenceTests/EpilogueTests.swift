@@ -70,13 +70,15 @@ import Testing
     }
 
     /// Every step against the scalar formula of the layer it stands for, including -0 and NaN, on
-    /// each of two channels (vector body and scalar tail).
-    @Test(arguments: [0, 1])
-    func epilogueStepsMatchTheLayersScalarFormulas(_ channel: Int) {
+    /// each of two channels (vector body and scalar tail), in the kernels' AVX2 build and, where
+    /// the CPU has it, their AVX-512 build.
+    @Test(arguments: [(0, false), (1, false), (0, true), (1, true)])
+    func epilogueStepsMatchTheLayersScalarFormulas(_ channel: Int, wide: Bool) {
+        guard !wide || VectorUnit.wideVectors else { return }
         let values: [Float] = [-2, -0.0, 0, 0.5, 3, .nan, -.infinity] + (0..<26).map { Float($0) * 0.37 - 4 }
         let (mean, deviation, factor, shift): ([Float], [Float], [Float], [Float]) = ([0.25, -1], [1.5, 0.3], [0.8, -2], [-0.1, 0.7])
         let epilogue = ChannelEpilogue(steps: [.normalize(mean: mean, deviation: deviation), .scale(factor), .shift(shift),
-                                               .relu(negativeSlope: 0.2), .relu(negativeSlope: 0)], channels: 2)
+                                               .relu(negativeSlope: 0.2), .relu(negativeSlope: 0)], channels: 2, wide: wide)
         var fused = values
         fused.withUnsafeMutableBufferPointer { epilogue.apply($0.baseAddress!, count: $0.count, channel: channel) }
         let expected = values.map { v -> Float in

@@ -13,6 +13,10 @@ struct SIMDKernelsTests {
         var description: String { "\(channels)x\(height)x\(width) -> \(outChannels) k\(kernel) s\(stride) p\(pad)" }
     }
 
+    /// The kernels' builds this CPU runs: AVX2 (SIMDKernels), and AVX-512 (SIMDKernelsAVX512) where
+    /// it has it. Each must give the other's bits.
+    static let builds = [false] + (VectorUnit.wideVectors ? [true] : [])
+
     static let convolutions = [
         ConvolutionShape(channels: 3, height: 16, width: 16, outChannels: 13, kernel: 3, stride: 1, pad: 1),
         ConvolutionShape(channels: 2, height: 8, width: 8, outChannels: 5, kernel: 5, stride: 1, pad: 2),
@@ -24,26 +28,30 @@ struct SIMDKernelsTests {
     @Test(arguments: convolutions)
     func directConvolutionMatchesTheSum(_ s: ConvolutionShape) {
         let oh = (s.height + 2 * s.pad - s.kernel) / s.stride + 1, ow = (s.width + 2 * s.pad - s.kernel) / s.stride + 1
-        let kernel = DirectConvolution(channels: s.channels, height: s.height, width: s.width, outChannels: s.outChannels,
-                                       outHeight: oh, outWidth: ow, kernel: (s.kernel, s.kernel), stride: (s.stride, s.stride),
-                                       pad: (s.pad, s.pad), dilation: (1, 1))
         let input = randomTensor([s.channels, s.height, s.width], seed: 1).data
-        let weights = randomTensor([s.outChannels, kernel.kernelSize], seed: 2).data
+        let weights = randomTensor([s.outChannels, s.channels * s.kernel * s.kernel], seed: 2).data
         let bias = randomTensor([s.outChannels], seed: 3).data
-        let packed = weights.withUnsafeBufferPointer { kernel.packWeights($0.baseAddress!) }
-        var output = [Float](repeating: .nan, count: s.outChannels * oh * ow)
-        var scratch = [Float](repeating: 0, count: kernel.scratchCount)
-        input.withUnsafeBufferPointer { x in
-            packed.withUnsafeBufferPointer { w in
-                bias.withUnsafeBufferPointer { b in
-                    kernel.run(input: x.baseAddress!, packedWeights: w.baseAddress!, bias: b.baseAddress!,
-                               output: &output, scratch: &scratch)
+        let outputs = Self.builds.map { wide in
+            let kernel = DirectConvolution(channels: s.channels, height: s.height, width: s.width, outChannels: s.outChannels,
+                                           outHeight: oh, outWidth: ow, kernel: (s.kernel, s.kernel), stride: (s.stride, s.stride),
+                                           pad: (s.pad, s.pad), dilation: (1, 1), wide: wide)
+            let packed = weights.withUnsafeBufferPointer { kernel.packWeights($0.baseAddress!) }
+            var output = [Float](repeating: .nan, count: s.outChannels * oh * ow)
+            var scratch = [Float](repeating: 0, count: kernel.scratchCount)
+            input.withUnsafeBufferPointer { x in
+                packed.withUnsafeBufferPointer { w in
+                    bias.withUnsafeBufferPointer { b in
+                        kernel.run(input: x.baseAddress!, packedWeights: w.baseAddress!, bias: b.baseAddress!,
+                                   output: &output, scratch: &scratch)
+                    }
                 }
             }
+            return output
         }
         let expected = Self.convolutionSums(s, images: 1, input: input, weights: weights, bias: bias)
-        let worst = zip(output, expected).map { abs($0 - $1) }.max() ?? .nan
+        let worst = zip(outputs[0], expected).map { abs($0 - $1) }.max() ?? .nan
         #expect(worst < 1e-4, "\(s): largest difference \(worst)")
+        for output in outputs.dropFirst() { #expect(output == outputs[0], "\(s): the AVX-512 build's bits") }
     }
 
     /// The convolution written out as sums in double precision: [images][outChannels][oh][ow].
@@ -90,26 +98,31 @@ struct SIMDKernelsTests {
                       (ConvolutionShape(channels: 4, height: 8, width: 8, outChannels: 6, kernel: 3, stride: 1, pad: 1), 5)])
     func winogradConvolutionMatchesTheSum(_ s: ConvolutionShape, images: Int) {
         let oh = s.height + 2 * s.pad - s.kernel + 1, ow = s.width + 2 * s.pad - s.kernel + 1
-        let kernel = WinogradConvolution(channels: s.channels, height: s.height, width: s.width, outChannels: s.outChannels,
-                                         outHeight: oh, outWidth: ow, kernel: s.kernel, pad: (s.pad, s.pad))
-        #expect(kernel.vectorRows == ([8, 16, 32].contains(ow) && oh % 4 == 0), "the vector gather serves whole rows of 2, 4 or 8 tiles")
         let input = randomTensor([images, s.channels, s.height, s.width], seed: 1).data
         let weights = randomTensor([s.outChannels, s.channels * s.kernel * s.kernel], seed: 2).data
         let bias = randomTensor([s.outChannels], seed: 3).data
-        let packed = weights.withUnsafeBufferPointer { kernel.transformWeights($0.baseAddress!) }
-        var output = [Float](repeating: .nan, count: images * s.outChannels * oh * ow)
-        var scratch = [Float](repeating: .nan, count: kernel.scratchCount)
-        input.withUnsafeBufferPointer { x in
-            packed.withUnsafeBufferPointer { w in
-                bias.withUnsafeBufferPointer { b in
-                    kernel.run(images: images, input: x.baseAddress!, packedWeights: w.baseAddress!, bias: b.baseAddress!,
-                               output: &output, scratch: &scratch)
+        let outputs = Self.builds.map { wide in
+            let kernel = WinogradConvolution(channels: s.channels, height: s.height, width: s.width, outChannels: s.outChannels,
+                                             outHeight: oh, outWidth: ow, kernel: s.kernel, pad: (s.pad, s.pad), wide: wide)
+            #expect(kernel.vectorRows == ([8, 16, 32].contains(ow) && oh % 4 == 0),
+                    "the vector gather serves whole rows of 2, 4 or 8 tiles")
+            let packed = weights.withUnsafeBufferPointer { kernel.transformWeights($0.baseAddress!) }
+            var output = [Float](repeating: .nan, count: images * s.outChannels * oh * ow)
+            var scratch = [Float](repeating: .nan, count: kernel.scratchCount)
+            input.withUnsafeBufferPointer { x in
+                packed.withUnsafeBufferPointer { w in
+                    bias.withUnsafeBufferPointer { b in
+                        kernel.run(images: images, input: x.baseAddress!, packedWeights: w.baseAddress!, bias: b.baseAddress!,
+                                   output: &output, scratch: &scratch)
+                    }
                 }
             }
+            return output
         }
         let expected = Self.convolutionSums(s, images: images, input: input, weights: weights, bias: bias)
-        let worst = zip(output, expected).map { abs($0 - $1) }.max() ?? .nan
+        let worst = zip(outputs[0], expected).map { abs($0 - $1) }.max() ?? .nan
         #expect(worst < 1e-4, "\(s) x\(images): largest difference \(worst)")
+        for output in outputs.dropFirst() { #expect(output == outputs[0], "\(s) x\(images): the AVX-512 build's bits") }
     }
 
     /// The written-out one-dimensional transforms are the Cook-Toom construction's Bᵀ and Aᵀ,
@@ -141,28 +154,70 @@ struct SIMDKernelsTests {
             return out
         }
         let (oh, ow) = (outSize(h), outSize(w))
-        let pooling = PlanePooling(height: h, width: w, outHeight: oh, outWidth: ow, kernel: (kernel, kernel),
-                                   stride: (stride, stride), pad: (pad, pad), average: average)
         let input = randomTensor([planes, h, w], seed: 4).data
-        var output = [Float](repeating: .nan, count: planes * oh * ow)
-        var scratch = [Float](repeating: 0, count: pooling.scratchCount)
-        input.withUnsafeBufferPointer { pooling.run(planes: $0.baseAddress!, count: planes, output: &output, scratch: &scratch) }
-        for p in 0..<planes {
-            for oy in 0..<oh {
-                for ox in 0..<ow {
-                    let y0 = oy * stride - pad, x0 = ox * stride - pad
-                    var best = -Float.infinity, sum: Float = 0
-                    for iy in max(y0, 0)..<min(y0 + kernel, h) {
-                        for ix in max(x0, 0)..<min(x0 + kernel, w) {
-                            best = max(best, input[(p * h + iy) * w + ix])
-                            sum += input[(p * h + iy) * w + ix]
+        for wide in Self.builds {
+            let pooling = PlanePooling(height: h, width: w, outHeight: oh, outWidth: ow, kernel: (kernel, kernel),
+                                       stride: (stride, stride), pad: (pad, pad), average: average, wide: wide)
+            var output = [Float](repeating: .nan, count: planes * oh * ow)
+            var scratch = [Float](repeating: 0, count: pooling.scratchCount)
+            input.withUnsafeBufferPointer { pooling.run(planes: $0.baseAddress!, count: planes, output: &output, scratch: &scratch) }
+            for p in 0..<planes {
+                for oy in 0..<oh {
+                    for ox in 0..<ow {
+                        let y0 = oy * stride - pad, x0 = ox * stride - pad
+                        var best = -Float.infinity, sum: Float = 0
+                        for iy in max(y0, 0)..<min(y0 + kernel, h) {
+                            for ix in max(x0, 0)..<min(x0 + kernel, w) {
+                                best = max(best, input[(p * h + iy) * w + ix])
+                                sum += input[(p * h + iy) * w + ix]
+                            }
                         }
+                        let divisor = Float((min(y0 + kernel, h + pad) - y0) * (min(x0 + kernel, w + pad) - x0))
+                        let expected = average ? sum / divisor : best
+                        #expect(output[(p * oh + oy) * ow + ox] == expected, "plane \(p) at \(oy),\(ox), wide \(wide)")
                     }
-                    let divisor = Float((min(y0 + kernel, h + pad) - y0) * (min(x0 + kernel, w + pad) - x0))
-                    let expected = average ? sum / divisor : best
-                    #expect(output[(p * oh + oy) * ow + ox] == expected, "plane \(p) at \(oy),\(ox)")
                 }
             }
         }
+    }
+
+    /// The inner product at 1-3 rows (one row at a time) and 4 or more (row tiles), with a bias and
+    /// outputs past a whole panel, against double-precision sums; both builds give the same bits.
+    @available(macOS 26, *)
+    @Test(arguments: [1, 3, 7])
+    func innerProductMatchesTheSum(rows: Int) {
+        let (inputs, outputs) = (37, 21)
+        let x = randomTensor([rows, inputs], seed: 5).data, weights = randomTensor([outputs, inputs], seed: 6).data
+        let bias = randomTensor([outputs], seed: 7).data
+        let results = Self.builds.map { wide in
+            let kernel = InnerProductKernel(inputs: inputs, outputs: outputs, wide: wide)
+            let packed = weights.withUnsafeBufferPointer { kernel.packWeights($0.baseAddress!, transposed: false) }
+            var y = [Float](repeating: .nan, count: rows * outputs)
+            kernel.run(rows: rows, input: x, packedWeights: packed, bias: bias, output: &y)
+            return y
+        }
+        for r in 0..<rows {
+            for j in 0..<outputs {
+                let sum = (0..<inputs).reduce(Double(bias[j])) { $0 + Double(x[r * inputs + $1]) * Double(weights[j * inputs + $1]) }
+                #expect(abs(Double(results[0][r * outputs + j]) - sum) < 1e-4, "row \(r) output \(j)")
+            }
+        }
+        for y in results.dropFirst() { #expect(y == results[0], "the AVX-512 build's bits") }
+    }
+
+    /// Within-channel LRN: both builds give the same bits, and a plane of zeros stays zero.
+    @available(macOS 26, *)
+    @Test func withinChannelLRNBuildsAgree() {
+        let (h, w, planes) = (9, 21, 3)
+        let input = randomTensor([planes, h, w], seed: 8).data + [Float](repeating: 0, count: h * w)
+        let results = Self.builds.map { wide in
+            let kernel = WithinChannelLRN(height: h, width: w, size: 3, alpha: 5e-5, beta: 0.75, wide: wide)
+            var output = [Float](repeating: .nan, count: input.count)
+            var scratch = [Float](repeating: .nan, count: kernel.scratchCount)
+            kernel.run(planes: input, count: planes + 1, output: &output, scratch: &scratch)
+            return output
+        }
+        #expect(results[0].suffix(h * w).allSatisfy { $0 == 0 } && !results[0].contains { $0.isNaN })
+        for output in results.dropFirst() { #expect(output == results[0], "the AVX-512 build's bits") }
     }
 }

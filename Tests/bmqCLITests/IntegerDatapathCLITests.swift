@@ -221,6 +221,39 @@ struct IntegerFallbackCLITests {
     }
 }
 
+/// The float kernels' AVX2 build on a CPU that has AVX-512 (`BMQ_VECTOR_UNIT=avx2`) counts as the
+/// AVX-512 build does (the kernel tests compare the two builds' bits): cifar10_full brings LRN,
+/// both poolings and the inner product, ResNet-20 Winograd with fused BatchNorm epilogues.
+@Suite(.enabled(if: SharedData.shouldRun, "shared data not found; set BMQ_SHARED"))
+struct FloatKernelBuildsCLITests {
+    @Test(arguments: [
+        ("models/cifar10-full-everpeace/cifar10_full_train_test.prototxt", "models/cifar10-full-everpeace/cifar10_full_iter_70000.caffemodel"),
+        ("models/resnet20-cifar10/res20_cifar_train_test.prototxt", "models/resnet20-cifar10/ResNet_20.caffemodel"),
+    ])
+    func bothBuildsCountAlike(net: String, weights: String) throws {
+        func evaluation(_ unit: String?) throws -> [String: Any] {
+            let run = try CLI.run(["eval", "--net", SharedData.url(net).path, "--weights", SharedData.url(weights).path,
+                                   "--mean-file", SharedData.meanFile.path, "--data", SharedData.cifar10Test.path, "--limit", "500",
+                                   "--pattern", "6_0_0", "--json"],
+                                  environment: unit.map { ["BMQ_VECTOR_UNIT": $0] } ?? [:])
+            #expect(run.status == 0, "\(run.stderr)")
+            var json = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+            for key in ["images_per_second", "seconds"] { json[key] = nil }
+            for key in ["float", "quantized"] {
+                if var part = json[key] as? [String: Any] {
+                    part["images_per_second"] = nil
+                    part["seconds"] = nil
+                    json[key] = part
+                }
+            }
+            return json
+        }
+        let wide = try evaluation(nil)
+        #expect(!wide.isEmpty)
+        #expect(NSDictionary(dictionary: try evaluation("avx2")).isEqual(to: wide))
+    }
+}
+
 /// A packed model quantized with BatchNorm unfolded makes the integer datapath fold it and round
 /// again: eval says so. `--fold-batchnorm` quantizes the folded weights, which the datapath then
 /// runs as stored (the same weights as the quantized float model, no warning).

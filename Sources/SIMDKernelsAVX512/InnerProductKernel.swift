@@ -1,0 +1,1 @@
+../SIMDKernels/InnerProductKernel.swift

@@ -1,0 +1,1 @@
+../SIMDKernels/PlanePooling.swift
