@@ -188,15 +188,21 @@ import TestSupport
     }
 }
 
+/// The CIFAR-10 nets whose layers cover every kernel a fallback replaces: cifar10_full (LRN, both
+/// poolings, an inner product) and ResNet-20 (residual sums, strided convolutions, BatchNorm).
+enum CIFARNets {
+    static let fallbackCoverage = [
+        ("models/cifar10-full-everpeace/cifar10_full_train_test.prototxt", "models/cifar10-full-everpeace/cifar10_full_iter_70000.caffemodel"),
+        ("models/resnet20-cifar10/res20_cifar_train_test.prototxt", "models/resnet20-cifar10/ResNet_20.caffemodel"),
+    ]
+}
+
 /// The integer engine's fallbacks on a CPU that has faster units: limited to AVX2, or to the
 /// portable C and float-exact kernels, bmq counts and measures exactly what it does with every
 /// unit. cifar10_full brings LRN and both poolings, ResNet-20 the residual sums and strided convolutions.
 @Suite(.enabled(if: SharedData.shouldRun, "shared data not found; set BMQ_SHARED"))
 struct IntegerFallbackCLITests {
-    @Test(arguments: [
-        ("models/cifar10-full-everpeace/cifar10_full_train_test.prototxt", "models/cifar10-full-everpeace/cifar10_full_iter_70000.caffemodel"),
-        ("models/resnet20-cifar10/res20_cifar_train_test.prototxt", "models/resnet20-cifar10/ResNet_20.caffemodel"),
-    ])
+    @Test(arguments: CIFARNets.fallbackCoverage)
     func fallbacksGiveTheSameIntegers(net: String, weights: String) throws {
         let directory = try SharedData.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -226,10 +232,7 @@ struct IntegerFallbackCLITests {
 /// both poolings and the inner product, ResNet-20 Winograd with fused BatchNorm epilogues.
 @Suite(.enabled(if: SharedData.shouldRun, "shared data not found; set BMQ_SHARED"))
 struct FloatKernelBuildsCLITests {
-    @Test(arguments: [
-        ("models/cifar10-full-everpeace/cifar10_full_train_test.prototxt", "models/cifar10-full-everpeace/cifar10_full_iter_70000.caffemodel"),
-        ("models/resnet20-cifar10/res20_cifar_train_test.prototxt", "models/resnet20-cifar10/ResNet_20.caffemodel"),
-    ])
+    @Test(arguments: CIFARNets.fallbackCoverage)
     func bothBuildsCountAlike(net: String, weights: String) throws {
         func evaluation(_ unit: String?) throws -> [String: Any] {
             let run = try CLI.run(["eval", "--net", SharedData.url(net).path, "--weights", SharedData.url(weights).path,
