@@ -60,7 +60,13 @@ public struct DirectConvolution: Sendable {
             }
         }
         patchOffsets = offsets
+        #if AVX512_TWIN
+        // Sixteen lanes are one register here: gathering a panel for blocks that wrap a row costs
+        // less than running half-width vectors.
+        let lanes = 16
+        #else
         let lanes = outWidth % 16 != 0 && outWidth % 8 == 0 ? 8 : 16
+        #endif
         self.lanes = lanes
         let positions = outHeight * outWidth
         blocks = Swift.stride(from: 0, to: positions, by: lanes).map { first in
@@ -84,12 +90,21 @@ public struct DirectConvolution: Sendable {
     }
 
     /// Floats of scratch memory one worker needs for `run`.
-    public var scratchCount: Int { (padH > 0 || padW > 0 ? channels * paddedHeight * paddedWidth : 0) + kernelSize * lanes }
+    public var scratchCount: Int {
+        #if !AVX512_TWIN
+        if let wide { return wide.scratchCount }
+        #endif
+        return (padH > 0 || padW > 0 ? channels * paddedHeight * paddedWidth : 0) + kernelSize * lanes
+    }
 
     /// Weights [outChannels][kernelSize] (row-major, as Caffe stores them) rearranged into the
-    /// tiles the register kernel reads: for each tile of channels, [k][channel].
+    /// tiles the register kernel reads: for each tile of channels, [k][channel]. (The AVX-512
+    /// build's tiles and scratch follow its own block width.)
     public func packWeights(_ weights: UnsafePointer<Float>) -> [Float] {
-        packRows(weights, count: outChannels, k: kernelSize, tiles: channelTiles)
+        #if !AVX512_TWIN
+        if let wide { return wide.packWeights(weights) }
+        #endif
+        return packRows(weights, count: outChannels, k: kernelSize, tiles: channelTiles)
     }
 
     /// Convolves one image's group: `input` [channels][height][width], `output` [outChannels][positions].
