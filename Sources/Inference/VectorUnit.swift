@@ -26,8 +26,9 @@ public enum VectorUnit {
     }()
 
     #if arch(x86_64)
-    /// The CPU feature names the OS reports (Linux: /proc/cpuinfo's flags line; macOS: sysctl).
-    private static var cpuFlags: Set<String> {
+    /// The CPU feature names the OS reports (Linux: /proc/cpuinfo's flags line; macOS: sysctl),
+    /// read once.
+    private static let cpuFlags: Set<String> = {
         #if os(Linux)
         guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
               let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return [] }
@@ -43,6 +44,6 @@ public enum VectorUnit {
         #else
         return []
         #endif
-    }
+    }()
     #endif
 }
