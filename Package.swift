@@ -57,6 +57,7 @@ let package = Package(
         // pooling, in C for the intrinsics; each compiled for its instructions by a target attribute
         // and chosen at run time.
         .target(name: "CIntegerKernels"),
+        .target(name: "CProcessor"),
 
         .target(name: "TensorGraph"),
         .target(
@@ -68,7 +69,7 @@ let package = Package(
             dependencies: ["TensorGraph", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "SIMDKernels", dependencies: ["SIMDKernelsAVX512"], swiftSettings: vectorUnitFlags),
         .target(name: "SIMDKernelsAVX512", swiftSettings: wideVectorUnitFlags),
-        .target(name: "Inference", dependencies: ["TensorGraph", "COpenBLAS", "SIMDKernels"]),
+        .target(name: "Inference", dependencies: ["TensorGraph", "COpenBLAS", "SIMDKernels", "CProcessor"]),
         .target(name: "BitPacking"),
         .target(name: "Quantization", dependencies: ["TensorGraph"]),
         .target(name: "PackedFormat", dependencies: ["TensorGraph", "BitPacking", "Quantization"]),

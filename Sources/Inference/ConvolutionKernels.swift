@@ -40,6 +40,17 @@ extension Kernels {
         let packed = prepared?.packed(.winograd, transform) ?? transform()
         var output = Tensor(uninitialized: outputShape)
         withKernelPointers(x, packed, bias, &output) { xp, wp, bp, yp in
+            if n < Parallel.workers, !Parallel.isSerial {
+                // Fewer images than cores (latency): each core takes a share of the output channels.
+                Parallel.forEachWorker(geometry.channelTileCount) { tiles in
+                    var scratch = [Float](unsafeUninitializedCapacity: geometry.scratchCount) { $1 = $0.count }
+                    scratch.withUnsafeMutableBufferPointer { scratch in
+                        geometry.run(images: n, input: xp.base, packedWeights: wp.base, bias: bp?.base, output: yp.base,
+                                     scratch: scratch.baseAddress!, epilogue: epilogue, tiles: tiles)
+                    }
+                }
+                return
+            }
             Parallel.forEachWorker(n) { images in
                 guard !images.isEmpty else { return }
                 var scratch = [Float](unsafeUninitializedCapacity: geometry.scratchCount) { $1 = $0.count }
@@ -71,6 +82,28 @@ extension Kernels {
         let packed = prepared?.packed(.direct, pack) ?? pack()
         var output = Tensor(uninitialized: outputShape)
         withKernelPointers(x, packed, bias, &output) { xp, wp, bp, yp in
+            if n < Parallel.workers, !Parallel.isSerial {
+                // Fewer images than cores (latency): each core takes a share of each image's
+                // output positions.
+                for image in 0..<n {
+                    Parallel.forEachWorker(geometry.blockCount) { blocks in
+                        var scratch = [Float](unsafeUninitializedCapacity: geometry.scratchCount) { $1 = $0.count }
+                        scratch.withUnsafeMutableBufferPointer { scratch in
+                            for g in 0..<groups {
+                                geometry.run(input: xp.base + (image * c + g * cg) * h * w, packedWeights: wp.base + g * mg * k,
+                                             bias: bp.map { $0.base + g * mg }, output: yp.base + (image * m + g * mg) * p,
+                                             scratch: scratch.baseAddress!, blocks: blocks)
+                            }
+                        }
+                        guard let epilogue else { return }
+                        let positions = geometry.positions(ofBlocks: blocks)
+                        for channel in 0..<m {
+                            epilogue.apply(yp.base + (image * m + channel) * p + positions.lowerBound, count: positions.count, channel: channel)
+                        }
+                    }
+                }
+                return
+            }
             Parallel.forEachWorker(n) { images in
                 var scratch = [Float](unsafeUninitializedCapacity: geometry.scratchCount) { $1 = $0.count }
                 scratch.withUnsafeMutableBufferPointer { scratch in

@@ -1,3 +1,4 @@
+import CProcessor
 import Dispatch
 import Foundation
 
@@ -13,12 +14,13 @@ struct SharedConstPointer<T>: @unchecked Sendable {
 }
 
 public enum Parallel {
-    /// Worker count for the loops bmq runs itself (BLAS has its own threads).
-    public static let workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// Worker count for the loops bmq runs itself (BLAS has its own threads): the CPUs this
+    /// process may use (under `taskset -c 0`, one), not the machine's count.
+    public static let workers = Int(bmq_usable_cpus())
 
-    /// Items per chunk that make splitting a cheap kernel worth its thread hand-off (a few
-    /// microseconds): `itemSize` values each, about 32 Ki values per chunk.
-    static func minimumChunk(itemSize: Int) -> Int { max(1, (1 << 15) / max(1, itemSize)) }
+    /// Items per chunk that make splitting a cheap kernel worth its hand-off to `WorkerTeam`'s
+    /// polling helpers (under a microsecond): `itemSize` values each, about 4 Ki values per chunk.
+    static func minimumChunk(itemSize: Int) -> Int { max(1, (1 << 12) / max(1, itemSize)) }
 
     /// Set on a thread whose kernels must not spread further (it is already one of several workers).
     private static let serialKey: pthread_key_t = {
@@ -28,6 +30,36 @@ public enum Parallel {
     }()
 
     static var isSerial: Bool { pthread_getspecific(serialKey) != nil }
+
+    /// Marks the calling thread for good: its kernels never spread (a helper of `WorkerTeam`).
+    static func markSerial() { pthread_setspecific(serialKey, UnsafeRawPointer(bitPattern: 1)) }
+
+    /// Runs `body` with the calling thread's kernels kept on it.
+    static func runSerially<T>(_ body: () throws -> T) rethrows -> T {
+        let previous = pthread_getspecific(serialKey)
+        pthread_setspecific(serialKey, UnsafeRawPointer(bitPattern: 1))
+        defer { pthread_setspecific(serialKey, previous) }
+        return try body()
+    }
+
+    /// Runs `body(part)` for each part on its own core: on `WorkerTeam`'s helpers, or one after
+    /// another on this thread when they are taken.
+    static func split(_ parts: Int, _ body: (Int) -> Void) {
+        if parts > 1, WorkerTeam.shared.run(parts: parts, body) {
+            pthread_setspecific(splitCountKey, UnsafeRawPointer(bitPattern: splitsOnThisThread + 1))
+            return
+        }
+        for part in 0..<parts { body(part) }
+    }
+
+    /// Jobs the calling thread has handed to `WorkerTeam` so far (for tests: whether a pass split).
+    static var splitsOnThisThread: Int { Int(bitPattern: pthread_getspecific(splitCountKey)) }
+
+    private static let splitCountKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
 
     /// Runs `body(i)` for i in 0..<count on all cores, one whole item per worker at a time, with
     /// the kernels inside each item single-threaded: for independent forward passes (separate
@@ -53,27 +85,15 @@ public enum Parallel {
     /// each, and runs `body` on each concurrently.
     static func forEachWorker(_ count: Int, minimumPerChunk: Int = 1, _ body: @Sendable (Range<Int>) -> Void) {
         let chunks = isSerial ? 1 : min(workers, max(1, count / max(1, minimumPerChunk)))
-        if chunks <= 1 {
-            body(0..<count)
-            return
-        }
-        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-            body((chunk * count / chunks)..<((chunk + 1) * count / chunks))
-        }
+        split(chunks) { chunk in body((chunk * count / chunks)..<((chunk + 1) * count / chunks)) }
     }
 
     /// Runs `body(i)` for i in 0..<count, spread over the cores in contiguous chunks.
     /// `body` must only write memory that belongs to its own index.
     static func forEach(_ count: Int, minimumPerChunk: Int = 1, _ body: @Sendable (Int) -> Void) {
         let chunks = isSerial ? 1 : min(workers, max(1, count / max(1, minimumPerChunk)))
-        if chunks <= 1 {
-            for index in 0..<count { body(index) }
-            return
-        }
-        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-            let start = chunk * count / chunks
-            let end = (chunk + 1) * count / chunks
-            for index in start..<end { body(index) }
+        split(chunks) { chunk in
+            for index in (chunk * count / chunks)..<((chunk + 1) * count / chunks) { body(index) }
         }
     }
 }

@@ -86,7 +86,7 @@ public struct DirectConvolution: Sendable {
             channels: channels, height: height, width: width, outChannels: outChannels, outHeight: outHeight, outWidth: outWidth,
             kernel: kernel, stride: stride, pad: pad, dilation: dilation) : nil
         #endif
-        channelTiles = balancedTiles(outChannels, maxTile: 12 * 8 / lanes)
+        channelTiles = balancedTiles(outChannels, maxTile: lanes == 16 ? sixteenLaneTileRows : 12)
     }
 
     /// Floats of scratch memory one worker needs for `run`.
@@ -107,32 +107,53 @@ public struct DirectConvolution: Sendable {
         return packRows(weights, count: outChannels, k: kernelSize, tiles: channelTiles)
     }
 
+    /// Blocks of output positions: the unit `run` can split an image by.
+    public var blockCount: Int {
+        #if !AVX512_TWIN
+        if let wide { return wide.blockCount }
+        #endif
+        return blocks.count
+    }
+
+    /// The output positions (offsets into each output channel's plane) of `blocks`.
+    public func positions(ofBlocks range: Range<Int>) -> Range<Int> {
+        #if !AVX512_TWIN
+        if let wide { return wide.positions(ofBlocks: range) }
+        #endif
+        return min(positions, range.lowerBound * lanes)..<min(positions, range.upperBound * lanes)
+    }
+
     /// Convolves one image's group: `input` [channels][height][width], `output` [outChannels][positions].
     /// - Parameters:
     ///   - packedWeights: from `packWeights`.
     ///   - scratch: at least `scratchCount` floats, owned by the calling worker.
+    ///   - blocks: only these blocks of positions (default all): one core's share of an image.
     public func run(input: UnsafePointer<Float>, packedWeights: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                    output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+                    output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, blocks: Range<Int>? = nil) {
         #if !AVX512_TWIN
-        if let wide { return wide.run(input: input, packedWeights: packedWeights, bias: bias, output: output, scratch: scratch) }
+        if let wide {
+            return wide.run(input: input, packedWeights: packedWeights, bias: bias, output: output, scratch: scratch, blocks: blocks)
+        }
         #endif
+        let blocks = blocks ?? 0..<self.blocks.count
         let padded = padH > 0 || padW > 0
         let source = padded ? UnsafePointer(scratch) : input
         let panel = padded ? scratch + channels * paddedHeight * paddedWidth : scratch
         if padded { copyPadded(input, into: scratch) }
         if lanes == 16 {
-            runBlocks(SIMD16<Float>.self, source, panel, packedWeights, bias, output)
+            runBlocks(SIMD16<Float>.self, blocks, source, panel, packedWeights, bias, output)
         } else {
-            runBlocks(SIMD8<Float>.self, source, panel, packedWeights, bias, output)
+            runBlocks(SIMD8<Float>.self, blocks, source, panel, packedWeights, bias, output)
         }
     }
 
     @inline(__always)
-    func runBlocks<V: SIMD>(_: V.Type, _ source: UnsafePointer<Float>, _ panel: UnsafeMutablePointer<Float>,
+    func runBlocks<V: SIMD>(_: V.Type, _ range: Range<Int>, _ source: UnsafePointer<Float>, _ panel: UnsafeMutablePointer<Float>,
                             _ packedWeights: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
                             _ output: UnsafeMutablePointer<Float>) where V.Scalar == Float {
         patchOffsets.withUnsafeBufferPointer { offsets in
-            for (block, runs) in blocks.enumerated() {
+            for block in range {
+                let runs = blocks[block]
                 let first = block * lanes
                 let count = min(lanes, positions - first)
                 if runs.count == 1, runs[0].length == lanes, strideW == 1 {
@@ -217,9 +238,20 @@ func multiplyChannelTiles<C: Columns>(_ channelTiles: [Range<Int>], elements k: 
     }
 }
 
-/// Output channels in register tiles of at most `maxTile`, sizes balanced.
-func balancedTiles(_ count: Int, maxTile: Int) -> [Range<Int>] {
-    let tileCount = (count + maxTile - 1) / maxTile
+/// Rows of sixteen-float accumulators the register loop keeps: each is two of AVX2's sixteen
+/// registers (six rows leave room for the column and the broadcast), one of AVX-512's thirty-two
+/// (twelve rows hide the multiply-add's latency on both of its pipes).
+#if AVX512_TWIN
+let sixteenLaneTileRows = 12
+#else
+let sixteenLaneTileRows = 6
+#endif
+
+/// Output channels in register tiles of at most `maxTile`, sizes balanced; with `evenCount`, an
+/// even number of tiles where there are several, so two cores can take equal shares.
+func balancedTiles(_ count: Int, maxTile: Int, evenCount: Bool = false) -> [Range<Int>] {
+    var tileCount = (count + maxTile - 1) / maxTile
+    if evenCount, tileCount > 1, tileCount % 2 == 1 { tileCount += 1 }
     return (0..<tileCount).map { ($0 * count / tileCount)..<(($0 + 1) * count / tileCount) }
 }
 

@@ -25,7 +25,8 @@ public struct InnerProductKernel: Sendable {
         #endif
     }
 
-    var panels: Int { (outputs + Self.lanes - 1) / Self.lanes }
+    /// Groups of sixteen outputs: the unit `run` can split the outputs by.
+    public var panels: Int { (outputs + Self.lanes - 1) / Self.lanes }
 
     /// The weights as panels of sixteen outputs, each [k][16], zeros past the last output.
     /// - Parameter transposed: the weights are stored [inputs][outputs] instead of [outputs][inputs].
@@ -42,29 +43,33 @@ public struct InnerProductKernel: Sendable {
     }
 
     /// y[rows][outputs] = x[rows][inputs] times the packed weights, then plus `bias` when given.
+    /// - Parameter panels: only these panels' outputs (default all): one core's share of a row.
     public func run(rows: Int, input: UnsafePointer<Float>, packedWeights: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                    output: UnsafeMutablePointer<Float>) {
+                    output: UnsafeMutablePointer<Float>, panels: Range<Int>? = nil) {
         #if !AVX512_TWIN
-        if let wide { return wide.run(rows: rows, input: input, packedWeights: packedWeights, bias: bias, output: output) }
+        if let wide { return wide.run(rows: rows, input: input, packedWeights: packedWeights, bias: bias, output: output, panels: panels) }
         #endif
+        let panels = panels ?? 0..<self.panels
         if rows < 4 {
-            for row in 0..<rows { multiplyRow(input + row * inputs, packedWeights, output + row * outputs) }
+            for row in 0..<rows { multiplyRow(input + row * inputs, packedWeights, output + row * outputs, panels) }
         } else {
-            multiplyRowTiles(rows, input, packedWeights, output)
+            multiplyRowTiles(rows, input, packedWeights, output, panels)
         }
         guard let bias else { return }
+        let columns = (panels.lowerBound * Self.lanes)..<min(outputs, panels.upperBound * Self.lanes)
         for row in 0..<rows {
             let y = output + row * outputs
-            for j in 0..<outputs { y[j] += bias[j] }
+            for j in columns { y[j] += bias[j] }
         }
     }
 
     /// Many rows: tiles of up to six rows share each load of the weights.
-    func multiplyRowTiles(_ rows: Int, _ input: UnsafePointer<Float>, _ packedWeights: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>) {
+    func multiplyRowTiles(_ rows: Int, _ input: UnsafePointer<Float>, _ packedWeights: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>,
+                          _ panels: Range<Int>) {
         // The rows as the register kernel's broadcast operands: tiles of up to six rows, [k][row].
         let tiles = balancedTiles(rows, maxTile: 6)
         packRows(input, count: rows, k: inputs, tiles: tiles).withUnsafeBufferPointer { transposedRows in
-            for panel in 0..<panels {
+            for panel in panels {
                 let first = panel * Self.lanes
                 multiplyChannelTiles(tiles, elements: inputs, PanelColumns<SIMD16<Float>>(base: packedWeights + panel * inputs * Self.lanes),
                                      transposedRows.baseAddress!, nil, output + first, rowStride: outputs,
@@ -75,11 +80,11 @@ public struct InnerProductKernel: Sendable {
 
     /// One row: four panels at a time, so that four independent sums hide the multiply-add's
     /// latency. The same multiply-adds in the same order as `multiplyRowTiles`, so the same bits.
-    func multiplyRow(_ x: UnsafePointer<Float>, _ packedWeights: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+    func multiplyRow(_ x: UnsafePointer<Float>, _ packedWeights: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ panels: Range<Int>) {
         typealias Vector = SIMD16<Float>
         let lanes = Self.lanes, k = inputs
-        for firstPanel in stride(from: 0, to: panels, by: 4) {
-            let count = min(4, panels - firstPanel)
+        for firstPanel in stride(from: panels.lowerBound, to: panels.upperBound, by: 4) {
+            let count = min(4, panels.upperBound - firstPanel)
             var sums = InlineArray<4, Vector>(repeating: Vector())
             let base = packedWeights + firstPanel * k * lanes
             for e in 0..<k {

@@ -57,7 +57,7 @@ public struct WinogradConvolution: Sendable {
         tilesY = (outHeight + tile - 1) / tile
         tilesX = (outWidth + tile - 1) / tile
         filterTransform = (kernel == 3 ? WinogradMatrices.f4x3 : WinogradMatrices.f4x5).filterTransform
-        channelTiles = balancedTiles(outChannels, maxTile: 6)
+        channelTiles = balancedTiles(outChannels, maxTile: sixteenLaneTileRows, evenCount: true)
         #if !AVX512_TWIN
         self.wide = wide ? SIMDKernelsAVX512.WinogradConvolution(
             channels: channels, height: height, width: width, outChannels: outChannels, outHeight: outHeight,
@@ -105,8 +105,12 @@ public struct WinogradConvolution: Sendable {
     }
 
     /// Weights [outChannels][channels][r][r] (Caffe's layout) transformed to G g Gᵀ, and for each
-    /// of the n² points laid out as the register kernel's channel tiles ([channel][output channel]).
+    /// of the n² points laid out as the register kernel's channel tiles ([channel][output channel]);
+/// the AVX-512 build's tiles are its own.
     public func transformWeights(_ weights: UnsafePointer<Float>) -> [Float] {
+        #if !AVX512_TWIN
+        if let wide { return wide.transformWeights(weights) }
+        #endif
         let n = span, r = kernel, g = filterTransform
         let n2 = n * n, pairs = outChannels * channels
         var transformed = [Float](repeating: 0, count: n2 * pairs)  // [point][outChannel][channel]
@@ -139,25 +143,37 @@ public struct WinogradConvolution: Sendable {
     ///   - packedWeights: from `transformWeights`.
     ///   - scratch: at least `scratchCount` floats, owned by the calling worker.
     ///   - epilogue: per-channel layers applied to each output after the bias.
+    ///   - tiles: only the output channels of these register tiles (default all): one core's share
+    ///     of the images (each share transforms the inputs itself).
     public func run(images: Int, input: UnsafePointer<Float>, packedWeights: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                    output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, epilogue: ChannelEpilogue? = nil) {
+                    output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, epilogue: ChannelEpilogue? = nil,
+                    tiles: Range<Int>? = nil) {
         #if !AVX512_TWIN
         if let wide {
             return wide.run(images: images, input: input, packedWeights: packedWeights, bias: bias, output: output, scratch: scratch,
-                            epilogue: epilogue.map(\.wideTwin))
+                            epilogue: epilogue.map(\.wideTwin), tiles: tiles)
         }
         #endif
+        let tiles = Array(channelTiles[tiles ?? channelTiles.indices])
         if kernel == 3 {
-            runBlocks(F4x3.self, images, input, packedWeights, bias, output, scratch, epilogue)
+            runBlocks(F4x3.self, images, input, packedWeights, bias, output, scratch, epilogue, tiles)
         } else {
-            runBlocks(F4x5.self, images, input, packedWeights, bias, output, scratch, epilogue)
+            runBlocks(F4x5.self, images, input, packedWeights, bias, output, scratch, epilogue, tiles)
         }
+    }
+
+    /// Register tiles of output channels: the unit `run` can split the work by.
+    public var channelTileCount: Int {
+        #if !AVX512_TWIN
+        if let wide { return wide.channelTileCount }
+        #endif
+        return channelTiles.count
     }
 
     @inline(__always)
     func runBlocks<T: TileTransform>(_: T.Type, _ images: Int, _ input: UnsafePointer<Float>, _ packedWeights: UnsafePointer<Float>,
                                      _ bias: UnsafePointer<Float>?, _ output: UnsafeMutablePointer<Float>,
-                                     _ scratch: UnsafeMutablePointer<Float>, _ epilogue: ChannelEpilogue?) {
+                                     _ scratch: UnsafeMutablePointer<Float>, _ epilogue: ChannelEpilogue?, _ tiles: [Range<Int>]) {
         let lanes = Self.lanes, n = T.span, n2 = n * n
         let padded = scratch, paddedPlane = paddedHeight * paddedWidth
         let gathered = padded + chunkImages * channels * paddedPlane + 8, temporary = gathered + n2 * lanes
@@ -165,6 +181,7 @@ public struct WinogradConvolution: Sendable {
         let products = transformedInput + n2 * channels * lanes
         let tileOutput = products + n2 * outChannels * lanes
         let outPlane = outHeight * outWidth
+        let firstChannel = tiles.first?.lowerBound ?? 0, channelRange = firstChannel..<(tiles.last?.upperBound ?? 0)
         let clipped = outHeight % tile != 0 || outWidth % tile != 0
         let vectorRows = self.vectorRows
         var laneInput = InlineArray<16, Int>(repeating: 0), laneOutput = InlineArray<16, Int>(repeating: 0)
@@ -211,12 +228,13 @@ public struct WinogradConvolution: Sendable {
                     }
                 }
                 for point in 0..<n2 {
-                    multiplyChannelTiles(channelTiles, elements: channels, PanelColumns<Vector>(base: transformedInput + point * channels * lanes),
-                                         packedWeights + point * outChannels * channels, nil, products + point * outChannels * lanes,
+                    multiplyChannelTiles(tiles, elements: channels, PanelColumns<Vector>(base: transformedInput + point * channels * lanes),
+                                         packedWeights + (point * outChannels + firstChannel) * channels, nil,
+                                         products + point * outChannels * lanes,
                                          rowStride: lanes, count: lanes)
                 }
                 let pointStride = outChannels * lanes
-                for m in 0..<outChannels {
+                for m in channelRange {
                     let b = Vector(repeating: bias?[m] ?? 0), source = products + m * lanes
                     // Aᵀ P A: columns first (into temporary[a][j]), then rows.
                     for j in 0..<n {

@@ -36,22 +36,28 @@ struct SIMDKernelsTests {
                                            outHeight: oh, outWidth: ow, kernel: (s.kernel, s.kernel), stride: (s.stride, s.stride),
                                            pad: (s.pad, s.pad), dilation: (1, 1), wide: wide)
             let packed = weights.withUnsafeBufferPointer { kernel.packWeights($0.baseAddress!) }
-            var output = [Float](repeating: .nan, count: s.outChannels * oh * ow)
-            var scratch = [Float](repeating: 0, count: kernel.scratchCount)
-            input.withUnsafeBufferPointer { x in
-                packed.withUnsafeBufferPointer { w in
-                    bias.withUnsafeBufferPointer { b in
-                        kernel.run(input: x.baseAddress!, packedWeights: w.baseAddress!, bias: b.baseAddress!,
-                                   output: &output, scratch: &scratch)
-                    }
+            func convolve(blocks: [Range<Int>?]) -> [Float] {
+                var output = [Float](repeating: .nan, count: s.outChannels * oh * ow)
+                for range in blocks {
+                    var scratch = [Float](repeating: .nan, count: kernel.scratchCount)
+                    kernel.run(input: input, packedWeights: packed, bias: bias, output: &output, scratch: &scratch, blocks: range)
                 }
+                return output
             }
+            let output = convolve(blocks: [nil])
+            #expect(convolve(blocks: Self.parts(of: kernel.blockCount)) == output, "\(s): the image in shares of its blocks")
             return output
         }
         let expected = Self.convolutionSums(s, images: 1, input: input, weights: weights, bias: bias)
         let worst = zip(outputs[0], expected).map { abs($0 - $1) }.max() ?? .nan
         #expect(worst < 1e-4, "\(s): largest difference \(worst)")
         for output in outputs.dropFirst() { #expect(output == outputs[0], "\(s): the AVX-512 build's bits") }
+    }
+
+    /// 0..<count as the uneven shares a core might take: the first unit alone, then two halves
+    /// of the rest (fewer when count is small).
+    static func parts(of count: Int) -> [Range<Int>] {
+        [0..<min(1, count), min(1, count)..<(count + 1) / 2, (count + 1) / 2..<count].filter { !$0.isEmpty }
     }
 
     /// The convolution written out as sums in double precision: [images][outChannels][oh][ow].
@@ -107,16 +113,17 @@ struct SIMDKernelsTests {
             #expect(kernel.vectorRows == ([8, 16, 32].contains(ow) && oh % 4 == 0),
                     "the vector gather serves whole rows of 2, 4 or 8 tiles")
             let packed = weights.withUnsafeBufferPointer { kernel.transformWeights($0.baseAddress!) }
-            var output = [Float](repeating: .nan, count: images * s.outChannels * oh * ow)
-            var scratch = [Float](repeating: .nan, count: kernel.scratchCount)
-            input.withUnsafeBufferPointer { x in
-                packed.withUnsafeBufferPointer { w in
-                    bias.withUnsafeBufferPointer { b in
-                        kernel.run(images: images, input: x.baseAddress!, packedWeights: w.baseAddress!, bias: b.baseAddress!,
-                                   output: &output, scratch: &scratch)
-                    }
+            func convolve(tiles: [Range<Int>?]) -> [Float] {
+                var output = [Float](repeating: .nan, count: images * s.outChannels * oh * ow)
+                for range in tiles {
+                    var scratch = [Float](repeating: .nan, count: kernel.scratchCount)
+                    kernel.run(images: images, input: input, packedWeights: packed, bias: bias, output: &output, scratch: &scratch,
+                               tiles: range)
                 }
+                return output
             }
+            let output = convolve(tiles: [nil])
+            #expect(convolve(tiles: Self.parts(of: kernel.channelTileCount)) == output, "\(s) x\(images): in shares of the channel tiles")
             return output
         }
         let expected = Self.convolutionSums(s, images: images, input: input, weights: weights, bias: bias)
@@ -194,6 +201,11 @@ struct SIMDKernelsTests {
             let packed = weights.withUnsafeBufferPointer { kernel.packWeights($0.baseAddress!, transposed: false) }
             var y = [Float](repeating: .nan, count: rows * outputs)
             kernel.run(rows: rows, input: x, packedWeights: packed, bias: bias, output: &y)
+            var shares = [Float](repeating: .nan, count: rows * outputs)
+            for panels in Self.parts(of: kernel.panels) {
+                kernel.run(rows: rows, input: x, packedWeights: packed, bias: bias, output: &shares, panels: panels)
+            }
+            #expect(shares == y, "\(rows) rows: in shares of the output panels")
             return y
         }
         for r in 0..<rows {

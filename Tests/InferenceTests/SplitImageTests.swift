@@ -1,0 +1,93 @@
+import Foundation
+import Synchronization
+import TensorGraph
+import TestSupport
+import Testing
+@testable import Inference
+
+/// One image alone is split across the cores layer by layer (output positions, channel tiles,
+/// output panels, planes); the shares must add up to the whole image's bits.
+@Suite struct SplitImageTests {
+    /// conv 5x5 (direct, padded) with a fused ReLU → MAX pool → conv 3x3 wide enough for Winograd
+    /// → ReLU → AVE pool → inner product of three output panels → ReLU → inner product.
+    static func graph() -> Graph {
+        let nodes = [
+            Node(name: "conv1", op: .convolution(ConvolutionAttributes(numOutput: 20, kernel: Size2(square: 5), pad: Size2(square: 2))),
+                 inputs: ["data"], outputs: ["conv1"], parameters: [randomTensor([20, 3, 5, 5], seed: 61), randomTensor([20], seed: 62)]),
+            Node(name: "relu1", op: .relu(ReLUAttributes(negativeSlope: 0)), inputs: ["conv1"], outputs: ["conv1"]),
+            Node(name: "pool1", op: .pooling(PoolingAttributes(method: .max, kernel: Size2(square: 3), stride: Size2(square: 2))),
+                 inputs: ["conv1"], outputs: ["pool1"]),
+            Node(name: "conv2", op: .convolution(ConvolutionAttributes(numOutput: 40, kernel: Size2(square: 3), pad: Size2(square: 1))),
+                 inputs: ["pool1"], outputs: ["conv2"], parameters: [randomTensor([40, 20, 3, 3], seed: 63), randomTensor([40], seed: 64)]),
+            Node(name: "relu2", op: .relu(ReLUAttributes(negativeSlope: 0)), inputs: ["conv2"], outputs: ["conv2"]),
+            Node(name: "pool2", op: .pooling(PoolingAttributes(method: .average, kernel: Size2(square: 3), stride: Size2(square: 2))),
+                 inputs: ["conv2"], outputs: ["pool2"]),
+            Node(name: "ip1", op: .innerProduct(InnerProductAttributes(numOutput: 40)), inputs: ["pool2"], outputs: ["ip1"],
+                 parameters: [randomTensor([40, 40 * 8 * 8], seed: 65), randomTensor([40], seed: 66)]),
+            Node(name: "relu3", op: .relu(ReLUAttributes(negativeSlope: 0)), inputs: ["ip1"], outputs: ["ip1"]),
+            Node(name: "ip2", op: .innerProduct(InnerProductAttributes(numOutput: 10)), inputs: ["ip1"], outputs: ["ip2"],
+                 parameters: [randomTensor([10, 40], seed: 67), randomTensor([10], seed: 68)]),
+        ]
+        return Graph(name: "split", inputs: [GraphInput(name: "data", shape: [1, 3, 32, 32])], nodes: nodes, output: "ip2")
+    }
+
+    @Test(arguments: [ConvolutionMethod.winograd, .direct])
+    func oneImageSplitAcrossTheCoresHasTheBitsOfTheWholeImage(_ method: ConvolutionMethod) throws {
+        let network = try Network(graph: Self.graph(), options: EngineOptions(convolution: method))
+        let images = 3
+        let batch = randomTensor([images, 3, 32, 32], seed: 69)
+        // Each image whole on one thread: the reference.
+        let whole = try Parallel.runSerially { try network.forward(batch) }
+        let size = batch.count / images
+        func alone(_ image: Int) -> Tensor { Tensor(shape: [1, 3, 32, 32], data: Array(batch.data[(image * size)..<((image + 1) * size)])) }
+        for image in 0..<images {
+            let scores = try network.forward(alone(image))
+            let expected = Array(whole.data[(image * 10)..<((image + 1) * 10)])
+            #expect(scores.data.map(\.bitPattern) == expected.map(\.bitPattern), "\(method), image \(image)")
+        }
+        guard Parallel.workers > 1, network.options.vectorKernels else { return }
+        // Other suites' batches may hold the team for a while (an image's layers then run on one
+        // core): try until a pass gets it. Every layer kind above splits one image.
+        var splits = 0
+        for _ in 0..<200 where splits < 5 {
+            let before = Parallel.splitsOnThisThread
+            let scores = try network.forward(alone(0))
+            #expect(scores.data.map(\.bitPattern) == Array(whole.data[0..<10]).map(\.bitPattern))
+            splits = Parallel.splitsOnThisThread - before
+        }
+        #expect(splits >= 5, "the layers of one image were split across the cores")
+    }
+
+    @Test func theTeamRunsEveryPartOnceAndNestedSplitsRunInPlace() {
+        let team = WorkerTeam(helpers: 1)
+        let counts = Mutex([0, 0])
+        for _ in 0..<1000 {
+            let ran = team.run(parts: 2) { part in
+                counts.withLock { $0[part] += 1 }
+                // The team is taken: a nested job is refused and its caller runs it alone.
+                #expect(!team.run(parts: 2) { _ in })
+            }
+            #expect(ran)
+        }
+        #expect(counts.withLock { $0 } == [1000, 1000])
+    }
+
+    @Test func twoCallersAtOnceBothFinish() async {
+        let team = WorkerTeam(helpers: 1)
+        let sums = await withTaskGroup(of: Int.self) { group in
+            for _ in 0..<2 {
+                group.addTask {
+                    let total = Mutex(0)
+                    for _ in 0..<500 {
+                        let body = { (part: Int) in total.withLock { $0 += part + 1 } }
+                        if !team.run(parts: 2, body) { for part in 0..<2 { body(part) } }
+                    }
+                    return total.withLock { $0 }
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        // Each round adds 1 + 2, on the team or alone.
+        #expect(sums == [1500, 1500])
+    }
+}
