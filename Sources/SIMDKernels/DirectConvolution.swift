@@ -53,8 +53,17 @@ public struct DirectConvolution: Sendable {
         (padH, padW) = pad
         (dilationH, dilationW) = dilation
         let paddedHeight = height + 2 * pad.h, paddedWidth = width + 2 * pad.w
+        #if AVX512_TWIN
+        let ownTables = true
+        #else
+        self.wide = wide ? SIMDKernelsAVX512.DirectConvolution(
+            channels: channels, height: height, width: width, outChannels: outChannels, outHeight: outHeight, outWidth: outWidth,
+            kernel: kernel, stride: stride, pad: pad, dilation: dilation) : nil
+        // The AVX-512 build runs everything then: its tables are the ones used.
+        let ownTables = !wide
+        #endif
         var offsets: [Int] = []
-        for c in 0..<channels {
+        for c in 0..<(ownTables ? channels : 0) {
             for ky in 0..<kernel.h {
                 for kx in 0..<kernel.w { offsets.append((c * paddedHeight + ky * dilation.h) * paddedWidth + kx * dilation.w) }
             }
@@ -69,7 +78,7 @@ public struct DirectConvolution: Sendable {
         #endif
         self.lanes = lanes
         let positions = outHeight * outWidth
-        blocks = Swift.stride(from: 0, to: positions, by: lanes).map { first in
+        blocks = Swift.stride(from: 0, to: ownTables ? positions : 0, by: lanes).map { first in
             var runs: [Run] = []
             var lane = 0
             let count = min(lanes, positions - first)
@@ -81,11 +90,6 @@ public struct DirectConvolution: Sendable {
             }
             return runs
         }
-        #if !AVX512_TWIN
-        self.wide = wide ? SIMDKernelsAVX512.DirectConvolution(
-            channels: channels, height: height, width: width, outChannels: outChannels, outHeight: outHeight, outWidth: outWidth,
-            kernel: kernel, stride: stride, pad: pad, dilation: dilation) : nil
-        #endif
         channelTiles = balancedTiles(outChannels, maxTile: lanes == 16 ? sixteenLaneTileRows : 12)
     }
 

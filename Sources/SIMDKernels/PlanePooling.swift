@@ -39,9 +39,18 @@ public struct PlanePooling: Sendable {
             let start = o * s - p
             return min(start + k, size + p) - start
         }
+        #if AVX512_TWIN
+        let ownTables = true
+        #else
+        self.wide = wide ? SIMDKernelsAVX512.PlanePooling(
+            height: height, width: width, outHeight: outHeight, outWidth: outWidth, kernel: kernel, stride: stride,
+            pad: pad, average: average) : nil
+        // The AVX-512 build runs everything then: its divisors are the ones used.
+        let ownTables = !wide
+        #endif
         rowLength = (outWidth + Self.lanes - 1) / Self.lanes * Self.lanes
-        var divisors = [Float](repeating: 1, count: outHeight * rowLength)
-        for oy in 0..<outHeight {
+        var divisors = [Float](repeating: 1, count: ownTables && average ? outHeight * rowLength : 0)
+        for oy in 0..<(ownTables && average ? outHeight : 0) {
             for ox in 0..<outWidth {
                 divisors[oy * rowLength + ox] = Float(paddedExtent(oy, kernel.h, stride.h, pad.h, height)
                                                       * paddedExtent(ox, kernel.w, stride.w, pad.w, width))
@@ -51,11 +60,6 @@ public struct PlanePooling: Sendable {
         // Rows and columns any window or vector lane can touch, counted from -pad.
         paddedHeight = max(height + padH, (outHeight - 1) * stride.h + kernel.h)
         paddedWidth = max(width + padW, (rowLength - 1) * stride.w + kernel.w)
-        #if !AVX512_TWIN
-        self.wide = wide ? SIMDKernelsAVX512.PlanePooling(
-            height: height, width: width, outHeight: outHeight, outWidth: outWidth, kernel: kernel, stride: stride,
-            pad: pad, average: average) : nil
-        #endif
     }
 
     /// Floats of scratch memory one worker needs for `run` (a stride-2 load reads one vector past
