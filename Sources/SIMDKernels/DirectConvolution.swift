@@ -223,20 +223,19 @@ func multiplyChannelTiles<C: Columns>(_ channelTiles: [Range<Int>], elements k: 
     for tile in channelTiles {
         let out = output + tile.lowerBound * rowStride
         let tileBias = bias.map { $0 + tile.lowerBound }
-        let zero = C.Vector()
         switch tile.count {
-        case 12: multiply(InlineArray<12, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, rowStride, count)
-        case 11: multiply(InlineArray<11, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, rowStride, count)
-        case 10: multiply(InlineArray<10, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, rowStride, count)
-        case 9: multiply(InlineArray<9, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, rowStride, count)
-        case 8: multiply(InlineArray<8, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, rowStride, count)
-        case 7: multiply(InlineArray<7, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, rowStride, count)
-        case 6: multiply(InlineArray<6, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, rowStride, count)
-        case 5: multiply(InlineArray<5, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, rowStride, count)
-        case 4: multiply(InlineArray<4, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, rowStride, count)
-        case 3: multiply(InlineArray<3, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, rowStride, count)
-        case 2: multiply(InlineArray<2, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, rowStride, count)
-        default: multiply(InlineArray<1, C.Vector>(repeating: zero), k, weights, columns, tileBias, out, rowStride, count)
+        case 12: multiply(InlineArray<12, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
+        case 11: multiply(InlineArray<11, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
+        case 10: multiply(InlineArray<10, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
+        case 9: multiply(InlineArray<9, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
+        case 8: multiply(InlineArray<8, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
+        case 7: multiply(InlineArray<7, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
+        case 6: multiply(InlineArray<6, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
+        case 5: multiply(InlineArray<5, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
+        case 4: multiply(InlineArray<4, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
+        case 3: multiply(InlineArray<3, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
+        case 2: multiply(InlineArray<2, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
+        default: multiply(InlineArray<1, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
         }
         weights += tile.count * k
     }
@@ -272,21 +271,23 @@ func packRows(_ rows: UnsafePointer<Float>, count: Int, k: Int, tiles: [Range<In
     return packed
 }
 
-/// The register loop: row r of the tile gains weights[e][r] * columns[e] for each element e.
-/// Out of line, so the accumulators live only in registers: inlined into the epilogue, whose
-/// indexing keeps them in memory, they would be stored on every iteration.
+/// The register loop: row r of the tile gains weights[e][r] * columns[e] for each element e,
+/// from zero; the R sums are written to `sums`. Out of line, so the accumulators live only in
+/// registers: inlined into the epilogue, whose indexing keeps them in memory, they would be
+/// stored on every iteration. (Returned by value instead, the sums, twelve vectors of sixteen,
+/// came back through a memmove call.)
 @available(macOS 26, *)
 @inline(never)
-func accumulate<let R: Int, C: Columns>(_ start: InlineArray<R, C.Vector>, _ elements: Int, _ weights: UnsafePointer<Float>,
-                                         _ columns: C) -> InlineArray<R, C.Vector> {
-    var acc = start
+func accumulate<let R: Int, C: Columns>(_: InlineArray<R, C.Vector>.Type, _ elements: Int, _ weights: UnsafePointer<Float>,
+                                         _ columns: C, into sums: UnsafeMutablePointer<C.Vector>) {
+    var acc = InlineArray<R, C.Vector>(repeating: C.Vector())
     var w = weights
     for e in 0..<elements {
         let column = columns[e]
         for r in 0..<R { acc[r] = acc[r].addingProduct(C.Vector(repeating: w[r]), column) }
         w += R
     }
-    return acc
+    for r in 0..<R { sums[r] = acc[r] }
 }
 
 /// Where the register loop finds patch element e's input cells, one per lane.
@@ -313,18 +314,20 @@ struct InputColumns<Vector: SIMD>: Columns where Vector.Scalar == Float {
 /// One register tile: out[r][0..<count] = bias[r] + sum over k of weights[k][r] * columns[k].
 @available(macOS 26, *)
 @inline(__always)
-func multiply<let R: Int, C: Columns>(_ accumulators: InlineArray<R, C.Vector>, _ k: Int, _ weights: UnsafePointer<Float>,
+func multiply<let R: Int, C: Columns>(_ tile: InlineArray<R, C.Vector>.Type, _ k: Int, _ weights: UnsafePointer<Float>,
                                       _ columns: C, _ bias: UnsafePointer<Float>?,
                                       _ out: UnsafeMutablePointer<Float>, _ rowStride: Int, _ count: Int) {
-    let acc = accumulate(accumulators, k, weights, columns)
-    for r in 0..<R {
-        var value = acc[r]
-        if let bias { value += C.Vector(repeating: bias[r]) }
-        let row = out + r * rowStride
-        if count == C.Vector.scalarCount {
-            UnsafeMutableRawPointer(row).storeBytes(of: value, as: C.Vector.self)
-        } else {
-            for i in 0..<count { row[i] = value[i] }
+    withUnsafeTemporaryAllocation(of: C.Vector.self, capacity: R) { sums in
+        accumulate(tile, k, weights, columns, into: sums.baseAddress!)
+        for r in 0..<R {
+            var value = sums[r]
+            if let bias { value += C.Vector(repeating: bias[r]) }
+            let row = out + r * rowStride
+            if count == C.Vector.scalarCount {
+                UnsafeMutableRawPointer(row).storeBytes(of: value, as: C.Vector.self)
+            } else {
+                for i in 0..<count { row[i] = value[i] }
+            }
         }
     }
 }
