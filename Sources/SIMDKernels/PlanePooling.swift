@@ -73,6 +73,21 @@ public struct PlanePooling: Sendable {
         if let wide { return wide.run(planes: input, count: count, output: output, scratch: scratch) }
         #endif
         scratch.initialize(repeating: average ? 0 : -.infinity, count: scratchCount)
+        // The common windows with their sizes as constants, so the window loops unroll (their
+        // counters, not the loads and maxima, took most of the time).
+        switch (kernelHeight, kernelWidth, strideW) {
+        case (2, 2, 2): poolPlanes(Window<Two, Two, Two>.self, input, count, output, scratch)
+        case (3, 3, 2): poolPlanes(Window<Three, Three, Two>.self, input, count, output, scratch)
+        case (3, 3, 1): poolPlanes(Window<Three, Three, One>.self, input, count, output, scratch)
+        default: poolPlanes(AnyWindow.self, input, count, output, scratch)
+        }
+    }
+
+    /// `run`'s planes, specialised for window `W` (its sizes are constants, or this geometry's).
+    func poolPlanes<W: WindowSize>(_: W.Type, _ input: UnsafePointer<Float>, _ count: Int, _ output: UnsafeMutablePointer<Float>,
+                                   _ scratch: UnsafeMutablePointer<Float>) {
+        let kernelHeight = W.kernelHeight ?? self.kernelHeight, kernelWidth = W.kernelWidth ?? self.kernelWidth
+        let strideW = W.strideW ?? self.strideW
         let lanes = Self.lanes
         divisors.withUnsafeBufferPointer { divisors in
             for plane in 0..<count {
@@ -89,7 +104,7 @@ public struct PlanePooling: Sendable {
                         if average {
                             result = Lane()
                             for dy in 0..<kernelHeight {
-                                for dx in 0..<kernelWidth { result += load(corner + dy * paddedWidth + dx) }
+                                for dx in 0..<kernelWidth { result += load(corner + dy * paddedWidth + dx, strideW: strideW) }
                             }
                             result /= UnsafeRawPointer(divisors.baseAddress! + oy * rowLength + ox).loadUnaligned(as: Lane.self)
                         } else {
@@ -97,7 +112,7 @@ public struct PlanePooling: Sendable {
                             for dy in 0..<kernelHeight {
                                 for dx in 0..<kernelWidth {
                                     // Not pointwiseMax: the standard library does not inline it.
-                                    let cells = load(corner + dy * paddedWidth + dx)
+                                    let cells = load(corner + dy * paddedWidth + dx, strideW: strideW)
                                     result.replace(with: cells, where: cells .> result)
                                 }
                             }
@@ -116,7 +131,7 @@ public struct PlanePooling: Sendable {
 
     /// Eight cells `strideW` apart from `cell`.
     @inline(__always)
-    func load(_ cell: UnsafePointer<Float>) -> Lane {
+    func load(_ cell: UnsafePointer<Float>, strideW: Int) -> Lane {
         switch strideW {
         case 1: return UnsafeRawPointer(cell).loadUnaligned(as: Lane.self)
         case 2: return UnsafeRawPointer(cell).loadUnaligned(as: SIMD16<Float>.self).evenHalf
@@ -126,4 +141,28 @@ public struct PlanePooling: Sendable {
             return v
         }
     }
+}
+
+/// A pooling window's sizes known when compiling (nil: read from the geometry at run time).
+protocol WindowSize {
+    static var kernelHeight: Int? { get }
+    static var kernelWidth: Int? { get }
+    static var strideW: Int? { get }
+}
+
+protocol Constant { static var value: Int { get } }
+enum One: Constant { static var value: Int { 1 } }
+enum Two: Constant { static var value: Int { 2 } }
+enum Three: Constant { static var value: Int { 3 } }
+
+enum Window<KernelHeight: Constant, KernelWidth: Constant, StrideW: Constant>: WindowSize {
+    static var kernelHeight: Int? { KernelHeight.value }
+    static var kernelWidth: Int? { KernelWidth.value }
+    static var strideW: Int? { StrideW.value }
+}
+
+enum AnyWindow: WindowSize {
+    static var kernelHeight: Int? { nil }
+    static var kernelWidth: Int? { nil }
+    static var strideW: Int? { nil }
 }
