@@ -45,12 +45,28 @@ public enum Parallel {
     /// Runs `body(part)` for each part on its own core: on `WorkerTeam`'s helpers, or one after
     /// another on this thread when they are taken.
     static func split(_ parts: Int, _ body: (Int) -> Void) {
-        if parts > 1, WorkerTeam.shared.run(parts: parts, body) {
+        let team = pthread_getspecific(teamKey).map { Unmanaged<WorkerTeam>.fromOpaque($0).takeUnretainedValue() } ?? WorkerTeam.shared
+        if parts > 1, team.run(parts: parts, body) {
             pthread_setspecific(splitCountKey, UnsafeRawPointer(bitPattern: splitsOnThisThread + 1))
             return
         }
         for part in 0..<parts { body(part) }
     }
+
+    /// Runs `body` with the calling thread's splits handed to `team` instead of the shared one
+    /// (for tests: a team no other caller holds).
+    static func withTeam<T>(_ team: WorkerTeam, _ body: () throws -> T) rethrows -> T {
+        let previous = pthread_getspecific(teamKey)
+        pthread_setspecific(teamKey, Unmanaged.passUnretained(team).toOpaque())
+        defer { pthread_setspecific(teamKey, previous) }
+        return try body()
+    }
+
+    private static let teamKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
 
     /// Jobs the calling thread has handed to `WorkerTeam` so far (for tests: whether a pass split).
     static var splitsOnThisThread: Int { Int(bitPattern: pthread_getspecific(splitCountKey)) }
