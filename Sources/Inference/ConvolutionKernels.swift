@@ -40,24 +40,17 @@ extension Kernels {
         let packed = prepared?.packed(.winograd, transform) ?? transform()
         var output = Tensor(uninitialized: outputShape)
         withKernelPointers(x, packed, bias, &output) { xp, wp, bp, yp in
-            if n < Parallel.workers, !Parallel.isSerial {
-                // Fewer images than cores (latency): each core takes a share of the output channels.
-                Parallel.forEachWorker(geometry.channelTileCount) { tiles in
-                    var scratch = [Float](unsafeUninitializedCapacity: geometry.scratchCount) { $1 = $0.count }
-                    scratch.withUnsafeMutableBufferPointer { scratch in
-                        geometry.run(images: n, input: xp.base, packedWeights: wp.base, bias: bp?.base, output: yp.base,
-                                     scratch: scratch.baseAddress!, epilogue: epilogue, tiles: tiles)
-                    }
-                }
-                return
-            }
-            Parallel.forEachWorker(n) { images in
+            // Fewer images than cores (latency): each core takes every image and a share of the
+            // output channels; otherwise a share of the images and every channel.
+            let byChannels = Parallel.splitsWithinItems(n)
+            Parallel.forEachWorker(byChannels ? geometry.channelTileCount : n) { share in
+                let images = byChannels ? 0..<n : share
                 guard !images.isEmpty else { return }
                 var scratch = [Float](unsafeUninitializedCapacity: geometry.scratchCount) { $1 = $0.count }
                 scratch.withUnsafeMutableBufferPointer { scratch in
                     geometry.run(images: images.count, input: xp.base + images.lowerBound * imageSize, packedWeights: wp.base,
                                  bias: bp?.base, output: yp.base + images.lowerBound * outputSize, scratch: scratch.baseAddress!,
-                                 epilogue: epilogue)
+                                 epilogue: epilogue, tiles: byChannels ? share : nil)
                 }
             }
         }
@@ -82,24 +75,28 @@ extension Kernels {
         let packed = prepared?.packed(.direct, pack) ?? pack()
         var output = Tensor(uninitialized: outputShape)
         withKernelPointers(x, packed, bias, &output) { xp, wp, bp, yp in
-            if n < Parallel.workers, !Parallel.isSerial {
+            /// One image's groups, on all its blocks of positions or only on `blocks`, then the
+            /// epilogue on what was written (the outputs are still in cache).
+            @Sendable func convolve(_ image: Int, blocks: Range<Int>?, scratch: UnsafeMutablePointer<Float>) {
+                for g in 0..<groups {
+                    geometry.run(input: xp.base + (image * c + g * cg) * h * w, packedWeights: wp.base + g * mg * k,
+                                 bias: bp.map { $0.base + g * mg }, output: yp.base + (image * m + g * mg) * p,
+                                 scratch: scratch, blocks: blocks)
+                }
+                guard let epilogue else { return }
+                guard let blocks else { return epilogue.apply(toImage: yp.base + image * m * p, channels: m, plane: p) }
+                let positions = geometry.positions(ofBlocks: blocks)
+                for channel in 0..<m {
+                    epilogue.apply(yp.base + (image * m + channel) * p + positions.lowerBound, count: positions.count, channel: channel)
+                }
+            }
+            if Parallel.splitsWithinItems(n) {
                 // Fewer images than cores (latency): each core takes a share of each image's
                 // output positions.
                 for image in 0..<n {
                     Parallel.forEachWorker(geometry.blockCount) { blocks in
                         var scratch = [Float](unsafeUninitializedCapacity: geometry.scratchCount) { $1 = $0.count }
-                        scratch.withUnsafeMutableBufferPointer { scratch in
-                            for g in 0..<groups {
-                                geometry.run(input: xp.base + (image * c + g * cg) * h * w, packedWeights: wp.base + g * mg * k,
-                                             bias: bp.map { $0.base + g * mg }, output: yp.base + (image * m + g * mg) * p,
-                                             scratch: scratch.baseAddress!, blocks: blocks)
-                            }
-                        }
-                        guard let epilogue else { return }
-                        let positions = geometry.positions(ofBlocks: blocks)
-                        for channel in 0..<m {
-                            epilogue.apply(yp.base + (image * m + channel) * p + positions.lowerBound, count: positions.count, channel: channel)
-                        }
+                        scratch.withUnsafeMutableBufferPointer { convolve(image, blocks: blocks, scratch: $0.baseAddress!) }
                     }
                 }
                 return
@@ -107,15 +104,7 @@ extension Kernels {
             Parallel.forEachWorker(n) { images in
                 var scratch = [Float](unsafeUninitializedCapacity: geometry.scratchCount) { $1 = $0.count }
                 scratch.withUnsafeMutableBufferPointer { scratch in
-                    for image in images {
-                        for g in 0..<groups {
-                            geometry.run(input: xp.base + (image * c + g * cg) * h * w, packedWeights: wp.base + g * mg * k,
-                                         bias: bp.map { $0.base + g * mg }, output: yp.base + (image * m + g * mg) * p,
-                                         scratch: scratch.baseAddress!)
-                        }
-                        // The image's outputs are still in cache.
-                        epilogue?.apply(toImage: yp.base + image * m * p, channels: m, plane: p)
-                    }
+                    for image in images { convolve(image, blocks: nil, scratch: scratch.baseAddress!) }
                 }
             }
         }

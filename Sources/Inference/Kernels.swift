@@ -25,18 +25,15 @@ enum Kernels {
         let packed = prepared?.packed(.innerProduct, pack) ?? pack()
         var output = Tensor(uninitialized: outputShape)
         withKernelPointers(x, packed, bias, &output) { xp, wp, bp, yp in
-            if rows < Parallel.workers, !Parallel.isSerial {
-                // Fewer rows than cores (latency): each core takes a share of the outputs, and
-                // with it a share of the weights, which then stay in its own cache.
-                Parallel.forEachWorker(kernel.panels) { panels in
-                    kernel.run(rows: rows, input: xp.base, packedWeights: wp.base, bias: bp?.base, output: yp.base, panels: panels)
-                }
-                return
-            }
-            Parallel.forEachWorker(rows) { block in
+            // Fewer rows than cores (latency): each core takes every row and a share of the
+            // outputs, and with it a share of the weights, which then stay in its own cache;
+            // otherwise a block of rows and every output.
+            let byPanels = Parallel.splitsWithinItems(rows)
+            Parallel.forEachWorker(byPanels ? kernel.panels : rows) { share in
+                let block = byPanels ? 0..<rows : share
                 guard !block.isEmpty else { return }
                 kernel.run(rows: block.count, input: xp.base + block.lowerBound * k, packedWeights: wp.base, bias: bp?.base,
-                           output: yp.base + block.lowerBound * n)
+                           output: yp.base + block.lowerBound * n, panels: byPanels ? share : nil)
             }
         }
         return output

@@ -23,13 +23,21 @@ public enum Parallel {
     static func minimumChunk(itemSize: Int) -> Int { max(1, (1 << 12) / max(1, itemSize)) }
 
     /// Set on a thread whose kernels must not spread further (it is already one of several workers).
-    private static let serialKey: pthread_key_t = {
+    private static let serialKey: pthread_key_t = threadKey()
+
+    static var isSerial: Bool { pthread_getspecific(serialKey) != nil }
+
+    /// Whether `count` items (images, rows) leave cores idle while the kernels may spread: a
+    /// kernel then splits the work within each item (one image's layer) instead of handing out
+    /// whole items.
+    static func splitsWithinItems(_ count: Int) -> Bool { count < workers && !isSerial }
+
+    /// A new slot for one value per thread.
+    private static func threadKey() -> pthread_key_t {
         var key = pthread_key_t()
         pthread_key_create(&key, nil)
         return key
-    }()
-
-    static var isSerial: Bool { pthread_getspecific(serialKey) != nil }
+    }
 
     /// Marks the calling thread for good: its kernels never spread (a helper of `WorkerTeam`).
     static func markSerial() { pthread_setspecific(serialKey, UnsafeRawPointer(bitPattern: 1)) }
@@ -62,20 +70,12 @@ public enum Parallel {
         return try body()
     }
 
-    private static let teamKey: pthread_key_t = {
-        var key = pthread_key_t()
-        pthread_key_create(&key, nil)
-        return key
-    }()
+    private static let teamKey: pthread_key_t = threadKey()
 
     /// Jobs the calling thread has handed to `WorkerTeam` so far (for tests: whether a pass split).
     static var splitsOnThisThread: Int { Int(bitPattern: pthread_getspecific(splitCountKey)) }
 
-    private static let splitCountKey: pthread_key_t = {
-        var key = pthread_key_t()
-        pthread_key_create(&key, nil)
-        return key
-    }()
+    private static let splitCountKey: pthread_key_t = threadKey()
 
     /// Runs `body(i)` for i in 0..<count on all cores, one whole item per worker at a time, with
     /// the kernels inside each item single-threaded: for independent forward passes (separate

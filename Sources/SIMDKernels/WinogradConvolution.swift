@@ -106,7 +106,7 @@ public struct WinogradConvolution: Sendable {
 
     /// Weights [outChannels][channels][r][r] (Caffe's layout) transformed to G g Gᵀ, and for each
     /// of the n² points laid out as the register kernel's channel tiles ([channel][output channel]);
-/// the AVX-512 build's tiles are its own.
+    /// the AVX-512 build's tiles are its own.
     public func transformWeights(_ weights: UnsafePointer<Float>) -> [Float] {
         #if !AVX512_TWIN
         if let wide { return wide.transformWeights(weights) }
