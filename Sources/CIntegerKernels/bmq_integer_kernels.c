@@ -1226,6 +1226,341 @@ void bmq_pool_packed(const uint8_t *x, int channels, int height, int width, int 
     pool_packed_groups(x, groups, in_pad_h, in_pad_w, &s, reciprocals, offset, y, out_pad_h, out_pad_w, columns, window, 0);
 }
 
+// ---- A convolution's requantization fused with the MAX pooling that alone reads its output ----
+// Requantization never lowers a value's order, so the window's largest accumulator, requantized,
+// is the byte that requantizing every accumulator and pooling them would give. The statistics stay
+// the unpooled requantization's: each channel's largest and smallest accumulator bound
+// |sum + bias|, and only a channel whose extremes leave the format is counted value by value.
+// Accumulators are sum + bias in wrapping 32-bit arithmetic, as `requantize_row` recovers them.
+static inline __attribute__((always_inline))
+void max_pool_accumulators(const int32_t *restrict sums, int channels, int height, int width, size_t channel_stride, int sum_stride,
+                           const int32_t *bias, int shift, int32_t low, int32_t high, int signed_output, int kernel_h, int kernel_w,
+                           int stride_h, int stride_w, int pad_h, int pad_w, int out_h, int out_w, int32_t *restrict pooled,
+                           int32_t *restrict row_max, bmq_requantize_statistics *statistics) {
+    const int32_t counts_below = signed_output ? INT32_MIN : 1;
+    const int below = shift > 0 ? shift - 1 : 0;
+    const int32_t round_bit = shift > 0 ? 1 : 0;
+    int32_t largest = 0;
+    int64_t saturated = 0;
+    for (int c = 0; c < channels; c++) {
+        const int32_t *plane = sums + (size_t)c * channel_stride;
+        const uint32_t b = (uint32_t)bias[c];
+        int32_t top = INT32_MIN, bottom = INT32_MAX;
+        for (int y = 0; y < height; y++) {
+            const int32_t *row = plane + (size_t)y * sum_stride;
+            BMQ_SHORT_LOOP for (int x = 0; x < width; x++) {
+                const int32_t acc = (int32_t)((uint32_t)row[x] + b);
+                top = acc > top ? acc : top;
+                bottom = acc < bottom ? acc : bottom;
+            }
+        }
+        const int32_t magnitude = top > -bottom ? top : -bottom;
+        largest = magnitude > largest ? magnitude : largest;
+        const int32_t top_shifted = (top >> shift) + ((top >> below) & round_bit);
+        const int32_t bottom_shifted = (bottom >> shift) + ((bottom >> below) & round_bit);
+        if (top_shifted > high || (bottom_shifted < low && counts_below < low)) {
+            for (int y = 0; y < height; y++) {
+                const int32_t *row = plane + (size_t)y * sum_stride;
+                for (int x = 0; x < width; x++) {
+                    const int32_t acc = (int32_t)((uint32_t)row[x] + b);
+                    const int32_t shifted = (acc >> shift) + ((acc >> below) & round_bit);
+                    saturated += (shifted > high || shifted < low) && shifted >= counts_below;
+                }
+            }
+        }
+        for (int oy = 0; oy < out_h; oy++) {
+            const int y0 = oy * stride_h - pad_h;
+            const int first_row = y0 > 0 ? y0 : 0, end_row = y0 + kernel_h < height ? y0 + kernel_h : height;
+            const int32_t *row = plane + (size_t)first_row * sum_stride;
+            BMQ_SHORT_LOOP for (int x = 0; x < width; x++) row_max[x] = (int32_t)((uint32_t)row[x] + b);
+            for (int y = first_row + 1; y < end_row; y++) {
+                row = plane + (size_t)y * sum_stride;
+                BMQ_SHORT_LOOP for (int x = 0; x < width; x++) {
+                    const int32_t acc = (int32_t)((uint32_t)row[x] + b);
+                    row_max[x] = acc > row_max[x] ? acc : row_max[x];
+                }
+            }
+            // Back to sums (the requantization adds the bias again). Windows inside the row with
+            // the usual stride 2 and width 2 or 3 get loops of their own, which vectorise.
+            int32_t *out = pooled + ((size_t)c * out_h + oy) * out_w;
+            int ox = 0;
+            if (stride_w == 2 && pad_w == 0 && width >= kernel_w) {
+                int inside = (width - kernel_w) / 2 + 1;
+                inside = inside < out_w ? inside : out_w;
+                if (kernel_w == 2) {
+                    BMQ_SHORT_LOOP for (; ox < inside; ox++) {
+                        const int32_t l = row_max[2 * ox], r = row_max[2 * ox + 1];
+                        out[ox] = (int32_t)((uint32_t)(l > r ? l : r) - b);
+                    }
+                } else if (kernel_w == 3) {
+                    BMQ_SHORT_LOOP for (; ox < inside; ox++) {
+                        const int32_t l = row_max[2 * ox], m = row_max[2 * ox + 1], r = row_max[2 * ox + 2];
+                        const int32_t lm = l > m ? l : m;
+                        out[ox] = (int32_t)((uint32_t)(lm > r ? lm : r) - b);
+                    }
+                }
+            }
+            for (; ox < out_w; ox++) {
+                const int x0 = ox * stride_w - pad_w;
+                const int first = x0 > 0 ? x0 : 0, end = x0 + kernel_w < width ? x0 + kernel_w : width;
+                int32_t m = row_max[first];
+                for (int x = first + 1; x < end; x++) m = row_max[x] > m ? row_max[x] : m;
+                out[ox] = (int32_t)((uint32_t)m - b);
+            }
+        }
+    }
+    if (largest > statistics->largest) statistics->largest = largest;
+    statistics->saturated += saturated;
+}
+
+#if BMQ_X86
+// Rows of at most 32 sums pooled with stride 2 and a window 2 or 3 wide, all in registers: the
+// window's rows reduced into one vector (rows of 16 or fewer) or two, their columns picked by
+// permutes. The sums and the accumulators both fit 32 bits (`ByteLayer`), so the bias is added to
+// the extremes only. When the windows tile the rows (LeNet's 2 x 2), the statistics' extremes
+// come from the same pass.
+BMQ_AVX512_WIDE static inline __attribute__((always_inline))
+void max_pool_narrow_rows(const int32_t *sums, int channels, int height, int width, size_t channel_stride, int sum_stride,
+                          const int32_t *bias, int shift, int32_t low, int32_t high, int signed_output, int kernel_h, int kernel_w,
+                          int stride_h, int pad_h, int out_h, int out_w, int32_t *pooled, bmq_requantize_statistics *statistics,
+                          const int two_vectors) {
+    const int32_t counts_below = signed_output ? INT32_MIN : 1;
+    const int below = shift > 0 ? shift - 1 : 0;
+    const int32_t round_bit = shift > 0 ? 1 : 0;
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1)), third = _mm512_add_epi32(even, _mm512_set1_epi32(2));
+    const __mmask16 first_lanes = width >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << width) - 1);
+    const __mmask16 second_lanes = width > 16 ? (__mmask16)((1ull << (width - 16)) - 1) : 0;
+    int inside = (width - kernel_w) / 2 + 1;
+    inside = inside < out_w ? inside : out_w;
+    const __mmask16 stored = (__mmask16)((1u << inside) - 1);
+    const int tiles = kernel_h == stride_h && pad_h == 0 && out_h * kernel_h >= height;
+    const __m512i lowest = _mm512_set1_epi32(INT32_MIN), highest = _mm512_set1_epi32(INT32_MAX);
+    int32_t largest = 0;
+    int64_t saturated = 0;
+    for (int c = 0; c < channels; c++) {
+        const int32_t *plane = sums + (size_t)c * channel_stride;
+        __m512i tops = lowest, bottoms = highest;
+        if (!tiles) {
+            for (int y = 0; y < height; y++) {
+                const int32_t *row = plane + (size_t)y * sum_stride;
+                const __m512i left = _mm512_maskz_loadu_epi32(first_lanes, row);
+                tops = _mm512_mask_max_epi32(tops, first_lanes, tops, left);
+                bottoms = _mm512_mask_min_epi32(bottoms, first_lanes, bottoms, left);
+                if (two_vectors) {
+                    const __m512i right = _mm512_maskz_loadu_epi32(second_lanes, row + 16);
+                    tops = _mm512_mask_max_epi32(tops, second_lanes, tops, right);
+                    bottoms = _mm512_mask_min_epi32(bottoms, second_lanes, bottoms, right);
+                }
+            }
+        }
+        int32_t *out = pooled + (size_t)c * out_h * out_w;
+        for (int oy = 0; oy < out_h; oy++) {
+            const int y0 = oy * stride_h - pad_h;
+            const int first_row = y0 > 0 ? y0 : 0, end_row = y0 + kernel_h < height ? y0 + kernel_h : height;
+            __m512i left = lowest, right = lowest, left_min = highest, right_min = highest;
+            for (int y = first_row; y < end_row; y++) {
+                const int32_t *row = plane + (size_t)y * sum_stride;
+                const __m512i l = _mm512_maskz_loadu_epi32(first_lanes, row);
+                left = _mm512_max_epi32(left, l);
+                if (tiles) left_min = _mm512_min_epi32(left_min, l);
+                if (two_vectors) {
+                    const __m512i r = _mm512_maskz_loadu_epi32(second_lanes, row + 16);
+                    right = _mm512_max_epi32(right, r);
+                    if (tiles) right_min = _mm512_min_epi32(right_min, r);
+                }
+            }
+            if (tiles) {
+                tops = _mm512_mask_max_epi32(tops, first_lanes, tops, left);
+                bottoms = _mm512_mask_min_epi32(bottoms, first_lanes, bottoms, left_min);
+                if (two_vectors) {
+                    tops = _mm512_mask_max_epi32(tops, second_lanes, tops, right);
+                    bottoms = _mm512_mask_min_epi32(bottoms, second_lanes, bottoms, right_min);
+                }
+            }
+            __m512i m = _mm512_max_epi32(_mm512_permutex2var_epi32(left, even, right), _mm512_permutex2var_epi32(left, odd, right));
+            if (kernel_w == 3) m = _mm512_max_epi32(m, _mm512_permutex2var_epi32(left, third, right));
+            int32_t *row_out = out + (size_t)oy * out_w;
+            _mm512_mask_storeu_epi32(row_out, stored, m);
+            if (inside < out_w) {
+                // Windows the right edge clips.
+                int32_t row_max[32];
+                _mm512_storeu_si512(row_max, left);
+                _mm512_storeu_si512(row_max + 16, right);
+                for (int ox = inside; ox < out_w; ox++) {
+                    const int end = 2 * ox + kernel_w < width ? 2 * ox + kernel_w : width;
+                    int32_t v = row_max[2 * ox];
+                    for (int x = 2 * ox + 1; x < end; x++) v = row_max[x] > v ? row_max[x] : v;
+                    row_out[ox] = v;
+                }
+            }
+        }
+        const int32_t b = bias[c];
+        const int32_t top = _mm512_reduce_max_epi32(tops) + b, bottom = _mm512_reduce_min_epi32(bottoms) + b;
+        const int32_t magnitude = top > -bottom ? top : -bottom;
+        largest = magnitude > largest ? magnitude : largest;
+        const int32_t top_shifted = (top >> shift) + ((top >> below) & round_bit);
+        const int32_t bottom_shifted = (bottom >> shift) + ((bottom >> below) & round_bit);
+        if (top_shifted > high || (bottom_shifted < low && counts_below < low)) {
+            for (int y = 0; y < height; y++) {
+                const int32_t *row = plane + (size_t)y * sum_stride;
+                for (int x = 0; x < width; x++) {
+                    const int32_t acc = row[x] + b;
+                    const int32_t shifted = (acc >> shift) + ((acc >> below) & round_bit);
+                    saturated += (shifted > high || shifted < low) && shifted >= counts_below;
+                }
+            }
+        }
+    }
+    if (largest > statistics->largest) statistics->largest = largest;
+    statistics->saturated += saturated;
+}
+
+// Returns 0 for the shapes `max_pool_narrow_rows` does not take.
+BMQ_AVX512_WIDE
+static int avx512_max_pool_narrow_rows(const int32_t *sums, int channels, int height, int width, size_t channel_stride, int sum_stride,
+                                       const int32_t *bias, int shift, int32_t low, int32_t high, int signed_output, int kernel_h,
+                                       int kernel_w, int stride_h, int pad_h, int out_h, int out_w, int32_t *pooled,
+                                       bmq_requantize_statistics *statistics) {
+    if (width > 32 || width < kernel_w || (kernel_w != 2 && kernel_w != 3)) return 0;
+    if (width > 16)
+        max_pool_narrow_rows(sums, channels, height, width, channel_stride, sum_stride, bias, shift, low, high, signed_output, kernel_h,
+                             kernel_w, stride_h, pad_h, out_h, out_w, pooled, statistics, 1);
+    else
+        max_pool_narrow_rows(sums, channels, height, width, channel_stride, sum_stride, bias, shift, low, high, signed_output, kernel_h,
+                             kernel_w, stride_h, pad_h, out_h, out_w, pooled, statistics, 0);
+    return 1;
+}
+
+// The same with AVX-512, sixteen accumulators at a time: each channel's extremes kept in vectors
+// and reduced once, and for stride 2 the window's columns picked from two vectors by a permute.
+// `row_max` has 48 values of slack after `width`.
+BMQ_AVX512_WIDE
+static void avx512_max_pool_accumulators(const int32_t *sums, int channels, int height, int width, size_t channel_stride, int sum_stride,
+                                         const int32_t *bias, int shift, int32_t low, int32_t high, int signed_output, int kernel_h,
+                                         int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w, int out_h, int out_w,
+                                         int32_t *pooled, int32_t *row_max, bmq_requantize_statistics *statistics) {
+    const int32_t counts_below = signed_output ? INT32_MIN : 1;
+    const int below = shift > 0 ? shift - 1 : 0;
+    const int32_t round_bit = shift > 0 ? 1 : 0;
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    const __mmask16 width_tail = (__mmask16)((1u << (width % 16)) - 1);
+    int32_t largest = 0;
+    int64_t saturated = 0;
+    for (int c = 0; c < channels; c++) {
+        const int32_t *plane = sums + (size_t)c * channel_stride;
+        const uint32_t b = (uint32_t)bias[c];
+        const __m512i biases = _mm512_set1_epi32((int32_t)b);
+        __m512i tops = _mm512_set1_epi32(INT32_MIN), bottoms = _mm512_set1_epi32(INT32_MAX);
+        // A plane without padding between its rows is one long row.
+        const int rows = sum_stride == width ? 1 : height, row_length = sum_stride == width ? height * width : width;
+        const int full = row_length / 16;
+        const __mmask16 tail = (__mmask16)((1u << (row_length % 16)) - 1);
+        for (int y = 0; y < rows; y++) {
+            const int32_t *row = plane + (size_t)y * sum_stride;
+            for (int i = 0; i < full; i++) {
+                const __m512i acc = _mm512_add_epi32(_mm512_loadu_si512(row + 16 * i), biases);
+                tops = _mm512_max_epi32(tops, acc);
+                bottoms = _mm512_min_epi32(bottoms, acc);
+            }
+            if (tail) {
+                const __m512i acc = _mm512_add_epi32(_mm512_maskz_loadu_epi32(tail, row + 16 * full), biases);
+                tops = _mm512_mask_max_epi32(tops, tail, tops, acc);
+                bottoms = _mm512_mask_min_epi32(bottoms, tail, bottoms, acc);
+            }
+        }
+        const int32_t top = _mm512_reduce_max_epi32(tops), bottom = _mm512_reduce_min_epi32(bottoms);
+        const int32_t magnitude = top > -bottom ? top : -bottom;
+        largest = magnitude > largest ? magnitude : largest;
+        const int32_t top_shifted = (top >> shift) + ((top >> below) & round_bit);
+        const int32_t bottom_shifted = (bottom >> shift) + ((bottom >> below) & round_bit);
+        if (top_shifted > high || (bottom_shifted < low && counts_below < low)) {
+            for (int y = 0; y < height; y++) {
+                const int32_t *row = plane + (size_t)y * sum_stride;
+                for (int x = 0; x < width; x++) {
+                    const int32_t acc = (int32_t)((uint32_t)row[x] + b);
+                    const int32_t shifted = (acc >> shift) + ((acc >> below) & round_bit);
+                    saturated += (shifted > high || shifted < low) && shifted >= counts_below;
+                }
+            }
+        }
+        for (int oy = 0; oy < out_h; oy++) {
+            const int y0 = oy * stride_h - pad_h;
+            const int first_row = y0 > 0 ? y0 : 0, end_row = y0 + kernel_h < height ? y0 + kernel_h : height;
+            const int32_t *top_row = plane + (size_t)first_row * sum_stride;
+            for (int x = 0; x < width; x += 16) {
+                const __mmask16 lanes = x + 16 <= width ? (__mmask16)0xFFFF : width_tail;
+                __m512i m = _mm512_add_epi32(_mm512_maskz_loadu_epi32(lanes, top_row + x), biases);
+                for (int y = first_row + 1; y < end_row; y++)
+                    m = _mm512_max_epi32(m, _mm512_add_epi32(_mm512_maskz_loadu_epi32(lanes, plane + (size_t)y * sum_stride + x), biases));
+                _mm512_storeu_si512(row_max + x, m);
+            }
+            int32_t *out = pooled + ((size_t)c * out_h + oy) * out_w;
+            int ox = 0;
+            if (stride_w == 2 && pad_w == 0 && width >= kernel_w && (kernel_w == 2 || kernel_w == 3)) {
+                int inside = (width - kernel_w) / 2 + 1;
+                inside = inside < out_w ? inside : out_w;
+                for (; ox < inside; ox += 16) {
+                    const __mmask16 lanes = inside - ox >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (inside - ox)) - 1);
+                    const int32_t *at = row_max + 2 * ox;
+                    const __m512i a = _mm512_loadu_si512(at), next = _mm512_loadu_si512(at + 16);
+                    __m512i m = _mm512_max_epi32(_mm512_permutex2var_epi32(a, even, next), _mm512_permutex2var_epi32(a, odd, next));
+                    if (kernel_w == 3)
+                        m = _mm512_max_epi32(m, _mm512_permutex2var_epi32(_mm512_loadu_si512(at + 2), even, _mm512_loadu_si512(at + 18)));
+                    _mm512_mask_storeu_epi32(out + ox, lanes, _mm512_sub_epi32(m, biases));
+                }
+                ox = inside;
+            }
+            for (; ox < out_w; ox++) {
+                const int x0 = ox * stride_w - pad_w;
+                const int first = x0 > 0 ? x0 : 0, end = x0 + kernel_w < width ? x0 + kernel_w : width;
+                int32_t m = row_max[first];
+                for (int x = first + 1; x < end; x++) m = row_max[x] > m ? row_max[x] : m;
+                out[ox] = (int32_t)((uint32_t)m - b);
+            }
+        }
+    }
+    if (largest > statistics->largest) statistics->largest = largest;
+    statistics->saturated += saturated;
+}
+
+BMQ_AVX2
+static void avx2_max_pool_accumulators(const int32_t *sums, int channels, int height, int width, size_t channel_stride, int sum_stride,
+                                       const int32_t *bias, int shift, int32_t low, int32_t high, int signed_output, int kernel_h,
+                                       int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w, int out_h, int out_w,
+                                       int32_t *pooled, int32_t *row_max, bmq_requantize_statistics *statistics) {
+    max_pool_accumulators(sums, channels, height, width, channel_stride, sum_stride, bias, shift, low, high, signed_output, kernel_h,
+                          kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w, pooled, row_max, statistics);
+}
+#endif
+
+void bmq_requantize_max_pool_packed(const int32_t *sums, int channels, int height, int width, size_t channel_stride, int sum_stride,
+                                    const int32_t *bias, int shift, int32_t low, int32_t high, int signed_output, int32_t offset,
+                                    int kernel_h, int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w, int out_h, int out_w,
+                                    uint8_t *packed, int out_pad_h, int out_pad_w, bmq_requantize_statistics *statistics,
+                                    int32_t *scratch) {
+    int32_t *pooled = scratch, *row_max = scratch + (size_t)channels * out_h * out_w, *values = row_max + width + 48;
+#if BMQ_X86
+    if (wide_vectors() && stride_w == 2 && pad_w == 0 &&
+        avx512_max_pool_narrow_rows(sums, channels, height, width, channel_stride, sum_stride, bias, shift, low, high, signed_output,
+                                    kernel_h, kernel_w, stride_h, pad_h, out_h, out_w, pooled, statistics)) {
+    } else if (wide_vectors())
+        avx512_max_pool_accumulators(sums, channels, height, width, channel_stride, sum_stride, bias, shift, low, high, signed_output,
+                                     kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w, pooled, row_max, statistics);
+    else if (bmq_dot_units() & BMQ_DOT_AVX2)
+        avx2_max_pool_accumulators(sums, channels, height, width, channel_stride, sum_stride, bias, shift, low, high, signed_output,
+                                   kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w, pooled, row_max, statistics);
+    else
+#endif
+        max_pool_accumulators(sums, channels, height, width, channel_stride, sum_stride, bias, shift, low, high, signed_output, kernel_h,
+                              kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w, pooled, row_max, statistics);
+    // The pooled values' own statistics are not the layer's.
+    bmq_requantize_statistics pooled_statistics = {0, 0};
+    bmq_requantize_packed(pooled, channels, out_h, out_w, (size_t)out_h * out_w, out_w, bias, shift, low, high, signed_output, offset,
+                          packed, out_pad_h, out_pad_w, &pooled_statistics, values);
+}
+
 void bmq_relu_packed(uint8_t *bytes, size_t count, uint8_t zero) {
     for (size_t i = 0; i < count; i++) bytes[i] = bytes[i] > zero ? bytes[i] : zero;
 }

@@ -8,7 +8,9 @@ import Testing
 /// MAX pooling on packed bytes, for the window shapes the engine's kernels tell apart: strides 1
 /// and 2 (the 512-bit kernel), windows the right and bottom edges clip (Caffe's ceil mode), rows
 /// of several vectors, top padding, and left padding or stride 3 (the general loops). Each against
-/// the integer loops, on every byte dot-product unit.
+/// the integer loops, on every byte dot-product unit: pooled on bytes, and fused into the
+/// convolution's requantization (the pooling of its accumulators), whose statistics must stay the
+/// unpooled layer's, saturations included.
 @Suite struct BytePoolingTests {
     @Test(arguments: [(2, 2, 0, 0, 24, 24), (2, 2, 0, 0, 9, 9), (3, 2, 0, 0, 11, 11), (3, 2, 0, 0, 7, 41), (3, 1, 0, 0, 20, 19),
                       (2, 1, 0, 0, 6, 35), (3, 2, 1, 0, 10, 13), (3, 2, 1, 1, 10, 13), (3, 3, 0, 0, 12, 14)])
@@ -41,9 +43,24 @@ import Testing
         let pooled = try #require(try ShapeInference.infer(graph, checkParameters: false).valueShapes["pool"])
         #expect(program.classes == pooled.count(from: 1))
         #expect(Set(reference.scores).count > 10, "the pooled values vary")
+        #expect(reference.layers[0].saturated > 0, "some accumulators leave the format")
         for unit in DotProductUnit.available {
-            let plan = program.packedPlan(unit: unit)
-            #expect(plan.modes.contains { if case .pool = $0 { true } else { false } }, "\(unit) pools the bytes")
+            for fusing in [true, false] {
+                // Every fusable pooling fused, whatever the default plan picks.
+                let plan = program.packedPlan(unit: unit, fusingPools: fusing ? .all : .none)
+                let modes = plan.modes.map { mode -> String in
+                    switch mode {
+                    case .pool: "pool"
+                    case .pooledByConvolution: "fused"
+                    default: "other"
+                    }
+                }
+                #expect(modes.contains(fusing ? "fused" : "pool") && !modes.contains(fusing ? "pool" : "fused"), "\(unit) \(modes)")
+                var statistics = program.requantizingLayers
+                let scores = program.runPacked(plan, inputs, batch: images, arithmetic: .dotProducts(unit), statistics: &statistics)
+                #expect(scores.count == reference.scores.count && scores == reference.scores, "\(unit), fused: \(fusing)")
+                #expect(statistics == reference.layers, "\(unit), fused: \(fusing)")
+            }
             let run = try program.run(inputs, count: images, arithmetic: .dotProducts(unit))
             #expect(run.scores == reference.scores, "\(unit)")
         }

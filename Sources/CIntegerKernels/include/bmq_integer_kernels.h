@@ -131,6 +131,17 @@ void bmq_pool_packed(const uint8_t *x, int channels, int height, int width, int 
                      int stride_h, int stride_w, int pad_h, int pad_w, int out_h, int out_w, const int32_t *reciprocals, int32_t offset,
                      uint8_t *y, int out_pad_h, int out_pad_w, uint16_t *columns, int32_t *window);
 
+/// `bmq_requantize_packed` of a convolution's sums (height x width per channel) fused with the MAX
+/// pooling (`bmq_pool`'s window and output size) that alone reads them: the same bytes as
+/// requantizing and then pooling, written into a channel-packed image padded by out_pad, and the
+/// unpooled requantization's statistics. `scratch` holds channels x out_h x out_w + width +
+/// 48 + 4 x out_w values.
+void bmq_requantize_max_pool_packed(const int32_t *sums, int channels, int height, int width, size_t channel_stride, int sum_stride,
+                                    const int32_t *bias, int shift, int32_t low, int32_t high, int signed_output, int32_t offset,
+                                    int kernel_h, int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w, int out_h, int out_w,
+                                    uint8_t *packed, int out_pad_h, int out_pad_w, bmq_requantize_statistics *statistics,
+                                    int32_t *scratch);
+
 /// ReLU on packed bytes: each byte at least `zero` (the offset).
 void bmq_relu_packed(uint8_t *bytes, size_t count, uint8_t zero);
 
