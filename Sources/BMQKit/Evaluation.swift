@@ -9,6 +9,8 @@ import TensorGraph
 public typealias ConvolutionMethod = Inference.ConvolutionMethod
 /// How a network runs (the engine's settings, re-exported for callers of BMQKit).
 public typealias EngineOptions = Inference.EngineOptions
+/// How a pass of fewer images than cores uses them (re-exported for callers of BMQKit).
+public typealias ImageSplit = Inference.ImageSplit
 /// A dataset's layout (re-exported for callers of BMQKit).
 public typealias DatasetFormat = Datasets.DatasetFormat
 

@@ -33,12 +33,18 @@ public struct EngineOptions: Sendable, Equatable {
         }
     }
 
+    /// How a pass with fewer images than cores (one image at a time) uses them.
+    public var imageSplit: ImageSplit
+
     /// - Parameters:
     ///   - convolution: how convolutions are computed.
     ///   - blasThreads: OpenBLAS threads per GEMM call.
     ///   - vectorKernels: false runs the portable kernels (and `gemm` convolutions) even where the
     ///     CPU has the vector unit.
-    public init(convolution: ConvolutionMethod = .preferred, blasThreads: Int = 1, vectorKernels: Bool = true) {
+    ///   - imageSplit: how a pass with fewer images than cores uses them.
+    public init(convolution: ConvolutionMethod = .preferred, blasThreads: Int = 1, vectorKernels: Bool = true,
+                imageSplit: ImageSplit = .measured) {
+        self.imageSplit = imageSplit
         self.vectorKernels = vectorKernels && VectorUnit.available
         self.convolution = convolution != .gemm && !self.vectorKernels ? .gemm : convolution
         self.blasThreads = max(1, blasThreads)
@@ -46,4 +52,15 @@ public struct EngineOptions: Sendable, Equatable {
 
     /// The preferred convolution method and single-threaded BLAS calls.
     public static let `default` = EngineOptions()
+}
+
+/// How a pass with fewer images than cores (batch 1 on two cores) uses them.
+public enum ImageSplit: String, Sendable, CaseIterable {
+    /// Whichever of `always` and `never` measured faster on the network's recent passes
+    /// (`SplitChoice`): splitting pays only when the cores hand work over quickly.
+    case measured
+    /// Each layer split across the cores (output positions, channel tiles, panels or planes).
+    case always
+    /// The calling thread alone.
+    case never
 }

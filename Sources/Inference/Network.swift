@@ -31,6 +31,8 @@ public struct Network: Sendable {
     }
     /// The graph's convolution and inner-product weights as the kernels read them, made on first use.
     let preparedWeights = PreparedWeights()
+    /// Whether passes of fewer images than cores split (`EngineOptions.imageSplit` `measured`).
+    let splitChoice = SplitChoice()
 
     /// Checks shapes, attributes and parameters for the graph's declared input shapes.
     /// - Throws: `GraphError` naming the first inconsistent layer.
@@ -62,8 +64,17 @@ public struct Network: Sendable {
             throw GraphError.invalidShape(layer: graph.inputs[0].name,
                                           reason: "input batch \(input.shape) does not fit the net's input \(graph.inputs[0].shape)")
         }
-        let values = try resume([graph.inputs[0].name: input], batch: input.shape[0], nodes: graph.nodes.indices, observe: observe)
-        guard let output = values[graph.output] else { throw GraphError.undefinedValue(layer: "output", value: graph.output) }
+        let batch = input.shape[0]
+        func pass() throws -> Tensor {
+            let values = try resume([graph.inputs[0].name: input], batch: batch, nodes: graph.nodes.indices, observe: observe)
+            guard let output = values[graph.output] else { throw GraphError.undefinedValue(layer: "output", value: graph.output) }
+            return output
+        }
+        guard options.imageSplit != .always, Parallel.splitsWithinItems(batch) else { return try pass() }
+        let (splits, trial) = options.imageSplit == .never ? (false, false) : splitChoice.next()
+        let start = trial ? DispatchTime.now().uptimeNanoseconds : 0
+        let output = splits ? try pass() : try Parallel.runSerially(pass)
+        if trial { splitChoice.record(splits: splits, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
         return output
     }
 

@@ -3,6 +3,7 @@ import BMQKit
 import Foundation
 
 extension ConvolutionMethod: ExpressibleByArgument {}
+extension ImageSplit: ExpressibleByArgument {}
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -21,6 +22,9 @@ struct Bench: ParsableCommand {
     @Flag(help: "Also print the time spent in each layer.")
     var perLayer = false
 
+    @Option(help: ArgumentHelp("With fewer images per batch than cores (--batch-size 1): measured (the default: a few passes each way, then the faster, tried again every 2,000 passes), always (each layer split across the cores) or never (one core).", valueName: "way"))
+    var imageSplit: ImageSplit = .measured
+
     @Option(parsing: .upToNextOption,
             help: ArgumentHelp("Convolution method(s): winograd (Winograd F(4x4,3x3) / F(4x4,5x5) for stride-1 layers where it pays, the direct kernel elsewhere; the default where the CPU has AVX2 and FMA), direct (register kernels only) or gemm (im2col + OpenBLAS, as Caffe). Give several to time them side by side, interleaved run by run.", valueName: "method"))
     var convolution: [ConvolutionMethod] = []
@@ -37,7 +41,7 @@ struct Bench: ParsableCommand {
             limit: dataOptions.limit, batchSize: dataOptions.batchSize,
             datapath: datapath.contains(.integer) ? .integer : .float, activationCalibration: try calibration.request) }
         let engines = (convolution.isEmpty ? [ConvolutionMethod.preferred] : convolution)
-            .map { EngineOptions(convolution: $0, blasThreads: blasThreads ?? 1) }
+            .map { EngineOptions(convolution: $0, blasThreads: blasThreads ?? 1, imageSplit: imageSplit) }
         let request = try BenchmarkRequest(evaluation: evaluation, runs: runs, engines: engines, datapaths: datapath.isEmpty ? [.float] : datapath)
         if perLayer {
             evaluation.engine = engines[0]

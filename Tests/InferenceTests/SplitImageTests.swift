@@ -33,7 +33,7 @@ import Testing
 
     @Test(arguments: [ConvolutionMethod.winograd, .direct])
     func oneImageSplitAcrossTheCoresHasTheBitsOfTheWholeImage(_ method: ConvolutionMethod) throws {
-        let network = try Network(graph: Self.graph(), options: EngineOptions(convolution: method))
+        let network = try Network(graph: Self.graph(), options: EngineOptions(convolution: method, imageSplit: .always))
         let images = 3
         let batch = randomTensor([images, 3, 32, 32], seed: 69)
         // Each image whole on one thread: the reference.
@@ -53,6 +53,44 @@ import Testing
         let scores = try Parallel.withTeam(team) { try network.forward(alone(0)) }
         #expect(scores.data.map(\.bitPattern) == Array(whole.data[0..<10]).map(\.bitPattern))
         #expect(Parallel.splitsOnThisThread - before >= 5, "the layers of one image were split across the cores")
+    }
+
+    @Test func oneCoreOnlyIsKeptToAndGivesTheSameBits() throws {
+        guard Parallel.workers > 1 else { return }
+        let image = randomTensor([1, 3, 32, 32], seed: 70)
+        let split = try Network(graph: Self.graph(), options: EngineOptions(imageSplit: .always))
+        let alone = try Network(graph: Self.graph(), options: EngineOptions(imageSplit: .never))
+        let team = WorkerTeam(helpers: Parallel.workers - 1)
+        let expected = try Parallel.withTeam(team) { try split.forward(image) }
+        let before = Parallel.splitsOnThisThread
+        let scores = try Parallel.withTeam(team) { try alone.forward(image) }
+        #expect(Parallel.splitsOnThisThread == before, "never: no layer split")
+        #expect(scores.data.map(\.bitPattern) == expected.data.map(\.bitPattern))
+    }
+
+    /// After an untimed pass each way, trials alternate between the two ways; the one with the
+    /// lower median wins until the next round of trials.
+    @Test func theChoiceTriesBothWaysThenKeepsTheFaster() {
+        let choice = SplitChoice(trialsPerWay: 3, period: 12)
+        #expect(choice.period == 12)
+        // A split whose quickest trial beats one core's but whose median does not, then the reverse.
+        func round(split: [Double], alone: [Double]) -> [Bool] {
+            var times = (split, alone)
+            return (0..<12).map { _ in
+                let (splits, trial) = choice.next()
+                if trial {
+                    let seconds = splits ? times.0.removeFirst() : times.1.removeFirst()
+                    choice.record(splits: splits, seconds: seconds)
+                }
+                return splits
+            }
+        }
+        let trials = [true, false, true, false, true, false, true, false]
+        let first = round(split: [1, 5, 5], alone: [2, 2, 2])
+        #expect(first == trials + Array(repeating: false, count: 4), "one core's median is lower")
+        #expect(!choice.splits)
+        let second = round(split: [1, 1, 3], alone: [2, 2, 2])
+        #expect(second == trials + Array(repeating: true, count: 4), "the next round finds the split faster")
     }
 
     @Test func theTeamRunsEveryPartOnceAndNestedSplitsRunInPlace() {
