@@ -46,10 +46,9 @@ extension Kernels {
             Parallel.forEachWorker(byChannels ? geometry.channelTileCount : n) { share in
                 let images = byChannels ? 0..<n : share
                 guard !images.isEmpty else { return }
-                var scratch = [Float](unsafeUninitializedCapacity: geometry.scratchCount) { $1 = $0.count }
-                scratch.withUnsafeMutableBufferPointer { scratch in
+                Parallel.withScratch(geometry.scratchCount) { scratch in
                     geometry.run(images: images.count, input: xp.base + images.lowerBound * imageSize, packedWeights: wp.base,
-                                 bias: bp?.base, output: yp.base + images.lowerBound * outputSize, scratch: scratch.baseAddress!,
+                                 bias: bp?.base, output: yp.base + images.lowerBound * outputSize, scratch: scratch,
                                  epilogue: epilogue, tiles: byChannels ? share : nil)
                 }
             }
@@ -95,16 +94,14 @@ extension Kernels {
                 // output positions.
                 for image in 0..<n {
                     Parallel.forEachWorker(geometry.blockCount) { blocks in
-                        var scratch = [Float](unsafeUninitializedCapacity: geometry.scratchCount) { $1 = $0.count }
-                        scratch.withUnsafeMutableBufferPointer { convolve(image, blocks: blocks, scratch: $0.baseAddress!) }
+                        Parallel.withScratch(geometry.scratchCount) { convolve(image, blocks: blocks, scratch: $0) }
                     }
                 }
                 return
             }
             Parallel.forEachWorker(n) { images in
-                var scratch = [Float](unsafeUninitializedCapacity: geometry.scratchCount) { $1 = $0.count }
-                scratch.withUnsafeMutableBufferPointer { scratch in
-                    for image in images { convolve(image, blocks: nil, scratch: scratch.baseAddress!) }
+                Parallel.withScratch(geometry.scratchCount) { scratch in
+                    for image in images { convolve(image, blocks: nil, scratch: scratch) }
                 }
             }
         }

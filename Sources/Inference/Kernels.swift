@@ -94,11 +94,9 @@ enum Kernels {
             output.data.withUnsafeMutableBufferPointer { yb in
                 let xp = SharedConstPointer(xb.baseAddress!), yp = SharedPointer(yb.baseAddress!)
                 Parallel.forEachWorker(n * c, minimumPerChunk: Parallel.minimumChunk(itemSize: h * w)) { planes in
-                    var scratch = [Float](unsafeUninitializedCapacity: pooling.scratchCount) { $1 = $0.count }
-                    scratch.withUnsafeMutableBufferPointer {
+                    Parallel.withScratch(pooling.scratchCount) {
                         pooling.run(planes: xp.base + planes.lowerBound * h * w, count: planes.count,
-                                    output: yp.base + planes.lowerBound * pooling.outHeight * pooling.outWidth,
-                                    scratch: $0.baseAddress!)
+                                    output: yp.base + planes.lowerBound * pooling.outHeight * pooling.outWidth, scratch: $0)
                     }
                 }
             }
@@ -309,10 +307,9 @@ enum Kernels {
                         let kernel = WithinChannelLRN(height: h, width: w, size: a.localSize, alpha: a.alpha, beta: a.beta,
                                                       wide: VectorUnit.wideVectors)
                         Parallel.forEachWorker(n * c, minimumPerChunk: Parallel.minimumChunk(itemSize: plane)) { planes in
-                            var scratch = [Float](unsafeUninitializedCapacity: kernel.scratchCount) { $1 = $0.count }
-                            scratch.withUnsafeMutableBufferPointer {
+                            Parallel.withScratch(kernel.scratchCount) {
                                 kernel.run(planes: xp.base + planes.lowerBound * plane, count: planes.count,
-                                           output: yp.base + planes.lowerBound * plane, scratch: $0.baseAddress!)
+                                           output: yp.base + planes.lowerBound * plane, scratch: $0)
                             }
                         }
                         return

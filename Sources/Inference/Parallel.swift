@@ -39,6 +39,48 @@ public enum Parallel {
         return key
     }
 
+    /// One thread's scratch memory for the kernels, kept from call to call.
+    private final class ScratchMemory {
+        var pointer: UnsafeMutablePointer<Float>?
+        var capacity = 0
+        var inUse = false
+        deinit { pointer?.deallocate() }
+    }
+
+    private static let scratchKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key) { memory in
+            if let memory { Unmanaged<ScratchMemory>.fromOpaque(memory).release() }
+        }
+        return key
+    }()
+
+    /// Runs `body` with at least `count` floats of the calling thread's scratch memory (contents
+    /// undefined), grown as needed and kept for the next call, so a layer's workers do not
+    /// allocate their scratch afresh on every call; a nested call gets memory of its own.
+    static func withScratch<T>(_ count: Int, _ body: (UnsafeMutablePointer<Float>) throws -> T) rethrows -> T {
+        let memory: ScratchMemory
+        if let stored = pthread_getspecific(scratchKey) {
+            memory = Unmanaged<ScratchMemory>.fromOpaque(stored).takeUnretainedValue()
+        } else {
+            memory = ScratchMemory()
+            pthread_setspecific(scratchKey, Unmanaged.passRetained(memory).toOpaque())
+        }
+        guard !memory.inUse else {
+            let own = UnsafeMutablePointer<Float>.allocate(capacity: max(1, count))
+            defer { own.deallocate() }
+            return try body(own)
+        }
+        if memory.capacity < max(1, count) {
+            memory.pointer?.deallocate()
+            memory.pointer = .allocate(capacity: max(1, count))
+            memory.capacity = max(1, count)
+        }
+        memory.inUse = true
+        defer { memory.inUse = false }
+        return try body(memory.pointer!)
+    }
+
     /// Marks the calling thread for good: its kernels never spread (a helper of `WorkerTeam`).
     static func markSerial() { pthread_setspecific(serialKey, UnsafeRawPointer(bitPattern: 1)) }
 

@@ -93,6 +93,24 @@ import Testing
         #expect(second == trials + Array(repeating: true, count: 4), "the next round finds the split faster")
     }
 
+    /// A thread's scratch memory is kept for its next kernel call, grows when asked for more, and
+    /// a nested call gets memory of its own.
+    @Test func scratchMemoryIsReusedAndNeverShared() {
+        let first = Parallel.withScratch(100) { outer in
+            outer[99] = 1
+            let inner = Parallel.withScratch(100) { inner in
+                #expect(inner != outer)
+                inner[99] = 2
+                return inner
+            }
+            #expect(outer[99] == 1, "the nested call wrote elsewhere")
+            return (outer, inner)
+        }
+        let again = Parallel.withScratch(50) { $0 }
+        #expect(again == first.0)
+        Parallel.withScratch(1 << 20) { $0[(1 << 20) - 1] = 3 }
+    }
+
     @Test func theTeamRunsEveryPartOnceAndNestedSplitsRunInPlace() {
         let team = WorkerTeam(helpers: 1)
         let counts = Mutex([0, 0])
