@@ -8,7 +8,7 @@ extension Kernels {
     static func convolution(_ x: Tensor, _ a: ConvolutionAttributes, weights: Tensor, bias: Tensor?, outputShape: Shape,
                             method: ConvolutionMethod, prepared: PreparedWeights.Slot? = nil, epilogue: ChannelEpilogue? = nil) -> Tensor {
         if #available(macOS 26, *), method != .gemm, VectorUnit.available {
-            if method == .winograd, let winograd = winogradGeometry(x.shape, a, outputShape: outputShape) {
+            if method == .winograd, let winograd = winogradGeometry(x.shape, a, outputShape: outputShape, prepared: prepared) {
                 return winogradConvolution(x, winograd, weights: weights, bias: bias, outputShape: outputShape, prepared: prepared,
                                            epilogue: epilogue)
             }
@@ -22,12 +22,16 @@ extension Kernels {
     /// most 0.9 of the direct convolution's time (few channels make its transforms cost more than
     /// they save).
     @available(macOS 26, *)
-    static func winogradGeometry(_ inputShape: Shape, _ a: ConvolutionAttributes, outputShape: Shape) -> WinogradConvolution? {
+    static func winogradGeometry(_ inputShape: Shape, _ a: ConvolutionAttributes, outputShape: Shape,
+                                 prepared: PreparedWeights.Slot? = nil) -> WinogradConvolution? {
         guard a.group == 1, WinogradConvolution.applies(kernel: (a.kernel.h, a.kernel.w), stride: (a.stride.h, a.stride.w),
                                                         dilation: (a.dilation.h, a.dilation.w)) else { return nil }
-        let geometry = WinogradConvolution(channels: inputShape[1], height: inputShape[2], width: inputShape[3],
-                                           outChannels: outputShape[1], outHeight: outputShape[2], outWidth: outputShape[3],
-                                           kernel: a.kernel.h, pad: (a.pad.h, a.pad.w), wide: VectorUnit.wideVectors)
+        let plan = {
+            WinogradConvolution(channels: inputShape[1], height: inputShape[2], width: inputShape[3],
+                                outChannels: outputShape[1], outHeight: outputShape[2], outWidth: outputShape[3],
+                                kernel: a.kernel.h, pad: (a.pad.h, a.pad.w), wide: VectorUnit.wideVectors)
+        }
+        let geometry = prepared?.geometry(.winograd, plan) ?? plan()
         return geometry.costRatio(images: inputShape[0]) <= 0.9 ? geometry : nil
     }
 
@@ -64,10 +68,12 @@ extension Kernels {
         let (m, oh, ow) = (outputShape[1], outputShape[2], outputShape[3])
         let groups = a.group
         let cg = c / groups, mg = m / groups
-        let geometry = DirectConvolution(
-            channels: cg, height: h, width: w, outChannels: mg, outHeight: oh, outWidth: ow,
-            kernel: (a.kernel.h, a.kernel.w), stride: (a.stride.h, a.stride.w), pad: (a.pad.h, a.pad.w),
-            dilation: (a.dilation.h, a.dilation.w), wide: VectorUnit.wideVectors)
+        let plan = {
+            DirectConvolution(channels: cg, height: h, width: w, outChannels: mg, outHeight: oh, outWidth: ow,
+                              kernel: (a.kernel.h, a.kernel.w), stride: (a.stride.h, a.stride.w), pad: (a.pad.h, a.pad.w),
+                              dilation: (a.dilation.h, a.dilation.w), wide: VectorUnit.wideVectors)
+        }
+        let geometry = prepared?.geometry(.direct, plan) ?? plan()
         let k = geometry.kernelSize, p = oh * ow
         // Every group's tiles, one after another: group g's start at g * mg * k.
         let pack = { weights.data.withUnsafeBufferPointer { wb in (0..<groups).flatMap { geometry.packWeights(wb.baseAddress! + $0 * mg * k) } } }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import SIMDKernels
 import TensorGraph
 
@@ -33,6 +34,9 @@ public struct Network: Sendable {
     let preparedWeights = PreparedWeights()
     /// Whether passes of fewer images than cores split (`EngineOptions.imageSplit` `measured`).
     let splitChoice = SplitChoice()
+    /// Every node's shapes per batch size, inferred once for each (a pass of one image would
+    /// otherwise spend a tenth of its time inferring them).
+    let batchShapes = BatchShapes()
 
     /// Checks shapes, attributes and parameters for the graph's declared input shapes.
     /// - Throws: `GraphError` naming the first inconsistent layer.
@@ -120,7 +124,7 @@ public struct Network: Sendable {
     /// `resume` on the whole batch at once.
     private func resumeWhole(_ values: [String: Tensor], batch: Int, nodes: Range<Int>, parameters: [Int: [Tensor]],
                              observe: ((Int, [Tensor]) -> Void)?) throws -> [String: Tensor] {
-        let shapes = try ShapeInference.infer(graph.withBatch(batch), checkParameters: false)
+        let shapes = try batchShapes.shapes(of: graph, batch: batch)
         var values = values
         var index = nodes.lowerBound
         while index < nodes.upperBound {
@@ -324,10 +328,28 @@ extension Tensor {
 /// search) keep their latest packing per layer, reused while the same weights come back.
 /// A layer can be packed for more than one kernel (Winograd or direct, chosen by batch size), so
 /// each packing is kept under its own layout.
+/// `Network`'s shapes by batch size.
+final class BatchShapes: Sendable {
+    private let results = Mutex<[Int: ShapeInference.Result]>([:])
+    /// Batch sizes kept (a pass's slices come in one or two sizes; the calibration sets' last batches add a few).
+    static let capacity = 16
+
+    func shapes(of graph: Graph, batch: Int) throws -> ShapeInference.Result {
+        if let known = results.withLock({ $0[batch] }) { return known }
+        let inferred = try ShapeInference.infer(graph.withBatch(batch), checkParameters: false)
+        results.withLock { results in
+            if results.count >= Self.capacity { results.removeAll() }
+            results[batch] = inferred
+        }
+        return inferred
+    }
+}
+
 final class PreparedWeights: @unchecked Sendable {
     private let lock = NSLock()
     private var packed: [Key: [Float]] = [:]
     private var replaced: [Key: (weights: [Float], packed: [Float])] = [:]
+    private var geometries: [Key: any Sendable] = [:]
 
     /// How weights are laid out for a kernel.
     enum Layout: Hashable {
@@ -360,6 +382,16 @@ final class PreparedWeights: @unchecked Sendable {
             let packed = make()
             store.lock.withLock { store.replaced[key] = (replacement, packed) }
             return packed
+        }
+
+        /// The node's kernel geometry for `layout` (its shapes' plan, the same for every batch
+        /// size and weights), made by `make` the first time.
+        func geometry<Geometry: Sendable>(_ layout: Layout, _ make: () -> Geometry) -> Geometry {
+            let key = Key(node: node, layout: layout)
+            if let known = store.lock.withLock({ store.geometries[key] }) as? Geometry { return known }
+            let geometry = make()
+            store.lock.withLock { store.geometries[key] = geometry }
+            return geometry
         }
     }
 }
