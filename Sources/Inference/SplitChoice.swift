@@ -5,9 +5,10 @@ import Synchronization
 /// two that share a core's neighbourhood takes about 100 ns, between two far apart about 400 ns,
 /// and LeNet's split was then 1.5 times faster, or 1.1 to 2 times slower, than one core. So passes
 /// alternate between the two ways, one untimed pass each first (the first passes make the prepared
-/// weights and fault in the scratch memory), the way with the lower median time wins (a split's
-/// quickest pass can match one core's while its typical one is slower), and the trials repeat
-/// every `period` passes in case the host has moved the threads since.
+/// weights and fault in the scratch memory), the way with the lower mean time wins (with the cores
+/// far apart, a split's typical pass can match one core's while every few passes one stalls for
+/// a millisecond), and the trials repeat every `period` passes in case the host has moved the
+/// threads since.
 final class SplitChoice: Sendable {
     private struct State {
         var passes = 0
@@ -39,8 +40,8 @@ final class SplitChoice: Sendable {
         state.withLock { state in
             state.times[splits ? 0 : 1].append(seconds)
             guard state.times.allSatisfy({ $0.count >= trialsPerWay }) else { return }
-            let medians = state.times.map { $0.sorted()[$0.count / 2] }
-            state.splits = medians[0] <= medians[1]
+            let totals = state.times.map { $0.reduce(0, +) }
+            state.splits = totals[0] <= totals[1]
             state.times = [[], []]
         }
     }

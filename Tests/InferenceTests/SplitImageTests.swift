@@ -69,11 +69,11 @@ import Testing
     }
 
     /// After an untimed pass each way, trials alternate between the two ways; the one with the
-    /// lower median wins until the next round of trials.
+    /// lower mean wins until the next round of trials.
     @Test func theChoiceTriesBothWaysThenKeepsTheFaster() {
         let choice = SplitChoice(trialsPerWay: 3, period: 12)
         #expect(choice.period == 12)
-        // A split whose quickest trial beats one core's but whose median does not, then the reverse.
+        // A split whose quickest trial beats one core's but whose mean does not, then the reverse.
         func round(split: [Double], alone: [Double]) -> [Bool] {
             var times = (split, alone)
             return (0..<12).map { _ in
@@ -87,7 +87,7 @@ import Testing
         }
         let trials = [true, false, true, false, true, false, true, false]
         let first = round(split: [1, 5, 5], alone: [2, 2, 2])
-        #expect(first == trials + Array(repeating: false, count: 4), "one core's median is lower")
+        #expect(first == trials + Array(repeating: false, count: 4), "one core's mean is lower")
         #expect(!choice.splits)
         let second = round(split: [1, 1, 3], alone: [2, 2, 2])
         #expect(second == trials + Array(repeating: true, count: 4), "the next round finds the split faster")
