@@ -68,6 +68,13 @@ static void pack_patch_group(const uint8_t *const *first, const size_t *row_step
     }
 }
 
+// The columns past the last position of every row group: the rest the packing writes.
+static void zero_patch_padding(uint8_t *patches, int row_groups, int positions, int columns_padded) {
+    if (positions >= columns_padded) return;
+    for (int g = 0; g < row_groups; g++)
+        memset(patches + ((size_t)g * columns_padded + positions) * 4, 0, (size_t)(columns_padded - positions) * 4);
+}
+
 void bmq_pack_patches(const int32_t *image, int channels, int height, int width,
                       int kernel_h, int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w,
                       int dilation_h, int dilation_w, int out_h, int out_w,
@@ -88,7 +95,7 @@ void bmq_pack_patches(const int32_t *image, int channels, int height, int width,
             for (int x = 0; x < width; x++) out[x] = (uint8_t)(row[x] + offset);
         }
     const int rows = channels * kernel_h * kernel_w, cells = kernel_h * kernel_w;
-    memset(patches, 0, (size_t)row_groups * (size_t)columns_padded * 4);
+    zero_patch_padding(patches, row_groups, out_h * out_w, columns_padded);
     for (int g = 0; g < row_groups; g++) {
         // Where each of the group's four rows starts reading, for output row 0.
         const uint8_t *first[4];
@@ -778,10 +785,16 @@ BMQ_AVX2
 static size_t avx2_quantize(const float *x, size_t count, float scale, int32_t low, int32_t high, int32_t *y) {
     return quantize_values(x, count, scale, low, high, y);
 }
+
+BMQ_AVX512_WIDE
+static size_t avx512_quantize(const float *x, size_t count, float scale, int32_t low, int32_t high, int32_t *y) {
+    return quantize_values(x, count, scale, low, high, y);
+}
 #endif
 
 size_t bmq_quantize(const float *x, size_t count, float scale, int32_t low, int32_t high, int32_t *y) {
 #if BMQ_X86
+    if (wide_vectors()) return avx512_quantize(x, count, scale, low, high, y);
     if (bmq_dot_units() & BMQ_DOT_AVX2) return avx2_quantize(x, count, scale, low, high, y);
 #endif
     return quantize_values(x, count, scale, low, high, y);
@@ -1570,7 +1583,7 @@ void bmq_pack_packed_patches(const uint8_t *packed, int channels, int padded_h, 
                              int columns_padded, uint8_t *patches) {
     const int rows = channels * kernel_h * kernel_w, taps = kernel_h * kernel_w;
     const size_t row_step = (size_t)stride_h * padded_w * 4;
-    memset(patches, 0, (size_t)row_groups * (size_t)columns_padded * 4);
+    zero_patch_padding(patches, row_groups, out_h * out_w, columns_padded);
     for (int g = 0; g < row_groups; g++) {
         const uint8_t *first[4];
         const size_t row_steps[4] = {row_step, row_step, row_step, row_step};
