@@ -22,7 +22,7 @@ struct Bench: ParsableCommand {
     @Flag(help: "Also print the time spent in each layer.")
     var perLayer = false
 
-    @Option(help: ArgumentHelp("With fewer images per batch than cores (--batch-size 1): measured (the default: a few passes each way, then the faster, tried again every 2,000 passes), always (each layer split across the cores) or never (one core).", valueName: "way"))
+    @Option(help: ArgumentHelp("With fewer images per batch than cores (--batch-size 1): measured (the default: eight timed passes each way, then the one with the lower mean, tried again every 1,000 passes), always (each layer split across the cores) or never (one core).", valueName: "way"))
     var imageSplit: ImageSplit = .measured
 
     @Option(parsing: .upToNextOption,
