@@ -1245,14 +1245,49 @@ void bmq_pool_packed(const uint8_t *x, int channels, int height, int width, int 
 // the unpooled requantization's: each channel's largest and smallest accumulator bound
 // |sum + bias|, and only a channel whose extremes leave the format is counted value by value.
 // Accumulators are sum + bias in wrapping 32-bit arithmetic, as `requantize_row` recovers them.
+// A channel's share of the unpooled requantization's statistics from its largest and smallest
+// accumulators: |acc| is at most the larger magnitude, and saturations are counted value by value
+// (as `requantize_row` counts them) only when an extreme leaves the format.
+static inline __attribute__((always_inline))
+void channel_statistics(const int32_t *plane, int height, int width, int sum_stride, uint32_t bias, int32_t top, int32_t bottom,
+                        int shift, int32_t low, int32_t high, int32_t counts_below, int32_t *largest, int64_t *saturated) {
+    const int below = shift > 0 ? shift - 1 : 0;
+    const int32_t round_bit = shift > 0 ? 1 : 0;
+    const int32_t magnitude = top > -bottom ? top : -bottom;
+    *largest = magnitude > *largest ? magnitude : *largest;
+    const int32_t top_shifted = (top >> shift) + ((top >> below) & round_bit);
+    const int32_t bottom_shifted = (bottom >> shift) + ((bottom >> below) & round_bit);
+    if (top_shifted <= high && (bottom_shifted >= low || counts_below >= low)) return;
+    for (int y = 0; y < height; y++) {
+        const int32_t *row = plane + (size_t)y * sum_stride;
+        for (int x = 0; x < width; x++) {
+            const int32_t acc = (int32_t)((uint32_t)row[x] + bias);
+            const int32_t shifted = (acc >> shift) + ((acc >> below) & round_bit);
+            *saturated += (shifted > high || shifted < low) && shifted >= counts_below;
+        }
+    }
+}
+
+// Outputs first..<out_w of one pooled row, window by window, from the row's column maxima (the
+// windows an edge clips), with `bias` taken off again.
+static inline __attribute__((always_inline))
+void pool_row_windows(const int32_t *row_max, int width, int first, int out_w, int kernel_w, int stride_w, int pad_w, uint32_t bias,
+                      int32_t *out) {
+    for (int ox = first; ox < out_w; ox++) {
+        const int x0 = ox * stride_w - pad_w;
+        const int start = x0 > 0 ? x0 : 0, end = x0 + kernel_w < width ? x0 + kernel_w : width;
+        int32_t m = row_max[start];
+        for (int x = start + 1; x < end; x++) m = row_max[x] > m ? row_max[x] : m;
+        out[ox] = (int32_t)((uint32_t)m - bias);
+    }
+}
+
 static inline __attribute__((always_inline))
 void max_pool_accumulators(const int32_t *restrict sums, int channels, int height, int width, size_t channel_stride, int sum_stride,
                            const int32_t *bias, int shift, int32_t low, int32_t high, int signed_output, int kernel_h, int kernel_w,
                            int stride_h, int stride_w, int pad_h, int pad_w, int out_h, int out_w, int32_t *restrict pooled,
                            int32_t *restrict row_max, bmq_requantize_statistics *statistics) {
     const int32_t counts_below = signed_output ? INT32_MIN : 1;
-    const int below = shift > 0 ? shift - 1 : 0;
-    const int32_t round_bit = shift > 0 ? 1 : 0;
     int32_t largest = 0;
     int64_t saturated = 0;
     for (int c = 0; c < channels; c++) {
@@ -1267,20 +1302,7 @@ void max_pool_accumulators(const int32_t *restrict sums, int channels, int heigh
                 bottom = acc < bottom ? acc : bottom;
             }
         }
-        const int32_t magnitude = top > -bottom ? top : -bottom;
-        largest = magnitude > largest ? magnitude : largest;
-        const int32_t top_shifted = (top >> shift) + ((top >> below) & round_bit);
-        const int32_t bottom_shifted = (bottom >> shift) + ((bottom >> below) & round_bit);
-        if (top_shifted > high || (bottom_shifted < low && counts_below < low)) {
-            for (int y = 0; y < height; y++) {
-                const int32_t *row = plane + (size_t)y * sum_stride;
-                for (int x = 0; x < width; x++) {
-                    const int32_t acc = (int32_t)((uint32_t)row[x] + b);
-                    const int32_t shifted = (acc >> shift) + ((acc >> below) & round_bit);
-                    saturated += (shifted > high || shifted < low) && shifted >= counts_below;
-                }
-            }
-        }
+        channel_statistics(plane, height, width, sum_stride, b, top, bottom, shift, low, high, counts_below, &largest, &saturated);
         for (int oy = 0; oy < out_h; oy++) {
             const int y0 = oy * stride_h - pad_h;
             const int first_row = y0 > 0 ? y0 : 0, end_row = y0 + kernel_h < height ? y0 + kernel_h : height;
@@ -1313,13 +1335,7 @@ void max_pool_accumulators(const int32_t *restrict sums, int channels, int heigh
                     }
                 }
             }
-            for (; ox < out_w; ox++) {
-                const int x0 = ox * stride_w - pad_w;
-                const int first = x0 > 0 ? x0 : 0, end = x0 + kernel_w < width ? x0 + kernel_w : width;
-                int32_t m = row_max[first];
-                for (int x = first + 1; x < end; x++) m = row_max[x] > m ? row_max[x] : m;
-                out[ox] = (int32_t)((uint32_t)m - b);
-            }
+            pool_row_windows(row_max, width, ox, out_w, kernel_w, stride_w, pad_w, b, out);
         }
     }
     if (largest > statistics->largest) statistics->largest = largest;
@@ -1338,8 +1354,6 @@ void max_pool_narrow_rows(const int32_t *sums, int channels, int height, int wid
                           int stride_h, int pad_h, int out_h, int out_w, int32_t *pooled, bmq_requantize_statistics *statistics,
                           const int two_vectors) {
     const int32_t counts_below = signed_output ? INT32_MIN : 1;
-    const int below = shift > 0 ? shift - 1 : 0;
-    const int32_t round_bit = shift > 0 ? 1 : 0;
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1)), third = _mm512_add_epi32(even, _mm512_set1_epi32(2));
     const __mmask16 first_lanes = width >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << width) - 1);
@@ -1400,30 +1414,12 @@ void max_pool_narrow_rows(const int32_t *sums, int channels, int height, int wid
                 int32_t row_max[32];
                 _mm512_storeu_si512(row_max, left);
                 _mm512_storeu_si512(row_max + 16, right);
-                for (int ox = inside; ox < out_w; ox++) {
-                    const int end = 2 * ox + kernel_w < width ? 2 * ox + kernel_w : width;
-                    int32_t v = row_max[2 * ox];
-                    for (int x = 2 * ox + 1; x < end; x++) v = row_max[x] > v ? row_max[x] : v;
-                    row_out[ox] = v;
-                }
+                pool_row_windows(row_max, width, inside, out_w, kernel_w, 2, 0, 0, row_out);
             }
         }
         const int32_t b = bias[c];
         const int32_t top = _mm512_reduce_max_epi32(tops) + b, bottom = _mm512_reduce_min_epi32(bottoms) + b;
-        const int32_t magnitude = top > -bottom ? top : -bottom;
-        largest = magnitude > largest ? magnitude : largest;
-        const int32_t top_shifted = (top >> shift) + ((top >> below) & round_bit);
-        const int32_t bottom_shifted = (bottom >> shift) + ((bottom >> below) & round_bit);
-        if (top_shifted > high || (bottom_shifted < low && counts_below < low)) {
-            for (int y = 0; y < height; y++) {
-                const int32_t *row = plane + (size_t)y * sum_stride;
-                for (int x = 0; x < width; x++) {
-                    const int32_t acc = row[x] + b;
-                    const int32_t shifted = (acc >> shift) + ((acc >> below) & round_bit);
-                    saturated += (shifted > high || shifted < low) && shifted >= counts_below;
-                }
-            }
-        }
+        channel_statistics(plane, height, width, sum_stride, b, top, bottom, shift, low, high, counts_below, &largest, &saturated);
     }
     if (largest > statistics->largest) statistics->largest = largest;
     statistics->saturated += saturated;
@@ -1454,8 +1450,6 @@ static void avx512_max_pool_accumulators(const int32_t *sums, int channels, int 
                                          int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w, int out_h, int out_w,
                                          int32_t *pooled, int32_t *row_max, bmq_requantize_statistics *statistics) {
     const int32_t counts_below = signed_output ? INT32_MIN : 1;
-    const int below = shift > 0 ? shift - 1 : 0;
-    const int32_t round_bit = shift > 0 ? 1 : 0;
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
     const __mmask16 width_tail = (__mmask16)((1u << (width % 16)) - 1);
@@ -1484,20 +1478,7 @@ static void avx512_max_pool_accumulators(const int32_t *sums, int channels, int 
             }
         }
         const int32_t top = _mm512_reduce_max_epi32(tops), bottom = _mm512_reduce_min_epi32(bottoms);
-        const int32_t magnitude = top > -bottom ? top : -bottom;
-        largest = magnitude > largest ? magnitude : largest;
-        const int32_t top_shifted = (top >> shift) + ((top >> below) & round_bit);
-        const int32_t bottom_shifted = (bottom >> shift) + ((bottom >> below) & round_bit);
-        if (top_shifted > high || (bottom_shifted < low && counts_below < low)) {
-            for (int y = 0; y < height; y++) {
-                const int32_t *row = plane + (size_t)y * sum_stride;
-                for (int x = 0; x < width; x++) {
-                    const int32_t acc = (int32_t)((uint32_t)row[x] + b);
-                    const int32_t shifted = (acc >> shift) + ((acc >> below) & round_bit);
-                    saturated += (shifted > high || shifted < low) && shifted >= counts_below;
-                }
-            }
-        }
+        channel_statistics(plane, height, width, sum_stride, b, top, bottom, shift, low, high, counts_below, &largest, &saturated);
         for (int oy = 0; oy < out_h; oy++) {
             const int y0 = oy * stride_h - pad_h;
             const int first_row = y0 > 0 ? y0 : 0, end_row = y0 + kernel_h < height ? y0 + kernel_h : height;
@@ -1525,13 +1506,7 @@ static void avx512_max_pool_accumulators(const int32_t *sums, int channels, int 
                 }
                 ox = inside;
             }
-            for (; ox < out_w; ox++) {
-                const int x0 = ox * stride_w - pad_w;
-                const int first = x0 > 0 ? x0 : 0, end = x0 + kernel_w < width ? x0 + kernel_w : width;
-                int32_t m = row_max[first];
-                for (int x = first + 1; x < end; x++) m = row_max[x] > m ? row_max[x] : m;
-                out[ox] = (int32_t)((uint32_t)m - b);
-            }
+            pool_row_windows(row_max, width, ox, out_w, kernel_w, stride_w, pad_w, b, out);
         }
     }
     if (largest > statistics->largest) statistics->largest = largest;
