@@ -1245,6 +1245,7 @@ void bmq_pool_packed(const uint8_t *x, int channels, int height, int width, int 
 // the unpooled requantization's: each channel's largest and smallest accumulator bound
 // |sum + bias|, and only a channel whose extremes leave the format is counted value by value.
 // Accumulators are sum + bias in wrapping 32-bit arithmetic, as `requantize_row` recovers them.
+
 // A channel's share of the unpooled requantization's statistics from its largest and smallest
 // accumulators: |acc| is at most the larger magnitude, and saturations are counted value by value
 // (as `requantize_row` counts them) only when an extreme leaves the format.

@@ -323,17 +323,13 @@ extension Tensor {
     }
 }
 
-/// Weights rearranged for the convolution and inner-product kernels, made once per layer and kept for the network's
-/// lifetime: the graph's parameters never change. Replacement weights (a quantized layer's, in a
-/// search) keep their latest packing per layer, reused while the same weights come back.
-/// A layer can be packed for more than one kernel (Winograd or direct, chosen by batch size), so
-/// each packing is kept under its own layout.
 /// `Network`'s shapes by batch size.
 final class BatchShapes: Sendable {
     private let results = Mutex<[Int: ShapeInference.Result]>([:])
     /// Batch sizes kept (a pass's slices come in one or two sizes; the calibration sets' last batches add a few).
     static let capacity = 16
 
+    /// Every node's shapes in `graph` (the network's own) with `batch` images.
     func shapes(of graph: Graph, batch: Int) throws -> ShapeInference.Result {
         if let known = results.withLock({ $0[batch] }) { return known }
         let inferred = try ShapeInference.infer(graph.withBatch(batch), checkParameters: false)
@@ -345,6 +341,12 @@ final class BatchShapes: Sendable {
     }
 }
 
+/// Weights rearranged for the convolution and inner-product kernels, made once per layer and kept for the network's
+/// lifetime: the graph's parameters never change. Replacement weights (a quantized layer's, in a
+/// search) keep their latest packing per layer, reused while the same weights come back.
+/// A layer can be packed for more than one kernel (Winograd or direct, chosen by batch size), so
+/// each packing is kept under its own layout.
+/// Each node's kernel geometry is kept beside its packings.
 final class PreparedWeights: @unchecked Sendable {
     private let lock = NSLock()
     private var packed: [Key: [Float]] = [:]

@@ -64,7 +64,6 @@ extension IntegerProgram {
         var modes: [Mode]
     }
 
-    /// The packed plan for `unit`: every slot's layout and every step's mode.
     /// Which MAX poolings `packedPlan` fuses into the convolution before them.
     enum PoolFusion {
         case none
@@ -74,6 +73,7 @@ extension IntegerProgram {
         case all
     }
 
+    /// The packed plan for `unit`: every slot's layout and every step's mode.
     func packedPlan(unit: DotProductUnit, fusingPools fusion: PoolFusion = .tiling) -> PackedPlan {
         var formats = [FixedPointFormat?](repeating: nil, count: slotCount)
         var shapes = [[Int]?](repeating: nil, count: slotCount)
@@ -165,8 +165,8 @@ extension IntegerProgram {
         return PackedPlan(unit: unit, layouts: layouts, modes: modes)
     }
 
-    /// Marks every byte MAX pooling that directly follows the byte convolution it alone reads
-    /// (LeNet's and the CIFAR nets' first pools) as pooled by that convolution.
+    /// Marks every byte MAX pooling that directly follows the byte convolution it alone reads (with
+    /// `tilingOnly`, those whose windows tile the plane, as LeNet's) as pooled by that convolution.
     private func fusePools(_ modes: inout [PackedPlan.Mode], layouts: [PackedPlan.Layout?], tilingOnly: Bool) {
         var readers = [Int](repeating: 0, count: slotCount)
         for step in steps { for slot in Self.reads(step) { readers[slot] += 1 } }
@@ -177,6 +177,12 @@ extension IntegerProgram {
                   !tilingOnly || Self.tiles(p) else { continue }
             modes[index + 1] = .pooledByConvolution
         }
+    }
+
+    /// The MAX pooling `plan` fused into the convolution at step `index`, if any.
+    private func pooling(fusedInto index: Int, _ plan: PackedPlan) -> Pool? {
+        guard index + 1 < steps.count, case .pooledByConvolution = plan.modes[index + 1], case let .pool(p) = steps[index + 1] else { return nil }
+        return p
     }
 
     private static func tiles(_ p: Pool) -> Bool {
@@ -285,8 +291,7 @@ extension IntegerProgram {
                     precondition(status == 0, "\(plan.unit) dot products are not available on this CPU")
                 }
                 statistics[requantizing].recordKernel(outputs: batch * channels * oh * ow) { seen in
-                    if let index = stepIndex + 1 < steps.count ? stepIndex + 1 : nil, case .pooledByConvolution = plan.modes[index],
-                       case let .pool(p) = steps[index] {
+                    if let p = pooling(fusedInto: stepIndex, plan) {
                         let output = plan.layouts[p.output]!
                         let (kernel, stride, pad) = p.attributes.window(height: oh, width: ow)
                         var y = PackedValues.buffer(output, batch: batch)
