@@ -224,18 +224,18 @@ func multiplyChannelTiles<C: Columns>(_ channelTiles: [Range<Int>], elements k: 
         let out = output + tile.lowerBound * rowStride
         let tileBias = bias.map { $0 + tile.lowerBound }
         switch tile.count {
-        case 12: multiply(InlineArray<12, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
-        case 11: multiply(InlineArray<11, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
-        case 10: multiply(InlineArray<10, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
-        case 9: multiply(InlineArray<9, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
-        case 8: multiply(InlineArray<8, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
-        case 7: multiply(InlineArray<7, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
-        case 6: multiply(InlineArray<6, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
-        case 5: multiply(InlineArray<5, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
-        case 4: multiply(InlineArray<4, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
-        case 3: multiply(InlineArray<3, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
-        case 2: multiply(InlineArray<2, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
-        default: multiply(InlineArray<1, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
+        case 12: accumulate(InlineArray<12, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
+        case 11: accumulate(InlineArray<11, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
+        case 10: accumulate(InlineArray<10, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
+        case 9: accumulate(InlineArray<9, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
+        case 8: accumulate(InlineArray<8, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
+        case 7: accumulate(InlineArray<7, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
+        case 6: accumulate(InlineArray<6, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
+        case 5: accumulate(InlineArray<5, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
+        case 4: accumulate(InlineArray<4, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
+        case 3: accumulate(InlineArray<3, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
+        case 2: accumulate(InlineArray<2, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
+        default: accumulate(InlineArray<1, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
         }
         weights += tile.count * k
     }
@@ -271,15 +271,16 @@ func packRows(_ rows: UnsafePointer<Float>, count: Int, k: Int, tiles: [Range<In
     return packed
 }
 
-/// The register loop: row r of the tile gains weights[e][r] * columns[e] for each element e,
-/// from zero; the R sums are written to `sums`. Out of line, so the accumulators live only in
-/// registers: inlined into the epilogue, whose indexing keeps them in memory, they would be
-/// stored on every iteration. (Returned by value instead, the sums, twelve vectors of sixteen,
-/// came back through a memmove call.)
+/// One register tile: out[r][0..<count] = the sum over elements e of weights[e][r] * columns[e]
+/// (from zero, in order), plus bias[r]. Out of line, so the accumulators live only in registers:
+/// inlined into the epilogue, whose indexing keeps them in memory, they would be stored on every
+/// iteration. (Returned by value instead, the sums, twelve vectors of sixteen, came back through a
+/// memmove call.)
 @available(macOS 26, *)
 @inline(never)
 func accumulate<let R: Int, C: Columns>(_: InlineArray<R, C.Vector>.Type, _ elements: Int, _ weights: UnsafePointer<Float>,
-                                         _ columns: C, into sums: UnsafeMutablePointer<C.Vector>) {
+                                         _ columns: C, _ bias: UnsafePointer<Float>?,
+                                         _ out: UnsafeMutablePointer<Float>, _ rowStride: Int, _ count: Int) {
     var acc = InlineArray<R, C.Vector>(repeating: C.Vector())
     var w = weights
     for e in 0..<elements {
@@ -287,7 +288,16 @@ func accumulate<let R: Int, C: Columns>(_: InlineArray<R, C.Vector>.Type, _ elem
         for r in 0..<R { acc[r] = acc[r].addingProduct(C.Vector(repeating: w[r]), column) }
         w += R
     }
-    for r in 0..<R { sums[r] = acc[r] }
+    for r in 0..<R {
+        var value = acc[r]
+        if let bias { value += C.Vector(repeating: bias[r]) }
+        let row = out + r * rowStride
+        if count == C.Vector.scalarCount {
+            UnsafeMutableRawPointer(row).storeBytes(of: value, as: C.Vector.self)
+        } else {
+            for i in 0..<count { row[i] = value[i] }
+        }
+    }
 }
 
 /// Where the register loop finds patch element e's input cells, one per lane.
@@ -309,27 +319,6 @@ struct InputColumns<Vector: SIMD>: Columns where Vector.Scalar == Float {
     let offsets: UnsafePointer<Int>
     @inline(__always)
     subscript(_ element: Int) -> Vector { UnsafeRawPointer(origin + offsets[element]).loadUnaligned(as: Vector.self) }
-}
-
-/// One register tile: out[r][0..<count] = bias[r] + sum over k of weights[k][r] * columns[k].
-@available(macOS 26, *)
-@inline(__always)
-func multiply<let R: Int, C: Columns>(_ tile: InlineArray<R, C.Vector>.Type, _ k: Int, _ weights: UnsafePointer<Float>,
-                                      _ columns: C, _ bias: UnsafePointer<Float>?,
-                                      _ out: UnsafeMutablePointer<Float>, _ rowStride: Int, _ count: Int) {
-    withUnsafeTemporaryAllocation(of: C.Vector.self, capacity: R) { sums in
-        accumulate(tile, k, weights, columns, into: sums.baseAddress!)
-        for r in 0..<R {
-            var value = sums[r]
-            if let bias { value += C.Vector(repeating: bias[r]) }
-            let row = out + r * rowStride
-            if count == C.Vector.scalarCount {
-                UnsafeMutableRawPointer(row).storeBytes(of: value, as: C.Vector.self)
-            } else {
-                for i in 0..<count { row[i] = value[i] }
-            }
-        }
-    }
 }
 
 /// Copies `count` floats with vector moves: the rows copied here are short (8 to 32 floats),

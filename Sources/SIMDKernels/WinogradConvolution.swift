@@ -186,6 +186,7 @@ public struct WinogradConvolution: Sendable {
         let vectorRows = self.vectorRows
         var laneInput = InlineArray<16, Int>(repeating: 0), laneOutput = InlineArray<16, Int>(repeating: 0)
         var laneTile = InlineArray<16, Int>(repeating: 0)
+        padded.initialize(repeating: 0, count: min(chunkImages, images) * channels * paddedPlane)
         for chunkStart in stride(from: 0, to: images, by: chunkImages) {
             let chunk = min(chunkImages, images - chunkStart)
             pad(input + chunkStart * channels * height * width, images: chunk, into: padded)
@@ -199,33 +200,13 @@ public struct WinogradConvolution: Sendable {
                     laneInput[lane] = image * channels * paddedPlane + ty * tile * paddedWidth + tx * tile
                     laneOutput[lane] = (chunkStart + image) * outChannels * outPlane + ty * tile * outWidth + tx * tile
                 }
-                if count < lanes { gathered.initialize(repeating: 0, count: n2 * lanes) }
-                for c in 0..<channels {
-                    // gathered[u][v][lane]: the lane's tile inputs, all inside the padded planes.
-                    let plane = UnsafePointer(padded + c * paddedPlane)
-                    if vectorRows, count == lanes {
-                        switch tilesX {
-                        case 8: gatherTileRows(SIMD32<Float>.self, n, plane, laneInput, into: gathered)
-                        case 4: gatherTileRows(SIMD16<Float>.self, n, plane, laneInput, into: gathered)
-                        default: gatherTileRows(SIMD8<Float>.self, n, plane, laneInput, into: gathered)
-                        }
-                    } else {
-                        for lane in 0..<count {
-                            let origin = plane + laneInput[lane]
-                            for u in 0..<n {
-                                for v in 0..<n { gathered[(u * n + v) * lanes + lane] = origin[u * paddedWidth + v] }
-                            }
-                        }
-                    }
-                    // Bᵀ d B: columns first (into temporary[i][v]), then rows.
-                    for v in 0..<n {
-                        let column = T.input(InlineArray { u in u < n ? load(gathered + (u * n + v) * lanes) : Vector() })
-                        for i in 0..<n { store(column[i], temporary + (i * n + v) * lanes) }
-                    }
-                    for i in 0..<n {
-                        let row = T.input(InlineArray { v in v < n ? load(temporary + (i * n + v) * lanes) : Vector() })
-                        for j in 0..<n { store(row[j], transformedInput + ((i * n + j) * channels + c) * lanes) }
-                    }
+                let wholeRows = vectorRows && count == lanes
+                if !wholeRows, count < lanes { gathered.initialize(repeating: 0, count: n2 * lanes) }
+                switch wholeRows ? tilesX : 0 {
+                case 8: transformInputs(T.self, SIMD32<Float>.self, padded, laneInput, count, wholeRows: true, gathered, temporary, transformedInput)
+                case 4: transformInputs(T.self, SIMD16<Float>.self, padded, laneInput, count, wholeRows: true, gathered, temporary, transformedInput)
+                case 2: transformInputs(T.self, SIMD8<Float>.self, padded, laneInput, count, wholeRows: true, gathered, temporary, transformedInput)
+                default: transformInputs(T.self, SIMD8<Float>.self, padded, laneInput, count, wholeRows: false, gathered, temporary, transformedInput)
                 }
                 for point in 0..<n2 {
                     multiplyChannelTiles(tiles, elements: channels, PanelColumns<Vector>(base: transformedInput + point * channels * lanes),
@@ -236,13 +217,14 @@ public struct WinogradConvolution: Sendable {
                 let pointStride = outChannels * lanes
                 for m in channelRange {
                     let b = Vector(repeating: bias?[m] ?? 0), source = products + m * lanes
-                    // Aᵀ P A: columns first (into temporary[a][j]), then rows.
+                    // Aᵀ P A: columns first (row a of the result in rows[a]), then rows, in registers.
+                    var rows = InlineArray<4, InlineArray<8, Vector>>(repeating: InlineArray(repeating: Vector()))
                     for j in 0..<n {
                         let column = T.output(InlineArray { i in i < n ? load(source + (i * n + j) * pointStride) : Vector() })
-                        for a in 0..<4 { store(column[a], temporary + (a * n + j) * lanes) }
+                        for a in 0..<4 { rows[a][j] = column[a] }
                     }
                     for a in 0..<4 {
-                        let row = T.output(InlineArray { j in j < n ? load(temporary + (a * n + j) * lanes) : Vector() })
+                        let row = T.output(rows[a])
                         for k in 0..<4 { store(row[k] + b, tileOutput + (a * 4 + k) * lanes) }
                     }
                     epilogue?.apply(tileOutput, count: 16 * lanes, channel: m)
@@ -273,47 +255,71 @@ public struct WinogradConvolution: Sendable {
         }
     }
 
-    /// gathered[u][v][lane] for a block of whole tile rows, each `Segment` wide: input row u of
-    /// each tile row read as two vectors (at columns 0 and 4), split by column mod 4.
+    /// Bᵀ d B for every channel of a block: transformedInput[point][channel][lane]. Each input row u
+    /// of the lanes' tiles is transformed across its columns (into temporary[u][j]), then each column
+    /// j down its rows.
+    /// - Parameter wholeRows: the block is whole tile rows, each `Segment` wide, read straight from
+    ///   the padded planes; otherwise each channel's tiles are first copied one value at a time into
+    ///   `gathered` (lanes past `count` stay zero).
     @inline(__always)
-    func gatherTileRows<Segment: Deinterleaving>(_: Segment.Type, _ n: Int, _ plane: UnsafePointer<Float>, _ laneInput: InlineArray<16, Int>,
-                                                 into gathered: UnsafeMutablePointer<Float>) where Segment.Half: Deinterleaving {
-        let tiles = Segment.scalarCount / 4
-        for q in 0..<(Self.lanes / tiles) {
-            let origin = plane + laneInput[q * tiles], lanes = gathered + q * tiles
-            for u in 0..<n {
-                let row = origin + u * paddedWidth
-                let near = UnsafeRawPointer(row).loadUnaligned(as: Segment.self)
-                let far = UnsafeRawPointer(row + 4).loadUnaligned(as: Segment.self)
-                for v in 0..<n {
-                    UnsafeMutableRawPointer(lanes + (u * n + v) * Self.lanes).storeBytes(
-                        of: v < 4 ? tileColumn(near, v) : tileColumn(far, v - 4), as: Segment.Half.Half.self)
+    func transformInputs<T: TileTransform, Segment: TileRowSegment>(
+        _: T.Type, _: Segment.Type, _ padded: UnsafePointer<Float>, _ laneInput: InlineArray<16, Int>, _ count: Int, wholeRows: Bool,
+        _ gathered: UnsafeMutablePointer<Float>, _ temporary: UnsafeMutablePointer<Float>, _ transformedInput: UnsafeMutablePointer<Float>
+    ) {
+        let lanes = Self.lanes, n = T.span, paddedPlane = paddedHeight * paddedWidth
+        for c in 0..<channels {
+            let plane = padded + c * paddedPlane
+            if !wholeRows {
+                for lane in 0..<count {
+                    let origin = plane + laneInput[lane]
+                    for u in 0..<n {
+                        for v in 0..<n { gathered[(u * n + v) * lanes + lane] = origin[u * paddedWidth + v] }
+                    }
                 }
+            }
+            for u in 0..<n {
+                let row: InlineArray<8, Vector>
+                if wholeRows {
+                    // Columns 0-3 of each tile from the segments at the tiles' origins, 4-7 from those 4 further on.
+                    let line = plane + u * paddedWidth
+                    let near = (Segment.group(line, laneInput, firstLane: 0), Segment.group(line, laneInput, firstLane: 8))
+                    let far = (Segment.group(line + 4, laneInput, firstLane: 0), Segment.group(line + 4, laneInput, firstLane: 8))
+                    row = InlineArray { v in
+                        v >= n ? Vector() : v < 4 ? Vector(lowHalf: tileColumn(near.0, v), highHalf: tileColumn(near.1, v))
+                                                  : Vector(lowHalf: tileColumn(far.0, v - 4), highHalf: tileColumn(far.1, v - 4))
+                    }
+                } else {
+                    row = InlineArray { v in v < n ? load(gathered + (u * n + v) * lanes) : Vector() }
+                }
+                let transformed = T.input(row)
+                for j in 0..<n { store(transformed[j], temporary + (u * n + j) * lanes) }
+            }
+            for j in 0..<n {
+                let column = T.input(InlineArray { u in u < n ? load(temporary + (u * n + j) * lanes) : Vector() })
+                for i in 0..<n { store(column[i], transformedInput + ((i * n + j) * channels + c) * lanes) }
             }
         }
     }
 
     /// The inverse for the outputs: each output row of a tile row written as one vector.
     @inline(__always)
-    func scatterTileRows<Segment: Deinterleaving>(_: Segment.Type, _ tileOutput: UnsafePointer<Float>, _ plane: UnsafeMutablePointer<Float>,
-                                                  _ laneOutput: InlineArray<16, Int>) where Segment.Half: Deinterleaving {
-        let tiles = Segment.scalarCount / 4
-        for q in 0..<(Self.lanes / tiles) {
-            let origin = plane + laneOutput[q * tiles], lanes = tileOutput + q * tiles
-            for a in 0..<4 {
-                func column(_ k: Int) -> Segment.Half.Half {
-                    UnsafeRawPointer(lanes + (a * 4 + k) * Self.lanes).loadUnaligned(as: Segment.Half.Half.self)
+    func scatterTileRows<Segment: TileRowSegment>(_: Segment.Type, _ tileOutput: UnsafePointer<Float>, _ plane: UnsafeMutablePointer<Float>,
+                                                  _ laneOutput: InlineArray<16, Int>) {
+        for a in 0..<4 {
+            for firstLane in [0, 8] {
+                func column(_ k: Int) -> SIMD8<Float> {
+                    UnsafeRawPointer(tileOutput + (a * 4 + k) * Self.lanes + firstLane).loadUnaligned(as: SIMD8<Float>.self)
                 }
-                let row: Segment = interleaveTileColumns(column(0), column(1), column(2), column(3))
-                UnsafeMutableRawPointer(origin + a * outWidth).storeBytes(of: row, as: Segment.self)
+                Segment.store(interleaveTileColumns(column(0), column(1), column(2), column(3)), plane + a * outWidth, laneOutput,
+                              firstLane: firstLane)
             }
         }
     }
 
-    /// Copies `images` images into their padded planes.
+    /// Copies `images` images into their padded planes, whose borders `run` has zeroed (the
+    /// copies never write them, so each run zeroes them once for all its chunks).
     func pad(_ input: UnsafePointer<Float>, images: Int, into padded: UnsafeMutablePointer<Float>) {
         let plane = paddedHeight * paddedWidth
-        padded.initialize(repeating: 0, count: images * channels * plane)
         for p in 0..<(images * channels) {
             for y in 0..<height {
                 copyRow(input + (p * height + y) * width, to: padded + p * plane + (y + padH) * paddedWidth + padW, count: width)
@@ -354,18 +360,78 @@ func tileColumn<Segment: Deinterleaving>(_ segment: Segment, _ v: Int) -> Segmen
     }
 }
 
-/// The inverse of `tileColumn`: the segment whose cell 4 i + k is `columns` k's value i.
+/// The inverse of `tileColumn` for eight tiles: the 32 values whose cell 4 i + k is column k's
+/// value i, by two rounds of zipping (of floats, then of float pairs).
 @inline(__always)
-func interleaveTileColumns<Segment: Deinterleaving>(_ c0: Segment.Half.Half, _ c1: Segment.Half.Half, _ c2: Segment.Half.Half,
-                                                    _ c3: Segment.Half.Half) -> Segment where Segment.Half: Deinterleaving {
-    var segment = Segment()
-    for i in 0..<(Segment.scalarCount / 4) {
-        segment[4 * i] = c0[i]
-        segment[4 * i + 1] = c1[i]
-        segment[4 * i + 2] = c2[i]
-        segment[4 * i + 3] = c3[i]
+func interleaveTileColumns(_ c0: SIMD8<Float>, _ c1: SIMD8<Float>, _ c2: SIMD8<Float>, _ c3: SIMD8<Float>) -> SIMD32<Float> {
+    func pairs(_ v: SIMD16<Float>) -> SIMD8<Double> { unsafeBitCast(v, to: SIMD8<Double>.self) }
+    return unsafeBitCast(zipped(pairs(zipped(c0, c1)), pairs(zipped(c2, c3))), to: SIMD32<Float>.self)
+}
+
+/// a[0], b[0], a[1], b[1], ...
+@inline(__always)
+func zipped<Scalar: SIMDScalar>(_ a: SIMD8<Scalar>, _ b: SIMD8<Scalar>) -> SIMD16<Scalar> {
+    SIMD16(a[0], b[0], a[1], b[1], a[2], b[2], a[3], b[3], a[4], b[4], a[5], b[5], a[6], b[6], a[7], b[7])
+}
+
+/// A row segment of 8, 4 or 2 whole tiles (32, 16 or 8 floats) in a padded plane; a group of such
+/// segments holds 32 floats: eight tiles, one half of a block's lanes.
+protocol TileRowSegment: Deinterleaving {
+    /// The segments of the tiles in lanes firstLane..<firstLane + 8, at `plane + origins[lane]`
+    /// (the origin of a segment's first tile), side by side.
+    static func group(_ plane: UnsafePointer<Float>, _ origins: InlineArray<16, Int>, firstLane: Int) -> SIMD32<Float>
+    /// The inverse: stores the group's segments.
+    static func store(_ group: SIMD32<Float>, _ plane: UnsafeMutablePointer<Float>, _ origins: InlineArray<16, Int>, firstLane: Int)
+}
+
+extension SIMD32: TileRowSegment where Scalar == Float {
+    @inline(__always)
+    static func group(_ plane: UnsafePointer<Float>, _ origins: InlineArray<16, Int>, firstLane: Int) -> SIMD32<Float> {
+        segment(plane + origins[firstLane])
     }
-    return segment
+
+    @inline(__always)
+    static func store(_ group: SIMD32<Float>, _ plane: UnsafeMutablePointer<Float>, _ origins: InlineArray<16, Int>, firstLane: Int) {
+        storeSegment(group, plane + origins[firstLane])
+    }
+}
+
+extension SIMD16: TileRowSegment where Scalar == Float {
+    @inline(__always)
+    static func group(_ plane: UnsafePointer<Float>, _ origins: InlineArray<16, Int>, firstLane: Int) -> SIMD32<Float> {
+        SIMD32(lowHalf: segment(plane + origins[firstLane]), highHalf: segment(plane + origins[firstLane + 4]))
+    }
+
+    @inline(__always)
+    static func store(_ group: SIMD32<Float>, _ plane: UnsafeMutablePointer<Float>, _ origins: InlineArray<16, Int>, firstLane: Int) {
+        storeSegment(group.lowHalf, plane + origins[firstLane])
+        storeSegment(group.highHalf, plane + origins[firstLane + 4])
+    }
+}
+
+extension SIMD8: TileRowSegment where Scalar == Float {
+    @inline(__always)
+    static func group(_ plane: UnsafePointer<Float>, _ origins: InlineArray<16, Int>, firstLane: Int) -> SIMD32<Float> {
+        func pair(_ lane: Int) -> SIMD16<Float> {
+            SIMD16(lowHalf: segment(plane + origins[lane]), highHalf: segment(plane + origins[lane + 2]))
+        }
+        return SIMD32(lowHalf: pair(firstLane), highHalf: pair(firstLane + 4))
+    }
+
+    @inline(__always)
+    static func store(_ group: SIMD32<Float>, _ plane: UnsafeMutablePointer<Float>, _ origins: InlineArray<16, Int>, firstLane: Int) {
+        storeSegment(group.lowHalf.lowHalf, plane + origins[firstLane])
+        storeSegment(group.lowHalf.highHalf, plane + origins[firstLane + 2])
+        storeSegment(group.highHalf.lowHalf, plane + origins[firstLane + 4])
+        storeSegment(group.highHalf.highHalf, plane + origins[firstLane + 6])
+    }
+}
+
+@inline(__always)
+private func segment<Segment: SIMD>(_ p: UnsafePointer<Float>) -> Segment { UnsafeRawPointer(p).loadUnaligned(as: Segment.self) }
+@inline(__always)
+private func storeSegment<Segment: SIMD>(_ value: Segment, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: value, as: Segment.self)
 }
 
 /// The one-dimensional transforms of one F(4, r), written out with their common subexpressions;

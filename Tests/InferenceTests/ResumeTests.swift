@@ -44,7 +44,10 @@ import Testing
         let many = try network.forward(batch)
         let one = try network.forward(first)
         #expect(one.data == (try Network(graph: graph).forward(first)).data)
-        expectClose(one, Tensor(shape: [1, 64, 8, 8], data: Array(many.data[0..<(64 * 64)])), "one image against the batch's first")
+        // The batch's Winograd F(4x4, 3x3) sums 576 products per output in a different order: against
+        // double-precision sums its float32 error reaches 2e-4 on such layers (either transform order).
+        expectClose(one, Tensor(shape: [1, 64, 8, 8], data: Array(many.data[0..<(64 * 64)])), tolerance: 3e-4,
+                    "one image against the batch's first")
     }
 
     @Test func resumingAtEveryCutEqualsOnePass() throws {
