@@ -155,6 +155,8 @@ public struct DirectConvolution: Sendable {
     func runBlocks<V: SIMD>(_: V.Type, _ range: Range<Int>, _ source: UnsafePointer<Float>, _ panel: UnsafeMutablePointer<Float>,
                             _ packedWeights: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
                             _ output: UnsafeMutablePointer<Float>) where V.Scalar == Float {
+        // The source is the padded copy or the unpadded input: channels x paddedHeight x paddedWidth either way.
+        let sourceEnd = source + channels * paddedHeight * paddedWidth
         patchOffsets.withUnsafeBufferPointer { offsets in
             for block in range {
                 let runs = blocks[block]
@@ -165,7 +167,7 @@ public struct DirectConvolution: Sendable {
                     multiplyTiles(InputColumns<V>(origin: source + runs[0].origin, offsets: offsets.baseAddress!),
                                   packedWeights, bias, output + first, count)
                 } else {
-                    gatherPanel(source, runs: runs, count: count, into: panel)
+                    gatherPanel(source, runs: runs, count: count, into: panel, sourceEnd: sourceEnd)
                     multiplyTiles(PanelColumns<V>(base: panel), packedWeights, bias, output + first, count)
                 }
             }
@@ -192,7 +194,9 @@ public struct DirectConvolution: Sendable {
 
     /// panel[k][lane] = input cell of patch element k for the block's position `lane`; lanes past
     /// `count` are zero.
-    func gatherPanel(_ source: UnsafePointer<Float>, runs: [Run], count: Int, into panel: UnsafeMutablePointer<Float>) {
+    /// - Parameter sourceEnd: the end of `source`'s floats: a vector read stays below it.
+    func gatherPanel(_ source: UnsafePointer<Float>, runs: [Run], count: Int, into panel: UnsafeMutablePointer<Float>,
+                     sourceEnd: UnsafePointer<Float>) {
         if count < lanes { panel.initialize(repeating: 0, count: kernelSize * lanes) }
         patchOffsets.withUnsafeBufferPointer { offsets in
             for k in 0..<offsets.count {
@@ -202,12 +206,22 @@ public struct DirectConvolution: Sendable {
                     let dst = row + run.lane
                     if strideW == 1 {
                         copyRow(src, to: dst, count: run.length)
+                    } else if strideW == 2, run.length == 16, src + 32 <= sourceEnd {
+                        storeEvenCells(SIMD32<Float>.self, src, dst)
+                    } else if strideW == 2, run.length == 8, src + 16 <= sourceEnd {
+                        storeEvenCells(SIMD16<Float>.self, src, dst)
                     } else {
                         for i in 0..<run.length { dst[i] = src[i * strideW] }
                     }
                 }
             }
         }
+    }
+
+    /// Stride 2: every other cell of a row, read as one vector twice as long and split.
+    @inline(__always)
+    func storeEvenCells<Row: Deinterleaving>(_: Row.Type, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(dst).storeBytes(of: UnsafeRawPointer(src).loadUnaligned(as: Row.self).evenHalf, as: Row.Half.self)
     }
 
 }
