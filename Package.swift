@@ -58,6 +58,7 @@ let package = Package(
         // and chosen at run time.
         .target(name: "CIntegerKernels"),
         .target(name: "CProcessor"),
+        .target(name: "CVectorMath"),
 
         .target(name: "TensorGraph"),
         .target(
@@ -67,8 +68,8 @@ let package = Package(
         .target(
             name: "ONNXFormat",
             dependencies: ["TensorGraph", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
-        .target(name: "SIMDKernels", dependencies: ["SIMDKernelsAVX512"], swiftSettings: vectorUnitFlags),
-        .target(name: "SIMDKernelsAVX512", swiftSettings: wideVectorUnitFlags),
+        .target(name: "SIMDKernels", dependencies: ["SIMDKernelsAVX512", "CVectorMath"], swiftSettings: vectorUnitFlags),
+        .target(name: "SIMDKernelsAVX512", dependencies: ["CVectorMath"], swiftSettings: wideVectorUnitFlags),
         .target(name: "Inference", dependencies: ["TensorGraph", "COpenBLAS", "SIMDKernels", "CProcessor"]),
         .target(name: "BitPacking"),
         .target(name: "Quantization", dependencies: ["TensorGraph"]),

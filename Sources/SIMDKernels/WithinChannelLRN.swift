@@ -2,6 +2,7 @@
 import SIMDKernelsAVX512
 #endif
 
+import CVectorMath
 import Foundation
 
 /// Caffe's within-channel LRN of whole planes, eight columns per vector: each cell times
@@ -79,8 +80,8 @@ public struct WithinChannelLRN: Sendable {
     @inline(__always)
     func power(_ s: Lane) -> Lane {
         if beta == 0.75 {
-            let root = s.squareRoot()
-            return Lane(repeating: 1) / (root * root.squareRoot())
+            let root = bmq_square_root8(s)
+            return Lane(repeating: 1) / (root * bmq_square_root8(root))
         }
         var result = Lane()
         for i in 0..<Self.lanes { result[i] = Foundation.pow(s[i], -beta) }
