@@ -238,6 +238,10 @@ func multiplyChannelTiles<C: Columns>(_ channelTiles: [Range<Int>], elements k: 
         let out = output + tile.lowerBound * rowStride
         let tileBias = bias.map { $0 + tile.lowerBound }
         switch tile.count {
+        case 16: accumulate(InlineArray<16, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
+        case 15: accumulate(InlineArray<15, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
+        case 14: accumulate(InlineArray<14, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
+        case 13: accumulate(InlineArray<13, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
         case 12: accumulate(InlineArray<12, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
         case 11: accumulate(InlineArray<11, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
         case 10: accumulate(InlineArray<10, C.Vector>.self, k, weights, columns, tileBias, out, rowStride, count)
@@ -257,9 +261,10 @@ func multiplyChannelTiles<C: Columns>(_ channelTiles: [Range<Int>], elements k: 
 
 /// Rows of sixteen-float accumulators the register loop keeps: each is two of AVX2's sixteen
 /// registers (six rows leave room for the column and the broadcast), one of AVX-512's thirty-two
-/// (twelve rows hide the multiply-add's latency on both of its pipes).
+/// (sixteen rows: more multiply-adds per column loaded, and one call per point for 16 channels,
+/// where twelve took two; measured 5% faster on cifar10_quick and cifar10_full on one core).
 #if AVX512_TWIN
-let sixteenLaneTileRows = 12
+let sixteenLaneTileRows = 16
 #else
 let sixteenLaneTileRows = 6
 #endif
