@@ -1660,6 +1660,28 @@ void bmq_sum_packed(const uint8_t *const *inputs, const int *pads_h, const int *
                      out_pad_h, out_pad_w, heights, statistics, totals);
 }
 
+// One output row's window sums of squares: columns[i] = the sum over the window's rows of
+// (cell - offset)², then window[i] = the sum of `size` columns 4 apart (one channel group's).
+// Integer sums, so any order gives the same values. (No vectorize pragma: with `size` a constant
+// the compiler vectorizes these loops itself; with a variable size it cannot, and would warn.)
+static inline __attribute__((always_inline))
+void lrn_window_sums(const uint8_t *first, size_t row_bytes, int size, int reach, int values, int32_t offset,
+                     int32_t *restrict columns, int32_t *restrict window) {
+    for (int i = 0; i < reach; i++) {
+        int32_t sum = 0;
+        for (int dy = 0; dy < size; dy++) {
+            const int32_t v = (int32_t)first[dy * row_bytes + i] - offset;
+            sum += v * v;
+        }
+        columns[i] = sum;
+    }
+    for (int i = 0; i < values; i++) {
+        int32_t sum = columns[i];
+        for (int dx = 1; dx < size; dx++) sum += columns[i + 4 * dx];
+        window[i] = sum;
+    }
+}
+
 // Within-channel LRN on one channel-packed image whose padding (value 0) covers the window's
 // reach, so no window needs clipping: per output row, the squares of its window's rows summed
 // column by column, then across the window's columns; the factor and the product as
@@ -1679,16 +1701,13 @@ void normalize_packed_image(const uint8_t *x, int groups, int height, int width,
         for (int row = 0; row < height; row++) {
             // Cells from column -half on, rows row - half ... row + half.
             const uint8_t *first = plane + ((size_t)(row + in_pad_h - half) * in_w + in_pad_w - half) * 4;
-            BMQ_SHORT_LOOP for (int i = 0; i < reach; i++) columns[i] = 0;
-            for (int dy = 0; dy < local_size; dy++) {
-                const uint8_t *restrict r = first + (size_t)dy * in_w * 4;
-                BMQ_SHORT_LOOP for (int i = 0; i < reach; i++) {
-                    const int32_t v = (int32_t)r[i] - offset;
-                    columns[i] += v * v;
-                }
+            // The common sizes as constants, so each sum is one vector pass with its terms in registers.
+            const size_t row_bytes = (size_t)in_w * 4;
+            switch (local_size) {
+            case 3: lrn_window_sums(first, row_bytes, 3, reach, values, offset, columns, window); break;
+            case 5: lrn_window_sums(first, row_bytes, 5, reach, values, offset, columns, window); break;
+            default: lrn_window_sums(first, row_bytes, local_size, reach, values, offset, columns, window);
             }
-            BMQ_SHORT_LOOP for (int i = 0; i < values; i++) window[i] = columns[i];
-            for (int dx = 1; dx < local_size; dx++) BMQ_SHORT_LOOP for (int i = 0; i < values; i++) window[i] += columns[i + 4 * dx];
             const uint8_t *restrict centre = plane + ((size_t)(row + in_pad_h) * in_w + in_pad_w) * 4;
             uint8_t *restrict out = y + (((size_t)g * out_h + row + out_pad_h) * out_w + out_pad_w) * 4;
             for (int i = 0; i < values; i++) {
