@@ -63,11 +63,11 @@ public struct InnerProductKernel: Sendable {
         }
     }
 
-    /// Many rows: tiles of up to six rows share each load of the weights.
+    /// Many rows: tiles of rows (as many as the register kernel holds) share each load of the weights.
     func multiplyRowTiles(_ rows: Int, _ input: UnsafePointer<Float>, _ packedWeights: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>,
                           _ panels: Range<Int>) {
-        // The rows as the register kernel's broadcast operands: tiles of up to six rows, [k][row].
-        let tiles = balancedTiles(rows, maxTile: 6)
+        // The rows as the register kernel's broadcast operands: tiles of rows, [k][row].
+        let tiles = balancedTiles(rows, maxTile: sixteenLaneTileRows)
         packRows(input, count: rows, k: inputs, tiles: tiles).withUnsafeBufferPointer { transposedRows in
             for panel in panels {
                 let first = panel * Self.lanes
