@@ -386,6 +386,16 @@ enum Kernels {
         y.data.withUnsafeMutableBufferPointer { out in
             for start in stride(from: 0, to: out.count, by: chunk) {
                 let range = start..<min(out.count, start + chunk)
+                if inputs.count == 2, coefficients == [1, 1] {
+                    // The common residual sum in one pass: (0 + a) + b, the same two additions.
+                    inputs[0].data.withUnsafeBufferPointer { a in
+                        inputs[1].data.withUnsafeBufferPointer { b in
+                            for i in range { out[i] = (0 + a[i]) + b[i] }
+                        }
+                    }
+                    epilogue?.apply(out.baseAddress! + start, count: range.count, channel: (start / plane) % channels)
+                    continue
+                }
                 for (index, (input, coefficient)) in zip(inputs, coefficients).enumerated() {
                     input.data.withUnsafeBufferPointer { x in
                         switch (index == 0, coefficient == 1) {
