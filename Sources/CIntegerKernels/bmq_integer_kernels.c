@@ -1577,6 +1577,11 @@ void bmq_pack_packed_patches(const uint8_t *packed, int channels, int padded_h, 
     }
 }
 
+// One input's term of a sum: v scaled by 2^-shift, rounding half up (shift > 0), or by 2^-shift exactly.
+static inline __attribute__((always_inline)) int32_t sum_term(int32_t v, int32_t shift) {
+    return shift > 0 ? (v >> shift) + ((v >> (shift - 1)) & 1) : v * ((int32_t)1 << (shift < 0 ? -shift : 0));
+}
+
 // Each row of four-byte cells of the inputs, aligned and added in 32 bits (the caller proves the
 // totals fit), saturated into the output's row.
 static inline __attribute__((always_inline))
@@ -1590,6 +1595,24 @@ void sum_packed_image(const uint8_t *const *inputs, const size_t *input_skips, c
     int64_t saturated = 0;
     for (int g = 0; g < groups; g++) {
         for (int row = 0; row < height; row++) {
+            uint8_t *restrict out = y + (((size_t)g * out_h + row + out_pad_h) * out_w + out_pad_w) * 4;
+            if (input_count == 2) {
+                // The common residual sum: both terms and the saturation in one pass, no totals row.
+                const uint8_t *restrict a = inputs[0] + input_skips[0] + (((size_t)g * input_heights[0] + row) * input_widths[0]) * 4;
+                const uint8_t *restrict b = inputs[1] + input_skips[1] + (((size_t)g * input_heights[1] + row) * input_widths[1]) * 4;
+                int32_t row_largest = largest, row_saturated = 0;
+                BMQ_SHORT_LOOP for (int i = 0; i < values; i++) {
+                    const int32_t total = sum_term((int32_t)a[i] - offsets[0], shifts[0]) + sum_term((int32_t)b[i] - offsets[1], shifts[1]);
+                    const int32_t magnitude = total < 0 ? -total : total;
+                    row_largest = magnitude > row_largest ? magnitude : row_largest;
+                    const int32_t clamped = total < low ? low : total > high ? high : total;
+                    row_saturated += clamped != total && total >= counts_below;
+                    out[i] = (uint8_t)(clamped + out_offset);
+                }
+                largest = row_largest;
+                saturated += row_saturated;
+                continue;
+            }
             for (int k = 0; k < input_count; k++) {
                 const uint8_t *restrict x = inputs[k] + input_skips[k] + (((size_t)g * input_heights[k] + row) * input_widths[k]) * 4;
                 const int32_t offset = offsets[k], shift = shifts[k];
@@ -1609,7 +1632,6 @@ void sum_packed_image(const uint8_t *const *inputs, const size_t *input_skips, c
                     else BMQ_SHORT_LOOP for (int i = 0; i < values; i++) totals[i] += ((int32_t)x[i] - offset) * factor;
                 }
             }
-            uint8_t *restrict out = y + (((size_t)g * out_h + row + out_pad_h) * out_w + out_pad_w) * 4;
             int32_t row_largest = largest, row_saturated = 0;
             BMQ_SHORT_LOOP for (int i = 0; i < values; i++) {
                 const int32_t total = totals[i], magnitude = total < 0 ? -total : total;
@@ -1635,6 +1657,16 @@ static void avx2_sum_packed(const uint8_t *const *inputs, const size_t *input_sk
     sum_packed_image(inputs, input_skips, input_widths, offsets, shifts, input_count, groups, height, width, low, high, signed_output,
                      out_offset, y, out_pad_h, out_pad_w, input_heights, statistics, totals);
 }
+
+// The same loops on 512-bit vectors.
+BMQ_AVX512_WIDE
+static void avx512_sum_packed(const uint8_t *const *inputs, const size_t *input_skips, const int *input_widths, const int32_t *offsets,
+                              const int *shifts, int input_count, int groups, int height, int width, int32_t low, int32_t high,
+                              int signed_output, int32_t out_offset, uint8_t *y, int out_pad_h, int out_pad_w, const int *input_heights,
+                              bmq_requantize_statistics *statistics, int32_t *totals) {
+    sum_packed_image(inputs, input_skips, input_widths, offsets, shifts, input_count, groups, height, width, low, high, signed_output,
+                     out_offset, y, out_pad_h, out_pad_w, input_heights, statistics, totals);
+}
 #endif
 
 void bmq_sum_packed(const uint8_t *const *inputs, const int *pads_h, const int *pads_w, const int32_t *offsets, const int *shifts,
@@ -1650,6 +1682,11 @@ void bmq_sum_packed(const uint8_t *const *inputs, const int *pads_h, const int *
     }
     const int groups = (channels + 3) / 4;
 #if BMQ_X86
+    if (wide_vectors()) {
+        avx512_sum_packed(inputs, skips, widths, offsets, shifts, input_count, groups, height, width, low, high, signed_output, out_offset,
+                          y, out_pad_h, out_pad_w, heights, statistics, totals);
+        return;
+    }
     if (bmq_dot_units() & BMQ_DOT_AVX2) {
         avx2_sum_packed(inputs, skips, widths, offsets, shifts, input_count, groups, height, width, low, high, signed_output, out_offset, y,
                         out_pad_h, out_pad_w, heights, statistics, totals);
