@@ -52,8 +52,9 @@ void pack_patch_words(const uint8_t *const *sources, int out_w, int stride, uint
 // One row group's patches (out_h x out_w words from `out` on): output row oy of the group's row j
 // reads from first[j] + oy x row_steps[j], its columns `column_step` bytes apart. The usual steps
 // (1 and 2 for byte planes, 4 and 8 for four-byte cells) are compiled apart so the loads vectorise.
-static void pack_patch_group(const uint8_t *const *first, const size_t *row_steps, int out_h, int out_w, int column_step,
-                             uint32_t *out) {
+static inline __attribute__((always_inline))
+void pack_patch_group_rows(const uint8_t *const *first, const size_t *row_steps, int out_h, int out_w, int column_step,
+                           uint32_t *out) {
     for (int oy = 0; oy < out_h; oy++) {
         const uint8_t *sources[4];
         for (int j = 0; j < 4; j++) sources[j] = first[j] + (size_t)oy * row_steps[j];
@@ -67,6 +68,18 @@ static void pack_patch_group(const uint8_t *const *first, const size_t *row_step
         }
     }
 }
+
+// `pack_patch_group_rows` built for the widest vectors the CPU has (on x86-64 defined below,
+// after the CPU checks).
+#if BMQ_X86
+static void pack_patch_group(const uint8_t *const *first, const size_t *row_steps, int out_h, int out_w, int column_step,
+                             uint32_t *out);
+#else
+static void pack_patch_group(const uint8_t *const *first, const size_t *row_steps, int out_h, int out_w, int column_step,
+                             uint32_t *out) {
+    pack_patch_group_rows(first, row_steps, out_h, out_w, column_step, out);
+}
+#endif
 
 // The columns past the last position of every row group: the rest the packing writes.
 static void zero_patch_padding(uint8_t *patches, int row_groups, int positions, int columns_padded) {
@@ -142,6 +155,25 @@ static int wide_vectors(void) {
     return wide;
 }
 #define BMQ_AVX2 __attribute__((target("avx2")))
+
+BMQ_AVX512_WIDE
+static void avx512_pack_patch_group(const uint8_t *const *first, const size_t *row_steps, int out_h, int out_w, int column_step,
+                                    uint32_t *out) {
+    pack_patch_group_rows(first, row_steps, out_h, out_w, column_step, out);
+}
+
+BMQ_AVX2
+static void avx2_pack_patch_group(const uint8_t *const *first, const size_t *row_steps, int out_h, int out_w, int column_step,
+                                  uint32_t *out) {
+    pack_patch_group_rows(first, row_steps, out_h, out_w, column_step, out);
+}
+
+static void pack_patch_group(const uint8_t *const *first, const size_t *row_steps, int out_h, int out_w, int column_step,
+                             uint32_t *out) {
+    if (wide_vectors()) avx512_pack_patch_group(first, row_steps, out_h, out_w, column_step, out);
+    else if (bmq_dot_units() & BMQ_DOT_AVX2) avx2_pack_patch_group(first, row_steps, out_h, out_w, column_step, out);
+    else pack_patch_group_rows(first, row_steps, out_h, out_w, column_step, out);
+}
 
 // A ROWS x (16 x VECTORS) block of sums held in registers over all row groups. Called with
 // constant ROWS and VECTORS so the compiler unrolls and keeps the accumulators in registers.
