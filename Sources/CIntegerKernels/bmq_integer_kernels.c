@@ -1614,6 +1614,17 @@ static inline __attribute__((always_inline)) int32_t sum_term(int32_t v, int32_t
     return shift > 0 ? (v >> shift) + ((v >> (shift - 1)) & 1) : v * ((int32_t)1 << (shift < 0 ? -shift : 0));
 }
 
+// A sum's output byte, saturated, with the row's largest magnitude and its count of saturations
+// (those at or above `counts_below`).
+static inline __attribute__((always_inline)) uint8_t saturated_cell(int32_t total, int32_t low, int32_t high, int32_t counts_below,
+                                                                    int32_t out_offset, int32_t *largest, int32_t *saturated) {
+    const int32_t magnitude = total < 0 ? -total : total;
+    *largest = magnitude > *largest ? magnitude : *largest;
+    const int32_t clamped = total < low ? low : total > high ? high : total;
+    *saturated += clamped != total && total >= counts_below;
+    return (uint8_t)(clamped + out_offset);
+}
+
 // Each row of four-byte cells of the inputs, aligned and added in 32 bits (the caller proves the
 // totals fit), saturated into the output's row.
 static inline __attribute__((always_inline))
@@ -1635,11 +1646,7 @@ void sum_packed_image(const uint8_t *const *inputs, const size_t *input_skips, c
                 int32_t row_largest = largest, row_saturated = 0;
                 BMQ_SHORT_LOOP for (int i = 0; i < values; i++) {
                     const int32_t total = sum_term((int32_t)a[i] - offsets[0], shifts[0]) + sum_term((int32_t)b[i] - offsets[1], shifts[1]);
-                    const int32_t magnitude = total < 0 ? -total : total;
-                    row_largest = magnitude > row_largest ? magnitude : row_largest;
-                    const int32_t clamped = total < low ? low : total > high ? high : total;
-                    row_saturated += clamped != total && total >= counts_below;
-                    out[i] = (uint8_t)(clamped + out_offset);
+                    out[i] = saturated_cell(total, low, high, counts_below, out_offset, &row_largest, &row_saturated);
                 }
                 largest = row_largest;
                 saturated += row_saturated;
@@ -1665,13 +1672,8 @@ void sum_packed_image(const uint8_t *const *inputs, const size_t *input_skips, c
                 }
             }
             int32_t row_largest = largest, row_saturated = 0;
-            BMQ_SHORT_LOOP for (int i = 0; i < values; i++) {
-                const int32_t total = totals[i], magnitude = total < 0 ? -total : total;
-                row_largest = magnitude > row_largest ? magnitude : row_largest;
-                const int32_t clamped = total < low ? low : total > high ? high : total;
-                row_saturated += clamped != total && total >= counts_below;
-                out[i] = (uint8_t)(clamped + out_offset);
-            }
+            BMQ_SHORT_LOOP for (int i = 0; i < values; i++)
+                out[i] = saturated_cell(totals[i], low, high, counts_below, out_offset, &row_largest, &row_saturated);
             largest = row_largest;
             saturated += row_saturated;
         }
