@@ -1683,24 +1683,18 @@ void sum_packed_image(const uint8_t *const *inputs, const size_t *input_skips, c
 }
 
 #if BMQ_X86
-BMQ_AVX2
-static void avx2_sum_packed(const uint8_t *const *inputs, const size_t *input_skips, const int *input_widths, const int32_t *offsets,
-                            const int *shifts, int input_count, int groups, int height, int width, int32_t low, int32_t high,
-                            int signed_output, int32_t out_offset, uint8_t *y, int out_pad_h, int out_pad_w, const int *input_heights,
-                            bmq_requantize_statistics *statistics, int32_t *totals) {
-    sum_packed_image(inputs, input_skips, input_widths, offsets, shifts, input_count, groups, height, width, low, high, signed_output,
-                     out_offset, y, out_pad_h, out_pad_w, input_heights, statistics, totals);
-}
-
-// The same loops on 512-bit vectors.
-BMQ_AVX512_WIDE
-static void avx512_sum_packed(const uint8_t *const *inputs, const size_t *input_skips, const int *input_widths, const int32_t *offsets,
-                              const int *shifts, int input_count, int groups, int height, int width, int32_t low, int32_t high,
-                              int signed_output, int32_t out_offset, uint8_t *y, int out_pad_h, int out_pad_w, const int *input_heights,
-                              bmq_requantize_statistics *statistics, int32_t *totals) {
-    sum_packed_image(inputs, input_skips, input_widths, offsets, shifts, input_count, groups, height, width, low, high, signed_output,
-                     out_offset, y, out_pad_h, out_pad_w, input_heights, statistics, totals);
-}
+// `sum_packed_image` built for one unit's vectors.
+#define BMQ_SUM_PACKED_BUILD(NAME, TARGET)                                                                             \
+    TARGET static void NAME(const uint8_t *const *inputs, const size_t *input_skips, const int *input_widths,           \
+                            const int32_t *offsets, const int *shifts, int input_count, int groups, int height,         \
+                            int width, int32_t low, int32_t high, int signed_output, int32_t out_offset, uint8_t *y,    \
+                            int out_pad_h, int out_pad_w, const int *input_heights,                                    \
+                            bmq_requantize_statistics *statistics, int32_t *totals) {                                  \
+        sum_packed_image(inputs, input_skips, input_widths, offsets, shifts, input_count, groups, height, width, low,   \
+                         high, signed_output, out_offset, y, out_pad_h, out_pad_w, input_heights, statistics, totals); \
+    }
+BMQ_SUM_PACKED_BUILD(avx2_sum_packed, BMQ_AVX2)
+BMQ_SUM_PACKED_BUILD(avx512_sum_packed, BMQ_AVX512_WIDE)
 #endif
 
 void bmq_sum_packed(const uint8_t *const *inputs, const int *pads_h, const int *pads_w, const int32_t *offsets, const int *shifts,
