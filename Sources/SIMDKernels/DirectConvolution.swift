@@ -5,7 +5,7 @@ import SIMDKernelsAVX512
 /// Convolution without an im2col matrix: output positions in blocks of 16 (or 8, for rows of a
 /// multiple of 8), whose input cells are read straight from the input when they are contiguous
 /// or else gathered into a small panel ([K][lanes], in cache), multiplied with tiles of output
-/// channels held in vector registers (twelve accumulators).
+/// channels held in vector registers (up to `sixteenLaneTileRows` accumulators).
 ///
 /// This module is compiled for AVX2 + FMA on x86-64, and again for AVX-512 as SIMDKernelsAVX512
 /// (see Package.swift; each kernel hands its work to that build when made with `wide`); callers
@@ -36,7 +36,8 @@ public struct DirectConvolution: Sendable {
     let patchOffsets: [Int]
     /// Each block as runs along one output row: (first lane, length, input offset).
     let blocks: [[Run]]
-    /// Output channels in register tiles (twelve accumulator vectors at most), sizes balanced.
+    /// Output channels in register tiles, sizes balanced: at most `sixteenLaneTileRows` accumulator
+    /// vectors of 16 lanes, or 12 of 8.
     let channelTiles: [Range<Int>]
 
     struct Run: Sendable {
