@@ -386,24 +386,22 @@ enum Kernels {
         y.data.withUnsafeMutableBufferPointer { out in
             for start in stride(from: 0, to: out.count, by: chunk) {
                 let range = start..<min(out.count, start + chunk)
-                if inputs.count == 2, coefficients == [1, 1] {
-                    // The common residual sum in one pass: (0 + a) + b, the same two additions.
-                    inputs[0].data.withUnsafeBufferPointer { a in
+                // (0 + c0 x0) + c1 x1 + ...: the first two inputs in one pass (a coefficient of 1
+                // multiplies exactly, so it needs no case of its own), any others added after.
+                let c0 = coefficients[0]
+                inputs[0].data.withUnsafeBufferPointer { a in
+                    if inputs.count > 1 {
+                        let c1 = coefficients[1]
                         inputs[1].data.withUnsafeBufferPointer { b in
-                            for i in range { out[i] = (0 + a[i]) + b[i] }
+                            for i in range { out[i] = (0 + c0 * a[i]) + c1 * b[i] }
                         }
+                    } else {
+                        for i in range { out[i] = 0 + c0 * a[i] }
                     }
-                    epilogue?.apply(out.baseAddress! + start, count: range.count, channel: (start / plane) % channels)
-                    continue
                 }
-                for (index, (input, coefficient)) in zip(inputs, coefficients).enumerated() {
+                for (input, coefficient) in zip(inputs, coefficients).dropFirst(2) {
                     input.data.withUnsafeBufferPointer { x in
-                        switch (index == 0, coefficient == 1) {
-                        case (true, true): for i in range { out[i] = 0 + x[i] }
-                        case (true, false): for i in range { out[i] = 0 + coefficient * x[i] }
-                        case (false, true): for i in range { out[i] += x[i] }
-                        case (false, false): for i in range { out[i] += coefficient * x[i] }
-                        }
+                        for i in range { out[i] += coefficient * x[i] }
                     }
                 }
                 epilogue?.apply(out.baseAddress! + start, count: range.count, channel: (start / plane) % channels)
