@@ -1655,21 +1655,8 @@ void sum_packed_image(const uint8_t *const *inputs, const size_t *input_skips, c
             for (int k = 0; k < input_count; k++) {
                 const uint8_t *restrict x = inputs[k] + input_skips[k] + (((size_t)g * input_heights[k] + row) * input_widths[k]) * 4;
                 const int32_t offset = offsets[k], shift = shifts[k];
-                if (shift > 0) {
-                    const int32_t below = shift - 1;
-                    if (k == 0) BMQ_SHORT_LOOP for (int i = 0; i < values; i++) {
-                        const int32_t v = (int32_t)x[i] - offset;
-                        totals[i] = (v >> shift) + ((v >> below) & 1);
-                    }
-                    else BMQ_SHORT_LOOP for (int i = 0; i < values; i++) {
-                        const int32_t v = (int32_t)x[i] - offset;
-                        totals[i] += (v >> shift) + ((v >> below) & 1);
-                    }
-                } else {
-                    const int32_t factor = (int32_t)1 << -shift;
-                    if (k == 0) BMQ_SHORT_LOOP for (int i = 0; i < values; i++) totals[i] = ((int32_t)x[i] - offset) * factor;
-                    else BMQ_SHORT_LOOP for (int i = 0; i < values; i++) totals[i] += ((int32_t)x[i] - offset) * factor;
-                }
+                if (k == 0) BMQ_SHORT_LOOP for (int i = 0; i < values; i++) totals[i] = sum_term((int32_t)x[i] - offset, shift);
+                else BMQ_SHORT_LOOP for (int i = 0; i < values; i++) totals[i] += sum_term((int32_t)x[i] - offset, shift);
             }
             int32_t row_largest = largest, row_saturated = 0;
             BMQ_SHORT_LOOP for (int i = 0; i < values; i++)

@@ -278,20 +278,23 @@ import Testing
         if DotProductUnit.available.isEmpty { print("note: this CPU has no byte dot-product unit; only the portable arithmetics ran") }
     }
 
+    /// A 1x1 convolution of the 3-channel input into 2 channels, weights k / 4 (|k| <= 7) from `seed`:
+    /// one branch of the Eltwise tests.
+    static func branch(_ name: String, _ seed: UInt64) -> Node {
+        var generator = SeededGenerator(seed: seed)
+        let weights = (0..<(2 * 3)).map { _ in Float(Int.random(in: -7...7, using: &generator)) / 4 }
+        return Node(name: name, op: .convolution(ConvolutionAttributes(numOutput: 2, kernel: Size2(square: 1), biasTerm: false)),
+                    inputs: ["data"], outputs: [name], parameters: [Tensor(shape: [2, 3, 1, 1], data: weights)])
+    }
+
     /// Two branches with different formats summed by an Eltwise with a fused ReLU, checked against
     /// the spec's rule in Double; in either order (so each input position rounds right and moves
     /// left), and on every byte dot-product unit (whose packed-byte sum must agree with the loops).
     @Test(arguments: [false, true])
     func eltwiseSumAlignsItsInputs(swapped: Bool) throws {
         let pattern = try BitPattern(parsing: "4_0_0")  // magnitudes k / 4
-        func conv(_ name: String, _ seed: UInt64) -> Node {
-            var generator = SeededGenerator(seed: seed)
-            let weights = (0..<(2 * 3)).map { _ in Float(Int.random(in: -7...7, using: &generator)) / 4 }
-            return Node(name: name, op: .convolution(ConvolutionAttributes(numOutput: 2, kernel: Size2(square: 1), biasTerm: false)),
-                        inputs: ["data"], outputs: [name], parameters: [Tensor(shape: [2, 3, 1, 1], data: weights)])
-        }
         let graph = Graph(name: "sum", inputs: [GraphInput(name: "data", shape: [1, 3, 2, 2])], nodes: [
-            conv("a", 1), conv("b", 2),
+            Self.branch("a", 1), Self.branch("b", 2),
             Node(name: "sum", op: .eltwise(EltwiseAttributes()), inputs: swapped ? ["b", "a"] : ["a", "b"], outputs: ["sum"]),
             Node(name: "relu", op: .relu(ReLUAttributes()), inputs: ["sum"], outputs: ["sum"]),
         ], output: "sum")
@@ -316,6 +319,31 @@ import Testing
         let images = 9
         let batch = (0..<(images * 12)).map { _ in Int32.random(in: -128...127, using: &generator) }
         let reference = try program.run(batch, count: images, arithmetic: .integer)
+        for unit in DotProductUnit.available {
+            let run = try program.run(batch, count: images, arithmetic: .dotProducts(unit))
+            #expect(run.scores == reference.scores && run.layers == reference.layers, "\(unit)")
+        }
+    }
+
+    /// Three branches in three formats summed: the packed-byte sum's general path (more than two
+    /// inputs) gives the spec's loops their values and statistics on every dot-product unit.
+    @Test func eltwiseSumOfThreeInputsMatchesTheLoops() throws {
+        let pattern = try BitPattern(parsing: "4_0_0")
+        let graph = Graph(name: "sum3", inputs: [GraphInput(name: "data", shape: [1, 3, 2, 2])], nodes: [
+            Self.branch("a", 1), Self.branch("b", 2), Self.branch("c", 4),
+            Node(name: "sum", op: .eltwise(EltwiseAttributes()), inputs: ["a", "b", "c"], outputs: ["sum"]),
+        ], output: "sum")
+        let plan = QuantizationPlan(rounding: .nearest, entries: ["a", "b", "c"].map { .init(layer: $0, weights: .pattern(pattern)) })
+        let formats = ActivationFormats(input: FixedPointFormat(bits: 8, fraction: 3, signed: true), layers: [
+            "a": FixedPointFormat(bits: 8, fraction: 4, signed: true), "b": FixedPointFormat(bits: 8, fraction: 2, signed: true),
+            "c": FixedPointFormat(bits: 8, fraction: 3, signed: true), "sum": FixedPointFormat(bits: 6, fraction: 3, signed: true),
+        ])
+        let program = try IntegerProgram(graph: graph, plan: plan, formats: formats)
+        var generator = SeededGenerator(seed: 5)
+        let images = 9
+        let batch = (0..<(images * 12)).map { _ in Int32.random(in: -128...127, using: &generator) }
+        let reference = try program.run(batch, count: images, arithmetic: .integer)
+        #expect(reference.layers.contains { $0.saturated > 0 }, "the sum saturates somewhere")
         for unit in DotProductUnit.available {
             let run = try program.run(batch, count: images, arithmetic: .dotProducts(unit))
             #expect(run.scores == reference.scores && run.layers == reference.layers, "\(unit)")
