@@ -293,7 +293,7 @@ func packRows(_ rows: UnsafePointer<Float>, count: Int, k: Int, tiles: [Range<In
 
 /// One register tile: out[r][0..<count] = the sum over elements e of weights[e][r] * columns[e]
 /// (from zero, in order), plus bias[r]. Out of line, so the accumulators live only in registers:
-/// inlined into the epilogue, whose indexing keeps them in memory, they would be stored on every
+/// inlined into its callers, whose indexing kept them in memory, they were stored on every
 /// iteration. (Returned by value instead, the sums, twelve vectors of sixteen, came back through a
 /// memmove call.)
 @available(macOS 26, *)

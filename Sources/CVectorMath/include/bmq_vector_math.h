@@ -2,15 +2,12 @@
 #define BMQ_VECTOR_MATH_H
 
 // Swift's SIMD squareRoot() takes each lane's root on its own, through the C library's sqrtf (which
-// may set errno), so it never becomes a vector instruction. These do (vsqrtps: IEEE-exact roots,
-// the same bits as sqrtf's). Swift imports the vector types as SIMD8<Float> and SIMD16<Float>.
+// may set errno), so it never becomes a vector instruction. This does (vsqrtps: IEEE-exact roots,
+// the same bits as sqrtf's). Swift imports the vector type as SIMD8<Float>.
 
 typedef float bmq_float8 __attribute__((ext_vector_type(8)));
-typedef float bmq_float16 __attribute__((ext_vector_type(16)));
 
 /// The square root of each lane.
 static inline bmq_float8 bmq_square_root8(bmq_float8 x) { return __builtin_elementwise_sqrt(x); }
-/// The square root of each lane.
-static inline bmq_float16 bmq_square_root16(bmq_float16 x) { return __builtin_elementwise_sqrt(x); }
 
 #endif
