@@ -124,6 +124,12 @@ public enum Parallel {
     /// batches), which parallelise better whole than kernel by kernel.
     public static func map<T: Sendable>(_ count: Int, _ body: @Sendable (Int) throws -> T) throws -> [T] {
         let results = ResultSlots<T>(count)
+        // A few items, one per core: on the worker team, which starts them sooner than waking
+        // dispatch's threads does (a pass of the integer engine can take well under a millisecond).
+        if count <= workers, !isSerial {
+            split(count) { index in runSerially { results.set(index, Result { try body(index) }) } }
+            return try results.values()
+        }
         DispatchQueue.concurrentPerform(iterations: count) { index in
             let previous = pthread_getspecific(serialKey)
             pthread_setspecific(serialKey, UnsafeRawPointer(bitPattern: 1))
