@@ -148,6 +148,11 @@ static inline int32_t load_group(const int8_t *weights) {
 #define BMQ_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 #define BMQ_AVX512_WIDE __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
 
+// The low (0) or high (1) half of a vector.
+static inline __attribute__((always_inline)) BMQ_AVX512_WIDE __m256i avx512_half(__m512i v, int half) {
+    return half ? _mm512_extracti64x4_epi64(v, 1) : _mm512_castsi512_si256(v);
+}
+
 // Whether 64-bit lanes get AVX-512's vector multiplies (where the units allow AVX-512 at all).
 static int wide_vectors(void) {
     static int wide = -1;
@@ -1250,6 +1255,79 @@ static void avx512_max_pool_packed(const uint8_t *x, int groups, int in_pad_h, i
 }
 #endif
 
+#if BMQ_X86
+// AVE pooling under the same conditions, on 512-bit vectors: each output row's window rows summed
+// cell by cell in 16 bits (zero past the row's end, which adds nothing), then eight outputs at a
+// time the window's columns (at stride 2 the even cells of two vectors, picked by one permute);
+// then, as `pool_packed_group` computes it, the offset of each cell read removed (the right edge
+// clips the count of columns) and the sum scaled by the output's reciprocal, in 32 bits.
+BMQ_AVX512_WIDE
+static void avx512_average_pool_packed(const uint8_t *x, int groups, int in_pad_h, int in_pad_w, const pool_shape *s,
+                                       const int32_t *reciprocals, int32_t offset, uint8_t *y, int out_pad_h, int out_pad_w) {
+    // Four 16-bit column sums per cell.
+    uint16_t rows[(BMQ_MAX_POOL_CELLS + 48) * 4] __attribute__((aligned(64)));
+    const int chunks = (s->width + 15) / 16;
+    memset(rows + (size_t)chunks * 64, 0, 48 * 4 * sizeof(uint16_t));
+    const __mmask64 last_chunk = s->width % 16 == 0 ? ~(__mmask64)0 : ((__mmask64)1 << (s->width % 16 * 4)) - 1;
+    // Columns each output's window reads, before the right edge.
+    int32_t columns_read[BMQ_MAX_POOL_CELLS + 8];
+    for (int ox = 0; ox < s->out_w + 8; ox++) {
+        const int left = ox * s->stride_w, right = left + s->kernel_w < s->width ? left + s->kernel_w : s->width;
+        columns_read[ox] = right > left ? right - left : 0;
+    }
+    const int in_w = s->width + 2 * in_pad_w, in_h = s->height + 2 * in_pad_h;
+    const int out_w = s->out_w + 2 * out_pad_w, out_h = s->out_h + 2 * out_pad_h;
+    const size_t row_bytes = (size_t)in_w * 4;
+    // Lane i of a vector of four cells takes cell i / 4's reciprocal and count.
+    const __m512i spread = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    const __m512i even_cells = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+    const __m512i rounding = _mm512_set1_epi32(32768), offsets = _mm512_set1_epi32(offset);
+    for (int g = 0; g < groups; g++) {
+        const uint8_t *input = x + (((size_t)g * in_h + in_pad_h) * in_w + in_pad_w) * 4;
+        uint8_t *output = y + (((size_t)g * out_h + out_pad_h) * out_w + out_pad_w) * 4;
+        for (int oy = 0; oy < s->out_h; oy++) {
+            const int y0 = oy * s->stride_h - s->pad_h;
+            const int top = y0 > 0 ? y0 : 0, bottom = y0 + s->kernel_h < s->height ? y0 + s->kernel_h : s->height;
+            for (int c = 0; c < chunks; c++) {
+                const __mmask64 mask = c == chunks - 1 ? last_chunk : ~(__mmask64)0;
+                __m512i low = _mm512_setzero_si512(), high = _mm512_setzero_si512();
+                for (int iy = top; iy < bottom; iy++) {
+                    const __m512i bytes = _mm512_maskz_loadu_epi8(mask, input + (size_t)iy * row_bytes + (size_t)c * 64);
+                    low = _mm512_add_epi16(low, _mm512_cvtepu8_epi16(_mm512_castsi512_si256(bytes)));
+                    high = _mm512_add_epi16(high, _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(bytes, 1)));
+                }
+                _mm512_store_si512(rows + (size_t)c * 64, low);
+                _mm512_store_si512(rows + (size_t)c * 64 + 32, high);
+            }
+            const __m512i removed_per_column = _mm512_set1_epi32((bottom - top) * offset);
+            const int32_t *row_reciprocals = reciprocals + (size_t)oy * s->out_w;
+            uint8_t *out = output + (size_t)oy * out_w * 4;
+            for (int ox = 0; ox < s->out_w; ox += 8) {
+                // Eight cells' window sums, four channels each.
+                __m512i sums = _mm512_setzero_si512();
+                for (int k = 0; k < s->kernel_w; k++) {
+                    const uint16_t *cell = rows + (size_t)(s->stride_w * ox + k) * 4;
+                    const __m512i columns = s->stride_w == 2
+                        ? _mm512_permutex2var_epi64(_mm512_loadu_si512(cell), even_cells, _mm512_loadu_si512(cell + 32))
+                        : _mm512_loadu_si512(cell);
+                    sums = _mm512_add_epi16(sums, columns);
+                }
+                for (int half = 0; half < 2 && ox + 4 * half < s->out_w; half++) {
+                    const int first = ox + 4 * half, n = s->out_w - first < 4 ? s->out_w - first : 4;
+                    const __mmask16 cells = (__mmask16)((1u << n) - 1);
+                    const __m512i total = _mm512_cvtepu16_epi32(avx512_half(sums, half));
+                    const __m512i scale = _mm512_permutexvar_epi32(spread, _mm512_castsi128_si512(_mm_maskz_loadu_epi32(cells, row_reciprocals + first)));
+                    const __m512i counted = _mm512_permutexvar_epi32(spread, _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(columns_read + first))));
+                    const __m512i centred = _mm512_sub_epi32(total, _mm512_mullo_epi32(counted, removed_per_column));
+                    const __m512i averaged = _mm512_add_epi32(_mm512_srai_epi32(_mm512_add_epi32(_mm512_mullo_epi32(centred, scale), rounding), 16), offsets);
+                    _mm_mask_storeu_epi8(out + (size_t)first * 4, (__mmask16)(((uint32_t)1 << (4 * n)) - 1), _mm512_cvtepi32_epi8(averaged));
+                }
+            }
+        }
+    }
+}
+#endif
+
 void bmq_pool_packed(const uint8_t *x, int channels, int height, int width, int in_pad_h, int in_pad_w, int kernel_h, int kernel_w,
                      int stride_h, int stride_w, int pad_h, int pad_w, int out_h, int out_w, const int32_t *reciprocals, int32_t offset,
                      uint8_t *y, int out_pad_h, int out_pad_w, uint16_t *columns, int32_t *window) {
@@ -1261,6 +1339,12 @@ void bmq_pool_packed(const uint8_t *x, int channels, int height, int width, int 
     if (reciprocals == NULL && wide_vectors() && pad_w == 0 && (stride_w == 1 || stride_w == 2) && kernel_w >= stride_w &&
         kernel_h >= stride_h && kernel_w <= BMQ_MAX_POOL_KERNEL && width <= BMQ_MAX_POOL_CELLS) {
         avx512_max_pool_packed(x, groups, in_pad_h, in_pad_w, &s, y, out_pad_h, out_pad_w);
+        return;
+    }
+    // The same for AVE, whose 16-bit window sums need kernel_h x kernel_w x 255 below 2^16.
+    if (reciprocals != NULL && wide_vectors() && pad_w == 0 && (stride_w == 1 || stride_w == 2) && kernel_w >= stride_w &&
+        kernel_h >= stride_h && kernel_h * kernel_w <= 257 && width <= BMQ_MAX_POOL_CELLS) {
+        avx512_average_pool_packed(x, groups, in_pad_h, in_pad_w, &s, reciprocals, offset, y, out_pad_h, out_pad_w);
         return;
     }
     if (bmq_dot_units() & BMQ_DOT_AVX2) {
@@ -1734,15 +1818,93 @@ void lrn_window_sums(const uint8_t *first, size_t row_bytes, int size, int reach
     }
 }
 
-// Within-channel LRN on one channel-packed image whose padding (value 0) covers the window's
-// reach, so no window needs clipping: per output row, the squares of its window's rows summed
-// column by column, then across the window's columns; the factor and the product as
+// The LRN step's table, shifts, output range and byte offset.
+typedef struct {
+    const int32_t *table;
+    int table_shift, value_shift;
+    int32_t low, high, offset;
+} lrn_terms;
+
+// Values first..<values of one packed output row: each factor interpolated in the table at the
+// value's window sum of squares, the product rounded, saturated and offset back into a byte, as
 // `normalize_image` computes them.
 static inline __attribute__((always_inline))
+void lrn_finish_values(const int32_t *restrict window, const uint8_t *restrict centre, uint8_t *restrict out, int first, int values,
+                       const lrn_terms *t, int64_t *largest, int64_t *saturated) {
+    for (int i = first; i < values; i++) {
+        const int32_t squares = window[i];
+        *largest = squares > *largest ? squares : *largest;
+        const int32_t entry = squares >> t->table_shift, remainder = squares - (entry << t->table_shift);
+        const int64_t below = t->table[entry], above = t->table[entry + 1];
+        const int64_t factor = (below << t->table_shift) + (above - below) * remainder;
+        const int64_t scaled = rshift_round64(((int64_t)centre[i] - t->offset) * factor, t->value_shift);
+        const int64_t clamped = scaled < t->low ? t->low : scaled > t->high ? t->high : scaled;
+        *saturated += clamped != scaled;
+        out[i] = (uint8_t)(clamped + t->offset);
+    }
+}
+
+static inline __attribute__((always_inline))
+void lrn_finish_row(const int32_t *restrict window, const uint8_t *restrict centre, uint8_t *restrict out, int values,
+                    const lrn_terms *t, int64_t *largest, int64_t *saturated) {
+    lrn_finish_values(window, centre, out, 0, values, t, largest, saturated);
+}
+
+#if BMQ_X86
+// The same with AVX-512, eight values per half vector: one 64-bit gather element fetches a
+// value's two adjacent table entries (the compiler's loop gathers each separately, and 256-bit
+// gathers measured faster than 512-bit ones on Zen 5); the products stay in 64-bit lanes as the
+// scalar definition has them.
+static inline __attribute__((always_inline)) BMQ_AVX512_WIDE
+void avx512_lrn_finish_row(const int32_t *restrict window, const uint8_t *restrict centre, uint8_t *restrict out, int values,
+                           const lrn_terms *t, int64_t *largest, int64_t *saturated) {
+    const __m128i table_shift = _mm_cvtsi32_si128(t->table_shift), value_shift = _mm_cvtsi32_si128(t->value_shift),
+                  below_shift = _mm_cvtsi32_si128(t->value_shift - 1);
+    const __m512i remainder_mask = _mm512_set1_epi32((1 << t->table_shift) - 1), offsets = _mm512_set1_epi64(t->offset);
+    const __m512i lows = _mm512_set1_epi64(t->low), highs = _mm512_set1_epi64(t->high), ones = _mm512_set1_epi64(1);
+    __m512i most = _mm512_setzero_si512();
+    int64_t saturations = 0;
+    int i = 0;
+    for (; i + 16 <= values; i += 16) {
+        const __m512i squares = _mm512_loadu_si512((const void *)(window + i));
+        most = _mm512_max_epi32(most, squares);
+        const __m512i entries = _mm512_sra_epi32(squares, table_shift), remainders = _mm512_and_si512(squares, remainder_mask);
+        const __m128i bytes = _mm_loadu_si128((const __m128i *)(centre + i));
+        for (int half = 0; half < 2; half++) {
+            const __m512i remainder = _mm512_cvtepi32_epi64(avx512_half(remainders, half));
+            const __m256i entry = avx512_half(entries, half);
+            // Little-endian: a pair's low half is table[entry], its high half table[entry + 1].
+            const __m512i pair = _mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm256_i32gather_epi64((const long long *)t->table, _mm256_castsi256_si128(entry), 4)),
+                _mm256_i32gather_epi64((const long long *)t->table, _mm256_extracti128_si256(entry, 1), 4), 1);
+            const __m512i below = _mm512_srai_epi64(_mm512_slli_epi64(pair, 32), 32);
+            const __m512i slope = _mm512_sub_epi64(_mm512_srai_epi64(pair, 32), below);
+            const __m512i factor = _mm512_add_epi64(_mm512_sll_epi64(below, table_shift), _mm512_mul_epi32(slope, remainder));
+            const __m512i value = _mm512_sub_epi64(_mm512_cvtepu8_epi64(half ? _mm_srli_si128(bytes, 8) : bytes), offsets);
+            const __m512i product = _mm512_mullo_epi64(value, factor);
+            const __m512i scaled = _mm512_add_epi64(_mm512_sra_epi64(product, value_shift),
+                                                    _mm512_and_si512(_mm512_sra_epi64(product, below_shift), ones));
+            const __m512i clamped = _mm512_min_epi64(_mm512_max_epi64(scaled, lows), highs);
+            saturations += __builtin_popcount(_mm512_cmpneq_epi64_mask(clamped, scaled));
+            _mm_storel_epi64((__m128i *)(out + i + 8 * half), _mm512_cvtepi64_epi8(_mm512_add_epi64(clamped, offsets)));
+        }
+    }
+    const int64_t seen = _mm512_reduce_max_epi32(most);
+    if (seen > *largest) *largest = seen;
+    *saturated += saturations;
+    lrn_finish_values(window, centre, out, i, values, t, largest, saturated);
+}
+#endif
+
+// Within-channel LRN on one channel-packed image whose padding (value 0) covers the window's
+// reach, so no window needs clipping: per output row, the squares of its window's rows summed
+// column by column, then across the window's columns; `finish` makes the row's bytes.
+static inline __attribute__((always_inline))
 void normalize_packed_image(const uint8_t *x, int groups, int height, int width, int in_pad_h, int in_pad_w, int local_size,
-                            const int32_t *restrict table, int table_shift, int value_shift, int32_t low, int32_t high,
-                            int32_t offset, uint8_t *y, int out_pad_h, int out_pad_w, bmq_requantize_statistics *statistics,
-                            int32_t *restrict columns) {
+                            const lrn_terms *terms, uint8_t *y, int out_pad_h, int out_pad_w, bmq_requantize_statistics *statistics,
+                            int32_t *restrict columns,
+                            void (*finish)(const int32_t *, const uint8_t *, uint8_t *, int, const lrn_terms *, int64_t *, int64_t *)) {
+    const int32_t offset = terms->offset;
     const int half = (local_size - 1) / 2;
     const int in_w = width + 2 * in_pad_w, in_h = height + 2 * in_pad_h, out_w = width + 2 * out_pad_w, out_h = height + 2 * out_pad_h;
     const int reach = 4 * (width + 2 * half), values = 4 * width;
@@ -1762,17 +1924,7 @@ void normalize_packed_image(const uint8_t *x, int groups, int height, int width,
             }
             const uint8_t *restrict centre = plane + ((size_t)(row + in_pad_h) * in_w + in_pad_w) * 4;
             uint8_t *restrict out = y + (((size_t)g * out_h + row + out_pad_h) * out_w + out_pad_w) * 4;
-            for (int i = 0; i < values; i++) {
-                const int32_t squares = window[i];
-                largest = squares > largest ? squares : largest;
-                const int32_t entry = squares >> table_shift, remainder = squares - (entry << table_shift);
-                const int64_t below = table[entry], above = table[entry + 1];
-                const int64_t factor = (below << table_shift) + (above - below) * remainder;
-                const int64_t scaled = rshift_round64(((int64_t)centre[i] - offset) * factor, value_shift);
-                const int64_t clamped = scaled < low ? low : scaled > high ? high : scaled;
-                saturated += clamped != scaled;
-                out[i] = (uint8_t)(clamped + offset);
-            }
+            finish(window, centre, out, values, terms, &largest, &saturated);
         }
     }
     statistics->largest = largest;
@@ -1782,18 +1934,18 @@ void normalize_packed_image(const uint8_t *x, int groups, int height, int width,
 #if BMQ_X86
 BMQ_AVX2
 static void avx2_normalize_packed(const uint8_t *x, int groups, int height, int width, int in_pad_h, int in_pad_w, int local_size,
-                                  const int32_t *table, int table_shift, int value_shift, int32_t low, int32_t high, int32_t offset,
-                                  uint8_t *y, int out_pad_h, int out_pad_w, bmq_requantize_statistics *statistics, int32_t *columns) {
-    normalize_packed_image(x, groups, height, width, in_pad_h, in_pad_w, local_size, table, table_shift, value_shift, low, high, offset,
-                           y, out_pad_h, out_pad_w, statistics, columns);
+                                  const lrn_terms *terms, uint8_t *y, int out_pad_h, int out_pad_w, bmq_requantize_statistics *statistics,
+                                  int32_t *columns) {
+    normalize_packed_image(x, groups, height, width, in_pad_h, in_pad_w, local_size, terms, y, out_pad_h, out_pad_w, statistics, columns,
+                           lrn_finish_row);
 }
 
 BMQ_AVX512_WIDE
 static void avx512_normalize_packed(const uint8_t *x, int groups, int height, int width, int in_pad_h, int in_pad_w, int local_size,
-                                    const int32_t *table, int table_shift, int value_shift, int32_t low, int32_t high, int32_t offset,
-                                    uint8_t *y, int out_pad_h, int out_pad_w, bmq_requantize_statistics *statistics, int32_t *columns) {
-    normalize_packed_image(x, groups, height, width, in_pad_h, in_pad_w, local_size, table, table_shift, value_shift, low, high, offset,
-                           y, out_pad_h, out_pad_w, statistics, columns);
+                                    const lrn_terms *terms, uint8_t *y, int out_pad_h, int out_pad_w, bmq_requantize_statistics *statistics,
+                                    int32_t *columns) {
+    normalize_packed_image(x, groups, height, width, in_pad_h, in_pad_w, local_size, terms, y, out_pad_h, out_pad_w, statistics, columns,
+                           avx512_lrn_finish_row);
 }
 #endif
 
@@ -1801,18 +1953,17 @@ void bmq_normalize_packed(const uint8_t *x, int channels, int height, int width,
                           const int32_t *table, int table_shift, int value_shift, int32_t low, int32_t high, int32_t offset,
                           uint8_t *y, int out_pad_h, int out_pad_w, bmq_requantize_statistics *statistics, int32_t *columns) {
     const int groups = (channels + 3) / 4;
+    const lrn_terms terms = {table, table_shift, value_shift, low, high, offset};
 #if BMQ_X86
     if (wide_vectors()) {
-        avx512_normalize_packed(x, groups, height, width, in_pad_h, in_pad_w, local_size, table, table_shift, value_shift, low, high,
-                                offset, y, out_pad_h, out_pad_w, statistics, columns);
+        avx512_normalize_packed(x, groups, height, width, in_pad_h, in_pad_w, local_size, &terms, y, out_pad_h, out_pad_w, statistics, columns);
         return;
     }
     if (bmq_dot_units() & BMQ_DOT_AVX2) {
-        avx2_normalize_packed(x, groups, height, width, in_pad_h, in_pad_w, local_size, table, table_shift, value_shift, low, high,
-                              offset, y, out_pad_h, out_pad_w, statistics, columns);
+        avx2_normalize_packed(x, groups, height, width, in_pad_h, in_pad_w, local_size, &terms, y, out_pad_h, out_pad_w, statistics, columns);
         return;
     }
 #endif
-    normalize_packed_image(x, groups, height, width, in_pad_h, in_pad_w, local_size, table, table_shift, value_shift, low, high, offset,
-                           y, out_pad_h, out_pad_w, statistics, columns);
+    normalize_packed_image(x, groups, height, width, in_pad_h, in_pad_w, local_size, &terms, y, out_pad_h, out_pad_w, statistics, columns,
+                           lrn_finish_row);
 }
