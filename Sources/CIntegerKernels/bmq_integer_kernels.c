@@ -1851,47 +1851,54 @@ void lrn_finish_row(const int32_t *restrict window, const uint8_t *restrict cent
 }
 
 #if BMQ_X86
-// The same with AVX-512, eight values per half vector: one 64-bit gather element fetches a
-// value's two adjacent table entries (the compiler's loop gathers each separately, and 256-bit
-// gathers measured faster than 512-bit ones on Zen 5); the products stay in 64-bit lanes as the
-// scalar definition has them.
+// The same with AVX-512, sixteen values at a time in 32-bit lanes. With table_shift <= 14 the
+// factor fits 31 bits (entries are below 2^17), and the 40-bit product v x factor is never formed:
+// with A = v x (factor >> 16) and B = v x (factor & 0xFFFF) + 2^(15 + table_shift), the product
+// plus the rounding half is 2^16 A + B, so its shift by 16 + table_shift is
+// (A + (B >> 16)) >> table_shift (B's low 16 bits cannot reach the quotient). |v| <= 255 keeps A
+// and B within 31 bits. One 64-bit gather element fetches a value's two adjacent table entries
+// (256-bit gathers measured faster than 512-bit ones on Zen 5); one permute splits them.
 static inline __attribute__((always_inline)) BMQ_AVX512_WIDE
 void avx512_lrn_finish_row(const int32_t *restrict window, const uint8_t *restrict centre, uint8_t *restrict out, int values,
                            const lrn_terms *t, int64_t *largest, int64_t *saturated) {
-    const __m128i table_shift = _mm_cvtsi32_si128(t->table_shift), value_shift = _mm_cvtsi32_si128(t->value_shift),
-                  below_shift = _mm_cvtsi32_si128(t->value_shift - 1);
-    const __m512i remainder_mask = _mm512_set1_epi32((1 << t->table_shift) - 1), offsets = _mm512_set1_epi64(t->offset);
-    const __m512i lows = _mm512_set1_epi64(t->low), highs = _mm512_set1_epi64(t->high), ones = _mm512_set1_epi64(1);
-    __m512i most = _mm512_setzero_si512();
-    int64_t saturations = 0;
     int i = 0;
-    for (; i + 16 <= values; i += 16) {
-        const __m512i squares = _mm512_loadu_si512((const void *)(window + i));
-        most = _mm512_max_epi32(most, squares);
-        const __m512i entries = _mm512_sra_epi32(squares, table_shift), remainders = _mm512_and_si512(squares, remainder_mask);
-        const __m128i bytes = _mm_loadu_si128((const __m128i *)(centre + i));
-        for (int half = 0; half < 2; half++) {
-            const __m512i remainder = _mm512_cvtepi32_epi64(avx512_half(remainders, half));
-            const __m256i entry = avx512_half(entries, half);
+    if (t->table_shift <= 14 && t->value_shift == t->table_shift + 16) {
+        const __m128i table_shift = _mm_cvtsi32_si128(t->table_shift);
+        const __m512i remainder_mask = _mm512_set1_epi32((1 << t->table_shift) - 1), low_bits = _mm512_set1_epi32(0xFFFF);
+        const __m512i half = _mm512_set1_epi32(1 << (15 + t->table_shift)), offsets = _mm512_set1_epi32(t->offset);
+        const __m512i lows = _mm512_set1_epi32(t->low), highs = _mm512_set1_epi32(t->high);
+        const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+        const long long *pairs = (const long long *)t->table;
+        __m512i most = _mm512_setzero_si512();
+        int64_t saturations = 0;
+        for (; i + 16 <= values; i += 16) {
+            const __m512i squares = _mm512_loadu_si512((const void *)(window + i));
+            most = _mm512_max_epi32(most, squares);
+            const __m512i entries = _mm512_sra_epi32(squares, table_shift), remainders = _mm512_and_si512(squares, remainder_mask);
+            __m512i gathered[2];
+            for (int h = 0; h < 2; h++) {
+                const __m256i entry = avx512_half(entries, h);
+                gathered[h] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_i32gather_epi64(pairs, _mm256_castsi256_si128(entry), 4)),
+                                                 _mm256_i32gather_epi64(pairs, _mm256_extracti128_si256(entry, 1), 4), 1);
+            }
             // Little-endian: a pair's low half is table[entry], its high half table[entry + 1].
-            const __m512i pair = _mm512_inserti64x4(
-                _mm512_castsi256_si512(_mm256_i32gather_epi64((const long long *)t->table, _mm256_castsi256_si128(entry), 4)),
-                _mm256_i32gather_epi64((const long long *)t->table, _mm256_extracti128_si256(entry, 1), 4), 1);
-            const __m512i below = _mm512_srai_epi64(_mm512_slli_epi64(pair, 32), 32);
-            const __m512i slope = _mm512_sub_epi64(_mm512_srai_epi64(pair, 32), below);
-            const __m512i factor = _mm512_add_epi64(_mm512_sll_epi64(below, table_shift), _mm512_mul_epi32(slope, remainder));
-            const __m512i value = _mm512_sub_epi64(_mm512_cvtepu8_epi64(half ? _mm_srli_si128(bytes, 8) : bytes), offsets);
-            const __m512i product = _mm512_mullo_epi64(value, factor);
-            const __m512i scaled = _mm512_add_epi64(_mm512_sra_epi64(product, value_shift),
-                                                    _mm512_and_si512(_mm512_sra_epi64(product, below_shift), ones));
-            const __m512i clamped = _mm512_min_epi64(_mm512_max_epi64(scaled, lows), highs);
-            saturations += __builtin_popcount(_mm512_cmpneq_epi64_mask(clamped, scaled));
-            _mm_storel_epi64((__m128i *)(out + i + 8 * half), _mm512_cvtepi64_epi8(_mm512_add_epi64(clamped, offsets)));
+            const __m512i below = _mm512_permutex2var_epi32(gathered[0], even, gathered[1]);
+            const __m512i above = _mm512_permutex2var_epi32(gathered[0], odd, gathered[1]);
+            const __m512i factor = _mm512_add_epi32(_mm512_sll_epi32(below, table_shift),
+                                                    _mm512_mullo_epi32(_mm512_sub_epi32(above, below), remainders));
+            const __m512i value = _mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(centre + i))), offsets);
+            const __m512i a = _mm512_mullo_epi32(value, _mm512_srai_epi32(factor, 16));
+            const __m512i b = _mm512_add_epi32(_mm512_mullo_epi32(value, _mm512_and_si512(factor, low_bits)), half);
+            const __m512i scaled = _mm512_sra_epi32(_mm512_add_epi32(a, _mm512_srai_epi32(b, 16)), table_shift);
+            const __m512i clamped = _mm512_min_epi32(_mm512_max_epi32(scaled, lows), highs);
+            saturations += __builtin_popcount(_mm512_cmpneq_epi32_mask(clamped, scaled));
+            _mm_storeu_si128((__m128i *)(out + i), _mm512_cvtepi32_epi8(_mm512_add_epi32(clamped, offsets)));
         }
+        const int64_t seen = _mm512_reduce_max_epi32(most);
+        if (seen > *largest) *largest = seen;
+        *saturated += saturations;
     }
-    const int64_t seen = _mm512_reduce_max_epi32(most);
-    if (seen > *largest) *largest = seen;
-    *saturated += saturations;
     lrn_finish_values(window, centre, out, i, values, t, largest, saturated);
 }
 #endif
