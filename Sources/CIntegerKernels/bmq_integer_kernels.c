@@ -1343,7 +1343,7 @@ void bmq_pool_packed(const uint8_t *x, int channels, int height, int width, int 
     }
     // The same for AVE, whose 16-bit window sums need kernel_h x kernel_w x 255 below 2^16.
     if (reciprocals != NULL && wide_vectors() && pad_w == 0 && (stride_w == 1 || stride_w == 2) && kernel_w >= stride_w &&
-        kernel_h >= stride_h && kernel_h * kernel_w <= 257 && width <= BMQ_MAX_POOL_CELLS) {
+        kernel_h >= stride_h && kernel_h * kernel_w <= 257 && kernel_w <= BMQ_MAX_POOL_KERNEL && width <= BMQ_MAX_POOL_CELLS) {
         avx512_average_pool_packed(x, groups, in_pad_h, in_pad_w, &s, reciprocals, offset, y, out_pad_h, out_pad_w);
         return;
     }
