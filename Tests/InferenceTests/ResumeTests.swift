@@ -100,5 +100,10 @@ import Testing
         #expect(squares == (0..<37).map { $0 * $0 })
         struct Failure: Error {}
         #expect(throws: Failure.self) { try Parallel.map(5) { index -> Int in if index == 3 { throw Failure() }; return index } }
+        // No more items than cores: they start on the worker team, each with its kernels kept serial.
+        let few = Parallel.workers
+        let results = try Parallel.map(few) { index in (index * 3, Parallel.isSerial) }
+        #expect(results.map(\.0) == (0..<few).map { $0 * 3 } && results.allSatisfy(\.1))
+        #expect(throws: Failure.self) { try Parallel.map(few) { index -> Int in if index == few - 1 { throw Failure() }; return index } }
     }
 }
