@@ -1202,6 +1202,41 @@ static void avx2_pool_packed(const uint8_t *x, int groups, int in_pad_h, int in_
 #endif
 
 #if BMQ_X86
+// One output row of the 512-bit pooling kernels: the input rows its windows read (`rows` of
+// them from `first`, `row_bytes` apart, each read in `chunks` 64-byte pieces of sixteen cells, the
+// last masked to the row's end) and its output cells.
+typedef struct {
+    const uint8_t *first;
+    size_t row_bytes;
+    int rows, chunks;
+    __mmask64 last_chunk;
+    uint8_t *out;
+} packed_pool_row;
+
+static inline __attribute__((always_inline)) packed_pool_row packed_pool_row_at(const uint8_t *x, uint8_t *y, const pool_shape *s, int g,
+                                                                               int oy, int in_pad_h, int in_pad_w, int out_pad_h,
+                                                                               int out_pad_w) {
+    const int in_w = s->width + 2 * in_pad_w, in_h = s->height + 2 * in_pad_h;
+    const int out_w = s->out_w + 2 * out_pad_w, out_h = s->out_h + 2 * out_pad_h;
+    const int y0 = oy * s->stride_h - s->pad_h;
+    const int top = y0 > 0 ? y0 : 0, bottom = y0 + s->kernel_h < s->height ? y0 + s->kernel_h : s->height;
+    const packed_pool_row row = {
+        .first = x + (((size_t)g * in_h + in_pad_h + top) * in_w + in_pad_w) * 4,
+        .row_bytes = (size_t)in_w * 4,
+        .rows = bottom - top,
+        .chunks = (s->width + 15) / 16,
+        .last_chunk = s->width % 16 == 0 ? ~(__mmask64)0 : ((__mmask64)1 << (s->width % 16 * 4)) - 1,
+        .out = y + (((size_t)g * out_h + out_pad_h + oy) * out_w + out_pad_w) * 4,
+    };
+    return row;
+}
+
+static inline __attribute__((always_inline)) __mmask64 packed_pool_chunk_mask(const packed_pool_row *row, int chunk) {
+    return chunk == row->chunks - 1 ? row->last_chunk : ~(__mmask64)0;
+}
+#endif
+
+#if BMQ_X86
 // The widest row and window the 512-bit MAX kernel takes.
 #define BMQ_MAX_POOL_CELLS 256
 #define BMQ_MAX_POOL_KERNEL 16
@@ -1215,26 +1250,18 @@ BMQ_AVX512_WIDE
 static void avx512_max_pool_packed(const uint8_t *x, int groups, int in_pad_h, int in_pad_w, const pool_shape *s, uint8_t *y,
                                    int out_pad_h, int out_pad_w) {
     uint8_t rows[(BMQ_MAX_POOL_CELLS + 48) * 4] __attribute__((aligned(64)));
-    const int chunks = (s->width + 15) / 16;
-    memset(rows + (size_t)chunks * 64, 0, 48 * 4);
-    const __mmask64 last_chunk = s->width % 16 == 0 ? ~(__mmask64)0 : ((__mmask64)1 << (s->width % 16 * 4)) - 1;
-    const int in_w = s->width + 2 * in_pad_w, in_h = s->height + 2 * in_pad_h;
-    const int out_w = s->out_w + 2 * out_pad_w, out_h = s->out_h + 2 * out_pad_h;
-    const size_t row_bytes = (size_t)in_w * 4;
+    memset(rows + (size_t)(s->width + 15) / 16 * 64, 0, 48 * 4);
     for (int g = 0; g < groups; g++) {
-        const uint8_t *input = x + (((size_t)g * in_h + in_pad_h) * in_w + in_pad_w) * 4;
-        uint8_t *output = y + (((size_t)g * out_h + out_pad_h) * out_w + out_pad_w) * 4;
         for (int oy = 0; oy < s->out_h; oy++) {
-            const int y0 = oy * s->stride_h - s->pad_h;
-            const int top = y0 > 0 ? y0 : 0, bottom = y0 + s->kernel_h < s->height ? y0 + s->kernel_h : s->height;
-            for (int c = 0; c < chunks; c++) {
-                const __mmask64 mask = c == chunks - 1 ? last_chunk : ~(__mmask64)0;
-                __m512i m = _mm512_maskz_loadu_epi8(mask, input + (size_t)top * row_bytes + (size_t)c * 64);
-                for (int iy = top + 1; iy < bottom; iy++)
-                    m = _mm512_max_epu8(m, _mm512_maskz_loadu_epi8(mask, input + (size_t)iy * row_bytes + (size_t)c * 64));
+            const packed_pool_row row = packed_pool_row_at(x, y, s, g, oy, in_pad_h, in_pad_w, out_pad_h, out_pad_w);
+            for (int c = 0; c < row.chunks; c++) {
+                const __mmask64 mask = packed_pool_chunk_mask(&row, c);
+                const uint8_t *cells = row.first + (size_t)c * 64;
+                __m512i m = _mm512_maskz_loadu_epi8(mask, cells);
+                for (int iy = 1; iy < row.rows; iy++) m = _mm512_max_epu8(m, _mm512_maskz_loadu_epi8(mask, cells + (size_t)iy * row.row_bytes));
                 _mm512_store_si512(rows + (size_t)c * 64, m);
             }
-            uint8_t *out = output + (size_t)oy * out_w * 4;
+            uint8_t *out = row.out;
             if (s->stride_w == 2) {
                 for (int ox = 0; ox < s->out_w; ox += 8) {
                     __m512i r = _mm512_loadu_si512(rows + (size_t)ox * 8);
@@ -1266,42 +1293,34 @@ static void avx512_average_pool_packed(const uint8_t *x, int groups, int in_pad_
                                        const int32_t *reciprocals, int32_t offset, uint8_t *y, int out_pad_h, int out_pad_w) {
     // Four 16-bit column sums per cell.
     uint16_t rows[(BMQ_MAX_POOL_CELLS + 48) * 4] __attribute__((aligned(64)));
-    const int chunks = (s->width + 15) / 16;
-    memset(rows + (size_t)chunks * 64, 0, 48 * 4 * sizeof(uint16_t));
-    const __mmask64 last_chunk = s->width % 16 == 0 ? ~(__mmask64)0 : ((__mmask64)1 << (s->width % 16 * 4)) - 1;
+    memset(rows + (size_t)(s->width + 15) / 16 * 64, 0, 48 * 4 * sizeof(uint16_t));
     // Columns each output's window reads, before the right edge.
     int32_t columns_read[BMQ_MAX_POOL_CELLS + 8];
     for (int ox = 0; ox < s->out_w + 8; ox++) {
         const int left = ox * s->stride_w, right = left + s->kernel_w < s->width ? left + s->kernel_w : s->width;
         columns_read[ox] = right > left ? right - left : 0;
     }
-    const int in_w = s->width + 2 * in_pad_w, in_h = s->height + 2 * in_pad_h;
-    const int out_w = s->out_w + 2 * out_pad_w, out_h = s->out_h + 2 * out_pad_h;
-    const size_t row_bytes = (size_t)in_w * 4;
     // Lane i of a vector of four cells takes cell i / 4's reciprocal and count.
     const __m512i spread = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
     const __m512i even_cells = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
     const __m512i rounding = _mm512_set1_epi32(32768), offsets = _mm512_set1_epi32(offset);
     for (int g = 0; g < groups; g++) {
-        const uint8_t *input = x + (((size_t)g * in_h + in_pad_h) * in_w + in_pad_w) * 4;
-        uint8_t *output = y + (((size_t)g * out_h + out_pad_h) * out_w + out_pad_w) * 4;
         for (int oy = 0; oy < s->out_h; oy++) {
-            const int y0 = oy * s->stride_h - s->pad_h;
-            const int top = y0 > 0 ? y0 : 0, bottom = y0 + s->kernel_h < s->height ? y0 + s->kernel_h : s->height;
-            for (int c = 0; c < chunks; c++) {
-                const __mmask64 mask = c == chunks - 1 ? last_chunk : ~(__mmask64)0;
+            const packed_pool_row row = packed_pool_row_at(x, y, s, g, oy, in_pad_h, in_pad_w, out_pad_h, out_pad_w);
+            for (int c = 0; c < row.chunks; c++) {
+                const __mmask64 mask = packed_pool_chunk_mask(&row, c);
                 __m512i low = _mm512_setzero_si512(), high = _mm512_setzero_si512();
-                for (int iy = top; iy < bottom; iy++) {
-                    const __m512i bytes = _mm512_maskz_loadu_epi8(mask, input + (size_t)iy * row_bytes + (size_t)c * 64);
+                for (int iy = 0; iy < row.rows; iy++) {
+                    const __m512i bytes = _mm512_maskz_loadu_epi8(mask, row.first + (size_t)iy * row.row_bytes + (size_t)c * 64);
                     low = _mm512_add_epi16(low, _mm512_cvtepu8_epi16(_mm512_castsi512_si256(bytes)));
                     high = _mm512_add_epi16(high, _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(bytes, 1)));
                 }
                 _mm512_store_si512(rows + (size_t)c * 64, low);
                 _mm512_store_si512(rows + (size_t)c * 64 + 32, high);
             }
-            const __m512i removed_per_column = _mm512_set1_epi32((bottom - top) * offset);
+            const __m512i removed_per_column = _mm512_set1_epi32(row.rows * offset);
             const int32_t *row_reciprocals = reciprocals + (size_t)oy * s->out_w;
-            uint8_t *out = output + (size_t)oy * out_w * 4;
+            uint8_t *out = row.out;
             for (int ox = 0; ox < s->out_w; ox += 8) {
                 // Eight cells' window sums, four channels each.
                 __m512i sums = _mm512_setzero_si512();
