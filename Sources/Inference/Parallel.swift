@@ -125,7 +125,8 @@ public enum Parallel {
     public static func map<T: Sendable>(_ count: Int, _ body: @Sendable (Int) throws -> T) throws -> [T] {
         let results = ResultSlots<T>(count)
         // A few items, one per core: on the worker team, which starts them sooner than waking
-        // dispatch's threads does (a pass of the integer engine can take well under a millisecond).
+        // dispatch's threads does (a pass of the integer engine can take well under a millisecond);
+        // while another caller holds the team, one after another here.
         if count <= workers, !isSerial {
             split(count) { index in runSerially { results.set(index, Result { try body(index) }) } }
             return try results.values()
