@@ -845,6 +845,15 @@ void add_slabs(const int64_t *restrict slabs, int first, int last, size_t length
         for (size_t i = 0; i < length; i++) out[i] += slabs[(size_t)slab * length + i];
 }
 
+// One LRN value before saturation: v times the factor interpolated in the table at its window's
+// sum of squares S (entries S >> table_shift and the next), shifted right by value_shift with rounding.
+static inline __attribute__((always_inline))
+int64_t lrn_scaled(int64_t squares, int64_t v, const int32_t *table, int table_shift, int value_shift) {
+    const int64_t entry = squares >> table_shift, remainder = squares - (entry << table_shift);
+    const int64_t below = table[entry], above = table[entry + 1];
+    return rshift_round64(v * ((below << table_shift) + (above - below) * remainder), value_shift);
+}
+
 // The window's sums of squares first (per plane for a channel window, separable rows then columns
 // for a spatial one, each pass contiguous), then each value's factor from the table.
 static inline __attribute__((always_inline))
@@ -880,10 +889,7 @@ void normalize_image(const int32_t *restrict x, int channels, int height, int wi
     for (size_t i = 0; i < count; i++) {
         const int64_t s = sums[i];
         largest = s > largest ? s : largest;
-        const int64_t entry = s >> table_shift, remainder = s - (entry << table_shift);
-        const int64_t below = table[entry], above = table[entry + 1];
-        const int64_t factor = (below << table_shift) + (above - below) * remainder;
-        const int64_t scaled = rshift_round64((int64_t)x[i] * factor, value_shift);
+        const int64_t scaled = lrn_scaled(s, x[i], table, table_shift, value_shift);
         const int64_t clamped = scaled < low ? low : scaled > high ? high : scaled;
         saturated += clamped != scaled;
         y[i] = (int32_t)clamped;
@@ -1354,15 +1360,16 @@ void bmq_pool_packed(const uint8_t *x, int channels, int height, int width, int 
     pool_interior(&s);
     const int groups = (channels + 3) / 4;
 #if BMQ_X86
-    // Every window starts inside the image when it is at least as large as its stride.
-    if (reciprocals == NULL && wide_vectors() && pad_w == 0 && (stride_w == 1 || stride_w == 2) && kernel_w >= stride_w &&
-        kernel_h >= stride_h && kernel_w <= BMQ_MAX_POOL_KERNEL && width <= BMQ_MAX_POOL_CELLS) {
+    // The 512-bit kernels' windows: every one starts inside the image when it is at least as
+    // large as its stride, and the row buffers cover the widths.
+    const int wide_windows = wide_vectors() && pad_w == 0 && (stride_w == 1 || stride_w == 2) && kernel_w >= stride_w &&
+                             kernel_h >= stride_h && kernel_w <= BMQ_MAX_POOL_KERNEL && width <= BMQ_MAX_POOL_CELLS;
+    if (wide_windows && reciprocals == NULL) {
         avx512_max_pool_packed(x, groups, in_pad_h, in_pad_w, &s, y, out_pad_h, out_pad_w);
         return;
     }
-    // The same for AVE, whose 16-bit window sums need kernel_h x kernel_w x 255 below 2^16.
-    if (reciprocals != NULL && wide_vectors() && pad_w == 0 && (stride_w == 1 || stride_w == 2) && kernel_w >= stride_w &&
-        kernel_h >= stride_h && kernel_h * kernel_w <= 257 && kernel_w <= BMQ_MAX_POOL_KERNEL && width <= BMQ_MAX_POOL_CELLS) {
+    // AVE's 16-bit window sums need kernel_h x kernel_w x 255 below 2^16.
+    if (wide_windows && kernel_h * kernel_w <= 257) {
         avx512_average_pool_packed(x, groups, in_pad_h, in_pad_w, &s, reciprocals, offset, y, out_pad_h, out_pad_w);
         return;
     }
@@ -1853,10 +1860,7 @@ void lrn_finish_values(const int32_t *restrict window, const uint8_t *restrict c
     for (int i = first; i < values; i++) {
         const int32_t squares = window[i];
         *largest = squares > *largest ? squares : *largest;
-        const int32_t entry = squares >> t->table_shift, remainder = squares - (entry << t->table_shift);
-        const int64_t below = t->table[entry], above = t->table[entry + 1];
-        const int64_t factor = (below << t->table_shift) + (above - below) * remainder;
-        const int64_t scaled = rshift_round64(((int64_t)centre[i] - t->offset) * factor, t->value_shift);
+        const int64_t scaled = lrn_scaled(squares, (int64_t)centre[i] - t->offset, t->table, t->table_shift, t->value_shift);
         const int64_t clamped = scaled < t->low ? t->low : scaled > t->high ? t->high : scaled;
         *saturated += clamped != scaled;
         out[i] = (uint8_t)(clamped + t->offset);
