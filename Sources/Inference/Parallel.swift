@@ -124,18 +124,14 @@ public enum Parallel {
     /// batches), which parallelise better whole than kernel by kernel.
     public static func map<T: Sendable>(_ count: Int, _ body: @Sendable (Int) throws -> T) throws -> [T] {
         let results = ResultSlots<T>(count)
+        let item: @Sendable (Int) -> Void = { index in runSerially { results.set(index, Result { try body(index) }) } }
         // A few items, one per core: on the worker team, which starts them sooner than waking
         // dispatch's threads does (a pass of the integer engine can take well under a millisecond);
         // while another caller holds the team, one after another here.
         if count <= workers, !isSerial {
-            split(count) { index in runSerially { results.set(index, Result { try body(index) }) } }
-            return try results.values()
-        }
-        DispatchQueue.concurrentPerform(iterations: count) { index in
-            let previous = pthread_getspecific(serialKey)
-            pthread_setspecific(serialKey, UnsafeRawPointer(bitPattern: 1))
-            defer { pthread_setspecific(serialKey, previous) }
-            results.set(index, Result { try body(index) })
+            split(count, item)
+        } else {
+            DispatchQueue.concurrentPerform(iterations: count, execute: item)
         }
         return try results.values()
     }
